@@ -1,0 +1,85 @@
+package guard
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// Resource is a resource as ARM returned it (or as an event or a recorded session
+// carried it): a few fields every rule needs, and the whole body for the rest.
+type Resource struct {
+	ID         string          `json:"id"`
+	Type       string          `json:"type"`
+	Location   string          `json:"location,omitempty"`
+	Deleted    bool            `json:"deleted,omitempty"` // known to be gone
+	ObservedAt time.Time       `json:"observedAt"`
+	Body       json.RawMessage `json:"body,omitempty"` // the GET body, verbatim
+}
+
+// NewResource reads the fields of an ARM GET body.
+func NewResource(body []byte, observedAt time.Time) (*Resource, error) {
+	var head struct {
+		ID       string `json:"id"`
+		Type     string `json:"type"`
+		Location string `json:"location"`
+	}
+	if err := json.Unmarshal(body, &head); err != nil {
+		return nil, err
+	}
+	typ := head.Type
+	if typ == "" {
+		typ = TypeOf(head.ID)
+	}
+	return &Resource{ID: strings.TrimSpace(head.ID), Type: typ, Location: head.Location,
+		ObservedAt: observedAt.UTC(), Body: append(json.RawMessage(nil), body...)}, nil
+}
+
+// IDKey is the form of a resource ID used for comparison and storage keys: ARM IDs
+// are case-insensitive, and casing varies between sources (research note §1.3).
+func IDKey(id string) string { return strings.ToLower(strings.TrimRight(strings.TrimSpace(id), "/")) }
+
+// SameID reports whether two resource IDs name the same resource.
+func SameID(a, b string) bool { return IDKey(a) == IDKey(b) }
+
+// SubscriptionOf returns the subscription ID in a resource ID, or "".
+func SubscriptionOf(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	if len(parts) >= 2 && strings.EqualFold(parts[0], "subscriptions") {
+		return parts[1]
+	}
+	return ""
+}
+
+// TypeOf returns the resource type named by a resource ID
+// ("…/providers/Microsoft.Storage/storageAccounts/x/blobServices/default" gives
+// "Microsoft.Storage/storageAccounts/blobServices"), or "" when the ID names no
+// provider resource.
+func TypeOf(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	last := -1
+	for i, p := range parts {
+		if strings.EqualFold(p, "providers") {
+			last = i
+		}
+	}
+	if last < 0 || last+1 >= len(parts) {
+		return ""
+	}
+	rest := parts[last+1:]
+	typ := []string{rest[0]}
+	for i := 1; i < len(rest); i += 2 {
+		typ = append(typ, rest[i])
+	}
+	return strings.Join(typ, "/")
+}
+
+// WithinScope reports whether id is scope or lies below it on whole path segments
+// ("…/rg-a" covers "…/rg-a/providers/…" but not "…/rg-ab"), case-insensitively.
+func WithinScope(id, scope string) bool {
+	i, s := IDKey(id), IDKey(scope)
+	if s == "" {
+		return false
+	}
+	return i == s || strings.HasPrefix(i, s+"/")
+}

@@ -1,0 +1,153 @@
+package guard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned (wrapped) by stores and readers for what does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned (wrapped) when an optimistic write lost a race more often
+// than the store would retry.
+var ErrConflict = errors.New("conflict")
+
+// Store is exportguard's state. Every implementation (the embedded SQLite store,
+// Cosmos DB) passes the contract suite in pkg/storetest.
+type Store interface {
+	Findings
+	Resources
+	Ledger
+	Grants
+	Outbox
+	Audit
+	Poison
+	Close() error
+}
+
+// Findings keeps findings.
+type Findings interface {
+	// GetFinding returns the finding with this ID, or ErrNotFound.
+	GetFinding(ctx context.Context, id string) (*Finding, error)
+	// UpdateFinding reads the finding with this ID (nil when there is none),
+	// calls fn, and stores what fn returns, as one atomic read-modify-write: two
+	// callers racing on one finding never lose an update. fn may run more than
+	// once and must not have side effects. When fn returns nil, nothing is written.
+	// It returns what was stored (or the current finding when fn returned nil).
+	UpdateFinding(ctx context.Context, id string, fn func(cur *Finding) (*Finding, error)) (*Finding, error)
+	// ListFindings returns findings matching the filter, sorted by resource ID
+	// (case-insensitively) then rule.
+	ListFindings(ctx context.Context, f FindingFilter) ([]Finding, error)
+}
+
+// FindingFilter selects findings; zero fields match everything.
+type FindingFilter struct {
+	Status     Status
+	Rule       string
+	ResourceID string // exact resource, case-insensitively
+}
+
+// Resources keeps the last known state of each resource.
+type Resources interface {
+	// GetResource returns the last known state, or ErrNotFound.
+	GetResource(ctx context.Context, id string) (*Resource, error)
+	// PutResource stores r as the last known state of its resource and returns the
+	// state it replaces (nil when there was none), atomically.
+	PutResource(ctx context.Context, r *Resource) (prev *Resource, err error)
+	// ListResources returns every resource with a known state, sorted by ID key.
+	ListResources(ctx context.Context) ([]Resource, error)
+}
+
+// Ledger remembers which events have been processed: delivery is at least once,
+// so duplicates are normal.
+type Ledger interface {
+	// Processed reports whether key was marked processed.
+	Processed(ctx context.Context, key string) (bool, error)
+	// MarkProcessed records key as processed at the given time. Marking twice is
+	// not an error.
+	MarkProcessed(ctx context.Context, key string, at time.Time) error
+}
+
+// Grant is a time-bound access grant (JIT request, PIM assignment) to check when
+// it is due.
+type Grant struct {
+	ID          string          `json:"id"`
+	Kind        string          `json:"kind"` // jit or pim
+	ResourceID  string          `json:"resourceId"`
+	PrincipalID string          `json:"principalId,omitempty"`
+	Start       time.Time       `json:"start"`
+	End         time.Time       `json:"end"`
+	Details     json.RawMessage `json:"details,omitempty"`
+}
+
+// Grants keeps grants until they have been checked after their end.
+type Grants interface {
+	// PutGrant stores or replaces a grant (by ID).
+	PutGrant(ctx context.Context, g Grant) error
+	// DueGrants returns grants whose End is at or before the given time, sorted by End then ID.
+	DueGrants(ctx context.Context, before time.Time) ([]Grant, error)
+	// DeleteGrant removes a grant; removing one that is absent is not an error.
+	DeleteGrant(ctx context.Context, id string) error
+}
+
+// OutboxItem is a notification or remediation waiting to be delivered.
+type OutboxItem struct {
+	ID          string          `json:"id"`   // idempotency key: enqueueing it twice keeps one
+	Kind        string          `json:"kind"` // e.g. notify.teams, remediate
+	Payload     json.RawMessage `json:"payload"`
+	CreatedAt   time.Time       `json:"createdAt"`
+	NextAttempt time.Time       `json:"nextAttempt"`
+	Attempts    int             `json:"attempts"`
+	LastError   string          `json:"lastError,omitempty"`
+}
+
+// Outbox keeps deliveries until they succeed, so that a failure downstream never
+// loses one.
+type Outbox interface {
+	// Enqueue adds an item; an item with the same ID already there is kept as it is.
+	Enqueue(ctx context.Context, it OutboxItem) error
+	// DueItems returns up to limit items whose NextAttempt is at or before now,
+	// oldest NextAttempt first.
+	DueItems(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// Complete removes a delivered item.
+	Complete(ctx context.Context, id string) error
+	// Retry records a failed attempt and when to try again; ErrNotFound if absent.
+	Retry(ctx context.Context, id string, next time.Time, lastErr string) error
+}
+
+// AuditRecord is one entry of the append-only audit trail.
+type AuditRecord struct {
+	Seq     int64           `json:"seq"` // assigned by the store, increasing
+	At      time.Time       `json:"at"`
+	Kind    string          `json:"kind"`    // e.g. change, finding.opened
+	Subject string          `json:"subject"` // usually a resource ID or finding ID
+	Data    json.RawMessage `json:"data,omitempty"`
+}
+
+// Audit is the append-only trail.
+type Audit interface {
+	// AppendAudit appends a record and returns it with its Seq.
+	AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error)
+	// ListAudit returns records with Seq greater than after, in Seq order, up to limit.
+	ListAudit(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
+}
+
+// PoisonRecord is input that could not be processed, kept with the reason so that
+// nothing is lost and a person can look.
+type PoisonRecord struct {
+	ID     string    `json:"id"` // stable hash of source + body: the same bad input is kept once
+	Source string    `json:"source"`
+	Reason string    `json:"reason"`
+	Body   string    `json:"body"`
+	At     time.Time `json:"at"`
+}
+
+// Poison keeps input that could not be processed.
+type Poison interface {
+	// PutPoison keeps a record; one with the same ID already there is kept as it is.
+	PutPoison(ctx context.Context, p PoisonRecord) error
+	// ListPoison returns every kept record, oldest first.
+	ListPoison(ctx context.Context) ([]PoisonRecord, error)
+}
