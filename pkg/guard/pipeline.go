@@ -1,0 +1,324 @@
+package guard
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// maxPoisonBody bounds what is kept of one piece of bad input.
+const maxPoisonBody = 256 << 10
+
+// Pipeline turns deliveries into findings: decode, ledger, state, rules, findings,
+// audit (DESIGN 1). The Functions handler and replay drive the same pipeline; only
+// the clock and the ResourceReader differ.
+type Pipeline struct {
+	Store    Store
+	Reader   ResourceReader
+	Policy   *Policy
+	Rules    []Rule
+	Decoders map[Source]Decoder
+	Log      *slog.Logger
+}
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Log == nil {
+		return slog.Default()
+	}
+	return p.Log
+}
+
+// Ingest decodes one delivery from src and handles every change in it. Input that
+// cannot be read is kept as poison and counted, never returned as an error: an
+// error means the pipeline could not do its work (the store failed) and the
+// delivery should be retried, which is safe because handling is idempotent.
+func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time.Time) (Summary, error) {
+	var sum Summary
+	decode := p.Decoders[src]
+	if decode == nil {
+		return sum, fmt.Errorf("ingest: no decoder for source %q", src)
+	}
+	d, err := decode(body)
+	if err != nil {
+		sum.Rejected++
+		return sum, p.keepPoison(ctx, src, err.Error(), body, now)
+	}
+	for _, r := range d.Rejected {
+		sum.Rejected++
+		if err := p.keepPoison(ctx, src, r.Reason, r.Body, now); err != nil {
+			return sum, err
+		}
+	}
+	sum.Ignored += d.Ignored
+	for _, c := range d.Changes {
+		s, err := p.HandleChange(ctx, c, now)
+		sum.Add(s)
+		if err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+func (p *Pipeline) keepPoison(ctx context.Context, src Source, reason string, body []byte, now time.Time) error {
+	if len(body) > maxPoisonBody {
+		body = body[:maxPoisonBody]
+	}
+	h := sha256.Sum256(append([]byte(string(src)+"\x00"), body...))
+	rec := PoisonRecord{ID: hex.EncodeToString(h[:16]), Source: string(src), Reason: reason, Body: string(body), At: now.UTC()}
+	p.log().Warn("input kept as poison", "source", src, "reason", reason, "poisonId", rec.ID)
+	if err := p.Store.PutPoison(ctx, rec); err != nil {
+		return fmt.Errorf("keep poison %s: %w", rec.ID, err)
+	}
+	return nil
+}
+
+// HandleChange judges the resource one change touched. Only succeeded operations
+// give a verdict, and one operation is handled once however often, and by however
+// many sources, it is delivered.
+func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (Summary, error) {
+	sum := Summary{Changes: 1}
+	log := p.log().With("resourceId", c.ResourceID, "operation", c.Operation, "source", c.Source, "eventId", c.EventID)
+	switch {
+	case c.Outcome != OutcomeSucceeded:
+		log.Debug("change skipped: operation did not succeed", "outcome", c.Outcome)
+		sum.Skipped++
+		return sum, nil
+	case !p.Policy.InScope(c.SubscriptionID):
+		log.Debug("change skipped: subscription out of scope", "subscriptionId", c.SubscriptionID)
+		sum.Skipped++
+		return sum, nil
+	case !p.judged(c.ResourceType) && (c.Resource == nil || !p.judged(c.Resource.Type)):
+		log.Debug("change skipped: no rule judges this resource type", "resourceType", c.ResourceType)
+		sum.Skipped++
+		return sum, nil
+	}
+	key := c.OperationKey()
+	seen, err := p.Store.Processed(ctx, key)
+	if err != nil {
+		return sum, fmt.Errorf("check ledger for %s: %w", key, err)
+	}
+	if seen {
+		log.Debug("change skipped: already processed")
+		sum.Duplicates++
+		return sum, nil
+	}
+	res, err := p.stateAfter(ctx, c, now)
+	if err != nil {
+		return sum, err
+	}
+	trig := Trigger{Source: c.Source, EventID: c.EventID, CorrelationID: c.CorrelationID, Caller: c.Caller}
+	if res != nil {
+		s, err := p.judge(ctx, res, trig, now)
+		sum.Add(s)
+		if err != nil {
+			return sum, err
+		}
+	} else {
+		sum.Skipped++
+	}
+	if err := p.audit(ctx, now, "change", c.ResourceID, map[string]any{
+		"operation": c.Operation, "source": c.Source, "eventId": c.EventID,
+		"correlationId": c.CorrelationID, "caller": c.Caller, "eventTime": c.EventTime,
+	}); err != nil {
+		return sum, err
+	}
+	if err := p.Store.MarkProcessed(ctx, key, now); err != nil {
+		return sum, fmt.Errorf("mark %s processed: %w", key, err)
+	}
+	return sum, nil
+}
+
+// judged reports whether any enabled rule judges resources of this type.
+func (p *Pipeline) judged(resourceType string) bool {
+	for _, r := range p.Rules {
+		if p.Policy.RuleMode(r.ID()) != ModeOff && r.Applies(resourceType) {
+			return true
+		}
+	}
+	return false
+}
+
+// stateAfter finds the state of the resource after the change: carried by the
+// event, gone after a delete, or read from ARM. It returns nil when the state is
+// unknown (never seen, and ARM does not know it either).
+func (p *Pipeline) stateAfter(ctx context.Context, c Change, now time.Time) (*Resource, error) {
+	switch {
+	case c.Resource != nil:
+		return c.Resource, nil
+	case c.Action == ActionDelete:
+		return &Resource{ID: c.ResourceID, Type: c.ResourceType, Deleted: true, ObservedAt: now.UTC()}, nil
+	}
+	return p.read(ctx, c.ResourceID, c.ResourceType, now)
+}
+
+// read asks ARM for the resource. A 404 for a resource known before means it was
+// deleted; for one never seen, that nothing is known.
+func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Resource, error) {
+	res, err := p.Reader.ReadResource(ctx, id)
+	if err == nil {
+		return res, nil
+	}
+	if !errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
+	prev, perr := p.Store.GetResource(ctx, id)
+	switch {
+	case errors.Is(perr, ErrNotFound):
+		p.log().Info("resource unknown to ARM and never seen; no verdict", "resourceId", id)
+		return nil, nil
+	case perr != nil:
+		return nil, fmt.Errorf("get last known state of %s: %w", id, perr)
+	case prev.Deleted:
+		return nil, nil
+	}
+	return &Resource{ID: prev.ID, Type: prev.Type, Location: prev.Location, Deleted: true, ObservedAt: now.UTC()}, nil
+}
+
+// judge stores the resource's new state and runs the rules over it.
+func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now time.Time) (Summary, error) {
+	var sum Summary
+	prev, err := p.Store.PutResource(ctx, res)
+	if err != nil {
+		return sum, fmt.Errorf("store state of %s: %w", res.ID, err)
+	}
+	if res.Deleted {
+		return p.closeAll(ctx, res.ID, trig, now)
+	}
+	in := Input{Policy: p.Policy, Resource: res, Previous: prev, Now: now}
+	for _, r := range p.Rules {
+		if p.Policy.RuleMode(r.ID()) == ModeOff || !r.Applies(res.Type) {
+			continue
+		}
+		for _, v := range r.Evaluate(in) {
+			sum.Verdicts++
+			changed, err := p.apply(ctx, v, SubscriptionOf(res.ID), trig, now)
+			if err != nil {
+				return sum, err
+			}
+			if changed {
+				sum.Transitions++
+			}
+		}
+	}
+	return sum, nil
+}
+
+// closeAll resolves every finding about a resource that no longer exists.
+func (p *Pipeline) closeAll(ctx context.Context, id string, trig Trigger, now time.Time) (Summary, error) {
+	var sum Summary
+	fs, err := p.Store.ListFindings(ctx, FindingFilter{ResourceID: id})
+	if err != nil {
+		return sum, fmt.Errorf("list findings of deleted %s: %w", id, err)
+	}
+	for _, f := range fs {
+		if f.Status == StatusResolved {
+			continue
+		}
+		v := Verdict{Rule: f.Rule, ResourceID: f.ResourceID, Message: "The resource was deleted.",
+			Evidence: map[string]any{"deleted": true}}
+		changed, err := p.updateFinding(ctx, f.ID, v, f.SubscriptionID, trig, now)
+		if err != nil {
+			return sum, err
+		}
+		if changed {
+			sum.Transitions++
+		}
+	}
+	return sum, nil
+}
+
+func (p *Pipeline) apply(ctx context.Context, v Verdict, sub string, trig Trigger, now time.Time) (bool, error) {
+	return p.updateFinding(ctx, FindingID(v.Rule, v.ResourceID, v.GrantID), v, sub, trig, now)
+}
+
+// updateFinding moves a finding through its states (open, resolved, exempt) and
+// reports whether it changed state. Only transitions are audited (and, later,
+// notified); a repeated verdict only moves lastSeen.
+func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub string, trig Trigger, now time.Time) (bool, error) {
+	now = now.UTC()
+	var from, to Status
+	_, err := p.Store.UpdateFinding(ctx, id, func(cur *Finding) (*Finding, error) {
+		from, to = "", ""
+		next := nextFinding(cur, p.Policy, v, id, sub, trig, now)
+		if next == nil {
+			return nil, nil
+		}
+		if cur != nil {
+			from = cur.Status
+		}
+		to = next.Status
+		return next, nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("update finding %s (%s on %s): %w", id, v.Rule, v.ResourceID, err)
+	}
+	if from == to {
+		return false, nil
+	}
+	p.log().Info("finding "+string(to), "findingId", id, "rule", v.Rule, "resourceId", v.ResourceID, "from", from)
+	return true, p.audit(ctx, now, "finding."+string(to), id, map[string]any{
+		"rule": v.Rule, "resourceId": v.ResourceID, "from": from, "to": to, "message": v.Message, "trigger": trig,
+	})
+}
+
+// nextFinding is the finding state machine: what the finding becomes after a
+// verdict, or nil when nothing is to be written.
+func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trigger, now time.Time) *Finding {
+	if !v.Violation {
+		if cur == nil || cur.Status == StatusResolved {
+			return nil
+		}
+		n := *cur
+		n.Status, n.ResolvedAt, n.LastSeen, n.Trigger = StatusResolved, &now, now, trig
+		n.Evidence = copyEvidence(cur.Evidence)
+		n.Evidence["resolution"] = map[string]any{"message": v.Message, "facts": v.Evidence}
+		return &n
+	}
+	status := StatusOpen
+	evidence := copyEvidence(v.Evidence)
+	if ex, ok := pol.Exemption(v.Rule, v.ResourceID, now); ok {
+		status = StatusExempt
+		evidence["exemption"] = map[string]any{"resource": ex.Resource, "reason": ex.Reason,
+			"approvedBy": ex.ApprovedBy, "expiresOn": ex.ExpiresOn}
+	}
+	mode := RemediationOff
+	if pol.RuleMode(v.Rule) == ModeRemediate {
+		mode = pol.Remediation.Mode
+	}
+	n := Finding{ID: id, Rule: v.Rule, Severity: pol.Severity(v.Rule), Status: status, SubscriptionID: sub,
+		ResourceID: v.ResourceID, Message: v.Message, Evidence: evidence, FirstSeen: now, LastSeen: now,
+		Trigger: trig, Remediation: Remediation{Action: v.Action, Mode: mode, Status: "none"}}
+	if cur != nil {
+		n.FirstSeen = cur.FirstSeen
+		if cur.Status == status {
+			n.Trigger = cur.Trigger // the trigger of the latest transition
+			n.Remediation.Status = cur.Remediation.Status
+		}
+	}
+	return &n
+}
+
+func copyEvidence(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m)+1)
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *Pipeline) audit(ctx context.Context, now time.Time, kind, subject string, data map[string]any) error {
+	raw, err := json.Marshal(data)
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", kind, err)
+	}
+	if _, err := p.Store.AppendAudit(ctx, AuditRecord{At: now.UTC(), Kind: kind, Subject: subject, Data: raw}); err != nil {
+		return fmt.Errorf("audit %s of %s: %w", kind, subject, err)
+	}
+	return nil
+}
