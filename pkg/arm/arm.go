@@ -1,0 +1,120 @@
+// Package arm reads resources from Azure Resource Manager, in the public cloud
+// and in Azure Government. Events are triggers, not truth: the verdict rests on
+// the resource as ARM returns it, so this is the pipeline's guard.ResourceReader
+// in Azure. It uses azcore's ARM pipeline, which authenticates with the given
+// credential (managed identity in Azure) and retries throttling (429 with
+// Retry-After) and transient 5xx answers with backoff.
+package arm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// MaxBodyBytes bounds one resource body.
+const MaxBodyBytes = 4 << 20
+
+// apiVersions pins the api-version read for each resource type: the versions
+// whose response shapes the rules were written against (research/azure-events.md §4).
+var apiVersions = map[string]string{
+	"microsoft.storage/storageaccounts": "2024-01-01",
+}
+
+// Cloud returns the azcore cloud configuration for a policy's cloud name
+// (AzureCloud or AzureUSGovernment): management endpoint and sign-in authority.
+func Cloud(name string) (cloud.Configuration, error) {
+	switch name {
+	case "", "AzureCloud":
+		return cloud.AzurePublic, nil
+	case "AzureUSGovernment":
+		return cloud.AzureGovernment, nil
+	}
+	return cloud.Configuration{}, fmt.Errorf("arm: unknown cloud %q (want AzureCloud or AzureUSGovernment)", name)
+}
+
+// Client reads resources by ID.
+type Client struct {
+	c *azarm.Client
+}
+
+// New returns a client for the cloud in opts (public by default).
+func New(cred azcore.TokenCredential, opts *azarm.ClientOptions) (*Client, error) {
+	if opts == nil {
+		opts = &azarm.ClientOptions{}
+	}
+	o := *opts
+	o.DisableRPRegistration = true // exportguard reads; it never registers providers
+	c, err := azarm.NewClient("exportguard", "v0.1.0", cred, &o)
+	if err != nil {
+		return nil, fmt.Errorf("arm: new client: %w", err)
+	}
+	return &Client{c: c}, nil
+}
+
+// ReadResource implements guard.ResourceReader: GET the resource with the
+// api-version pinned for its type. A 404 is guard.ErrNotFound.
+func (c *Client) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
+	typ := guard.TypeOf(id)
+	ver, ok := apiVersions[strings.ToLower(typ)]
+	if !ok {
+		return nil, fmt.Errorf("arm: GET %s: no api-version known for type %q", id, typ)
+	}
+	if !strings.HasPrefix(id, "/subscriptions/") && !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") {
+		return nil, fmt.Errorf("arm: %q is not a resource ID", id)
+	}
+	req, err := runtime.NewRequest(ctx, http.MethodGet, c.c.Endpoint()+escapePath(id))
+	if err != nil {
+		return nil, fmt.Errorf("arm: GET %s: %w", id, err)
+	}
+	q := req.Raw().URL.Query()
+	q.Set("api-version", ver)
+	req.Raw().URL.RawQuery = q.Encode()
+	req.Raw().Header.Set("Accept", "application/json")
+	resp, err := c.c.Pipeline().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("arm: GET %s: %w", id, err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return nil, fmt.Errorf("arm: GET %s: %w", id, guard.ErrNotFound)
+	case resp.StatusCode != http.StatusOK:
+		return nil, fmt.Errorf("arm: GET %s: %w", id, runtime.NewResponseError(resp))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("arm: GET %s: read body: %w", id, err)
+	}
+	if len(body) > MaxBodyBytes {
+		return nil, fmt.Errorf("arm: GET %s: body larger than %d bytes", id, MaxBodyBytes)
+	}
+	res, err := guard.NewResource(body, responseTime(resp))
+	if err != nil {
+		return nil, fmt.Errorf("arm: GET %s: %w", id, err)
+	}
+	if res.ID == "" {
+		return nil, errors.New("arm: GET " + id + ": body has no id")
+	}
+	return res, nil
+}
+
+// escapePath escapes each segment of a resource ID for the URL path.
+func escapePath(id string) string {
+	parts := strings.Split(id, "/")
+	for i, p := range parts {
+		parts[i] = url.PathEscape(p)
+	}
+	return strings.Join(parts, "/")
+}

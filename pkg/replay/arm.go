@@ -1,0 +1,59 @@
+package replay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// ARM answers resource reads from a session's arm lines at the replay clock: the
+// latest line observed at or before the clock, and 404 when that line says the
+// resource was deleted or when there is none (DESIGN 3.2).
+type ARM struct {
+	mu    sync.Mutex
+	byID  map[string][]observation
+	clock func() time.Time
+}
+
+type observation struct {
+	at      time.Time
+	body    json.RawMessage
+	deleted bool
+}
+
+// NewARM returns an empty ARM answering at the time clock gives.
+func NewARM(clock func() time.Time) *ARM {
+	return &ARM{byID: map[string][]observation{}, clock: clock}
+}
+
+// Observe records an arm line.
+func (a *ARM) Observe(l Line) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	key := guard.IDKey(l.ID)
+	obs := append(a.byID[key], observation{at: l.At, body: l.Body, deleted: l.Deleted})
+	sort.SliceStable(obs, func(i, j int) bool { return obs[i].at.Before(obs[j].at) })
+	a.byID[key] = obs
+}
+
+// ReadResource implements guard.ResourceReader.
+func (a *ARM) ReadResource(_ context.Context, id string) (*guard.Resource, error) {
+	now := a.clock()
+	a.mu.Lock()
+	obs := a.byID[guard.IDKey(id)]
+	a.mu.Unlock()
+	i := sort.Search(len(obs), func(i int) bool { return obs[i].at.After(now) }) - 1
+	if i < 0 || obs[i].deleted {
+		return nil, fmt.Errorf("GET %s at %s: %w", id, now.Format(time.RFC3339), guard.ErrNotFound)
+	}
+	res, err := guard.NewResource(obs[i].body, obs[i].at)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: recorded body: %w", id, err)
+	}
+	return res, nil
+}
