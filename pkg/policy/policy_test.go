@@ -91,3 +91,22 @@ func TestParseRefusesMistakes(t *testing.T) {
 		}
 	}
 }
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(defaultYAML))
+	f.Add([]byte("cloud: AzureUSGovernment\nallowedRegions: [usgovvirginia]\nrules: {access.jit-window: {maxDuration: PT3H}}"))
+	f.Add([]byte("exemptions: [{resource: /subscriptions/s/resourceGroups/r, rules: [transit.tls], expiresOn: 2027-01-01T00:00:00Z}]"))
+	f.Add([]byte("&a [*a, *a]"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		p, err := Parse(b)
+		if err != nil {
+			return
+		}
+		if p.Cloud != "AzureCloud" && p.Cloud != "AzureUSGovernment" {
+			t.Fatalf("accepted cloud %q", p.Cloud)
+		}
+		if len(p.AllowedRegions) == 0 && len(p.AllowedGeographies) == 0 {
+			t.Fatal("accepted a policy that allows no region")
+		}
+	})
+}

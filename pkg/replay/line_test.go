@@ -1,0 +1,110 @@
+package replay
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+func TestParseLine(t *testing.T) {
+	tests := []struct {
+		name, line, wantErr string
+		want                Line
+	}{
+		{"eventhub", `{"source":"eventhub","enqueuedTime":"2026-11-02T09:14:02.301Z","body":{"records":[]}}`, "",
+			Line{Source: "eventhub", At: time.Date(2026, 11, 2, 9, 14, 2, 301e6, time.UTC)}},
+		{"eventgrid with unknown field", `{"source":"eventgrid","time":"2026-11-02T09:14:02+01:00","body":[],"x":1}`, "",
+			Line{Source: "eventgrid", At: time.Date(2026, 11, 2, 8, 14, 2, 0, time.UTC)}},
+		{"arm", `{"source":"arm","observedAt":"2026-11-02T09:00:00Z","body":{"id":"/subscriptions/s/x"}}`, "",
+			Line{Source: "arm", At: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), ID: "/subscriptions/s/x"}},
+		{"arm deleted", `{"source":"arm","observedAt":"2026-11-02T09:00:00Z","deleted":true,"body":{"id":"/subscriptions/s/x"}}`, "",
+			Line{Source: "arm", At: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), ID: "/subscriptions/s/x", Deleted: true}},
+		{"clock", `{"source":"clock","at":"2026-11-02T11:00:00Z"}`, "", Line{Source: "clock", At: time.Date(2026, 11, 2, 11, 0, 0, 0, time.UTC)}},
+		{"not json", `{"source":`, "not a JSON object", Line{}},
+		{"unknown source", `{"source":"kafka","at":"2026-11-02T11:00:00Z"}`, `source "kafka"`, Line{}},
+		{"missing time", `{"source":"eventhub","body":{}}`, `without "enqueuedTime"`, Line{}},
+		{"bad time", `{"source":"clock","at":"yesterday"}`, "not an RFC 3339 time", Line{}},
+		{"no body", `{"source":"eventgrid","time":"2026-11-02T11:00:00Z"}`, "without a body", Line{}},
+		{"arm without id", `{"source":"arm","observedAt":"2026-11-02T11:00:00Z","body":{"name":"x"}}`, "without an id", Line{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ParseLine([]byte(tt.line))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got.Body = nil
+			if got.Source != tt.want.Source || !got.At.Equal(tt.want.At) || got.ID != tt.want.ID || got.Deleted != tt.want.Deleted {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestARMAnswersAtTheReplayClock(t *testing.T) {
+	var clock time.Time
+	a := NewARM(func() time.Time { return clock })
+	id := "/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a"
+	at := func(h int) time.Time { return time.Date(2026, 11, 2, h, 0, 0, 0, time.UTC) }
+	for _, l := range []Line{
+		{Source: "arm", At: at(12), ID: id, Body: []byte(`{"id":"` + id + `","sku":{"name":"Standard_LRS"}}`)},
+		{Source: "arm", At: at(10), ID: id, Body: []byte(`{"id":"` + id + `","sku":{"name":"Standard_GRS"}}`)},
+		{Source: "arm", At: at(14), ID: strings.ToUpper(id), Deleted: true, Body: []byte(`{"id":"` + id + `"}`)},
+	} {
+		a.Observe(l)
+	}
+	tests := []struct {
+		clock   time.Time
+		wantSKU string // "" means 404
+	}{
+		{at(9), ""}, {at(10), "GRS"}, {at(11), "GRS"}, {at(12), "LRS"}, {at(13), "LRS"}, {at(14), ""}, {at(15), ""},
+	}
+	for _, tt := range tests {
+		clock = tt.clock
+		res, err := a.ReadResource(context.Background(), strings.ToLower(id))
+		if tt.wantSKU == "" {
+			if !errors.Is(err, guard.ErrNotFound) {
+				t.Errorf("at %s: got %v, want 404", clock.Format("15:04"), err)
+			}
+			continue
+		}
+		if err != nil || !strings.Contains(string(res.Body), tt.wantSKU) {
+			t.Errorf("at %s: got %v (%v), want the %s line", clock.Format("15:04"), res, err, tt.wantSKU)
+		}
+	}
+}
+
+func FuzzParseLine(f *testing.F) {
+	for _, s := range []string{
+		`{"source":"eventhub","enqueuedTime":"2026-11-02T09:14:02.301Z","body":{"records":[]}}`,
+		`{"source":"arm","observedAt":"2026-11-02T09:00:00Z","deleted":true,"body":{"id":"/subscriptions/s/x"}}`,
+		`{"source":"clock","at":"2026-11-02T11:00:00Z"}`, `{}`, `null`, `[]`, `{"source":"arm","observedAt":"2026-11-02T09:00:00Z","body":[]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l, err := ParseLine(b)
+		if err != nil {
+			return
+		}
+		if _, ok := timeKeys[l.Source]; !ok {
+			t.Fatalf("accepted a line with source %q", l.Source)
+		}
+		if l.Source == SourceARM && l.ID == "" {
+			t.Fatal("accepted an arm line without an id")
+		}
+		if l.Source != SourceClock && len(l.Body) == 0 {
+			t.Fatal("accepted a line without a body")
+		}
+	})
+}
