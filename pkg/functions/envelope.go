@@ -1,0 +1,173 @@
+package functions
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strings"
+)
+
+// invocation is the body the host POSTs for a non-forwarded invocation. Data has one
+// entry per input binding, keyed by the binding name in function.json; Metadata has
+// the trigger's binding data (research note §2.1).
+type invocation struct {
+	Data     map[string]json.RawMessage
+	Metadata map[string]json.RawMessage
+}
+
+// errMalformed is a request body that is not an invocation envelope.
+var errMalformed = errors.New("the request body is not a JSON invocation envelope")
+
+// decodeInvocation decodes the envelope. Only the outer shape is checked here: the
+// body must be a JSON object, and Data, when present, an object. A Metadata that is
+// not an object is dropped, since nothing the pipeline needs comes from it.
+func decodeInvocation(body []byte) (invocation, error) {
+	var env struct {
+		Data     json.RawMessage
+		Metadata json.RawMessage
+	}
+	t := bytes.TrimSpace(body)
+	if len(t) == 0 || t[0] != '{' {
+		return invocation{}, errMalformed
+	}
+	if err := json.Unmarshal(t, &env); err != nil {
+		return invocation{}, errMalformed
+	}
+	var inv invocation
+	if d := bytes.TrimSpace(env.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
+		if d[0] != '{' || json.Unmarshal(d, &inv.Data) != nil {
+			return invocation{}, errMalformed
+		}
+	}
+	if m := bytes.TrimSpace(env.Metadata); len(m) > 0 && m[0] == '{' {
+		_ = json.Unmarshal(m, &inv.Metadata) // best effort: Metadata is only logged
+	}
+	return inv, nil
+}
+
+// data returns Data[name], matching the name exactly first and then ignoring case
+// (the host serializes with Newtonsoft, which matches names case-insensitively). A
+// JSON null counts as absent: the host skips null values.
+func (inv invocation) data(name string) (json.RawMessage, bool) {
+	return lookup(inv.Data, name)
+}
+
+func lookup(m map[string]json.RawMessage, name string) (json.RawMessage, bool) {
+	v, ok := m[name]
+	if !ok {
+		for k, kv := range m {
+			if strings.EqualFold(k, name) {
+				v, ok = kv, true
+				break
+			}
+		}
+	}
+	v = bytes.TrimSpace(v)
+	if !ok || len(v) == 0 || bytes.Equal(v, []byte("null")) {
+		return nil, false
+	}
+	return v, true
+}
+
+// maxUnwrap bounds how many layers of JSON string encoding are peeled off a value.
+// The host encodes a string trigger value once (Event Hubs string[]) or twice (a
+// single string); one more layer is tolerated for an admin invoke of an already
+// encoded payload. The bound keeps a hostile value from costing more than a few
+// passes over the body.
+const maxUnwrap = 3
+
+// unquote peels at most max layers of JSON string encoding off v: while v is a JSON
+// string literal, it is replaced by the text the literal holds. A value that is not
+// a string literal (an object, an array, a number, text that is not JSON) is
+// returned as it is.
+func unquote(v []byte, max int) []byte {
+	for range max {
+		t := bytes.TrimSpace(v)
+		if len(t) == 0 || t[0] != '"' {
+			break
+		}
+		var s string
+		if json.Unmarshal(t, &s) != nil {
+			break
+		}
+		v = []byte(s)
+	}
+	return v
+}
+
+// messageBodies turns Data.events of an Event Hubs trigger with cardinality many and
+// dataType string into the message bodies, each exactly as it was published. On the
+// wire that value is a JSON string holding a JSON array of strings (§2.5), possibly
+// encoded once more; an array sent directly, elements that are objects (the host's
+// form for dataType omitted) and elements that are themselves encoded strings are
+// accepted too.
+//
+// When the value does not hold a JSON array, messageBodies returns an error together
+// with the value's text, unquoted as far as it goes, for the caller to hand on whole.
+func messageBodies(raw json.RawMessage) (bodies [][]byte, whole []byte, err error) {
+	text := unquote(raw, maxUnwrap)
+	t := bytes.TrimSpace(text)
+	if len(t) == 0 || t[0] != '[' {
+		return nil, text, errors.New("Data.events does not hold a JSON array")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(t, &elems); err != nil {
+		return nil, text, errors.New("Data.events holds an array that is not valid JSON")
+	}
+	bodies = make([][]byte, 0, len(elems))
+	for _, e := range elems {
+		// A string element is a message body as text (one layer, or two when
+		// encoded again); an object or array element is the body itself.
+		// Anything else (null, a number) goes on as it is, for the pipeline's
+		// decoder to reject and keep.
+		bodies = append(bodies, unquote(e, maxUnwrap))
+	}
+	return bodies, nil, nil
+}
+
+// eventJSON turns Data.event of an Event Grid trigger into the event as JSON. The
+// host sends the event as an object (§2.6); an admin invoke or a replay may send it
+// as a JSON string holding it, and a batch may be an array. ok is false when what
+// remains is not a JSON object or array; the text is returned all the same.
+func eventJSON(raw json.RawMessage) (event []byte, ok bool) {
+	t := bytes.TrimSpace(unquote(raw, maxUnwrap))
+	ok = len(t) > 0 && (t[0] == '{' || t[0] == '[') && json.Valid(t)
+	return t, ok
+}
+
+// timerInfo is the part of the TimerInfo object (§2.4) the handler looks at.
+type timerInfo struct {
+	IsPastDue bool
+}
+
+// parseTimer reads Data.timer, best effort: nothing the sweep does depends on it.
+func parseTimer(raw json.RawMessage) timerInfo {
+	var ti timerInfo
+	_ = json.Unmarshal(unquote(raw, maxUnwrap), &ti)
+	return ti
+}
+
+// invocationMeta is what the handler logs from Metadata: where an Event Hubs batch
+// came from, and which attempt this is when a retry policy applies.
+type invocationMeta struct {
+	partition  string
+	retryCount int
+	retries    bool
+}
+
+func (inv invocation) meta() invocationMeta {
+	var m invocationMeta
+	if raw, ok := lookup(inv.Metadata, "PartitionContext"); ok {
+		var pc struct{ PartitionId string }
+		if json.Unmarshal(unquote(raw, maxUnwrap), &pc) == nil {
+			m.partition = pc.PartitionId
+		}
+	}
+	if raw, ok := lookup(inv.Metadata, "RetryContext"); ok {
+		var rc struct{ RetryCount int }
+		if json.Unmarshal(unquote(raw, maxUnwrap), &rc) == nil {
+			m.retryCount, m.retries = rc.RetryCount, true
+		}
+	}
+	return m
+}

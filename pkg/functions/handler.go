@@ -1,0 +1,376 @@
+package functions
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// Ingester is what the handler needs from the pipeline.
+//
+// An error means a transient or infrastructure failure (the store is down): the
+// handler then fails the invocation so that the host's retry policy runs. Bad input
+// is not an error: the pipeline keeps it as poison and says so in the Summary.
+type Ingester interface {
+	Ingest(ctx context.Context, src guard.Source, body []byte, now time.Time) (guard.Summary, error)
+	Sweep(ctx context.Context, now time.Time) (guard.Summary, error)
+}
+
+// Options configures NewHandler. Only Ingester is required.
+type Options struct {
+	Ingester Ingester
+	// Ready is an optional readiness check (the store is reachable), used by the
+	// health function. Nil means always ready.
+	Ready func(ctx context.Context) error
+	// Now is the clock handed to the pipeline; nil means time.Now.
+	Now func() time.Time
+	// Logger receives one structured line per invocation; nil means slog.Default().
+	Logger *slog.Logger
+	// MaxBodyBytes bounds an invocation's request body; 0 or less means 64 MiB (an
+	// Event Hubs batch of 64 messages, escaped twice, stays well below it).
+	MaxBodyBytes int64
+}
+
+// Function names: the folders under functions/, which the host POSTs to as
+// /<name>. The binding names are those the function.json files declare.
+const (
+	fnActivityLog    = "activitylog"    // eventHubTrigger "events", cardinality many, dataType string
+	fnResourceEvents = "resourceevents" // eventGridTrigger "event"
+	fnSweep          = "sweep"          // timerTrigger "timer"
+	fnHealth         = "health"         // httpTrigger "req", http output "res"
+
+	bindEvents = "events"
+	bindEvent  = "event"
+	bindTimer  = "timer"
+	bindReq    = "req"
+	bindRes    = "res"
+)
+
+const (
+	defaultMaxBodyBytes = 64 << 20
+	readyTimeout        = 5 * time.Second
+)
+
+// NewHandler returns the custom handler: GET / for the host's readiness probe, one
+// POST route per function, and GET /health for a person. It panics when
+// opts.Ingester is nil, which is a wiring mistake.
+func NewHandler(opts Options) http.Handler {
+	if opts.Ingester == nil {
+		panic("functions: NewHandler needs an Ingester")
+	}
+	h := &handler{
+		ing:   opts.Ingester,
+		ready: opts.Ready,
+		now:   opts.Now,
+		log:   opts.Logger,
+		max:   opts.MaxBodyBytes,
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.Default()
+	}
+	if h.max <= 0 {
+		h.max = defaultMaxBodyBytes
+	}
+	h.functions = map[string]invokeFunc{
+		fnActivityLog:    h.activityLog,
+		fnResourceEvents: h.resourceEvents,
+		fnSweep:          h.sweep,
+		fnHealth:         h.healthInvocation,
+	}
+	return h
+}
+
+type handler struct {
+	ing       Ingester
+	ready     func(context.Context) error
+	now       func() time.Time
+	log       *slog.Logger
+	max       int64
+	functions map[string]invokeFunc
+}
+
+// invokeFunc runs one function on a decoded invocation. An error fails the
+// invocation: a *requestError with its status, anything else with 500.
+type invokeFunc func(ctx context.Context, inv invocation, log *slog.Logger) (result, error)
+
+// result is what a function made of its invocation.
+type result struct {
+	outputs map[string]any
+	logs    []string
+}
+
+// requestError is an invocation the handler cannot run because of the request.
+type requestError struct {
+	status int
+	msg    string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+// invocationResponse is the body the host reads back (§2.2). Outputs keys must be
+// output binding names; Logs land in the invocation's log; ReturnValue is unused.
+type invocationResponse struct {
+	Outputs     map[string]any `json:"Outputs"`
+	Logs        []string       `json:"Logs"`
+	ReturnValue any            `json:"ReturnValue"`
+}
+
+func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	w := &trackingWriter{ResponseWriter: rw}
+	defer h.recoverPanic(w, r)
+
+	name := strings.ToLower(strings.TrimPrefix(r.URL.Path, "/"))
+	switch {
+	case name == "":
+		// The host polls GET / until anything answers (§1.1); answer at once.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, http.MethodGet, http.MethodHead)
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "up"})
+	case name == fnHealth && (r.Method == http.MethodGet || r.Method == http.MethodHead):
+		h.healthDirect(w, r)
+	default:
+		fn, ok := h.functions[name]
+		if !ok {
+			writeError(w, http.StatusNotFound, "no function here: the handler serves /activitylog, /resourceevents, /sweep and /health")
+			return
+		}
+		if r.Method != http.MethodPost {
+			if name == fnHealth {
+				methodNotAllowed(w, http.MethodGet, http.MethodHead, http.MethodPost)
+			} else {
+				methodNotAllowed(w, http.MethodPost)
+			}
+			return
+		}
+		h.invoke(w, r, name, fn)
+	}
+}
+
+// invoke reads and decodes the envelope, runs fn and writes the answer the host
+// expects: 200 with the result, or a non-2xx that fails the invocation.
+func (h *handler) invoke(w http.ResponseWriter, r *http.Request, name string, fn invokeFunc) {
+	start := time.Now()
+	log := h.log.With(slog.String("function", name),
+		slog.String("invocationId", clip(r.Header.Get("X-Azure-Functions-InvocationId"), 64)))
+
+	body, status, err := h.readBody(w, r)
+	if err != nil {
+		// Refusing a batch fails it on every retry, and Event Hubs then checkpoints
+		// past it: an oversized body is lost data, so it is logged as an error.
+		level := slog.LevelWarn
+		if status == http.StatusRequestEntityTooLarge {
+			level = slog.LevelError
+		}
+		log.Log(r.Context(), level, "invocation refused", slog.Int("status", status), slog.String("error", err.Error()))
+		writeError(w, status, err.Error())
+		return
+	}
+	inv, err := decodeInvocation(body)
+	if err != nil {
+		log.Warn("invocation refused", slog.Int("status", http.StatusBadRequest), slog.String("error", err.Error()))
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if m := inv.meta(); m.partition != "" || m.retries {
+		attrs := []any{}
+		if m.partition != "" {
+			attrs = append(attrs, slog.String("partition", m.partition))
+		}
+		if m.retries {
+			attrs = append(attrs, slog.Int("retryCount", m.retryCount))
+		}
+		log = log.With(attrs...)
+	}
+
+	res, err := fn(r.Context(), inv, log)
+	if err != nil {
+		if re, ok := errors.AsType[*requestError](err); ok {
+			log.Warn("invocation refused", slog.Int("status", re.status), slog.String("error", re.msg))
+			writeError(w, re.status, re.msg)
+			return
+		}
+		// The detail went to the log where it happened; the host gets a short,
+		// fixed reason (no store URLs, no secrets) and retries.
+		log.Error("invocation failed", slog.Duration("took", time.Since(start)))
+		writeError(w, http.StatusInternalServerError, name+": the pipeline could not finish; the host will retry")
+		return
+	}
+	if res.outputs == nil {
+		res.outputs = map[string]any{}
+	}
+	if res.logs == nil {
+		res.logs = []string{}
+	}
+	writeJSON(w, http.StatusOK, invocationResponse{Outputs: res.outputs, Logs: res.logs})
+}
+
+// readBody reads the whole body, at most h.max bytes of it.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+	tooLarge := fmt.Errorf("request body over the %d-byte limit", h.max)
+	if r.ContentLength > h.max {
+		return nil, http.StatusRequestEntityTooLarge, tooLarge
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.max))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, http.StatusRequestEntityTooLarge, tooLarge
+		}
+		return nil, http.StatusBadRequest, errors.New("could not read the request body")
+	}
+	return body, 0, nil
+}
+
+// activityLog runs an Event Hubs batch: every message body goes to the pipeline,
+// one Ingest each, even when an earlier one failed, so that a body the store
+// chokes on does not keep the rest of the batch from being processed in this
+// attempt. Event Hubs checkpoints the batch after the last retry whatever happens
+// (§7), so each attempt should do as much as it can.
+func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Logger) (result, error) {
+	raw, ok := inv.data(bindEvents)
+	if !ok {
+		return result{}, &requestError{http.StatusBadRequest, "the invocation has no Data.events"}
+	}
+	var logs []string
+	bodies, whole, err := messageBodies(raw)
+	if err != nil {
+		// Not a batch at all. The pipeline has a poison store for input it cannot
+		// read, but this never reached its decoder, so hand the text over as one
+		// body: the decoder rejects it and the pipeline keeps it with the reason,
+		// instead of it vanishing with a log line when the batch is checkpointed.
+		log.Warn("Data.events is not an array of message bodies; passing it whole to the pipeline",
+			slog.String("reason", err.Error()), slog.Int("bytes", len(whole)))
+		logs = append(logs, fmt.Sprintf("%s: Data.events is not an array of message bodies (%v); passed whole to the pipeline", fnActivityLog, err))
+		bodies = [][]byte{whole}
+	}
+
+	now := h.now()
+	var sum guard.Summary
+	failed := 0
+	for i, b := range bodies {
+		if ctx.Err() != nil {
+			// The host gave up on this invocation or is shutting down.
+			failed += len(bodies) - i
+			log.Error("invocation cancelled", slog.Int("unprocessed", len(bodies)-i), slog.String("error", ctx.Err().Error()))
+			break
+		}
+		s, err := h.ing.Ingest(ctx, guard.SourceEventHub, b, now)
+		sum.Add(s)
+		if err != nil {
+			failed++
+			log.Error("ingest failed", slog.Int("body", i), slog.String("error", err.Error()))
+		}
+	}
+	log.Info("invocation done", slog.Int("bodies", len(bodies)), slog.Int("failed", failed), slog.Any("summary", sum))
+	if failed > 0 {
+		return result{}, fmt.Errorf("%d of %d message bodies failed", failed, len(bodies))
+	}
+	logs = append(logs, fmt.Sprintf("%s: %d message bodies: %s", fnActivityLog, len(bodies), summaryLine(sum)))
+	return result{logs: logs}, nil
+}
+
+// resourceEvents runs one Event Grid delivery (an event, or an array of them).
+func (h *handler) resourceEvents(ctx context.Context, inv invocation, log *slog.Logger) (result, error) {
+	raw, ok := inv.data(bindEvent)
+	if !ok {
+		return result{}, &requestError{http.StatusBadRequest, "the invocation has no Data.event"}
+	}
+	var logs []string
+	event, ok := eventJSON(raw)
+	if !ok {
+		// As for Event Hubs: the pipeline's decoder rejects it and keeps it.
+		log.Warn("Data.event is not a JSON event; passing it to the pipeline as it is", slog.Int("bytes", len(event)))
+		logs = append(logs, fnResourceEvents+": Data.event is not a JSON event; passed to the pipeline as it is")
+	}
+	sum, err := h.ing.Ingest(ctx, guard.SourceEventGrid, event, h.now())
+	if err != nil {
+		log.Error("ingest failed", slog.String("error", err.Error()))
+		return result{}, err
+	}
+	log.Info("invocation done", slog.Any("summary", sum))
+	logs = append(logs, fmt.Sprintf("%s: %s", fnResourceEvents, summaryLine(sum)))
+	return result{logs: logs}, nil
+}
+
+// sweep runs the timer function. The timer value is only logged: a sweep is due
+// whether or not the tick is late.
+func (h *handler) sweep(ctx context.Context, inv invocation, log *slog.Logger) (result, error) {
+	var ti timerInfo
+	if raw, ok := inv.data(bindTimer); ok {
+		ti = parseTimer(raw)
+	}
+	sum, err := h.ing.Sweep(ctx, h.now())
+	if err != nil {
+		log.Error("sweep failed", slog.Bool("pastDue", ti.IsPastDue), slog.String("error", err.Error()))
+		return result{}, err
+	}
+	log.Info("invocation done", slog.Bool("pastDue", ti.IsPastDue), slog.Any("summary", sum))
+	line := fmt.Sprintf("%s: %s", fnSweep, summaryLine(sum))
+	if ti.IsPastDue {
+		line += " (tick past due)"
+	}
+	return result{logs: []string{line}}, nil
+}
+
+// summaryLine is the one-line form of a summary for the invocation log.
+func summaryLine(s guard.Summary) string {
+	return fmt.Sprintf("%d changes, %d duplicates, %d skipped, %d rejected, %d ignored, %d verdicts, %d transitions",
+		s.Changes, s.Duplicates, s.Skipped, s.Rejected, s.Ignored, s.Verdicts, s.Transitions)
+}
+
+// clip shortens a header value for the log.
+func clip(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// recoverPanic is the last resort: decoding is defensive, but a panic in the
+// pipeline must not take the handler (and every other invocation) down with it.
+func (h *handler) recoverPanic(w *trackingWriter, r *http.Request) {
+	v := recover()
+	if v == nil {
+		return
+	}
+	if v == http.ErrAbortHandler {
+		panic(v)
+	}
+	h.log.Error("panic serving the host", slog.String("path", clip(r.URL.Path, 64)),
+		slog.String("invocationId", clip(r.Header.Get("X-Azure-Functions-InvocationId"), 64)),
+		slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+	if !w.wrote {
+		writeError(w, http.StatusInternalServerError, "internal error; the host will retry")
+	}
+}
+
+// trackingWriter remembers whether anything was written, so that recoverPanic
+// does not write a second status line.
+type trackingWriter struct {
+	http.ResponseWriter
+	wrote bool
+}
+
+func (t *trackingWriter) WriteHeader(code int) {
+	t.wrote = true
+	t.ResponseWriter.WriteHeader(code)
+}
+
+func (t *trackingWriter) Write(b []byte) (int, error) {
+	t.wrote = true
+	return t.ResponseWriter.Write(b)
+}
+
+func (t *trackingWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
