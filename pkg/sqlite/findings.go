@@ -1,0 +1,174 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// errAbort ends a write transaction without committing it, for a reason its
+// caller already knows.
+var errAbort = errors.New("transaction aborted")
+
+// GetFinding returns the finding with this ID, or an error wrapping guard.ErrNotFound.
+func (s *Store) GetFinding(ctx context.Context, id string) (*guard.Finding, error) {
+	doc, err := findingDoc(ctx, s.db, id)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get finding %s: %w", id, err)
+	}
+	if doc == "" {
+		return nil, fmt.Errorf("sqlite: get finding %s: %w", id, guard.ErrNotFound)
+	}
+	f, err := decodeFinding(doc)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get finding %s: %w", id, err)
+	}
+	return f, nil
+}
+
+// UpdateFinding reads the finding with this ID, calls fn and stores what fn
+// returns, in one write transaction. fn gets a copy of its own: changing it
+// changes nothing stored unless fn returns it. The finding fn returns is stored
+// under id; an empty ID is set to id, another ID is an error.
+//
+// fn runs while the store holds the write lock: it must not call the store
+// (a store in memory has one connection, which fn's caller holds).
+func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
+	if id == "" {
+		return nil, errors.New("sqlite: update finding: empty ID")
+	}
+	var out *guard.Finding
+	var fnErr error
+	err := s.write(ctx, func(q querier) error {
+		out, fnErr = nil, nil
+		doc, err := findingDoc(ctx, q, id)
+		if err != nil {
+			return err
+		}
+		var cur *guard.Finding
+		if doc != "" {
+			if cur, err = decodeFinding(doc); err != nil {
+				return err
+			}
+		}
+		next, err := fn(cur)
+		if err != nil {
+			fnErr = err
+			return errAbort
+		}
+		if next == nil {
+			if doc != "" {
+				out, err = decodeFinding(doc) // fn may have changed cur
+			}
+			return err
+		}
+		if next.ID == "" {
+			n := *next
+			n.ID = id
+			next = &n
+		} else if next.ID != id {
+			return fmt.Errorf("fn returned finding %s", next.ID)
+		}
+		newDoc, err := encodeFinding(next)
+		if err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, `
+INSERT INTO findings (id, id_key, rule, status, doc) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET id_key = excluded.id_key, rule = excluded.rule,
+	status = excluded.status, doc = excluded.doc`,
+			id, guard.IDKey(next.ResourceID), next.Rule, string(next.Status), newDoc)
+		if err != nil {
+			return err
+		}
+		out, err = decodeFinding(newDoc)
+		return err
+	})
+	if fnErr != nil {
+		return nil, fmt.Errorf("sqlite: update finding %s: %w", id, fnErr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: update finding %s: %w", id, err)
+	}
+	return out, nil
+}
+
+// ListFindings returns the findings matching f, sorted by resource ID key, rule
+// and finding ID.
+func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guard.Finding, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		where, args = append(where, "status = ?"), append(args, string(f.Status))
+	}
+	if f.Rule != "" {
+		where, args = append(where, "rule = ?"), append(args, f.Rule)
+	}
+	if f.ResourceID != "" {
+		where, args = append(where, "id_key = ?"), append(args, guard.IDKey(f.ResourceID))
+	}
+	query := "SELECT doc FROM findings"
+	if len(where) > 0 {
+		query += " WHERE " + strings.Join(where, " AND ")
+	}
+	query += " ORDER BY id_key, rule, id"
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list findings: %w", err)
+	}
+	defer rows.Close()
+	var out []guard.Finding
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("sqlite: list findings: %w", err)
+		}
+		fd, err := decodeFinding(doc)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list findings: %w", err)
+		}
+		out = append(out, *fd)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list findings: %w", err)
+	}
+	return out, nil
+}
+
+// findingDoc returns the stored document of a finding, or "" when there is none.
+func findingDoc(ctx context.Context, q querier, id string) (string, error) {
+	var doc string
+	err := q.QueryRowContext(ctx, "SELECT doc FROM findings WHERE id = ?", id).Scan(&doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return doc, err
+}
+
+// encodeFinding returns f as stored: JSON, its times in UTC.
+func encodeFinding(f *guard.Finding) (string, error) {
+	c := *f
+	c.FirstSeen, c.LastSeen = utc(c.FirstSeen), utc(c.LastSeen)
+	if c.ResolvedAt != nil {
+		t := utc(*c.ResolvedAt)
+		c.ResolvedAt = &t
+	}
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "", fmt.Errorf("encode finding: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeFinding(doc string) (*guard.Finding, error) {
+	var f guard.Finding
+	if err := json.Unmarshal([]byte(doc), &f); err != nil {
+		return nil, fmt.Errorf("decode finding: %w", err)
+	}
+	return &f, nil
+}

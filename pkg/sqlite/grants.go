@@ -1,0 +1,78 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// PutGrant stores or replaces a grant (by ID).
+func (s *Store) PutGrant(ctx context.Context, g guard.Grant) error {
+	if g.ID == "" {
+		return errors.New("sqlite: put grant: empty ID")
+	}
+	c := g
+	c.Start, c.End, c.Details = utc(c.Start), utc(c.End), nil
+	doc, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Errorf("sqlite: put grant %s: %w", g.ID, err)
+	}
+	err = s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, `
+INSERT INTO grants (id, end_at, doc, details) VALUES (?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, doc = excluded.doc, details = excluded.details`,
+			g.ID, formatTime(g.End), string(doc), raw(g.Details))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: put grant %s: %w", g.ID, err)
+	}
+	return nil
+}
+
+// DueGrants returns the grants whose End is at or before the given time, sorted
+// by End then ID.
+func (s *Store) DueGrants(ctx context.Context, before time.Time) ([]guard.Grant, error) {
+	rows, err := s.db.QueryContext(ctx,
+		"SELECT doc, details FROM grants WHERE end_at <= ? ORDER BY end_at, id", formatTime(before))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list due grants: %w", err)
+	}
+	defer rows.Close()
+	var out []guard.Grant
+	for rows.Next() {
+		var doc string
+		var details []byte
+		if err := rows.Scan(&doc, &details); err != nil {
+			return nil, fmt.Errorf("sqlite: list due grants: %w", err)
+		}
+		var g guard.Grant
+		if err := json.Unmarshal([]byte(doc), &g); err != nil {
+			return nil, fmt.Errorf("sqlite: list due grants: decode grant: %w", err)
+		}
+		if len(details) > 0 {
+			g.Details = json.RawMessage(details)
+		}
+		out = append(out, g)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list due grants: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteGrant removes a grant; removing one that is absent is not an error.
+func (s *Store) DeleteGrant(ctx context.Context, id string) error {
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, "DELETE FROM grants WHERE id = ?", id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: delete grant %s: %w", id, err)
+	}
+	return nil
+}

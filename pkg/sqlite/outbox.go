@@ -1,0 +1,133 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// Enqueue adds an item; an item with the same ID already there is kept as it is.
+func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
+	if it.ID == "" {
+		return errors.New("sqlite: enqueue: empty ID")
+	}
+	doc, err := encodeOutboxItem(it)
+	if err != nil {
+		return fmt.Errorf("sqlite: enqueue %s: %w", it.ID, err)
+	}
+	err = s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, `
+INSERT INTO outbox (id, next_attempt, doc, payload) VALUES (?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`,
+			it.ID, formatTime(it.NextAttempt), doc, raw(it.Payload))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: enqueue %s: %w", it.ID, err)
+	}
+	return nil
+}
+
+// DueItems returns up to limit items whose NextAttempt is at or before now,
+// oldest NextAttempt first (then in the order they were enqueued). A limit of
+// zero or less returns none.
+func (s *Store) DueItems(ctx context.Context, now time.Time, limit int) ([]guard.OutboxItem, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.db.QueryContext(ctx, `
+SELECT doc, payload FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, rowid LIMIT ?`,
+		formatTime(now), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
+	}
+	defer rows.Close()
+	var out []guard.OutboxItem
+	for rows.Next() {
+		var doc string
+		var payload []byte
+		if err := rows.Scan(&doc, &payload); err != nil {
+			return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
+		}
+		it, err := decodeOutboxItem(doc, payload)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
+	}
+	return out, nil
+}
+
+// Complete removes a delivered item; completing one that is absent is not an error.
+func (s *Store) Complete(ctx context.Context, id string) error {
+	err := s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, "DELETE FROM outbox WHERE id = ?", id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: complete outbox item %s: %w", id, err)
+	}
+	return nil
+}
+
+// Retry records a failed attempt: one more attempt, lastErr, and next as the
+// time to try again. It returns an error wrapping guard.ErrNotFound when the item
+// is absent.
+func (s *Store) Retry(ctx context.Context, id string, next time.Time, lastErr string) error {
+	err := s.write(ctx, func(q querier) error {
+		var doc string
+		var payload []byte
+		err := q.QueryRowContext(ctx, "SELECT doc, payload FROM outbox WHERE id = ?", id).Scan(&doc, &payload)
+		if errors.Is(err, sql.ErrNoRows) {
+			return guard.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		it, err := decodeOutboxItem(doc, payload)
+		if err != nil {
+			return err
+		}
+		it.Attempts++
+		it.NextAttempt, it.LastError = next, lastErr
+		if doc, err = encodeOutboxItem(it); err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, "UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?",
+			formatTime(next), doc, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: retry outbox item %s: %w", id, err)
+	}
+	return nil
+}
+
+// encodeOutboxItem returns it as stored: JSON without the payload, its times in UTC.
+func encodeOutboxItem(it guard.OutboxItem) (string, error) {
+	it.CreatedAt, it.NextAttempt, it.Payload = utc(it.CreatedAt), utc(it.NextAttempt), nil
+	b, err := json.Marshal(&it)
+	if err != nil {
+		return "", fmt.Errorf("encode outbox item: %w", err)
+	}
+	return string(b), nil
+}
+
+func decodeOutboxItem(doc string, payload []byte) (guard.OutboxItem, error) {
+	var it guard.OutboxItem
+	if err := json.Unmarshal([]byte(doc), &it); err != nil {
+		return it, fmt.Errorf("decode outbox item: %w", err)
+	}
+	if len(payload) > 0 {
+		it.Payload = json.RawMessage(payload)
+	}
+	return it, nil
+}

@@ -1,0 +1,58 @@
+package sqlite
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// PutPoison keeps a record; one with the same ID already there is kept as it is.
+func (s *Store) PutPoison(ctx context.Context, p guard.PoisonRecord) error {
+	if p.ID == "" {
+		return errors.New("sqlite: put poison: empty ID")
+	}
+	c := p
+	c.At = utc(c.At)
+	doc, err := json.Marshal(&c)
+	if err != nil {
+		return fmt.Errorf("sqlite: put poison %s: %w", p.ID, err)
+	}
+	err = s.write(ctx, func(q querier) error {
+		_, err := q.ExecContext(ctx, "INSERT INTO poison (id, at, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+			p.ID, formatTime(p.At), string(doc))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: put poison %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// ListPoison returns every kept record, oldest At first (then in the order they
+// were kept).
+func (s *Store) ListPoison(ctx context.Context) ([]guard.PoisonRecord, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT doc FROM poison ORDER BY at, rowid")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list poison: %w", err)
+	}
+	defer rows.Close()
+	var out []guard.PoisonRecord
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("sqlite: list poison: %w", err)
+		}
+		var p guard.PoisonRecord
+		if err := json.Unmarshal([]byte(doc), &p); err != nil {
+			return nil, fmt.Errorf("sqlite: list poison: decode record: %w", err)
+		}
+		out = append(out, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list poison: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,108 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// GetResource returns the last known state of the resource, whatever the casing
+// of id, or an error wrapping guard.ErrNotFound.
+func (s *Store) GetResource(ctx context.Context, id string) (*guard.Resource, error) {
+	r, err := getResource(ctx, s.db, guard.IDKey(id))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: get resource %s: %w", id, err)
+	}
+	if r == nil {
+		return nil, fmt.Errorf("sqlite: get resource %s: %w", id, guard.ErrNotFound)
+	}
+	return r, nil
+}
+
+// PutResource stores r under the key of its ID and returns the state it replaces.
+func (s *Store) PutResource(ctx context.Context, r *guard.Resource) (*guard.Resource, error) {
+	if r == nil {
+		return nil, errors.New("sqlite: put resource: nil resource")
+	}
+	key := guard.IDKey(r.ID)
+	if key == "" {
+		return nil, errors.New("sqlite: put resource: empty ID")
+	}
+	c := *r
+	c.ObservedAt, c.Body = utc(c.ObservedAt), nil
+	doc, err := json.Marshal(&c)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: put resource %s: %w", r.ID, err)
+	}
+	var prev *guard.Resource
+	err = s.write(ctx, func(q querier) error {
+		var err error
+		if prev, err = getResource(ctx, q, key); err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, `
+INSERT INTO resources (id_key, doc, body) VALUES (?, ?, ?)
+ON CONFLICT (id_key) DO UPDATE SET doc = excluded.doc, body = excluded.body`,
+			key, string(doc), raw(r.Body))
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: put resource %s: %w", r.ID, err)
+	}
+	return prev, nil
+}
+
+// ListResources returns every resource with a known state, sorted by ID key.
+func (s *Store) ListResources(ctx context.Context) ([]guard.Resource, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT doc, body FROM resources ORDER BY id_key")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list resources: %w", err)
+	}
+	defer rows.Close()
+	var out []guard.Resource
+	for rows.Next() {
+		var doc string
+		var body []byte
+		if err := rows.Scan(&doc, &body); err != nil {
+			return nil, fmt.Errorf("sqlite: list resources: %w", err)
+		}
+		r, err := decodeResource(doc, body)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list resources: %w", err)
+		}
+		out = append(out, *r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list resources: %w", err)
+	}
+	return out, nil
+}
+
+// getResource returns the resource stored under key, or nil when there is none.
+func getResource(ctx context.Context, q querier, key string) (*guard.Resource, error) {
+	var doc string
+	var body []byte
+	err := q.QueryRowContext(ctx, "SELECT doc, body FROM resources WHERE id_key = ?", key).Scan(&doc, &body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decodeResource(doc, body)
+}
+
+func decodeResource(doc string, body []byte) (*guard.Resource, error) {
+	var r guard.Resource
+	if err := json.Unmarshal([]byte(doc), &r); err != nil {
+		return nil, fmt.Errorf("decode resource: %w", err)
+	}
+	if len(body) > 0 {
+		r.Body = json.RawMessage(body)
+	}
+	return &r, nil
+}

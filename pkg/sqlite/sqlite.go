@@ -1,0 +1,315 @@
+// Package sqlite is exportguard's default store: a guard.Store in one SQLite
+// database file (or in memory), with no server to run. Local runs, replay and
+// tests use it; a deployment that needs a shared, managed store uses Cosmos DB
+// instead, and both pass the same contract suite (pkg/storetest).
+//
+// It uses modernc.org/sqlite, a pure Go SQLite, so that exportguard builds
+// without cgo. Each record is kept as a JSON document in a text column, next to
+// the few columns its keys, filters and ordering need. Writes run in BEGIN
+// IMMEDIATE transactions, so that they are atomic also between processes sharing
+// one file; a file store uses the WAL journal, so readers never wait for them.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+var _ guard.Store = (*Store)(nil)
+
+// Memory is the path of a store that lives in memory and is gone once closed.
+const Memory = ":memory:"
+
+const (
+	// busyTimeout is how long one statement waits for another connection's
+	// write lock before SQLite reports SQLITE_BUSY.
+	busyTimeout = 5 * time.Second
+	// writeAttempts is how often a write transaction is tried while the
+	// database stays busy, before the store gives up with guard.ErrConflict.
+	writeAttempts = 5
+)
+
+// Store is a guard.Store in one SQLite database. It is safe for concurrent use,
+// also by several processes sharing the file.
+type Store struct {
+	db   *sql.DB
+	path string
+}
+
+// Open opens the store at path, creating the file (but not its directory) when
+// it is missing and bringing its schema up to date. Path ":memory:" opens a store
+// that lives in memory until it is closed.
+func Open(ctx context.Context, path string) (*Store, error) {
+	return open(ctx, path, busyTimeout)
+}
+
+// open is Open with the time a statement waits for a write lock.
+func open(ctx context.Context, path string, busy time.Duration) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("sqlite: open: empty path")
+	}
+	memory := path == Memory
+	dsn, err := dataSource(path, busy)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	if memory {
+		// Every connection to ":memory:" opens a database of its own: keep one
+		// connection, open for as long as the store is. Writes hold it for their
+		// transaction and use nothing else, so they cannot deadlock.
+		db.SetMaxOpenConns(1)
+		db.SetMaxIdleConns(1)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+	}
+	s := &Store{db: db, path: path}
+	if err := s.setup(ctx, memory); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Close closes the database. A store in memory is gone afterwards.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("sqlite: close %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// dataSource is the driver's name for the database at path. Files are named by
+// URI, so that any character may appear in a path; the query parameters are the
+// driver's and set up every new connection.
+func dataSource(path string, busy time.Duration) (string, error) {
+	params := fmt.Sprintf("?_pragma=busy_timeout(%d)", busy.Milliseconds())
+	if path == Memory {
+		return Memory + params, nil
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	p := filepath.ToSlash(abs)
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p // a Windows drive letter: file:///C:/...
+	}
+	p = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(p)
+	return "file://" + p + params, nil
+}
+
+// setup selects the journal and creates or migrates the schema.
+func (s *Store) setup(ctx context.Context, memory bool) error {
+	if !memory {
+		var mode string
+		err := retryBusy(ctx, func() error {
+			return s.db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		})
+		if err != nil {
+			return fmt.Errorf("set WAL journal: %w", err)
+		}
+		if !strings.EqualFold(mode, "wal") {
+			return fmt.Errorf("set WAL journal: journal mode is %q", mode)
+		}
+	}
+	return s.write(ctx, func(q querier) error { return migrate(ctx, q) })
+}
+
+// migrations are the schema versions: migrations[i] takes the schema from
+// PRAGMA user_version i to i+1. Append only; never edit a released one.
+var migrations = []string{
+	`
+CREATE TABLE findings (
+	id     TEXT PRIMARY KEY,
+	id_key TEXT NOT NULL, -- guard.IDKey of the resource ID
+	rule   TEXT NOT NULL,
+	status TEXT NOT NULL,
+	doc    TEXT NOT NULL  -- the guard.Finding as JSON
+);
+CREATE INDEX findings_by_resource ON findings (id_key, rule, id);
+CREATE INDEX findings_by_status ON findings (status, id_key, rule, id);
+CREATE INDEX findings_by_rule ON findings (rule, id_key, id);
+
+CREATE TABLE resources (
+	id_key TEXT PRIMARY KEY, -- guard.IDKey of the resource ID
+	doc    TEXT NOT NULL,    -- the guard.Resource as JSON, without its body
+	body   BLOB              -- the body, verbatim
+);
+
+CREATE TABLE ledger (
+	key TEXT PRIMARY KEY,
+	at  TEXT NOT NULL
+);
+
+CREATE TABLE grants (
+	id      TEXT PRIMARY KEY,
+	end_at  TEXT NOT NULL, -- End, in timeFormat
+	doc     TEXT NOT NULL, -- the guard.Grant as JSON, without its details
+	details BLOB           -- the details, verbatim
+);
+CREATE INDEX grants_by_end ON grants (end_at, id);
+
+CREATE TABLE outbox (
+	id           TEXT PRIMARY KEY,
+	next_attempt TEXT NOT NULL, -- NextAttempt, in timeFormat
+	doc          TEXT NOT NULL, -- the guard.OutboxItem as JSON, without its payload
+	payload      BLOB           -- the payload, verbatim
+);
+CREATE INDEX outbox_by_next_attempt ON outbox (next_attempt);
+
+CREATE TABLE audit (
+	seq  INTEGER PRIMARY KEY AUTOINCREMENT, -- never reused
+	doc  TEXT NOT NULL, -- the guard.AuditRecord as JSON, without its seq and data
+	data BLOB           -- the data, verbatim
+);
+
+CREATE TABLE poison (
+	id  TEXT PRIMARY KEY,
+	at  TEXT NOT NULL, -- At, in timeFormat
+	doc TEXT NOT NULL  -- the guard.PoisonRecord as JSON
+);
+CREATE INDEX poison_by_at ON poison (at);
+`,
+}
+
+// migrate brings the schema up to date; it runs in a write transaction, so two
+// processes opening a new file at once migrate it once.
+func migrate(ctx context.Context, q querier) error {
+	var version int
+	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("schema version %d is newer than this build knows (%d)", version, len(migrations))
+	}
+	for v := version; v < len(migrations); v++ {
+		if _, err := q.ExecContext(ctx, migrations[v]); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+		if _, err := q.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
+			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
+		}
+	}
+	return nil
+}
+
+// querier is what *sql.DB and *sql.Conn have in common.
+type querier interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// write runs fn in a write transaction (BEGIN IMMEDIATE) on a connection of its
+// own, and commits when fn returns nil. fn must use only q. While the database
+// is busy (another connection or process holds the write lock for longer than
+// busyTimeout), write tries again, a bounded number of times, and then returns
+// an error wrapping guard.ErrConflict. fn may therefore run more than once.
+func (s *Store) write(ctx context.Context, fn func(q querier) error) error {
+	return retryBusy(ctx, func() error { return s.writeOnce(ctx, fn) })
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(q querier) error) error {
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(conn)
+		}
+	}()
+	if err := fn(conn); err != nil {
+		return err
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// rollback ends the transaction on conn. SQLite may already have rolled it back
+// (after an interrupt, for one); when the connection's state is unknown, it is
+// discarded rather than returned to the pool inside a transaction.
+func rollback(conn *sql.Conn) {
+	_, err := conn.ExecContext(context.Background(), "ROLLBACK")
+	if err == nil || strings.Contains(err.Error(), "no transaction is active") {
+		return
+	}
+	conn.Raw(func(any) error { return driver.ErrBadConn })
+}
+
+// retryBusy runs op until it succeeds, fails for a reason other than a busy
+// database, or has been tried writeAttempts times.
+func retryBusy(ctx context.Context, op func() error) error {
+	var err error
+	for attempt := 1; attempt <= writeAttempts; attempt++ {
+		err = op()
+		if err == nil || !isBusy(err) {
+			return err
+		}
+		if attempt == writeAttempts {
+			break
+		}
+		// busyTimeout has been waited already; a short pause lets the holder of
+		// the lock finish.
+		select {
+		case <-ctx.Done():
+			return errors.Join(err, ctx.Err())
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("%w: database still busy after %d attempts: %w", guard.ErrConflict, writeAttempts, err)
+}
+
+// isBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY or
+// SQLITE_LOCKED, with any extended code).
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
+
+// timeFormat is how times are kept in columns: RFC 3339 in UTC with all nine
+// digits of the fraction, so that text order is time order.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+// utc returns t in UTC, without a monotonic clock reading.
+func utc(t time.Time) time.Time { return t.UTC().Round(0) }
+
+// raw returns b for a BLOB column: NULL when empty.
+func raw(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return []byte(b)
+}

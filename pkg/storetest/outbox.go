@@ -1,0 +1,132 @@
+package storetest
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+func testOutbox(t *testing.T, open Opener) {
+	t.Run("round trip preserves every field", func(t *testing.T) {
+		s := open(t)
+		it := guard.OutboxItem{ID: "notify-1", Kind: "notify.teams",
+			Payload:   json.RawMessage(`{"text":"<b>finding</b> & co","findingId":"f-1","n":[1,2.5]}`),
+			CreatedAt: t0.Add(-time.Minute), NextAttempt: t0}
+		enqueue(t, s, it)
+		got := dueItems(t, s, t0, 10)
+		diff(t, "DueItems", []guard.OutboxItem{it}, got)
+		if len(got) == 1 {
+			wantUTC(t, "DueItems", got[0].CreatedAt, got[0].NextAttempt)
+		}
+	})
+
+	t.Run("Enqueue of an ID already there keeps the first", func(t *testing.T) {
+		s := open(t)
+		first := item("x", t0)
+		enqueue(t, s, first)
+		second := item("x", t0.Add(-time.Hour))
+		second.Kind, second.Payload = "remediate", json.RawMessage(`{"second":true}`)
+		enqueue(t, s, second)
+		diff(t, "DueItems", []guard.OutboxItem{first}, dueItems(t, s, t0.Add(time.Hour), 10))
+	})
+
+	t.Run("DueItems selects NextAttempt at or before now, oldest first, up to limit", func(t *testing.T) {
+		s := open(t)
+		for _, it := range []guard.OutboxItem{
+			item("b", t0.Add(time.Minute)),
+			item("d", t0.Add(time.Hour)),
+			item("c", t0),
+			item("a", t0.Add(-time.Minute)),
+		} {
+			enqueue(t, s, it)
+		}
+		for _, tc := range []struct {
+			name  string
+			now   time.Time
+			limit int
+			want  []string
+		}{
+			{"before every NextAttempt", t0.Add(-time.Hour), 10, nil},
+			{"at the NextAttempt of c", t0, 10, []string{"a", "c"}},
+			{"at the NextAttempt of c, given in UTC", t0.UTC(), 10, []string{"a", "c"}},
+			{"a microsecond before c's", t0.Add(-time.Microsecond), 10, []string{"a"}},
+			{"all due", t0.Add(time.Hour), 10, []string{"a", "c", "b", "d"}},
+			{"all due, limit 4", t0.Add(time.Hour), 4, []string{"a", "c", "b", "d"}},
+			{"all due, limit 2", t0.Add(time.Hour), 2, []string{"a", "c"}},
+			{"all due, limit 1", t0.Add(time.Hour), 1, []string{"a"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				diff(t, "DueItems IDs", tc.want, itemIDs(dueItems(t, s, tc.now, tc.limit)))
+			})
+		}
+	})
+
+	t.Run("Retry records the attempt", func(t *testing.T) {
+		s := open(t)
+		it := item("x", t0)
+		enqueue(t, s, it)
+
+		mustNil(t, "Retry", s.Retry(t.Context(), "x", t0.Add(5*time.Minute), "timeout"))
+		diff(t, "DueItems IDs before the next attempt", []string(nil),
+			itemIDs(dueItems(t, s, t0.Add(5*time.Minute-time.Microsecond), 10)))
+		want := it
+		want.NextAttempt, want.Attempts, want.LastError = t0.Add(5*time.Minute), 1, "timeout"
+		diff(t, "DueItems at the next attempt", []guard.OutboxItem{want}, dueItems(t, s, t0.Add(5*time.Minute), 10))
+
+		mustNil(t, "Retry again", s.Retry(t.Context(), "x", t0.Add(20*time.Minute), "503 Service Unavailable"))
+		want.NextAttempt, want.Attempts, want.LastError = t0.Add(20*time.Minute), 2, "503 Service Unavailable"
+		diff(t, "DueItems after the second retry", []guard.OutboxItem{want}, dueItems(t, s, t0.Add(time.Hour), 10))
+	})
+
+	t.Run("Retry moves an item in the order", func(t *testing.T) {
+		s := open(t)
+		enqueue(t, s, item("a", t0))
+		enqueue(t, s, item("b", t0.Add(time.Minute)))
+		mustNil(t, "Retry a", s.Retry(t.Context(), "a", t0.Add(2*time.Minute), "failed"))
+		diff(t, "DueItems IDs", []string{"b", "a"}, itemIDs(dueItems(t, s, t0.Add(time.Hour), 10)))
+	})
+
+	t.Run("Retry of an absent item is ErrNotFound", func(t *testing.T) {
+		s := open(t)
+		wantNotFound(t, "Retry", s.Retry(t.Context(), "no-such-item", t0, "failed"))
+	})
+
+	t.Run("Complete removes", func(t *testing.T) {
+		s := open(t)
+		enqueue(t, s, item("a", t0))
+		enqueue(t, s, item("b", t0))
+		mustNil(t, "Complete a", s.Complete(t.Context(), "a"))
+		diff(t, "DueItems IDs after Complete", []string{"b"}, itemIDs(dueItems(t, s, t0.Add(time.Hour), 10)))
+		wantNotFound(t, "Retry of a completed item", s.Retry(t.Context(), "a", t0, "failed"))
+	})
+}
+
+func item(id string, next time.Time) guard.OutboxItem {
+	return guard.OutboxItem{ID: id, Kind: "notify.teams", Payload: json.RawMessage(`{"id":"` + id + `"}`),
+		CreatedAt: t0.Add(-time.Hour), NextAttempt: next}
+}
+
+func enqueue(t *testing.T, s guard.Store, it guard.OutboxItem) {
+	t.Helper()
+	mustNil(t, "Enqueue "+it.ID, s.Enqueue(t.Context(), it))
+}
+
+func dueItems(t *testing.T, s guard.Store, now time.Time, limit int) []guard.OutboxItem {
+	t.Helper()
+	its, err := s.DueItems(t.Context(), now, limit)
+	mustNil(t, "DueItems", err)
+	if len(its) > limit {
+		t.Errorf("DueItems(limit %d): got %d items, want at most %d", limit, len(its), limit)
+	}
+	return its
+}
+
+func itemIDs(its []guard.OutboxItem) []string {
+	var out []string
+	for _, it := range its {
+		out = append(out, it.ID)
+	}
+	return out
+}
