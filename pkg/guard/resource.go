@@ -14,7 +14,7 @@ type Resource struct {
 	Location   string          `json:"location,omitempty"`
 	Deleted    bool            `json:"deleted,omitempty"` // known to be gone
 	ObservedAt time.Time       `json:"observedAt"`
-	Body       json.RawMessage `json:"body,omitempty"` // the GET body, verbatim
+	Body       json.RawMessage `json:"body,omitempty"` // the GET body (the same JSON; a store may re-serialise it)
 }
 
 // NewResource reads the fields of an ARM GET body.

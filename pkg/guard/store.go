@@ -34,7 +34,9 @@ type Findings interface {
 	// UpdateFinding reads the finding with this ID (nil when there is none),
 	// calls fn, and stores what fn returns, as one atomic read-modify-write: two
 	// callers racing on one finding never lose an update. fn may run more than
-	// once and must not have side effects. When fn returns nil, nothing is written.
+	// once and must have no side effects; it must not call the store. When fn
+	// returns nil, nothing is written. A finding fn returns with an empty ID gets id;
+	// one with another ID is refused.
 	// It returns what was stored (or the current finding when fn returned nil).
 	UpdateFinding(ctx context.Context, id string, fn func(cur *Finding) (*Finding, error)) (*Finding, error)
 	// ListFindings returns findings matching the filter, sorted by resource ID
@@ -109,9 +111,9 @@ type Outbox interface {
 	// Enqueue adds an item; an item with the same ID already there is kept as it is.
 	Enqueue(ctx context.Context, it OutboxItem) error
 	// DueItems returns up to limit items whose NextAttempt is at or before now,
-	// oldest NextAttempt first.
+	// oldest NextAttempt first (ties in enqueue order). A limit <= 0 returns nothing.
 	DueItems(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
-	// Complete removes a delivered item.
+	// Complete removes a delivered item; completing an absent one is not an error.
 	Complete(ctx context.Context, id string) error
 	// Retry records a failed attempt and when to try again; ErrNotFound if absent.
 	Retry(ctx context.Context, id string, next time.Time, lastErr string) error
@@ -130,7 +132,8 @@ type AuditRecord struct {
 type Audit interface {
 	// AppendAudit appends a record and returns it with its Seq.
 	AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error)
-	// ListAudit returns records with Seq greater than after, in Seq order, up to limit.
+	// ListAudit returns records with Seq greater than after, in Seq order, up to
+	// limit (a limit <= 0 returns nothing).
 	ListAudit(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
 }
 
