@@ -1,0 +1,77 @@
+package activitylog
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// MaxBodyBytes is the largest message body Decode reads. A bigger body is refused as
+// a whole, so a stray payload cannot make the handler parse without bound. The limit
+// is four times the 1 MB event limit of a Standard Event Hubs namespace.
+const MaxBodyBytes = 4 << 20
+
+// maxRejectedBytes bounds the copy of a bad record kept in guard.Rejected.
+const maxRejectedBytes = 64 << 10
+
+var _ guard.Decoder = Decode
+
+// Decode reads one Event Hubs message body: an Activity Log {"records":[...]}
+// envelope in the diagnostic-settings schema. Each record becomes a Change, or a
+// Rejected with the reason if it is unusable. The error is only for a body that is
+// unreadable as a whole: larger than MaxBodyBytes, not JSON, not an object, or
+// without a records array.
+func Decode(body []byte) (guard.Decoded, error) {
+	var d guard.Decoded
+	if len(body) > MaxBodyBytes {
+		return d, fmt.Errorf("activity log message is %d bytes, more than %d", len(body), MaxBodyBytes)
+	}
+	records, err := splitEnvelope(body)
+	if err != nil {
+		return d, err
+	}
+	for i, raw := range records {
+		c, err := decodeRecord(raw)
+		if err != nil {
+			d.Rejected = append(d.Rejected, guard.Rejected{
+				Reason: fmt.Sprintf("activity log record %d: %v", i, err),
+				Body:   truncate(raw),
+			})
+			continue
+		}
+		d.Changes = append(d.Changes, c)
+	}
+	return d, nil
+}
+
+// splitEnvelope returns the elements of the records array, each as it was written.
+func splitEnvelope(body []byte) ([]json.RawMessage, error) {
+	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
+		return nil, errors.New("activity log message is not a JSON object")
+	}
+	var env struct {
+		Records json.RawMessage `json:"records"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		return nil, fmt.Errorf("activity log message: %w", err)
+	}
+	if r := bytes.TrimSpace(env.Records); len(r) == 0 || r[0] != '[' {
+		return nil, errors.New("activity log message has no records array")
+	}
+	var records []json.RawMessage
+	if err := json.Unmarshal(env.Records, &records); err != nil {
+		return nil, fmt.Errorf("activity log records: %w", err)
+	}
+	return records, nil
+}
+
+// truncate copies a piece of input for guard.Rejected, cut to maxRejectedBytes.
+func truncate(b []byte) []byte {
+	if len(b) > maxRejectedBytes {
+		b = b[:maxRejectedBytes]
+	}
+	return bytes.Clone(b)
+}

@@ -1,0 +1,22 @@
+// Package eventgrid turns Event Grid deliveries, in the Event Grid schema or the
+// CloudEvents 1.0 schema, into guard changes.
+//
+// It exists because one resource change reaches us in several shapes. A delivery is
+// a single event or an array of them. The same event can come in either schema. The
+// published examples are not always right: one writes "specVersion" for
+// "specversion", and a Failure example says status "Succeeded" in its data
+// (research note azure-events.md §2.3). Decode reads the outcome from the event
+// type, never from data.status.
+//
+// Two families of event matter:
+//
+//   - Microsoft.Resources.Resource{Write,Delete,Action}{Success,Failure,Cancel}
+//     from a subscription or resource-group system topic. These carry only
+//     operation metadata; the pipeline reads the resource from ARM.
+//   - Microsoft.ResourceNotifications.Resources.CreatedOrUpdated and .Deleted.
+//     These carry the resource itself (data.resourceInfo), so Change.Resource is set.
+//
+// Every other type is counted as ignored. That includes the subscription
+// validation event, which the Functions host or the HTTP adapter answers, and Key
+// Vault and Storage events.
+package eventgrid

@@ -1,0 +1,93 @@
+package eventgrid
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// str reads a JSON string. Absent and null read as "" and ok; any other kind of
+// value is not ok.
+func str(raw json.RawMessage) (string, bool) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", true
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// text reads an optional field leniently: anything but a string reads as "".
+func text(raw json.RawMessage) string {
+	s, _ := str(raw)
+	return strings.TrimSpace(s)
+}
+
+// required reads an attribute that must be a non-empty string, trimmed.
+func required(name string, raw json.RawMessage) (string, error) {
+	s, err := optional(name, raw)
+	if err == nil && s == "" {
+		err = fmt.Errorf("missing %s", name)
+	}
+	return s, err
+}
+
+// optional reads an attribute that must be a string when present, trimmed.
+func optional(name string, raw json.RawMessage) (string, error) {
+	s, ok := str(raw)
+	if !ok {
+		return "", fmt.Errorf("%s is not a string", name)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+func isString(raw json.RawMessage) bool {
+	b := bytes.TrimSpace(raw)
+	return len(b) > 0 && b[0] == '"'
+}
+
+// decodeData reads an event's data into v. Absent or null data leaves v as it is.
+// Data must otherwise be a JSON object; inside it, a field of an unexpected type is
+// skipped and the rest is still read (the caller falls back where it can).
+func decodeData(data json.RawMessage, v any) error {
+	b := bytes.TrimSpace(data)
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	if b[0] != '{' || !json.Valid(b) {
+		return errors.New("data is not a JSON object")
+	}
+	var typeErr *json.UnmarshalTypeError
+	if err := json.Unmarshal(b, v); err != nil && !errors.As(err, &typeErr) {
+		return fmt.Errorf("data: %w", err)
+	}
+	return nil
+}
+
+// claimText reads a claim value as text. Claims are strings in every example, but
+// nothing guarantees it; numbers, booleans, arrays and objects keep their JSON text.
+func claimText(raw json.RawMessage) string {
+	if s, ok := str(raw); ok {
+		return s
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return string(raw)
+	}
+	return b.String()
+}
+
+// parseTime reads a time the way both schemas write it: RFC 3339, often with seven
+// fractional digits.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("time %q is not RFC 3339", s)
+	}
+	return t, nil
+}
