@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/spf13/cobra"
+
+	armreader "github.com/exportguard/exportguard/pkg/arm"
+	"github.com/exportguard/exportguard/pkg/functions"
+	pol "github.com/exportguard/exportguard/pkg/policy"
+)
+
+func newServeCommand() *cobra.Command {
+	var port string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run as the Azure Functions custom handler",
+		Long: `serve is the Azure Functions custom handler: host.json starts it, and it listens on
+127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT for the host's invocations of the activitylog,
+resourceevents, sweep and health functions.
+
+Settings (app settings in Azure, local.settings.json locally):
+  EXPORTGUARD_STORE      store URL (default sqlite:exportguard.db)
+  EXPORTGUARD_POLICY     policy file (default: the built-in policy)
+  EXPORTGUARD_LOG_LEVEL  debug, info, warn or error (default info)
+  AZURE_CLIENT_ID        client ID of a user-assigned managed identity, if used`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if port == "" {
+				port = envOr("FUNCTIONS_CUSTOMHANDLER_PORT", os.Getenv("FUNCTIONS_HTTPWORKER_PORT"))
+			}
+			if port == "" {
+				return fmt.Errorf("no port: FUNCTIONS_CUSTOMHANDLER_PORT is not set (the Functions host sets it; use --port to run by hand)")
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), envOr(envLogLevel, "info"))
+			if err != nil {
+				return err
+			}
+			p, err := pol.Load(os.Getenv(envPolicy))
+			if err != nil {
+				return err
+			}
+			conf, err := armreader.Cloud(p.Cloud)
+			if err != nil {
+				return err
+			}
+			// Managed identity in Azure, the developer's sign-in locally.
+			cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
+				ClientOptions: policy.ClientOptions{Cloud: conf}})
+			if err != nil {
+				return fmt.Errorf("credential: %w", err)
+			}
+			reader, err := armreader.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}})
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := openStore(ctx, envOr(envStore, "sqlite:exportguard.db"))
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			h := functions.NewHandler(functions.Options{
+				Ingester: newPipeline(st, reader, p, log),
+				Ready: func(ctx context.Context) error {
+					_, err := st.Processed(ctx, "readiness-probe")
+					return err
+				},
+				Logger: log,
+				// A batch of 32 Event Hubs messages of up to 1 MB each, JSON-encoded
+				// twice by the host (host.json maxEventBatchSize).
+				MaxBodyBytes: 160 << 20,
+			})
+			log.Info("exportguard serving", "cloud", p.Cloud, "port", port)
+			return functions.ListenAndServe(ctx, net.JoinHostPort("127.0.0.1", port), h, log)
+		},
+	}
+	cmd.Flags().StringVar(&port, "port", "", "port to listen on (default $FUNCTIONS_CUSTOMHANDLER_PORT)")
+	return cmd
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/exportguard/exportguard/pkg/activitylog"
+	"github.com/exportguard/exportguard/pkg/eventgrid"
+	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/rules"
+	"github.com/exportguard/exportguard/pkg/sqlite"
+)
+
+// Settings the app reads (local.settings.sample.json lists them all).
+const (
+	envStore    = "EXPORTGUARD_STORE"
+	envPolicy   = "EXPORTGUARD_POLICY"
+	envLogLevel = "EXPORTGUARD_LOG_LEVEL"
+)
+
+// openStore opens the store a --store URL names. sqlite:PATH is the embedded
+// store in a file; sqlite::memory: (or memory:) keeps it in memory for one run.
+func openStore(ctx context.Context, url string) (guard.Store, error) {
+	scheme, rest, ok := strings.Cut(url, ":")
+	if !ok {
+		return nil, fmt.Errorf("store %q: want sqlite:PATH or memory:", url)
+	}
+	switch scheme {
+	case "sqlite":
+		if rest == "" {
+			return nil, fmt.Errorf("store %q: sqlite: needs a file path (or :memory:)", url)
+		}
+		return sqlite.Open(ctx, rest)
+	case "memory":
+		return sqlite.Open(ctx, ":memory:")
+	}
+	return nil, fmt.Errorf("store %q: unknown kind %q (want sqlite:PATH or memory:)", url, scheme)
+}
+
+// newPipeline wires the centre to the decoders and rules.
+func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy, log *slog.Logger) *guard.Pipeline {
+	return &guard.Pipeline{
+		Store:  st,
+		Reader: reader,
+		Policy: pol,
+		Rules:  rules.All(),
+		Decoders: map[guard.Source]guard.Decoder{
+			guard.SourceEventHub:  activitylog.Decode,
+			guard.SourceEventGrid: eventgrid.Decode,
+		},
+		Log: log,
+	}
+}
+
+// newLogger logs JSON to w at the level named (debug, info, warn, error).
+func newLogger(w io.Writer, level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l})), nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+//go:embed functions/sweep/function.json
+var sweepFunctionJSON []byte
+
+// sweepSchedule is the sweep timer's schedule, read from its function.json so
+// that replay ticks exactly when the Functions host would.
+func sweepSchedule() (cron.Schedule, error) {
+	var fj struct {
+		Bindings []struct {
+			Type     string `json:"type"`
+			Schedule string `json:"schedule"`
+		} `json:"bindings"`
+	}
+	if err := json.Unmarshal(sweepFunctionJSON, &fj); err != nil {
+		return nil, fmt.Errorf("functions/sweep/function.json: %w", err)
+	}
+	for _, b := range fj.Bindings {
+		if b.Type == "timerTrigger" {
+			// NCRONTAB: {second} {minute} {hour} {day} {month} {day-of-week}.
+			p := cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
+			s, err := p.Parse(b.Schedule)
+			if err != nil {
+				return nil, fmt.Errorf("functions/sweep/function.json schedule %q: %w", b.Schedule, err)
+			}
+			return s, nil
+		}
+	}
+	return nil, fmt.Errorf("functions/sweep/function.json: no timerTrigger binding")
+}
