@@ -34,7 +34,7 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format %q: want table or json", format)
 			}
-			log, err := newLogger(cmd.ErrOrStderr(), logLevel)
+			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
 			if err != nil {
 				return err
 			}

@@ -38,7 +38,7 @@ Settings (app settings in Azure, local.settings.json locally):
 			if port == "" {
 				return fmt.Errorf("no port: FUNCTIONS_CUSTOMHANDLER_PORT is not set (the Functions host sets it; use --port to run by hand)")
 			}
-			log, err := newLogger(cmd.ErrOrStderr(), envOr(envLogLevel, "info"))
+			log, err := newLogger(cmd.ErrOrStderr(), envOr(envLogLevel, "info"), false)
 			if err != nil {
 				return err
 			}

@@ -1,0 +1,204 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/sqlite"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// run runs the exportguard command line in-process.
+func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	cmd := newRootCommand()
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	err = cmd.ExecuteContext(context.Background())
+	return out.String(), errb.String(), err
+}
+
+// The sessions of testdata/sessions, each with its policy and golden findings.
+var sessions = []struct {
+	session, policy, golden string
+	// what the session shows, for the person reading a failure
+	covers string
+}{
+	{"storage-replication.ndjson", "", "storage-replication.json",
+		"public cloud: RA-GRS in West Europe opens (Event Grid + Activity Log, one finding) and resolves (CloudEvents); GZRS in North Europe stays open (upper-case Activity Log); GRS East US→West US is fine; a failed write gives no verdict"},
+	{"gov-storage-replication.ndjson", "gov-virginia-only.yaml", "gov-storage-replication.json",
+		"Azure Government: RA-GRS US Gov Virginia→US Gov Texas opens under a Virginia-only policy; the sweep resolves it with no event"},
+	{"malformed-lines.ndjson", "", "malformed-lines.json",
+		"bad lines and bad records are reported and skipped; the good record still opens its finding"},
+}
+
+func TestReplayJSONMatchesGolden(t *testing.T) {
+	for _, s := range sessions {
+		t.Run(s.session, func(t *testing.T) {
+			args := []string{"replay", "--format", "json"}
+			if s.policy != "" {
+				args = append(args, "--policy", filepath.Join("testdata/policies", s.policy))
+			}
+			args = append(args, filepath.Join("testdata/sessions", s.session))
+			first, _, err := run(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			second, _, err := run(t, args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if first != second {
+				t.Errorf("two replays of the same session differ:\n%s", cmp.Diff(first, second))
+			}
+			checkFindingLines(t, first)
+			golden := filepath.Join("testdata/golden", s.golden)
+			if *update {
+				if err := os.WriteFile(golden, []byte(first), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update to write it)", err)
+			}
+			if diff := cmp.Diff(string(want), first); diff != "" {
+				t.Errorf("session %s (%s): findings differ from %s (-want +got):\n%s", s.session, s.covers, golden, diff)
+			}
+		})
+	}
+}
+
+// checkFindingLines checks that stdout is nothing but finding JSON lines as
+// DESIGN 3.4 gives them, sorted by resourceId then rule.
+func checkFindingLines(t *testing.T, out string) {
+	t.Helper()
+	required := []string{"id", "rule", "severity", "status", "subscriptionId", "resourceId", "message",
+		"evidence", "firstSeen", "lastSeen", "trigger", "remediation"}
+	var prev guard.Finding
+	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("stdout line %d is not JSON: %q", i+1, line)
+		}
+		for _, k := range required {
+			if _, ok := m[k]; !ok {
+				t.Errorf("finding line %d lacks %q", i+1, k)
+			}
+		}
+		var f guard.Finding
+		if err := json.Unmarshal([]byte(line), &f); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains([]guard.Status{guard.StatusOpen, guard.StatusResolved, guard.StatusExempt}, f.Status) {
+			t.Errorf("line %d: status %q", i+1, f.Status)
+		}
+		if (f.Status == guard.StatusResolved) != (f.ResolvedAt != nil) {
+			t.Errorf("line %d: status %s with resolvedAt %v", i+1, f.Status, f.ResolvedAt)
+		}
+		if f.ID != guard.FindingID(f.Rule, f.ResourceID, "") {
+			t.Errorf("line %d: id %s is not the stable hash of rule and resource", i+1, f.ID)
+		}
+		if i > 0 && (guard.IDKey(prev.ResourceID) > guard.IDKey(f.ResourceID) ||
+			guard.IDKey(prev.ResourceID) == guard.IDKey(f.ResourceID) && prev.Rule > f.Rule) {
+			t.Errorf("line %d is out of order (resourceId, then rule)", i+1)
+		}
+		prev = f
+	}
+}
+
+func TestReplaySampleHasOpenReplicationFinding(t *testing.T) {
+	out, _, err := run(t, "replay", "testdata/sessions/storage-replication.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "open") || !strings.Contains(out, "residency.replication") || !strings.Contains(out, "eudrbackup") {
+		t.Errorf("make run's table shows no open residency.replication finding:\n%s", out)
+	}
+}
+
+func TestReplayReportsMalformedLinesAndGoesOn(t *testing.T) {
+	out, errOut, err := run(t, "replay", "--format", "json", "testdata/sessions/malformed-lines.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"malformed-lines.ndjson:2: not a JSON object",
+		"malformed-lines.ndjson:3: source \"kafka\"",
+		"malformed-lines.ndjson:4: 2 item(s) could not be read",
+		"malformed-lines.ndjson:5: 1 item(s) could not be read",
+	} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+	if !strings.Contains(out, `"status":"open"`) {
+		t.Errorf("the good record among bad ones must still open its finding; got:\n%s", out)
+	}
+}
+
+// One operation reported by Event Grid, by the Activity Log, and redelivered,
+// gives one finding and one transition to open (and one to resolved).
+func TestReplayIsIdempotentAcrossSources(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "eg.db")
+	if _, _, err := run(t, "replay", "--store", "sqlite:"+db, "testdata/sessions/storage-replication.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ListAudit(context.Background(), 0, 10_000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	partner := guard.FindingID(guard.RuleResidencyReplication,
+		"/subscriptions/7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70/resourceGroups/rg-partner-xfer/providers/Microsoft.Storage/storageAccounts/partnerxfer", "")
+	got := map[string]int{}
+	for _, r := range recs {
+		if r.Subject == partner {
+			got[r.Kind]++
+		}
+	}
+	if want := map[string]int{"finding.open": 1, "finding.resolved": 1}; !cmp.Equal(got, want) {
+		t.Errorf("transitions of partnerxfer's finding = %v, want %v", got, want)
+	}
+}
+
+func TestReplayRefusesBadArguments(t *testing.T) {
+	tests := [][]string{
+		{"replay"},
+		{"replay", "--format", "xml", "testdata/sessions/storage-replication.ndjson"},
+		{"replay", "--store", "postgres://x", "testdata/sessions/storage-replication.ndjson"},
+		{"replay", "--policy", "testdata/no-such-policy.yaml", "testdata/sessions/storage-replication.ndjson"},
+		{"replay", "testdata/sessions/no-such-session.ndjson"},
+	}
+	for _, args := range tests {
+		if _, _, err := run(t, args...); err == nil {
+			t.Errorf("exportguard %s: want an error", strings.Join(args, " "))
+		}
+	}
+}
+
+func TestEveryVerbHasHelp(t *testing.T) {
+	for _, verb := range []string{"serve", "replay"} {
+		out, _, err := run(t, verb, "--help")
+		if err != nil || !strings.Contains(out, "Usage:") {
+			t.Errorf("exportguard %s --help: %v\n%s", verb, err, out)
+		}
+	}
+}
