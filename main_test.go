@@ -195,10 +195,28 @@ func TestReplayRefusesBadArguments(t *testing.T) {
 }
 
 func TestEveryVerbHasHelp(t *testing.T) {
-	for _, verb := range []string{"serve", "replay"} {
-		out, _, err := run(t, verb, "--help")
+	for _, verb := range []string{"serve", "replay", "policy", "policy check", "policy show"} {
+		out, _, err := run(t, append(strings.Fields(verb), "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("exportguard %s --help: %v\n%s", verb, err, out)
 		}
+	}
+}
+
+func TestPolicyCheck(t *testing.T) {
+	out, _, err := run(t, "policy", "check", "testdata/policies/gov-virginia-only.yaml")
+	if err != nil || !strings.Contains(out, "valid") || !strings.Contains(out, "regions usgovvirginia") {
+		t.Errorf("policy check of a valid file: %v\n%s", err, out)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("cloud: AzureUSGovernment\nrules:\n  transit.tls: {mode: loud}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "policy", "check", bad); err == nil || !strings.Contains(err.Error(), "line 3: rules.transit.tls.mode") {
+		t.Errorf("policy check of an invalid file: err = %v, want the key and line named", err)
+	}
+	shown, _, err := run(t, "policy", "show")
+	if err != nil || !strings.Contains(shown, "United States") {
+		t.Errorf("policy show: %v\n%s", err, shown)
 	}
 }

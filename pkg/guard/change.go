@@ -57,7 +57,7 @@ func (c Change) OperationKey() string {
 	if c.CorrelationID == "" {
 		return "event:" + string(c.Source) + ":" + c.EventID
 	}
-	return "op:" + strings.ToLower(c.CorrelationID) + "|" + strings.ToLower(c.ResourceID) + "|" + strings.ToLower(c.Operation)
+	return "op:" + strings.ToLower(strings.TrimSpace(c.CorrelationID)) + "|" + IDKey(c.ResourceID) + "|" + strings.ToLower(strings.TrimSpace(c.Operation))
 }
 
 // ActionOf derives the action from an ARM operation name

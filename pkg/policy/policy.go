@@ -1,14 +1,17 @@
 // Package policy reads exportguard's policy file (DESIGN 3.5, YAML) into a
 // guard.Policy: the default that ships in the binary, overridden key by key by
-// the user's file, and checked so that a mistake is refused with the key named
-// rather than silently allowing data out.
+// the user's file, and checked so that a mistake is refused with its key and
+// line named, rather than silently allowing data out.
 package policy
 
 import (
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -20,12 +23,12 @@ import (
 //go:embed default.yaml
 var defaultYAML []byte
 
-// MaxFileBytes bounds a policy file.
+// MaxFileBytes bounds a policy file and a roster file.
 const MaxFileBytes = 1 << 20
 
 // Default returns the policy that ships with the binary.
 func Default() *guard.Policy {
-	p, err := parse(&guard.Policy{}, defaultYAML)
+	p, err := parse(&guard.Policy{}, defaultYAML, "")
 	if err != nil {
 		panic(fmt.Sprintf("policy: built-in default: %v", err)) // a build defect, not input
 	}
@@ -33,51 +36,83 @@ func Default() *guard.Policy {
 }
 
 // Load reads a policy file over the default. An empty path gives the default.
+// A roster given as a file name is read relative to the policy file.
 func Load(path string) (*guard.Policy, error) {
 	if path == "" {
 		return Default(), nil
 	}
-	fi, err := os.Stat(path)
+	raw, err := readLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("policy: %w", err)
 	}
-	if fi.Size() > MaxFileBytes {
-		return nil, fmt.Errorf("policy %s: %d bytes, more than the %d allowed", path, fi.Size(), MaxFileBytes)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("policy: %w", err)
-	}
-	p, err := Parse(raw)
+	p, err := parse(Default(), raw, filepath.Dir(path))
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
 	return p, nil
 }
 
-// Parse reads policy YAML over the default.
+// Parse reads policy YAML over the default; a roster file name is read relative
+// to the working directory.
 func Parse(raw []byte) (*guard.Policy, error) {
-	return parse(Default(), raw)
+	return parse(Default(), raw, ".")
+}
+
+// Marshal writes a policy as YAML that Parse reads back to the same policy.
+func Marshal(p *guard.Policy) ([]byte, error) {
+	j, err := json.Marshal(p)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.JSONToYAML(j)
+}
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxFileBytes)
+	}
+	return b, nil
 }
 
 // file is the policy file's shape: every key optional, so that a key the file
 // leaves out keeps the default.
 type file struct {
-	Cloud              *string                    `json:"cloud"`
-	AllowedRegions     []string                   `json:"allowedRegions"`
-	AllowedGeographies []string                   `json:"allowedGeographies"`
-	Scope              *guard.Scope               `json:"scope"`
-	Rules              map[string]json.RawMessage `json:"rules"`
-	Roster             []string                   `json:"roster"`
-	Exemptions         []guard.Exemption          `json:"exemptions"`
-	Remediation        *guard.RemediationPolicy   `json:"remediation"`
-	Notify             *guard.Notify              `json:"notify"`
+	Cloud              *string                               `json:"cloud"`
+	AllowedRegions     []string                              `json:"allowedRegions"`
+	AllowedGeographies []string                              `json:"allowedGeographies"`
+	Scope              *guard.Scope                          `json:"scope"`
+	Rules              map[string]map[string]json.RawMessage `json:"rules"`
+	Roster             json.RawMessage                       `json:"roster"`
+	Exemptions         []guard.Exemption                     `json:"exemptions"`
+	Remediation        *guard.RemediationPolicy              `json:"remediation"`
+	Notify             *guard.Notify                         `json:"notify"`
 }
 
-func parse(base *guard.Policy, raw []byte) (*guard.Policy, error) {
+func parse(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
+	p, err := merge(base, raw, dir)
+	if err != nil {
+		var ke *KeyError
+		if errors.As(err, &ke) && ke.Line == 0 {
+			locate(raw, ke)
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 	var f file
 	if err := yaml.UnmarshalStrict(raw, &f); err != nil {
-		return nil, fmt.Errorf("read YAML: %w", err)
+		return nil, yamlError(raw, err)
 	}
 	p := *base
 	p.Rules = map[string]guard.RulePolicy{}
@@ -93,20 +128,22 @@ func parse(base *guard.Policy, raw []byte) (*guard.Policy, error) {
 	if f.Scope != nil {
 		p.Scope = *f.Scope
 	}
-	for id, raw := range f.Rules {
+	for id, fields := range f.Rules {
 		if !slices.Contains(guard.RuleIDs, id) {
-			return nil, fmt.Errorf("rules.%s: unknown rule (rules are %s)", id, strings.Join(guard.RuleIDs, ", "))
+			return nil, keyErr("unknown rule (rules are "+strings.Join(guard.RuleIDs, ", ")+")", "rules", id)
 		}
-		rp := p.Rules[id]
-		dec := json.NewDecoder(strings.NewReader(string(raw)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&rp); err != nil {
-			return nil, fmt.Errorf("rules.%s: %w", id, err)
+		rp, err := mergeRule(p.Rules[id], id, fields)
+		if err != nil {
+			return nil, err
 		}
 		p.Rules[id] = rp
 	}
-	if f.Roster != nil {
-		p.Roster = f.Roster
+	if len(f.Roster) > 0 && string(f.Roster) != "null" {
+		roster, err := readRoster(f.Roster, dir)
+		if err != nil {
+			return nil, err
+		}
+		p.Roster = roster
 	}
 	if f.Exemptions != nil {
 		p.Exemptions = f.Exemptions
@@ -123,33 +160,104 @@ func parse(base *guard.Policy, raw []byte) (*guard.Policy, error) {
 	return &p, nil
 }
 
+// mergeRule applies one rule's keys over its current settings.
+func mergeRule(rp guard.RulePolicy, id string, fields map[string]json.RawMessage) (guard.RulePolicy, error) {
+	for k, v := range fields {
+		var err error
+		switch k {
+		case "mode":
+			err = json.Unmarshal(v, &rp.Mode)
+		case "severity":
+			err = json.Unmarshal(v, &rp.Severity)
+		case "maxDuration":
+			err = json.Unmarshal(v, &rp.MaxDuration)
+		case "grace":
+			err = json.Unmarshal(v, &rp.Grace)
+		default:
+			return rp, keyErr("unknown key (a rule takes mode, severity, maxDuration, grace)", "rules", id, k)
+		}
+		if err != nil {
+			return rp, keyErr(strings.TrimPrefix(err.Error(), "json: "), "rules", id, k)
+		}
+	}
+	return rp, nil
+}
+
 func validate(p *guard.Policy) error {
 	if p.Cloud != "AzureCloud" && p.Cloud != "AzureUSGovernment" {
-		return fmt.Errorf("cloud: %q is not AzureCloud or AzureUSGovernment", p.Cloud)
+		return keyErr(fmt.Sprintf("%q is not AzureCloud or AzureUSGovernment", p.Cloud), "cloud")
 	}
 	if len(p.AllowedRegions) == 0 && len(p.AllowedGeographies) == 0 {
-		return fmt.Errorf("allowedRegions, allowedGeographies: at least one region or geography must be allowed")
+		return keyErr("at least one region (allowedRegions) or geography (allowedGeographies) must be allowed", "allowedRegions")
 	}
-	for id, rp := range p.Rules {
+	for i, s := range p.Scope.Subscriptions {
+		if !isGUID(s) {
+			return keyErr(fmt.Sprintf("%q is not a subscription ID", s), "scope", "subscriptions", fmt.Sprintf("[%d]", i))
+		}
+	}
+	ids := make([]string, 0, len(p.Rules))
+	for id := range p.Rules {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		rp := p.Rules[id]
 		if rp.Mode != "" && !slices.Contains([]string{guard.ModeOff, guard.ModeAlert, guard.ModeRemediate}, rp.Mode) {
-			return fmt.Errorf("rules.%s.mode: %q is not off, alert or remediate", id, rp.Mode)
+			return keyErr(fmt.Sprintf("%q is not off, alert or remediate", rp.Mode), "rules", id, "mode")
 		}
 		if rp.Severity != "" && !slices.Contains([]string{"low", "medium", "high", "critical"}, rp.Severity) {
-			return fmt.Errorf("rules.%s.severity: %q is not low, medium, high or critical", id, rp.Severity)
+			return keyErr(fmt.Sprintf("%q is not low, medium, high or critical", rp.Severity), "rules", id, "severity")
+		}
+		if rp.MaxDuration < 0 || rp.Grace < 0 {
+			return keyErr("durations cannot be negative", "rules", id)
 		}
 	}
 	if m := p.Remediation.Mode; !slices.Contains([]string{guard.RemediationOff, guard.RemediationDryRun, guard.RemediationApprove, guard.RemediationAuto}, m) {
-		return fmt.Errorf("remediation.mode: %q is not off, dry-run, approve or auto", m)
+		return keyErr(fmt.Sprintf("%q is not off, dry-run, approve or auto", m), "remediation", "mode")
 	}
 	for i, e := range p.Exemptions {
+		at := fmt.Sprintf("[%d]", i)
 		if guard.SubscriptionOf(e.Resource) == "" {
-			return fmt.Errorf("exemptions[%d].resource: %q is not a scope under /subscriptions/…", i, e.Resource)
+			return keyErr(fmt.Sprintf("%q is not a scope under /subscriptions/…", e.Resource), "exemptions", at, "resource")
 		}
 		for _, r := range e.Rules {
 			if !slices.Contains(guard.RuleIDs, r) {
-				return fmt.Errorf("exemptions[%d].rules: unknown rule %q", i, r)
+				return keyErr(fmt.Sprintf("unknown rule %q", r), "exemptions", at, "rules")
 			}
+		}
+		if e.ExpiresOn.IsZero() {
+			return keyErr("an exemption needs an expiry (RFC 3339)", "exemptions", at, "expiresOn")
+		}
+		if strings.TrimSpace(e.Reason) == "" || strings.TrimSpace(e.ApprovedBy) == "" {
+			return keyErr("an exemption needs a reason and who approved it", "exemptions", at)
+		}
+	}
+	for _, t := range []struct {
+		name string
+		url  string
+	}{{"teams", p.Notify.Teams.URL}, {"slack", p.Notify.Slack.URL}, {"webhook", p.Notify.Webhook.URL}} {
+		if t.url != "" && !strings.HasPrefix(t.url, "env:") && !strings.HasPrefix(t.url, "https://") {
+			// The URL itself is a secret: never repeat it in an error.
+			return keyErr("must be https://… or env:NAME", "notify", t.name, "url")
 		}
 	}
 	return nil
+}
+
+// isGUID reports whether s looks like an Azure GUID (subscription, object ID).
+func isGUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case !strings.ContainsRune("0123456789abcdefABCDEF", c):
+			return false
+		}
+	}
+	return true
 }

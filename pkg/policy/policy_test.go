@@ -1,9 +1,14 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 )
@@ -109,4 +114,81 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a policy that allows no region")
 		}
 	})
+}
+
+func TestErrorsNameKeyAndLine(t *testing.T) {
+	tests := []struct{ yaml, want string }{
+		{"cloud: AzureCloud\nrules:\n  transit.tls:\n    mode: shout\n", "line 4: rules.transit.tls.mode"},
+		{"cloud: AzureCloud\nrules:\n  access.jit-window:\n    maxDuration: forever\n", "line 4: rules.access.jit-window.maxDuration"},
+		{"cloud: AzureCloud\n\nregions: [eastus]\n", "line 3: regions: unknown key"},
+		{"exemptions:\n  - resource: /subscriptions/0000/resourceGroups/a\n    rules: [transit.tls]\n    expiresOn: 2027-01-01T00:00:00Z\n    reason: r\n    approvedBy: a@b.c\n  - resource: rg-b\n", "line 7: exemptions[1].resource"},
+		{"scope:\n  subscriptions: [not-a-guid]\n", "line 2: scope.subscriptions[0]"},
+		{"notify:\n  teams:\n    url: http://hooks.example/secret-token\n", "line 3: notify.teams.url"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.yaml))
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) error = %v, want one starting %q", tt.yaml, err, tt.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "secret-token") {
+			t.Errorf("error %q repeats a webhook URL", err)
+		}
+	}
+}
+
+func TestRoster(t *testing.T) {
+	dir := t.TempDir()
+	roster := "# screened 2026-10-01\n0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D\n\n1b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e  # bob\n"
+	if err := os.WriteFile(filepath.Join(dir, "roster.txt"), []byte(roster), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pf := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(pf, []byte("roster: roster.txt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Load(pf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "1b2c3d4e-5f6a-4b7c-9d8e-0f1a2b3c4d5e"}
+	if !slices.Equal(p.Roster, want) {
+		t.Errorf("roster from file = %v, want %v", p.Roster, want)
+	}
+	p, err = Parse([]byte("roster: [0A1B2C3D-4E5F-4A6B-8C7D-9E0F1A2B3C4D]"))
+	if err != nil || !slices.Equal(p.Roster, want[:1]) {
+		t.Errorf("roster list = %v (%v), want %v", p.Roster, err, want[:1])
+	}
+	if _, err := Parse([]byte("roster: [alice]")); err == nil || !strings.Contains(err.Error(), "roster[0]") {
+		t.Errorf("a roster entry that is not an object ID must be refused naming it; got %v", err)
+	}
+}
+
+func TestMarshalRoundTrips(t *testing.T) {
+	p, err := Parse([]byte(`
+cloud: AzureUSGovernment
+allowedRegions: [usgovvirginia]
+scope: {subscriptions: [b3e1c4d2-8a7f-4e6b-9c5d-2a1f3e4b6c80]}
+rules:
+  access.jit-window: {maxDuration: PT90M}
+  access.jit-overstay: {grace: 2m}
+roster: [0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d]
+exemptions:
+  - {resource: /subscriptions/b3e1c4d2-8a7f-4e6b-9c5d-2a1f3e4b6c80/resourceGroups/rg-a, rules: [transit.tls], expiresOn: "2027-06-30T00:00:00Z", reason: licence D-1187, approvedBy: officer@contoso.us}
+notify: {teams: {url: "env:TEAMS_URL"}}
+remediation: {mode: approve}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out)
+	if err != nil {
+		t.Fatalf("the written policy does not read back: %v\n%s", err, out)
+	}
+	if diff := cmp.Diff(p, back); diff != "" {
+		t.Errorf("round trip changed the policy (-before +after):\n%s\n%s", diff, out)
+	}
 }
