@@ -55,7 +55,11 @@ func hostActivityLogInvocation(t *testing.T, bodies []string) []byte {
 	once, _ := json.Marshal(string(arr))
 	twice, _ := json.Marshal(string(once))
 	n := len(bodies)
-	strs := func(v string) string { s := "[" + strings.TrimSuffix(strings.Repeat(v+",", n), ",") + "]"; b, _ := json.Marshal(s); return string(b) }
+	strs := func(v string) string {
+		s := "[" + strings.TrimSuffix(strings.Repeat(v+",", n), ",") + "]"
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
 	return []byte(`{"Data":{"events":` + string(twice) + `},"Metadata":{` +
 		`"PartitionContext":{"FullyQualifiedNamespace":"eh-exportguard.servicebus.windows.net","EventHubName":"insights-activity-logs","ConsumerGroup":"$Default","PartitionId":"0"},` +
 		`"PartitionKeyArray":` + strs("null") + `,"SequenceNumberArray":` + strs("59") + `,` +
