@@ -28,8 +28,35 @@ const MaxBodyBytes = 4 << 20
 
 // apiVersions pins the api-version read for each resource type: the versions
 // whose response shapes the rules were written against (research/azure-events.md §4).
+// Child types read with their parent's version.
 var apiVersions = map[string]string{
-	"microsoft.storage/storageaccounts": "2024-01-01",
+	"microsoft.storage/storageaccounts":                      "2024-01-01",
+	"microsoft.storage/storageaccounts/blobservices":         "2024-01-01",
+	"microsoft.documentdb/databaseaccounts":                  "2024-11-15",
+	"microsoft.sql/servers":                                  "2023-08-01",
+	"microsoft.sql/servers/encryptionprotector":              "2023-08-01",
+	"microsoft.sql/servers/failovergroups":                   "2023-08-01",
+	"microsoft.sql/servers/databases":                        "2023-08-01",
+	"microsoft.sql/servers/databases/replicationlinks":       "2023-08-01",
+	"microsoft.compute/disks":                                "2024-03-02",
+	"microsoft.compute/diskencryptionsets":                   "2024-03-02",
+	"microsoft.compute/virtualmachines":                      "2024-07-01",
+	"microsoft.network/networkinterfaces":                    "2024-05-01",
+	"microsoft.network/networksecuritygroups":                "2024-05-01",
+	"microsoft.network/virtualnetworks":                      "2024-05-01",
+	"microsoft.network/virtualnetworks/subnets":              "2024-05-01",
+	"microsoft.security/locations/jitnetworkaccesspolicies":  "2020-01-01",
+	"microsoft.authorization/roleassignments":                "2022-04-01",
+	"microsoft.authorization/roleassignmentschedules":        "2020-10-01",
+	"microsoft.authorization/roleassignmentschedulerequests": "2020-10-01",
+	"microsoft.keyvault/vaults":                              "2023-07-01",
+	"microsoft.keyvault/vaults/keys":                         "2023-07-01",
+}
+
+// APIVersion returns the api-version exportguard reads a resource type with.
+func APIVersion(resourceType string) (string, bool) {
+	v, ok := apiVersions[strings.ToLower(resourceType)]
+	return v, ok
 }
 
 // Cloud returns the azcore cloud configuration for a policy's cloud name
@@ -67,7 +94,7 @@ func New(cred azcore.TokenCredential, opts *azarm.ClientOptions) (*Client, error
 // api-version pinned for its type. A 404 is guard.ErrNotFound.
 func (c *Client) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
 	typ := guard.TypeOf(id)
-	ver, ok := apiVersions[strings.ToLower(typ)]
+	ver, ok := APIVersion(typ)
 	if !ok {
 		return nil, fmt.Errorf("arm: GET %s: no api-version known for type %q", id, typ)
 	}

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -43,6 +45,7 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time
 	if decode == nil {
 		return sum, fmt.Errorf("ingest: no decoder for source %q", src)
 	}
+	ctx = withReadCache(ctx)
 	d, err := decode(body)
 	if err != nil {
 		sum.Rejected++
@@ -160,7 +163,7 @@ func (p *Pipeline) stateAfter(ctx context.Context, c Change, now time.Time) (*Re
 // read asks ARM for the resource. A 404 for a resource known before means it was
 // deleted; for one never seen, that nothing is known.
 func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Resource, error) {
-	res, err := p.Reader.ReadResource(ctx, id)
+	res, err := p.readARM(ctx, id)
 	if err == nil {
 		return res, nil
 	}
@@ -195,33 +198,153 @@ func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now t
 		if p.Policy.RuleMode(r.ID()) == ModeOff || !r.Applies(res.Type) {
 			continue
 		}
-		for _, v := range r.Evaluate(in) {
-			sum.Verdicts++
-			changed, err := p.apply(ctx, v, SubscriptionOf(res.ID), trig, now)
-			if err != nil {
+		rin := in
+		if g, ok := r.(Gatherer); ok {
+			if rin.Related, err = p.gather(ctx, g, res); err != nil {
 				return sum, err
 			}
-			if changed {
-				sum.Transitions++
+		}
+		if d, ok := r.(DependentRule); ok {
+			if rin.Dependents, err = p.dependents(ctx, res, d.References(res)); err != nil {
+				return sum, err
 			}
+		}
+		if gr, ok := r.(GrantRule); ok {
+			for _, g := range gr.Grants(rin) {
+				g.Rule = r.ID()
+				if err := p.Store.PutGrant(ctx, g); err != nil {
+					return sum, fmt.Errorf("store grant %s on %s: %w", g.ID, g.ResourceID, err)
+				}
+			}
+		}
+		s, err := p.applyAll(ctx, r.Evaluate(rin), trig, now)
+		sum.Add(s)
+		if err != nil {
+			return sum, err
 		}
 	}
 	return sum, nil
 }
 
-// closeAll resolves every finding about a resource that no longer exists.
+// applyAll moves the findings the verdicts are about.
+func (p *Pipeline) applyAll(ctx context.Context, vs []Verdict, trig Trigger, now time.Time) (Summary, error) {
+	var sum Summary
+	for _, v := range vs {
+		sum.Verdicts++
+		changed, err := p.apply(ctx, v, SubscriptionOf(v.ResourceID), trig, now)
+		if err != nil {
+			return sum, err
+		}
+		if changed {
+			sum.Transitions++
+		}
+	}
+	return sum, nil
+}
+
+// gather reads what a Gatherer asks for, within bounds and within scope.
+func (p *Pipeline) gather(ctx context.Context, g Gatherer, res *Resource) (map[string]*Resource, error) {
+	have := map[string]*Resource{IDKey(res.ID): res}
+	reads := 0
+	for round := 0; round < MaxGatherRounds; round++ {
+		var next []string
+		for _, id := range g.Related(res, have) {
+			if _, ok := have[IDKey(id)]; !ok && !slicesContainsKey(next, id) {
+				next = append(next, id)
+			}
+		}
+		if len(next) == 0 {
+			break
+		}
+		for _, id := range next {
+			if reads == MaxGatherReads {
+				p.log().Warn("gather: read limit reached", "resourceId", res.ID, "limit", MaxGatherReads)
+				return have, nil
+			}
+			if !p.Policy.InScope(SubscriptionOf(id)) {
+				have[IDKey(id)] = nil // out of scope: never touched
+				continue
+			}
+			reads++
+			r, err := p.readARM(ctx, id)
+			switch {
+			case errors.Is(err, ErrNotFound):
+				r = &Resource{ID: id, Type: TypeOf(id), Deleted: true}
+			case err != nil:
+				return nil, fmt.Errorf("gather %s for %s: %w", id, res.ID, err)
+			}
+			have[IDKey(id)] = r
+		}
+	}
+	return have, nil
+}
+
+func slicesContainsKey(ids []string, id string) bool {
+	for _, x := range ids {
+		if IDKey(x) == IDKey(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// dependents returns the known resources whose bodies mention one of refs.
+func (p *Pipeline) dependents(ctx context.Context, res *Resource, refs []string) ([]*Resource, error) {
+	var lower [][]byte
+	for _, r := range refs {
+		if r = strings.ToLower(strings.TrimSpace(r)); r != "" {
+			lower = append(lower, []byte(r))
+		}
+	}
+	if len(lower) == 0 {
+		return nil, nil
+	}
+	all, err := p.Store.ListResources(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find resources that use %s: %w", res.ID, err)
+	}
+	var out []*Resource
+	for i := range all {
+		d := &all[i]
+		if d.Deleted || SameID(d.ID, res.ID) || !p.Policy.InScope(SubscriptionOf(d.ID)) {
+			continue
+		}
+		body := bytes.ToLower(d.Body)
+		for _, r := range lower {
+			if bytes.Contains(body, r) {
+				out = append(out, d)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+// closeAll resolves every finding about a resource that no longer exists: its
+// own, and those a child settings resource had on its parent.
 func (p *Pipeline) closeAll(ctx context.Context, id string, trig Trigger, now time.Time) (Summary, error) {
 	var sum Summary
 	fs, err := p.Store.ListFindings(ctx, FindingFilter{ResourceID: id})
 	if err != nil {
 		return sum, fmt.Errorf("list findings of deleted %s: %w", id, err)
 	}
+	if parent := ParentOf(id); parent != "" {
+		for _, rule := range RuleIDs {
+			f, err := p.Store.GetFinding(ctx, FindingID(rule, parent, ChildVerdictGrant(id)))
+			switch {
+			case err == nil:
+				fs = append(fs, *f)
+			case !errors.Is(err, ErrNotFound):
+				return sum, fmt.Errorf("find findings of deleted %s: %w", id, err)
+			}
+		}
+	}
 	for _, f := range fs {
 		if f.Status == StatusResolved {
 			continue
 		}
 		v := Verdict{Rule: f.Rule, ResourceID: f.ResourceID, Message: "The resource was deleted.",
-			Evidence: map[string]any{"deleted": true}}
+			Evidence: map[string]any{"deleted": true, "deletedResource": id}}
 		changed, err := p.updateFinding(ctx, f.ID, v, f.SubscriptionID, trig, now)
 		if err != nil {
 			return sum, err
@@ -322,3 +445,5 @@ func (p *Pipeline) audit(ctx context.Context, now time.Time, kind, subject strin
 	}
 	return nil
 }
+
+func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -83,3 +83,21 @@ func WithinScope(id, scope string) bool {
 	}
 	return i == s || strings.HasPrefix(i, s+"/")
 }
+
+// ParentOf returns the ID of the resource a child resource belongs to
+// ("…/servers/s/failoverGroups/f" gives "…/servers/s"), or "" for a top-level
+// resource.
+func ParentOf(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	last := -1
+	for i, p := range parts {
+		if strings.EqualFold(p, "providers") {
+			last = i
+		}
+	}
+	// providers/<namespace>/<type>/<name> is top level; each further pair is a child.
+	if last < 0 || len(parts)-last-1 < 5 {
+		return ""
+	}
+	return "/" + strings.Join(parts[:len(parts)-2], "/")
+}

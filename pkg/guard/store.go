@@ -76,11 +76,12 @@ type Ledger interface {
 // it is due.
 type Grant struct {
 	ID          string          `json:"id"`
+	Rule        string          `json:"rule"` // the GrantRule that checks it
 	Kind        string          `json:"kind"` // jit or pim
 	ResourceID  string          `json:"resourceId"`
 	PrincipalID string          `json:"principalId,omitempty"`
 	Start       time.Time       `json:"start"`
-	End         time.Time       `json:"end"`
+	End         time.Time       `json:"end"` // when it must be gone: window end plus grace
 	Details     json.RawMessage `json:"details,omitempty"`
 }
 

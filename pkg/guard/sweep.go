@@ -15,6 +15,7 @@ import (
 // others are still re-checked, and the read failures are returned together at
 // the end. A store failure stops it at once.
 func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
+	ctx = withReadCache(ctx)
 	var sum Summary
 	var readErrs []error
 	trig := Trigger{Source: SourceTimer, EventID: "sweep-" + now.UTC().Format(time.RFC3339)}
@@ -49,8 +50,86 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
 			}
 		}
 	}
+	s, err := p.checkGrants(ctx, trig, now, &readErrs)
+	sum.Add(s)
+	if err != nil {
+		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
+	}
 	if len(readErrs) > 0 {
 		return sum, fmt.Errorf("sweep: %d resource(s) not re-checked: %w", len(readErrs), errors.Join(readErrs...))
 	}
 	return sum, nil
+}
+
+// checkGrants judges every grant that is due: its window (plus grace) is over,
+// so it must be gone. Grants found gone are forgotten; the others stay due and
+// are checked again at the next sweep.
+func (p *Pipeline) checkGrants(ctx context.Context, trig Trigger, now time.Time, readErrs *[]error) (Summary, error) {
+	var sum Summary
+	gs, err := p.Store.DueGrants(ctx, now)
+	if err != nil {
+		return sum, fmt.Errorf("list due grants: %w", err)
+	}
+	for _, g := range gs {
+		rule := p.grantRule(g.Rule, g.Kind)
+		if rule == nil || !p.Policy.InScope(SubscriptionOf(g.ResourceID)) {
+			p.log().Info("grant forgotten: its rule is off or it is out of scope", "grantId", g.ID, "rule", g.Rule)
+			if err := p.Store.DeleteGrant(ctx, g.ID); err != nil {
+				return sum, fmt.Errorf("forget grant %s: %w", g.ID, err)
+			}
+			continue
+		}
+		res, err := p.read(ctx, g.ResourceID, TypeOf(g.ResourceID), now)
+		if err != nil {
+			if ctx.Err() != nil {
+				return sum, err
+			}
+			p.log().Warn("sweep: grant not checked", "grantId", g.ID, "resourceId", g.ResourceID, "error", err.Error())
+			*readErrs = append(*readErrs, err)
+			continue
+		}
+		if res == nil {
+			res = &Resource{ID: g.ResourceID, Type: TypeOf(g.ResourceID), Deleted: true, ObservedAt: now.UTC()}
+		}
+		in := Input{Policy: p.Policy, Resource: res, Now: now}
+		if gt, ok := rule.(Gatherer); ok && !res.Deleted {
+			if in.Related, err = p.gather(ctx, gt, res); err != nil {
+				*readErrs = append(*readErrs, err)
+				continue
+			}
+		}
+		vs := rule.CheckGrant(g, in)
+		s, err := p.applyAll(ctx, vs, trig, now)
+		sum.Add(s)
+		if err != nil {
+			return sum, err
+		}
+		if !anyViolation(vs) {
+			if err := p.Store.DeleteGrant(ctx, g.ID); err != nil {
+				return sum, fmt.Errorf("forget checked grant %s: %w", g.ID, err)
+			}
+		}
+	}
+	return sum, nil
+}
+
+func (p *Pipeline) grantRule(id, kind string) GrantRule {
+	if p.Policy.RuleMode(id) == ModeOff {
+		return nil
+	}
+	for _, r := range p.Rules {
+		if gr, ok := r.(GrantRule); ok && r.ID() == id && gr.GrantKind() == kind {
+			return gr
+		}
+	}
+	return nil
+}
+
+func anyViolation(vs []Verdict) bool {
+	for _, v := range vs {
+		if v.Violation {
+			return true
+		}
+	}
+	return false
 }
