@@ -31,28 +31,44 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errb.String(), err
 }
 
-// The sessions of testdata/sessions, each with its policy and golden findings.
-var sessions = []struct {
-	session, policy, golden string
-	// what the session shows, for the person reading a failure
-	covers string
-}{
-	{"storage-replication.ndjson", "", "storage-replication.json",
-		"public cloud: RA-GRS in West Europe opens (Event Grid + Activity Log, one finding) and resolves (CloudEvents); GZRS in North Europe stays open (upper-case Activity Log); GRS East US→West US is fine; a failed write gives no verdict"},
-	{"gov-storage-replication.ndjson", "gov-virginia-only.yaml", "gov-storage-replication.json",
-		"Azure Government: RA-GRS US Gov Virginia→US Gov Texas opens under a Virginia-only policy; the sweep resolves it with no event"},
-	{"malformed-lines.ndjson", "", "malformed-lines.json",
-		"bad lines and bad records are reported and skipped; the good record still opens its finding"},
+// session is one recorded session in testdata/sessions: NAME.ndjson, what it
+// covers (NAME.covers, one line), an optional policy (NAME.policy.yaml), and its
+// expected findings (testdata/golden/NAME.json).
+type session struct{ name, path, policy, golden, covers string }
+
+func sessions(t *testing.T) []session {
+	t.Helper()
+	paths, err := filepath.Glob("testdata/sessions/*.ndjson")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no sessions in testdata/sessions (%v)", err)
+	}
+	var out []session
+	for _, p := range paths {
+		name := strings.TrimSuffix(filepath.Base(p), ".ndjson")
+		covers, err := os.ReadFile(strings.TrimSuffix(p, ".ndjson") + ".covers")
+		if err != nil {
+			t.Errorf("session %s says nothing of what it covers: %v", name, err)
+		}
+		s := session{name: name, path: p, golden: filepath.Join("testdata/golden", name+".json"), covers: strings.TrimSpace(string(covers))}
+		if pol := strings.TrimSuffix(p, ".ndjson") + ".policy.yaml"; fileExists(pol) {
+			s.policy = pol
+		}
+		out = append(out, s)
+	}
+	return out
 }
 
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
 func TestReplayJSONMatchesGolden(t *testing.T) {
-	for _, s := range sessions {
-		t.Run(s.session, func(t *testing.T) {
+	for _, s := range sessions(t) {
+		t.Run(s.name, func(t *testing.T) {
+			t.Logf("covers: %s", s.covers)
 			args := []string{"replay", "--format", "json"}
 			if s.policy != "" {
-				args = append(args, "--policy", filepath.Join("testdata/policies", s.policy))
+				args = append(args, "--policy", s.policy)
 			}
-			args = append(args, filepath.Join("testdata/sessions", s.session))
+			args = append(args, s.path)
 			first, _, err := run(t, args...)
 			if err != nil {
 				t.Fatal(err)
@@ -65,18 +81,17 @@ func TestReplayJSONMatchesGolden(t *testing.T) {
 				t.Errorf("two replays of the same session differ:\n%s", cmp.Diff(first, second))
 			}
 			checkFindingLines(t, first)
-			golden := filepath.Join("testdata/golden", s.golden)
 			if *update {
-				if err := os.WriteFile(golden, []byte(first), 0o644); err != nil {
+				if err := os.WriteFile(s.golden, []byte(first), 0o644); err != nil {
 					t.Fatal(err)
 				}
 			}
-			want, err := os.ReadFile(golden)
+			want, err := os.ReadFile(s.golden)
 			if err != nil {
 				t.Fatalf("%v (run go test -update to write it)", err)
 			}
 			if diff := cmp.Diff(string(want), first); diff != "" {
-				t.Errorf("session %s (%s): findings differ from %s (-want +got):\n%s", s.session, s.covers, golden, diff)
+				t.Errorf("session %s (%s): findings differ from %s (-want +got):\n%s", s.name, s.covers, s.golden, diff)
 			}
 		})
 	}
@@ -88,7 +103,11 @@ func checkFindingLines(t *testing.T, out string) {
 	t.Helper()
 	required := []string{"id", "rule", "severity", "status", "subscriptionId", "resourceId", "message",
 		"evidence", "firstSeen", "lastSeen", "trigger", "remediation"}
+	if out == "" {
+		return // a session with nothing to report
+	}
 	var prev guard.Finding
+	ids := map[string]bool{}
 	for i, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
@@ -109,9 +128,10 @@ func checkFindingLines(t *testing.T, out string) {
 		if (f.Status == guard.StatusResolved) != (f.ResolvedAt != nil) {
 			t.Errorf("line %d: status %s with resolvedAt %v", i+1, f.Status, f.ResolvedAt)
 		}
-		if f.ID != guard.FindingID(f.Rule, f.ResourceID, "") {
-			t.Errorf("line %d: id %s is not the stable hash of rule and resource", i+1, f.ID)
+		if len(f.ID) != 32 || strings.Trim(f.ID, "0123456789abcdef") != "" || ids[f.ID] {
+			t.Errorf("line %d: id %q is not a stable hash unique to its finding", i+1, f.ID)
 		}
+		ids[f.ID] = true
 		if i > 0 && (guard.IDKey(prev.ResourceID) > guard.IDKey(f.ResourceID) ||
 			guard.IDKey(prev.ResourceID) == guard.IDKey(f.ResourceID) && prev.Rule > f.Rule) {
 			t.Errorf("line %d is out of order (resourceId, then rule)", i+1)
@@ -204,7 +224,7 @@ func TestEveryVerbHasHelp(t *testing.T) {
 }
 
 func TestPolicyCheck(t *testing.T) {
-	out, _, err := run(t, "policy", "check", "testdata/policies/gov-virginia-only.yaml")
+	out, _, err := run(t, "policy", "check", "testdata/sessions/gov-storage-replication.policy.yaml")
 	if err != nil || !strings.Contains(out, "valid") || !strings.Contains(out, "regions usgovvirginia") {
 		t.Errorf("policy check of a valid file: %v\n%s", err, out)
 	}

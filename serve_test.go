@@ -24,7 +24,7 @@ func TestServeAnswersTheHost(t *testing.T) {
 	l.Close()
 	t.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", port)
 	t.Setenv(envStore, "sqlite:"+filepath.Join(t.TempDir(), "serve.db"))
-	t.Setenv(envPolicy, "testdata/policies/gov-virginia-only.yaml")
+	t.Setenv(envPolicy, "testdata/sessions/gov-storage-replication.policy.yaml")
 	t.Setenv(envLogLevel, "warn")
 
 	ctx, cancel := context.WithCancel(context.Background())
