@@ -9,5 +9,8 @@ import "github.com/exportguard/exportguard/pkg/guard"
 
 // All returns every rule exportguard runs.
 func All() []guard.Rule {
-	return []guard.Rule{StorageReplication{}}
+	var all []guard.Rule
+	all = append(all, dataRules()...)   // residency, encryption at rest, transit
+	all = append(all, accessRules()...) // access by people
+	return all
 }

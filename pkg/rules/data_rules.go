@@ -1,0 +1,9 @@
+package rules
+
+import "github.com/exportguard/exportguard/pkg/guard"
+
+// dataRules are the rules about where data lives and how it is encrypted:
+// residency.location, residency.replication, encryption.cmk, transit.tls.
+func dataRules() []guard.Rule {
+	return []guard.Rule{StorageReplication{}}
+}
