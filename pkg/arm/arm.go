@@ -28,6 +28,8 @@ const MaxBodyBytes = 4 << 20
 
 // apiVersions pins the api-version read for each resource type: the versions
 // whose response shapes the rules were written against (research/azure-events.md §4).
+// Other types (read for residency.location) use the newest stable version their
+// resource provider lists.
 // Child types read with their parent's version.
 var apiVersions = map[string]string{
 	"microsoft.storage/storageaccounts":                      "2024-01-01",
@@ -73,7 +75,8 @@ func Cloud(name string) (cloud.Configuration, error) {
 
 // Client reads resources by ID.
 type Client struct {
-	c *azarm.Client
+	c  *azarm.Client
+	pv providerVersions
 }
 
 // New returns a client for the cloud in opts (public by default).
@@ -94,12 +97,15 @@ func New(cred azcore.TokenCredential, opts *azarm.ClientOptions) (*Client, error
 // api-version pinned for its type. A 404 is guard.ErrNotFound.
 func (c *Client) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
 	typ := guard.TypeOf(id)
+	if !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") || typ == "" {
+		return nil, fmt.Errorf("arm: %q is not a resource ID", id)
+	}
 	ver, ok := APIVersion(typ)
 	if !ok {
-		return nil, fmt.Errorf("arm: GET %s: no api-version known for type %q", id, typ)
-	}
-	if !strings.HasPrefix(id, "/subscriptions/") && !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") {
-		return nil, fmt.Errorf("arm: %q is not a resource ID", id)
+		var err error
+		if ver, err = c.discoveredVersion(ctx, guard.SubscriptionOf(id), typ); err != nil {
+			return nil, fmt.Errorf("arm: GET %s: %w", id, err)
+		}
 	}
 	req, err := runtime.NewRequest(ctx, http.MethodGet, c.c.Endpoint()+escapePath(id))
 	if err != nil {

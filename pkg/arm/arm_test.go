@@ -91,14 +91,39 @@ func TestReadResourceNotFound(t *testing.T) {
 	}
 }
 
-func TestReadResourceRefusesUnknownTypes(t *testing.T) {
-	var calls atomic.Int32
-	c := newServer(t, func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })
-	if _, err := c.ReadResource(context.Background(), "/subscriptions/s/resourceGroups/r/providers/Microsoft.Unknown/things/x"); err == nil {
-		t.Error("a type with no pinned api-version must be refused")
+func TestReadResourceDiscoversVersionsOfOtherTypes(t *testing.T) {
+	var providerCalls, gets atomic.Int32
+	const vault = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Web/sites/app1"
+	c := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/subscriptions/00000000-0000-0000-0000-000000000001/providers/Microsoft.Web":
+			providerCalls.Add(1)
+			if r.URL.Query().Get("api-version") != "2021-04-01" {
+				t.Errorf("providers api-version = %q", r.URL.Query().Get("api-version"))
+			}
+			w.Write([]byte(`{"namespace":"Microsoft.Web","resourceTypes":[{"resourceType":"sites","apiVersions":["2024-04-01","2024-11-01-preview","2023-12-01"]}]}`))
+		case vault:
+			gets.Add(1)
+			if v := r.URL.Query().Get("api-version"); v != "2024-04-01" {
+				t.Errorf("GET used api-version %q, want the newest stable 2024-04-01", v)
+			}
+			w.Write([]byte(`{"id":"` + vault + `","type":"Microsoft.Web/sites","location":"West Europe"}`))
+		default:
+			w.WriteHeader(http.StatusNotFound)
+		}
+	})
+	for i := 0; i < 2; i++ {
+		res, err := c.ReadResource(context.Background(), vault)
+		if err != nil || res.Location != "West Europe" {
+			t.Fatalf("read %d: %v %v", i, res, err)
+		}
 	}
-	if calls.Load() != 0 {
-		t.Error("nothing must be sent for a refused read")
+	if providerCalls.Load() != 1 || gets.Load() != 2 {
+		t.Errorf("provider listed %d times, resource read %d times; want 1 and 2", providerCalls.Load(), gets.Load())
+	}
+	if _, err := c.ReadResource(context.Background(), "not-an-id"); err == nil {
+		t.Error("a string that is no resource ID must be refused")
 	}
 }
 
