@@ -417,6 +417,13 @@ func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trig
 	n := Finding{ID: id, Rule: v.Rule, Severity: pol.Severity(v.Rule), Status: status, SubscriptionID: sub,
 		ResourceID: v.ResourceID, Message: v.Message, Evidence: evidence, FirstSeen: now, LastSeen: now,
 		Trigger: trig, Remediation: Remediation{Action: v.Action, Mode: mode, Status: "none"}}
+	switch {
+	case cur == nil || status != StatusOpen:
+	case cur.Status == StatusExempt:
+		n.Evidence["exemptionExpired"] = cur.Evidence["exemption"] // what covered it until now
+	case cur.Evidence["exemptionExpired"] != nil:
+		n.Evidence["exemptionExpired"] = cur.Evidence["exemptionExpired"]
+	}
 	if cur != nil {
 		n.FirstSeen = cur.FirstSeen
 		if cur.Status == status {
