@@ -53,6 +53,12 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			}
 			defer st.Close()
 			r := &replay.Replayer{Pipeline: newPipeline(st, nil, pol, log), Schedule: sched, Errors: cmd.ErrOrStderr()}
+			if isTerminal(cmd.ErrOrStderr()) {
+				r.Progress = func(name string, lines int) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\r%s: %d lines replayed", name, lines)
+				}
+				defer fmt.Fprint(cmd.ErrOrStderr(), "\r\033[K")
+			}
 			var total replay.Stats
 			for _, path := range args {
 				stats, err := replayFile(cmd, r, path)
@@ -134,4 +140,14 @@ func countStatuses(fs []guard.Finding) string {
 		parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// isTerminal reports whether w is a terminal, where progress may be shown.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -108,3 +108,19 @@ func FuzzParseLine(f *testing.F) {
 		}
 	})
 }
+
+func TestProgressIsReported(t *testing.T) {
+	var b strings.Builder
+	for i := 0; i < 2500; i++ {
+		b.WriteString(`{"source":"arm","observedAt":"2026-11-02T09:00:00Z","body":{"id":"/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a"}}` + "\n")
+	}
+	var calls []int
+	r := &Replayer{Pipeline: &guard.Pipeline{}, Progress: func(_ string, n int) { calls = append(calls, n) }}
+	st, err := r.Run(context.Background(), "s.ndjson", strings.NewReader(b.String()))
+	if err != nil || st.Lines != 2500 {
+		t.Fatalf("Run = %+v, %v", st, err)
+	}
+	if len(calls) != 2 || calls[0] != 1000 || calls[1] != 2000 {
+		t.Errorf("progress calls = %v, want [1000 2000]", calls)
+	}
+}

@@ -26,7 +26,12 @@ type Replayer struct {
 	Schedule Schedule        // when the sweep runs; nil runs it only at each clock line
 	Errors   io.Writer       // where bad lines are reported, with their line numbers
 	MaxTicks int             // bound on sweeps per clock line; DefaultMaxTicks when 0
+	// Progress, when set, is told every ProgressEvery lines how far a session is.
+	Progress func(name string, lines int)
 }
+
+// ProgressEvery is how often (in lines) Progress is called.
+const ProgressEvery = 1000
 
 // Stats counts what a replay did.
 type Stats struct {
@@ -59,6 +64,9 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 			continue
 		}
 		st.Lines++
+		if r.Progress != nil && st.Lines%ProgressEvery == 0 {
+			r.Progress(name, st.Lines)
+		}
 		if tooLong {
 			st.BadLines++
 			r.report("%s:%d: line longer than %d bytes, skipped", name, n, MaxLineBytes)
