@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -39,7 +40,13 @@ func fromCloudEvent(attrs map[string]json.RawMessage) (event, error) {
 	if v := ce.SpecVersion(); v != cloudevent.CloudEventsVersionV1 {
 		return event{}, fmt.Errorf("cloudevent specversion %q, want %s", v, cloudevent.CloudEventsVersionV1)
 	}
-	e := event{ID: ce.ID(), Type: ce.Type(), Subject: ce.Subject(), Time: ce.Time(), Data: ce.Data()}
+	// The SDK keeps source as a URI reference, escaped ("{" becomes "%7B"); an
+	// ARM ID is wanted as written.
+	source := ce.Source()
+	if s, err := url.PathUnescape(source); err == nil {
+		source = s
+	}
+	e := event{ID: ce.ID(), Type: ce.Type(), Source: source, Subject: ce.Subject(), Time: ce.Time(), Data: ce.Data()}
 	if data, ok := attrs["data"]; ok && isJSONMedia(ce.DataMediaType()) {
 		e.Data = data // as written: the SDK holds the same JSON, re-encoded
 	}

@@ -84,6 +84,7 @@ func split(body []byte) ([]json.RawMessage, error) {
 type event struct {
 	ID      string
 	Type    string
+	Source  string // Event Grid topic or CloudEvents source: the ARM ID of the publisher
 	Subject string
 	Time    time.Time       // zero when absent
 	Data    json.RawMessage // nil when absent
@@ -119,6 +120,10 @@ func decodeEvent(raw json.RawMessage) (c guard.Change, ok bool, err error) {
 		c, err = notificationChange(e, action)
 		return c, err == nil, wrapType(e, err)
 	}
+	if kind, ok := keyEventType(e.Type); ok {
+		c, err = keyChange(e, kind)
+		return c, err == nil, wrapType(e, err)
+	}
 	return c, false, nil
 }
 
@@ -134,6 +139,7 @@ func fromEventGridSchema(raw json.RawMessage) (event, error) {
 	var eg struct {
 		ID        json.RawMessage `json:"id"`
 		EventType json.RawMessage `json:"eventType"`
+		Topic     json.RawMessage `json:"topic"`
 		Subject   json.RawMessage `json:"subject"`
 		EventTime json.RawMessage `json:"eventTime"`
 		Data      json.RawMessage `json:"data"`
@@ -152,6 +158,7 @@ func fromEventGridSchema(raw json.RawMessage) (event, error) {
 	if e.Subject, err = optional("subject", eg.Subject); err != nil {
 		return event{}, err
 	}
+	e.Source = text(eg.Topic) // checked only by the event types that need it
 	written, err := optional("eventTime", eg.EventTime)
 	if err != nil {
 		return event{}, err

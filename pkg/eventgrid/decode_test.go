@@ -131,11 +131,37 @@ func TestDecodeTestdata(t *testing.T) {
 		Resource:       &guard.Resource{ID: rnDeleted, Type: "Microsoft.Storage/storageAccounts", Deleted: true, ObservedAt: delAt},
 	}
 
+	kvVault := "/subscriptions/{subscription-id}/resourceGroups/sample-rg/providers/Microsoft.KeyVault/vaults/sample-kv"
+	keyChangeOf := func(file, name, typ string, action guard.Action, at, eventID string) guard.Change {
+		c := guard.Change{
+			ResourceID:     kvVault + "/keys/" + name,
+			SubscriptionID: "{subscription-id}",
+			ResourceType:   "Microsoft.KeyVault/vaults/keys",
+			Operation:      typ,
+			Action:         action,
+			Outcome:        guard.OutcomeSucceeded,
+			EventTime:      mustTime(t, at),
+			Source:         guard.SourceEventGrid,
+			EventID:        eventID,
+		}
+		c.Resource = keyResource(t, file)
+		return c
+	}
+	newVersion := keyChangeOf("kv_key_new_version_eg.json", "newkey", "Microsoft.KeyVault.KeyNewVersionCreated", guard.ActionWrite,
+		"2019-07-25T01:08:33.1036736Z", "5b1c7a4e-2f3d-4c8b-9e6a-0d1f2e3a4b5c")
+	nearExpiry := keyChangeOf("kv_key_near_expiry_eg.json", "wrappingKey", "Microsoft.KeyVault.KeyNearExpiry", guard.ActionAction,
+		"2025-10-22T00:00:12.5512340Z", "8d3e1f20-6a7b-4c5d-8e9f-a0b1c2d3e4f5")
+	expired := keyChangeOf("kv_key_expired_ce.json", "wrappingKey", "Microsoft.KeyVault.KeyExpired", guard.ActionAction,
+		"2025-11-21T00:00:41.007Z", "c4f2a9d1-7e3b-4a6c-b5d8-9e0f1a2b3c4d")
+
 	tests := []struct {
 		file        string
 		wantChanges []guard.Change
 		wantIgnored int
 	}{
+		{file: "kv_key_new_version_eg.json", wantChanges: []guard.Change{newVersion}},
+		{file: "kv_key_near_expiry_eg.json", wantChanges: []guard.Change{nearExpiry}},
+		{file: "kv_key_expired_ce.json", wantChanges: []guard.Change{expired}},
 		{file: "eg_resource_write_success.json", wantChanges: []guard.Change{writeSuccess}},
 		{file: "eg_resource_delete_success.json", wantChanges: []guard.Change{deleteSuccess}},
 		{file: "ce_resource_write_success.json", wantChanges: []guard.Change{writeSuccess}},
@@ -425,7 +451,10 @@ func TestDecodeEventRejected(t *testing.T) {
 func TestDecodeIgnored(t *testing.T) {
 	for _, typ := range []string{
 		"Microsoft.EventGrid.SubscriptionValidationEvent",
-		"Microsoft.KeyVault.KeyNearExpiry",
+		"Microsoft.KeyVault.SecretNearExpiry", // secrets and certificates protect no CMK
+		"Microsoft.KeyVault.CertificateExpired",
+		"Microsoft.KeyVault.VaultAccessPolicyChanged",
+		"Microsoft.KeyVault.KeyRotated", // not a documented type
 		"Microsoft.Storage.BlobCreated",
 		"Microsoft.Resources.ResourceMoveSuccess", // not one of the nine
 		"Microsoft.Resources.ResourceWrite",
@@ -532,5 +561,215 @@ func TestReadCloudEventRecovers(t *testing.T) {
 	_, err := readCloudEvent([]byte(`{"data_base64":1,"id":"a","source":"/s","specversion":"1.0","type":"t"}`))
 	if err == nil || !strings.Contains(err.Error(), "SDK failed") {
 		t.Errorf("readCloudEvent(data_base64 1) error = %v, want the SDK's panic as an error", err)
+	}
+}
+
+// keyResource is the key state Decode must build from a Key Vault key event in
+// testdata: the shape of the ARM GET of a key, written out here by hand.
+func keyResource(t testing.TB, file string) *guard.Resource {
+	t.Helper()
+	vault := "/subscriptions/{subscription-id}/resourceGroups/sample-rg/providers/Microsoft.KeyVault/vaults/sample-kv"
+	var body map[string]any
+	var at string
+	switch file {
+	case "kv_key_new_version_eg.json":
+		at = "2019-07-25T01:08:33.1036736Z"
+		body = map[string]any{
+			"id": vault + "/keys/newkey", "name": "newkey", "type": "Microsoft.KeyVault/vaults/keys",
+			"properties": map[string]any{
+				"keyUri":            "https://sample-kv.vault.azure.net/keys/newkey",
+				"keyUriWithVersion": "https://sample-kv.vault.azure.net/keys/newkey/ee059b2bb5bc48398a53b168c6cdcb10",
+				"attributes":        map[string]any{"nbf": 1559081980, "exp": 1559082102},
+			},
+			"fromEvent": map[string]any{"type": "Microsoft.KeyVault.KeyNewVersionCreated", "id": "5b1c7a4e-2f3d-4c8b-9e6a-0d1f2e3a4b5c", "time": at},
+		}
+	case "kv_key_near_expiry_eg.json", "kv_key_expired_ce.json":
+		attrs := map[string]any{"nbf": 1760000000, "exp": 1763683200}
+		ev := map[string]any{"type": "Microsoft.KeyVault.KeyNearExpiry", "id": "8d3e1f20-6a7b-4c5d-8e9f-a0b1c2d3e4f5", "time": "2025-10-22T00:00:12.551234Z"}
+		at = "2025-10-22T00:00:12.551234Z"
+		attrs["nearExpiry"] = true
+		if file == "kv_key_expired_ce.json" {
+			delete(attrs, "nearExpiry")
+			attrs["expired"] = true
+			at = "2025-11-21T00:00:41.007Z"
+			ev = map[string]any{"type": "Microsoft.KeyVault.KeyExpired", "id": "c4f2a9d1-7e3b-4a6c-b5d8-9e0f1a2b3c4d", "time": at}
+		}
+		body = map[string]any{
+			"id": vault + "/keys/wrappingKey", "name": "wrappingKey", "type": "Microsoft.KeyVault/vaults/keys",
+			"properties": map[string]any{
+				"keyUri":            "https://sample-kv.vault.azure.net/keys/wrappingKey",
+				"keyUriWithVersion": "https://sample-kv.vault.azure.net/keys/wrappingKey/0682afdd9c104f4285df20107e956cad",
+				"attributes":        attrs,
+			},
+			"fromEvent": ev,
+		}
+	default:
+		t.Fatalf("no key state written for %s", file)
+	}
+	at2 := mustTime(t, at)
+	return &guard.Resource{ID: body["id"].(string), Type: "Microsoft.KeyVault/vaults/keys", ObservedAt: at2, Body: marshal(t, body)}
+}
+
+// keyEvent is a Key Vault KeyNearExpiry event in the Event Grid schema; tests
+// change one thing.
+func keyEvent() map[string]any {
+	return map[string]any{
+		"id":        "kv-1",
+		"topic":     "/subscriptions/sub-1/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv-itar",
+		"subject":   "cmk",
+		"eventType": "Microsoft.KeyVault.KeyNearExpiry",
+		"eventTime": "2026-11-01T08:00:00Z",
+		"data": map[string]any{
+			"Id": "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", "VaultName": "kv-itar",
+			"ObjectType": "Key", "ObjectName": "cmk", "Version": "4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d",
+			"NBF": 1761955200, "EXP": 1764547200,
+		},
+		"dataVersion": "1", "metadataVersion": "1",
+	}
+}
+
+// asCloudEvent turns an Event Grid-schema event into CloudEvents 1.0.
+func asCloudEvent(eg map[string]any) map[string]any {
+	ce := map[string]any{"specversion": "1.0"}
+	for k, v := range eg {
+		switch k {
+		case "topic":
+			ce["source"] = v
+		case "eventType":
+			ce["type"] = v
+		case "eventTime":
+			ce["time"] = v
+		case "dataVersion", "metadataVersion":
+		default:
+			ce[k] = v
+		}
+	}
+	return ce
+}
+
+func TestDecodeKeyEvent(t *testing.T) {
+	keyID := "/subscriptions/sub-1/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv-itar/keys/cmk"
+	tests := []struct {
+		name       string
+		edit       func(eg map[string]any)
+		wantAttrs  map[string]any // properties.attributes
+		wantURI    string         // properties.keyUriWithVersion ("" absent)
+		wantAction guard.Action
+	}{
+		{"as is", func(map[string]any) {},
+			map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0, "nearExpiry": true}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionAction},
+		{"expired", func(eg map[string]any) { eg["eventType"] = "Microsoft.KeyVault.KeyExpired" },
+			map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0, "expired": true}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionAction},
+		{"new version, type in lower case", func(eg map[string]any) { eg["eventType"] = "microsoft.keyvault.keynewversioncreated" },
+			map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionWrite},
+		{"null NBF and EXP: no expiry known", func(eg map[string]any) { data(eg)["NBF"], data(eg)["EXP"] = nil, nil },
+			map[string]any{"nearExpiry": true}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionAction},
+		{"numbers as strings with spaces, float EXP", func(eg map[string]any) { data(eg)["NBF"], data(eg)["EXP"] = " 1761955200 ", 1.7645472e9 },
+			map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0, "nearExpiry": true}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionAction},
+		{"doc typos: padded keys and values", func(eg map[string]any) {
+			d := data(eg)
+			d["ObjectName "], d["Version"], d[" ObjectType"] = " cmk", " 4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", "key"
+			delete(d, "ObjectName")
+			delete(d, "ObjectType")
+		}, map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0, "nearExpiry": true}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionAction},
+		{"Id without version: Version completes it", func(eg map[string]any) { data(eg)["Id"] = "https://kv-itar.vault.usgovcloudapi.net/keys/cmk" },
+			map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0, "nearExpiry": true}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionAction},
+		{"no ObjectName: subject", func(eg map[string]any) { delete(data(eg), "ObjectName") },
+			map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0, "nearExpiry": true}, "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/4b9f0c2d6e8a4f1b9c3d5e7f9a1b3c5d", guard.ActionAction},
+		{"no version anywhere", func(eg map[string]any) {
+			data(eg)["Id"] = "https://kv-itar.vault.usgovcloudapi.net/keys/cmk"
+			delete(data(eg), "Version")
+		}, map[string]any{"nbf": 1761955200.0, "exp": 1764547200.0, "nearExpiry": true}, "", guard.ActionAction},
+	}
+	for _, tt := range tests {
+		for _, schema := range []string{"eventgrid", "cloudevents"} {
+			t.Run(tt.name+"/"+schema, func(t *testing.T) {
+				eg := keyEvent()
+				tt.edit(eg)
+				ev := eg
+				if schema == "cloudevents" {
+					ev = asCloudEvent(eg)
+				}
+				c, rejected, ignored := decodeOne(t, ev)
+				if rejected != "" || ignored {
+					t.Fatalf("Decode rejected (%q) or ignored (%v) the event, want a change", rejected, ignored)
+				}
+				if c.ResourceID != keyID || c.ResourceType != "Microsoft.KeyVault/vaults/keys" || c.SubscriptionID != "sub-1" ||
+					c.Outcome != guard.OutcomeSucceeded || c.Action != tt.wantAction || c.EventID != "kv-1" || c.CorrelationID != "" ||
+					!c.EventTime.Equal(mustTime(t, "2026-11-01T08:00:00Z")) {
+					t.Errorf("change = %+v", c)
+				}
+				if c.Resource == nil || c.Resource.ID != keyID || c.Resource.Type != "Microsoft.KeyVault/vaults/keys" || c.Resource.Location != "" {
+					t.Fatalf("change carries resource %+v, want the key", c.Resource)
+				}
+				var body struct {
+					Properties struct {
+						KeyURI            string         `json:"keyUri"`
+						KeyURIWithVersion string         `json:"keyUriWithVersion"`
+						Attributes        map[string]any `json:"attributes"`
+					} `json:"properties"`
+					FromEvent map[string]any `json:"fromEvent"`
+				}
+				if err := json.Unmarshal(c.Resource.Body, &body); err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tt.wantAttrs, body.Properties.Attributes); diff != "" {
+					t.Errorf("attributes (-want +got):\n%s", diff)
+				}
+				if body.Properties.KeyURI != "https://kv-itar.vault.usgovcloudapi.net/keys/cmk" || body.Properties.KeyURIWithVersion != tt.wantURI {
+					t.Errorf("keyUri, keyUriWithVersion = %q, %q", body.Properties.KeyURI, body.Properties.KeyURIWithVersion)
+				}
+				if body.FromEvent["id"] != "kv-1" || !strings.HasPrefix(body.FromEvent["type"].(string), "Microsoft.KeyVault.Key") {
+					t.Errorf("fromEvent = %v", body.FromEvent)
+				}
+			})
+		}
+	}
+}
+
+func TestDecodeKeyEventRejected(t *testing.T) {
+	tests := []struct {
+		name   string
+		edit   func(eg map[string]any)
+		reason string
+	}{
+		{"topic a resource group", func(eg map[string]any) { eg["topic"] = "/subscriptions/sub-1/resourceGroups/rg-kv" }, "is not the ARM ID of a key vault"},
+		{"no topic", func(eg map[string]any) { delete(eg, "topic") }, "is not the ARM ID of a key vault"},
+		{"topic a key, not a vault", func(eg map[string]any) { eg["topic"] = eg["topic"].(string) + "/keys/cmk" }, "is not the ARM ID of a key vault"},
+		{"no time", func(eg map[string]any) { delete(eg, "eventTime") }, "missing time"},
+		{"no data", func(eg map[string]any) { delete(eg, "data") }, "data is missing"},
+		{"data an array", func(eg map[string]any) { eg["data"] = []any{1} }, "data is not a JSON object"},
+		{"secret's object type", func(eg map[string]any) { data(eg)["ObjectType"] = "Secret" }, `data.ObjectType is "Secret", not Key`},
+		{"no Id", func(eg map[string]any) { delete(data(eg), "Id") }, "data.Id (the key's URI) is missing"},
+		{"Id of a secret", func(eg map[string]any) { data(eg)["Id"] = "https://kv-itar.vault.usgovcloudapi.net/secrets/cmk/1" }, "is not a Key Vault key URI"},
+		{"Id over http", func(eg map[string]any) { data(eg)["Id"] = "http://kv-itar.vault.usgovcloudapi.net/keys/cmk/1" }, "is not a Key Vault key URI"},
+		{"Id with a query", func(eg map[string]any) { data(eg)["Id"] = "https://kv-itar.vault.usgovcloudapi.net/keys/cmk/1?x=1" }, "is not a Key Vault key URI"},
+		{"Id with an escaped slash in the name", func(eg map[string]any) { data(eg)["Id"] = "https://kv-itar.vault.usgovcloudapi.net/keys/c%2Fmk/1" }, "is not a Key Vault key URI"},
+		{"Id with a space in the name", func(eg map[string]any) { data(eg)["Id"] = "https://kv-itar.vault.usgovcloudapi.net/keys/c%20mk/1" }, "is not a Key Vault object name"},
+		{"names differ", func(eg map[string]any) { data(eg)["ObjectName"] = "other" }, "name different keys"},
+		{"versions differ", func(eg map[string]any) { data(eg)["Version"] = "ffff" }, "differ"},
+		{"EXP not a number", func(eg map[string]any) { data(eg)["EXP"] = "soon" }, "data.EXP \"soon\" is not a time in Unix seconds"},
+		{"EXP negative", func(eg map[string]any) { data(eg)["EXP"] = -5 }, "is not a time in Unix seconds"},
+		{"NBF beyond year 9999", func(eg map[string]any) { data(eg)["NBF"] = 1e12 }, "is not a time in Unix seconds"},
+		{"EXP an object", func(eg map[string]any) { data(eg)["EXP"] = map[string]any{} }, "is not a time in Unix seconds"},
+	}
+	for _, tt := range tests {
+		for _, schema := range []string{"eventgrid", "cloudevents"} {
+			t.Run(tt.name+"/"+schema, func(t *testing.T) {
+				eg := keyEvent()
+				tt.edit(eg)
+				ev := eg
+				if schema == "cloudevents" {
+					if _, ok := eg["topic"]; !ok {
+						t.Skip("CloudEvents requires source; the SDK rejects the event before Decode looks at it")
+					}
+					ev = asCloudEvent(eg)
+				}
+				_, rejected, ignored := decodeOne(t, ev)
+				if ignored || !strings.Contains(rejected, tt.reason) {
+					t.Errorf("Decode rejected %q (ignored %v), want a rejection containing %q", rejected, ignored, tt.reason)
+				}
+			})
+		}
 	}
 }

@@ -15,8 +15,15 @@
 //     operation metadata; the pipeline reads the resource from ARM.
 //   - Microsoft.ResourceNotifications.Resources.CreatedOrUpdated and .Deleted.
 //     These carry the resource itself (data.resourceInfo), so Change.Resource is set.
+//   - Microsoft.KeyVault.KeyNewVersionCreated, KeyNearExpiry and KeyExpired from a
+//     key vault's system topic. The change is about the key's ARM resource (the
+//     vault's ID from topic or source, plus "/keys/" and the key's name), and
+//     Change.Resource is the key's state as the event tells it, shaped like the ARM
+//     GET of a key, with attributes.nearExpiry or attributes.expired saying which
+//     event said so (research note §3; no official payload of a key event exists,
+//     so the decoder is as tolerant as the one secret example requires).
 //
 // Every other type is counted as ignored. That includes the subscription
-// validation event, which the Functions host or the HTTP adapter answers, and Key
-// Vault and Storage events.
+// validation event, which the Functions host or the HTTP adapter answers, Key
+// Vault secret, certificate and access-policy events, and Storage events.
 package eventgrid

@@ -41,6 +41,10 @@ func FuzzDecode(f *testing.F) {
 		`[` + strings.Repeat(`[`, 2000) + strings.Repeat(`]`, 2000) + `]`,
 		`{"specversion":"1.0","id":"a","source":"/s","type":"t","x":` + strings.Repeat(`{"a":`, 3000) + `1` + strings.Repeat(`}`, 3000) + `}`,
 		strings.Repeat(`[{"data":`, 500),
+		`{"id":"k","eventType":"Microsoft.KeyVault.KeyNearExpiry","eventTime":"2026-11-01T08:00:00Z","topic":"/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v","data":{"Id":"https://v.vault.azure.net/keys/k/1","EXP":"1e3","NBF":null}}`,
+		`{"id":"k","eventType":"Microsoft.KeyVault.KeyExpired","eventTime":"2026-11-01T08:00:00Z","topic":"/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v","data":{"Id":"https://v.vault.azure.net:443/keys/k","ObjectName ":" k","Version":" 2","id":"dup"}}`,
+		`{"specversion":"1.0","id":"k","source":"/subscriptions/%7Bs%7D/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v","type":"Microsoft.KeyVault.KeyNewVersionCreated","time":"2026-11-01T08:00:00Z","data":{"Id":"https://v.vault.azure.net/keys/k/1","EXP":1.5e300}}`,
+		`{"id":"k","eventType":"Microsoft.KeyVault.KeyNewVersionCreated","eventTime":"2026-11-01T08:00:00Z","topic":"/subscriptions/s/providers/Microsoft.KeyVault/vaults/v ","subject":"k","data":{"Id":"https://v.vault.azure.net/keys/k/1/2","ObjectType":"Certificate"}}`,
 	} {
 		f.Add([]byte(s))
 	}
