@@ -1,5 +1,7 @@
 # exportguard: `make run` replays the sample session; `make test` runs every test.
 GO       ?= go
+NPM      ?= npm
+COSMOS_PORT ?= 3000
 BIN      := bin/exportguard
 SESSION  ?= testdata/sessions/storage-replication.ndjson
 FUZZTIME ?= 4s
@@ -12,7 +14,7 @@ FUZZ_TARGETS := \
 	./pkg/replay:FuzzParseLine \
 	./pkg/policy:FuzzParse
 
-.PHONY: all build run test vet unit fuzz bench package clean
+.PHONY: all build run test vet unit fuzz bench package clean cosmos
 
 all: build
 
@@ -24,15 +26,28 @@ run: build
 	./$(BIN) replay $(SESSION)
 
 ## test: everything CI checks
-test: vet unit fuzz
+test: node_modules/.installed vet unit fuzz
 
 vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
-unit:
+unit: node_modules/.installed
 	$(GO) test -count=1 ./...
+
+## node_modules: the Cosmos DB-compatible server pkg/cosmos tests run against,
+## installed exactly as package-lock.json pins it (again when the lock changes)
+node_modules/.installed: package.json package-lock.json
+	$(NPM) ci --no-audit --no-fund
+	@touch $@
+
+## cosmos: that server in the foreground on http://127.0.0.1:$(COSMOS_PORT)/ (plain http, loopback only;
+## in memory: gone when stopped). Any base64 COSMOS_KEY is accepted.
+cosmos: node_modules/.installed
+	@echo "store URL: cosmos:http://127.0.0.1:$(COSMOS_PORT)/?database=exportguard&ensureContainers=true"
+	@echo "key:       COSMOS_KEY=$$(printf local | base64)   (the server checks none)"
+	node pkg/cosmos/testdata/cosmosdb-server.js --no-ssl --host 127.0.0.1 -p $(COSMOS_PORT)
 
 ## fuzz: each fuzz target briefly (FUZZTIME each)
 fuzz:

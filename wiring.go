@@ -13,6 +13,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/exportguard/exportguard/pkg/activitylog"
+	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/eventgrid"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/rules"
@@ -24,14 +25,21 @@ const (
 	envStore    = "EXPORTGUARD_STORE"
 	envPolicy   = "EXPORTGUARD_POLICY"
 	envLogLevel = "EXPORTGUARD_LOG_LEVEL"
+	// envCosmosKey is the Cosmos DB account key; without it the cosmos: store
+	// signs in with Entra ID.
+	envCosmosKey = "COSMOS_KEY"
 )
 
 // openStore opens the store a --store URL names. sqlite:PATH is the embedded
-// store in a file; sqlite::memory: (or memory:) keeps it in memory for one run.
+// store in a file; sqlite::memory: (or memory:) keeps it in memory for one run;
+// cosmos:https://HOST:PORT/?database=NAME is Cosmos DB (plain http:// only to a
+// loopback host, for the local server; &ensureContainers=true creates what is
+// missing), signed with the account key in COSMOS_KEY when it is set and with
+// Entra ID (DefaultAzureCredential) when not.
 func openStore(ctx context.Context, url string) (guard.Store, error) {
 	scheme, rest, ok := strings.Cut(url, ":")
 	if !ok {
-		return nil, fmt.Errorf("store %q: want sqlite:PATH or memory:", url)
+		return nil, fmt.Errorf("store %q: want sqlite:PATH, memory: or cosmos:URL", url)
 	}
 	switch scheme {
 	case "sqlite":
@@ -41,8 +49,16 @@ func openStore(ctx context.Context, url string) (guard.Store, error) {
 		return sqlite.Open(ctx, rest)
 	case "memory":
 		return sqlite.Open(ctx, ":memory:")
+	case "cosmos":
+		// The errors name the host, never the URL's query or the key.
+		o, err := cosmos.ParseURL(rest)
+		if err != nil {
+			return nil, err
+		}
+		o.Key = cosmos.AccountKey(os.Getenv(envCosmosKey))
+		return cosmos.Open(ctx, o)
 	}
-	return nil, fmt.Errorf("store %q: unknown kind %q (want sqlite:PATH or memory:)", url, scheme)
+	return nil, fmt.Errorf("store: unknown kind %q (want sqlite:PATH, memory: or cosmos:URL)", scheme)
 }
 
 // newPipeline wires the centre to the decoders and rules.
