@@ -323,6 +323,7 @@ func TestLocalSettingsSample(t *testing.T) {
 		"EXPORTGUARD_STORE":                            "sqlite:exportguard.db",
 		"EXPORTGUARD_POLICY":                           "",
 		"EXPORTGUARD_LOG_LEVEL":                        "info",
+		"COSMOS_KEY":                                   "",
 		"AZURE_CLIENT_ID":                              "",
 	}
 	if diff := cmp.Diff(want, s.Values); diff != "" {
