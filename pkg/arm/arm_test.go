@@ -125,6 +125,10 @@ func TestReadResourceDiscoversVersionsOfOtherTypes(t *testing.T) {
 	if _, err := c.ReadResource(context.Background(), "not-an-id"); err == nil {
 		t.Error("a string that is no resource ID must be refused")
 	}
+	_, err := c.ReadResource(context.Background(), "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg/providers/Microsoft.Web/staticThings/x")
+	if !errors.Is(err, guard.ErrUnsupported) {
+		t.Errorf("a type the provider does not list: err = %v, want guard.ErrUnsupported", err)
+	}
 }
 
 func TestCloud(t *testing.T) {

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+
+	"github.com/exportguard/exportguard/pkg/guard"
 )
 
 // providersAPIVersion is the api-version of the Resource Providers API
@@ -30,7 +32,7 @@ type providerVersions struct {
 func (c *Client) discoveredVersion(ctx context.Context, subscription, resourceType string) (string, error) {
 	ns, rest, ok := strings.Cut(resourceType, "/")
 	if !ok || subscription == "" {
-		return "", fmt.Errorf("no api-version known for type %q", resourceType)
+		return "", fmt.Errorf("no api-version known for type %q: %w", resourceType, guard.ErrUnsupported)
 	}
 	key := strings.ToLower(subscription + "|" + ns)
 	c.pv.mu.Lock()
@@ -50,7 +52,7 @@ func (c *Client) discoveredVersion(ctx context.Context, subscription, resourceTy
 	}
 	v, ok := types[strings.ToLower(rest)]
 	if !ok {
-		return "", fmt.Errorf("resource provider %s lists no stable api-version for %q", ns, rest)
+		return "", fmt.Errorf("resource provider %s lists no stable api-version for %q: %w", ns, rest, guard.ErrUnsupported)
 	}
 	return v, nil
 }

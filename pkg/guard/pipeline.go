@@ -167,6 +167,10 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 	if err == nil {
 		return res, nil
 	}
+	if errors.Is(err, ErrUnsupported) {
+		p.log().Info("resource type cannot be read; no verdict", "resourceId", id, "error", err.Error())
+		return nil, nil
+	}
 	if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("read %s: %w", id, err)
 	}

@@ -10,6 +10,11 @@ import (
 // ErrNotFound is returned (wrapped) by stores and readers for what does not exist.
 var ErrNotFound = errors.New("not found")
 
+// ErrUnsupported is returned (wrapped) by a ResourceReader that cannot read a
+// resource of this kind at all (no api-version exists for its type). The
+// pipeline then knows nothing of the resource: no verdict, and no retry.
+var ErrUnsupported = errors.New("unsupported")
+
 // ErrConflict is returned (wrapped) when an optimistic write lost a race more often
 // than the store would retry.
 var ErrConflict = errors.New("conflict")
