@@ -26,6 +26,11 @@ type Pipeline struct {
 	Rules    []Rule
 	Decoders map[Source]Decoder
 	Log      *slog.Logger
+	// Planners turn finding transitions into outbox items (notifications,
+	// remediation plans); Dispatcher, when set, delivers what is due at the end
+	// of every delivery and sweep.
+	Planners   []Planner
+	Dispatcher *Dispatcher
 }
 
 func (p *Pipeline) log() *slog.Logger {
@@ -65,7 +70,16 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time
 			return sum, err
 		}
 	}
-	return sum, nil
+	return sum, p.dispatch(ctx, now)
+}
+
+// dispatch delivers what the outbox holds that is due.
+func (p *Pipeline) dispatch(ctx context.Context, now time.Time) error {
+	if p.Dispatcher == nil {
+		return nil
+	}
+	_, err := p.Dispatcher.Run(ctx, now)
+	return err
 }
 
 func (p *Pipeline) keepPoison(ctx context.Context, src Source, reason string, body []byte, now time.Time) error {
@@ -221,7 +235,7 @@ func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now t
 				}
 			}
 		}
-		s, err := p.applyAll(ctx, r.Evaluate(rin), trig, now)
+		s, err := p.applyAll(ctx, r.Evaluate(rin), res, prev, trig, now)
 		sum.Add(s)
 		if err != nil {
 			return sum, err
@@ -231,11 +245,11 @@ func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now t
 }
 
 // applyAll moves the findings the verdicts are about.
-func (p *Pipeline) applyAll(ctx context.Context, vs []Verdict, trig Trigger, now time.Time) (Summary, error) {
+func (p *Pipeline) applyAll(ctx context.Context, vs []Verdict, res, prev *Resource, trig Trigger, now time.Time) (Summary, error) {
 	var sum Summary
 	for _, v := range vs {
 		sum.Verdicts++
-		changed, err := p.apply(ctx, v, SubscriptionOf(v.ResourceID), trig, now)
+		changed, err := p.updateFinding(ctx, FindingID(v.Rule, v.ResourceID, v.GrantID), v, SubscriptionOf(v.ResourceID), res, prev, trig, now)
 		if err != nil {
 			return sum, err
 		}
@@ -349,7 +363,7 @@ func (p *Pipeline) closeAll(ctx context.Context, id string, trig Trigger, now ti
 		}
 		v := Verdict{Rule: f.Rule, ResourceID: f.ResourceID, Message: "The resource was deleted.",
 			Evidence: map[string]any{"deleted": true, "deletedResource": id}}
-		changed, err := p.updateFinding(ctx, f.ID, v, f.SubscriptionID, trig, now)
+		changed, err := p.updateFinding(ctx, f.ID, v, f.SubscriptionID, nil, nil, trig, now)
 		if err != nil {
 			return sum, err
 		}
@@ -360,17 +374,13 @@ func (p *Pipeline) closeAll(ctx context.Context, id string, trig Trigger, now ti
 	return sum, nil
 }
 
-func (p *Pipeline) apply(ctx context.Context, v Verdict, sub string, trig Trigger, now time.Time) (bool, error) {
-	return p.updateFinding(ctx, FindingID(v.Rule, v.ResourceID, v.GrantID), v, sub, trig, now)
-}
-
 // updateFinding moves a finding through its states (open, resolved, exempt) and
 // reports whether it changed state. Only transitions are audited (and, later,
 // notified); a repeated verdict only moves lastSeen.
-func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub string, trig Trigger, now time.Time) (bool, error) {
+func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub string, res, prev *Resource, trig Trigger, now time.Time) (bool, error) {
 	now = now.UTC()
 	var from, to Status
-	_, err := p.Store.UpdateFinding(ctx, id, func(cur *Finding) (*Finding, error) {
+	stored, err := p.Store.UpdateFinding(ctx, id, func(cur *Finding) (*Finding, error) {
 		from, to = "", ""
 		next := nextFinding(cur, p.Policy, v, id, sub, trig, now)
 		if next == nil {
@@ -389,9 +399,34 @@ func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub 
 		return false, nil
 	}
 	p.log().Info("finding "+string(to), "findingId", id, "rule", v.Rule, "resourceId", v.ResourceID, "from", from)
-	return true, p.audit(ctx, now, "finding."+string(to), id, map[string]any{
+	if err := p.audit(ctx, now, "finding."+string(to), id, map[string]any{
 		"rule": v.Rule, "resourceId": v.ResourceID, "from": from, "to": to, "message": v.Message, "trigger": trig,
-	})
+	}); err != nil {
+		return true, err
+	}
+	return true, p.plan(ctx, Transition{Finding: *stored, From: from, Verdict: v, Resource: res, Previous: prev}, now)
+}
+
+// plan enqueues what the planners make of a transition.
+func (p *Pipeline) plan(ctx context.Context, t Transition, now time.Time) error {
+	for _, pl := range p.Planners {
+		items, err := pl.Plan(ctx, t)
+		if err != nil {
+			return fmt.Errorf("plan for finding %s: %w", t.Finding.ID, err)
+		}
+		for _, it := range items {
+			if it.CreatedAt.IsZero() {
+				it.CreatedAt = now
+			}
+			if it.NextAttempt.IsZero() {
+				it.NextAttempt = now
+			}
+			if err := p.Store.Enqueue(ctx, it); err != nil {
+				return fmt.Errorf("enqueue %s for finding %s: %w", it.Kind, t.Finding.ID, err)
+			}
+		}
+	}
+	return nil
 }
 
 // nextFinding is the finding state machine: what the finding becomes after a
@@ -420,7 +455,7 @@ func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trig
 	}
 	n := Finding{ID: id, Rule: v.Rule, Severity: pol.Severity(v.Rule), Status: status, SubscriptionID: sub,
 		ResourceID: v.ResourceID, Message: v.Message, Evidence: evidence, FirstSeen: now, LastSeen: now,
-		Trigger: trig, Remediation: Remediation{Action: v.Action, Mode: mode, Status: "none"}}
+		Trigger: trig, Remediation: Remediation{Action: v.Action, Mode: mode, Status: remediationStatus(mode, v.Action, status)}}
 	switch {
 	case cur == nil || status != StatusOpen:
 	case cur.Status == StatusExempt:
@@ -458,3 +493,17 @@ func (p *Pipeline) audit(ctx context.Context, now time.Time, kind, subject strin
 }
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// remediationStatus is where a new or reopened finding's remediation starts.
+func remediationStatus(mode, action string, status Status) string {
+	if action == "" || status != StatusOpen {
+		return "none"
+	}
+	switch mode {
+	case RemediationDryRun, RemediationAuto:
+		return "planned"
+	case RemediationApprove:
+		return "awaiting-approval"
+	}
+	return "none"
+}

@@ -25,11 +25,12 @@ func TestViolationOpensFinding(t *testing.T) {
 		remediation  string
 		wantSeverity string
 		wantMode     string
+		wantStatus   string
 	}{
-		{"alert rule: no remediation", guard.RulePolicy{Mode: guard.ModeAlert, Severity: "medium"}, guard.RemediationAuto, "medium", guard.RemediationOff},
-		{"remediate rule, dry-run, default severity", guard.RulePolicy{Mode: guard.ModeRemediate}, guard.RemediationDryRun, "high", guard.RemediationDryRun},
-		{"remediate rule, approve", guard.RulePolicy{Mode: guard.ModeRemediate, Severity: "critical"}, guard.RemediationApprove, "critical", guard.RemediationApprove},
-		{"remediate rule, auto", guard.RulePolicy{Mode: guard.ModeRemediate, Severity: "low"}, guard.RemediationAuto, "low", guard.RemediationAuto},
+		{"alert rule: no remediation", guard.RulePolicy{Mode: guard.ModeAlert, Severity: "medium"}, guard.RemediationAuto, "medium", guard.RemediationOff, "none"},
+		{"remediate rule, dry-run, default severity", guard.RulePolicy{Mode: guard.ModeRemediate}, guard.RemediationDryRun, "high", guard.RemediationDryRun, "planned"},
+		{"remediate rule, approve", guard.RulePolicy{Mode: guard.ModeRemediate, Severity: "critical"}, guard.RemediationApprove, "critical", guard.RemediationApprove, "awaiting-approval"},
+		{"remediate rule, auto", guard.RulePolicy{Mode: guard.ModeRemediate, Severity: "low"}, guard.RemediationAuto, "low", guard.RemediationAuto, "planned"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -55,7 +56,7 @@ func TestViolationOpensFinding(t *testing.T) {
 				FirstSeen:      t0,
 				LastSeen:       t0,
 				Trigger:        guard.Trigger{Source: guard.SourceEventHub, EventID: "al-1", CorrelationID: "6f0e2a1c-3b4d-4e5f-8a9b-0c1d2e3f4a5b", Caller: alice},
-				Remediation:    guard.Remediation{Action: "set sku.name to Standard_LRS", Mode: tt.wantMode, Status: "none"},
+				Remediation:    guard.Remediation{Action: "set sku.name to Standard_LRS", Mode: tt.wantMode, Status: tt.wantStatus},
 			}
 			got := h.finding(acctID)
 			if diff := cmp.Diff(want, got, ignoreText); diff != "" {

@@ -55,6 +55,10 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
 	}
+	// Deliver what is due (retries included) even when some reads failed.
+	if err := p.dispatch(ctx, now); err != nil {
+		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
+	}
 	if len(readErrs) > 0 {
 		return sum, fmt.Errorf("sweep: %d resource(s) not re-checked: %w", len(readErrs), errors.Join(readErrs...))
 	}
@@ -99,7 +103,7 @@ func (p *Pipeline) checkGrants(ctx context.Context, trig Trigger, now time.Time,
 			}
 		}
 		vs := rule.CheckGrant(g, in)
-		s, err := p.applyAll(ctx, vs, trig, now)
+		s, err := p.applyAll(ctx, vs, res, nil, trig, now)
 		sum.Add(s)
 		if err != nil {
 			return sum, err

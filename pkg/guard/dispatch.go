@@ -1,0 +1,154 @@
+package guard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Sender delivers one outbox item: a notification to Teams, Slack or a webhook,
+// or a remediation through ARM. It must be idempotent on the item's ID: after a
+// crash an item may be sent again.
+type Sender interface {
+	Send(ctx context.Context, it OutboxItem, now time.Time) error
+}
+
+// SenderFunc adapts a function to a Sender.
+type SenderFunc func(ctx context.Context, it OutboxItem, now time.Time) error
+
+func (f SenderFunc) Send(ctx context.Context, it OutboxItem, now time.Time) error {
+	return f(ctx, it, now)
+}
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string { return e.err.Error() }
+func (e permanentError) Unwrap() error { return e.err }
+
+// Permanent marks an error that trying again cannot fix (a 400 from a webhook, a
+// remediation the resource no longer needs): the item is failed at once.
+func Permanent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return permanentError{err}
+}
+
+type retryAfterError struct {
+	err   error
+	after time.Duration
+}
+
+func (e retryAfterError) Error() string { return e.err.Error() }
+func (e retryAfterError) Unwrap() error { return e.err }
+
+// RetryAfter marks an error with the wait the other side asked for (429 or 503
+// with Retry-After): the next attempt is not sooner than that.
+func RetryAfter(err error, d time.Duration) error {
+	if err == nil {
+		return nil
+	}
+	return retryAfterError{err, d}
+}
+
+// DeliveryOutbox is the outbox as the dispatcher uses it: due items, and failing
+// one for good with its reason (kept, never due again).
+type DeliveryOutbox interface {
+	Outbox
+	Fail(ctx context.Context, id, reason string) error
+}
+
+// Dispatcher delivers what the outbox holds when it is due, retrying failures
+// with backoff until MaxAttempts, after which the item is kept as failed with
+// its reason. One target failing never blocks the others.
+type Dispatcher struct {
+	Outbox      DeliveryOutbox
+	Senders     map[string]Sender // by OutboxItem.Kind
+	MaxAttempts int               // attempts before an item is failed; 6 when 0
+	// Backoff is the wait before the given retry (1 for the first); 30s doubling,
+	// at most 30m, when nil.
+	Backoff func(retry int) time.Duration
+	Batch   int // items taken per Run; 100 when 0
+	Log     *slog.Logger
+}
+
+// DispatchSummary counts what one Run did.
+type DispatchSummary struct {
+	Delivered, Retried, Failed int
+}
+
+func (d *Dispatcher) backoff(retry int) time.Duration {
+	if d.Backoff != nil {
+		return d.Backoff(retry)
+	}
+	w := 30 * time.Second
+	for i := 1; i < retry && w < 30*time.Minute; i++ {
+		w *= 2
+	}
+	return min(w, 30*time.Minute)
+}
+
+// Run delivers every item due at now, once each. An error is returned only when
+// the outbox itself fails.
+func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, error) {
+	var sum DispatchSummary
+	if d == nil {
+		return sum, nil
+	}
+	log := d.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	batch, maxAttempts := d.Batch, d.MaxAttempts
+	if batch <= 0 {
+		batch = 100
+	}
+	if maxAttempts <= 0 {
+		maxAttempts = 6
+	}
+	items, err := d.Outbox.DueItems(ctx, now, batch)
+	if err != nil {
+		return sum, fmt.Errorf("dispatch: list due items: %w", err)
+	}
+	for _, it := range items {
+		if err := ctx.Err(); err != nil {
+			return sum, err
+		}
+		s, ok := d.Senders[it.Kind]
+		var sendErr error
+		if !ok {
+			sendErr = Permanent(fmt.Errorf("no sender configured for %q", it.Kind))
+		} else {
+			sendErr = s.Send(ctx, it, now)
+		}
+		if sendErr == nil {
+			if err := d.Outbox.Complete(ctx, it.ID); err != nil {
+				return sum, fmt.Errorf("dispatch: complete %s: %w", it.ID, err)
+			}
+			sum.Delivered++
+			continue
+		}
+		var perm permanentError
+		if errors.As(sendErr, &perm) || it.Attempts+1 >= maxAttempts {
+			log.Warn("outbox item failed", "itemId", it.ID, "kind", it.Kind, "attempts", it.Attempts+1, "reason", sendErr.Error())
+			if err := d.Outbox.Fail(ctx, it.ID, sendErr.Error()); err != nil {
+				return sum, fmt.Errorf("dispatch: fail %s: %w", it.ID, err)
+			}
+			sum.Failed++
+			continue
+		}
+		wait := d.backoff(it.Attempts + 1)
+		var ra retryAfterError
+		if errors.As(sendErr, &ra) && ra.after > wait {
+			wait = ra.after
+		}
+		log.Info("outbox item will be retried", "itemId", it.ID, "kind", it.Kind, "attempt", it.Attempts+1, "in", wait.String(), "reason", sendErr.Error())
+		if err := d.Outbox.Retry(ctx, it.ID, now.Add(wait), sendErr.Error()); err != nil {
+			return sum, fmt.Errorf("dispatch: retry %s: %w", it.ID, err)
+		}
+		sum.Retried++
+	}
+	return sum, nil
+}
