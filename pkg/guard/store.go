@@ -125,21 +125,41 @@ type Outbox interface {
 	Retry(ctx context.Context, id string, next time.Time, lastErr string) error
 }
 
-// AuditRecord is one entry of the append-only audit trail.
+// AuditRecord is one entry of the append-only, hash-chained audit trail (see
+// AuditHash for what Hash covers, and VerifyAudit for how a trail is checked).
 type AuditRecord struct {
-	Seq     int64           `json:"seq"` // assigned by the store, increasing
+	Seq     int64           `json:"seq"` // assigned by the store: 1, 2, 3, … without gaps
 	At      time.Time       `json:"at"`
-	Kind    string          `json:"kind"`    // e.g. change, finding.opened
+	Kind    string          `json:"kind"`    // e.g. change, finding.open
 	Subject string          `json:"subject"` // usually a resource ID or finding ID
 	Data    json.RawMessage `json:"data,omitempty"`
+	// PrevHash is the Hash of the record with Seq-1, and "" for Seq 1; the
+	// store sets it.
+	PrevHash string `json:"prevHash"`
+	// Hash is AuditHash of this record (hex SHA-256); the store sets it.
+	Hash string `json:"hash"`
 }
 
-// Audit is the append-only trail.
+// Audit is the append-only trail, one hash chain per store: each record's
+// PrevHash is the Hash of the record before it, so that altering, removing,
+// inserting or reordering a stored record breaks the chain where it happened
+// (VerifyAudit finds it). There is one chain, not one per subscription,
+// because a verifier needs one total order of everything the store logged; a
+// chain per subscription (appended in parallel, each with its own Seqs) would
+// be a later change for scale, with the Seq and PrevHash of each chain kept
+// the same way.
 type Audit interface {
-	// AppendAudit appends a record and returns it with its Seq.
+	// AppendAudit appends a record and returns it as stored: with the next Seq
+	// (1 for the first record, then without gaps), PrevHash the Hash of the
+	// record before it, and Hash, all three set atomically with the append, so
+	// that concurrent appenders still build one valid chain. The Seq, PrevHash
+	// and Hash given are ignored; At is kept in UTC, and Data byte for byte,
+	// since the hash covers its bytes.
 	AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error)
 	// ListAudit returns records with Seq greater than after, in Seq order, up to
-	// limit (a limit <= 0 returns nothing).
+	// limit (a limit <= 0 returns nothing), as stored: a record altered or
+	// removed behind the store's back is returned altered or not at all, for
+	// VerifyAudit to find.
 	ListAudit(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
 }
 
