@@ -41,11 +41,15 @@ type tailDoc struct {
 
 func (s *Store) bucketOf(seq int64) string { return strconv.FormatInt(seq/s.auditBucket, 10) }
 
-// AppendAudit appends a record and returns it with its Seq: the lowest free one
-// after the tail document's, taken by creating the record under it (a create
-// of an ID that exists fails, so each Seq is taken once). Seqs have no gaps, and
-// a record exists only once every lower Seq does. The Seq given is ignored;
-// Data is kept byte for byte.
+// AppendAudit appends a record and returns it as stored: under the lowest
+// free Seq after the tail document's, taken by creating the record under it (a
+// create of an ID that exists fails, so each Seq is taken once), chained to
+// the record before it, whose Hash it reads before each try (see
+// guard.SealAudit). Seqs have no gaps, and a record exists only once every
+// lower Seq does, so the record before is always there to chain to, and a
+// record that lost its Seq to another appender is chained again to the
+// winner. The Seq, PrevHash and Hash given are ignored; Data is kept byte for
+// byte.
 func (s *Store) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
 	out, err := s.appendAudit(ctx, rec)
 	if err != nil {
@@ -56,17 +60,23 @@ func (s *Store) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.A
 
 func (s *Store) appendAudit(ctx context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
 	c := s.container(cAudit)
-	rec.At = utc(rec.At)
 	data := string(rec.Data)
-	doc := auditDoc{WriteID: newWriteID(), Record: rec, Data: data}
-	doc.Record.Data, doc.Record.Seq = nil, 0
+	doc := auditDoc{WriteID: newWriteID(), Data: data}
 	last, err := s.auditTail(ctx)
 	if err != nil {
 		return guard.AuditRecord{}, err
 	}
 	seq := last + 1
+	var out guard.AuditRecord
 	for attempt := 1; ; attempt++ {
+		prev, err := s.prevHash(ctx, seq)
+		if err != nil {
+			return guard.AuditRecord{}, err
+		}
+		out = guard.SealAudit(rec, seq, prev)
 		doc.Seq, doc.ID, doc.Bucket = seq, strconv.FormatInt(seq, 10), s.bucketOf(seq)
+		doc.Record = out
+		doc.Record.Data, doc.Record.Seq = nil, 0
 		b, err := json.Marshal(doc)
 		if err != nil {
 			return guard.AuditRecord{}, fmt.Errorf("encode record: %w", err)
@@ -99,11 +109,45 @@ func (s *Store) appendAudit(ctx context.Context, rec guard.AuditRecord) (guard.A
 		}
 	}
 	s.advanceTail(ctx, seq)
-	rec.Seq = seq
+	out.Data = nil
 	if data != "" {
-		rec.Data = json.RawMessage(data)
+		out.Data = json.RawMessage(data)
 	}
-	return rec, nil
+	return out, nil
+}
+
+// prevAttempts bounds how often prevHash looks for a record that should be
+// there: a replica a little behind may not have it yet.
+const prevAttempts = 5
+
+// prevHash returns the Hash of the record before seq ("" for Seq 1). That
+// record exists, since seq follows the tail's Seq or a Seq found taken; when it
+// cannot be found, it was removed behind the store's back, and the append
+// fails rather than chain past the hole.
+func (s *Store) prevHash(ctx context.Context, seq int64) (string, error) {
+	if seq <= 1 {
+		return "", nil
+	}
+	prev := seq - 1
+	for attempt := 1; ; attempt++ {
+		b, _, err := readItem(ctx, s.container(cAudit), azcosmos.NewPartitionKeyString(s.bucketOf(prev)), strconv.FormatInt(prev, 10))
+		if err != nil {
+			return "", fmt.Errorf("read record %d to chain to: %w", prev, err)
+		}
+		if b != nil {
+			var d auditDoc
+			if err := json.Unmarshal(b, &d); err != nil {
+				return "", fmt.Errorf("decode record %d to chain to: %w", prev, err)
+			}
+			return d.Record.Hash, nil
+		}
+		if attempt >= prevAttempts {
+			return "", fmt.Errorf("record %d, which record %d must chain to, is missing: it was removed behind the store's back (exportguard audit verify names what is wrong)", prev, seq)
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return "", err
+		}
+	}
 }
 
 // auditTail returns the Seq of the tail document (0 when there is none).
@@ -151,17 +195,20 @@ func (s *Store) advanceTail(ctx context.Context, seq int64) {
 
 // ListAudit returns up to limit records with Seq greater than after, in Seq
 // order. A limit of zero or less returns none. It reads bucket after bucket,
-// each with a query in one partition (ORDER BY and TOP are served there), and
-// stops at the first bucket that ends before its last Seq: since a record
-// exists only once every lower one does, the trail ends there.
+// each with a query in one partition (ORDER BY and TOP are served there). A
+// bucket that ends before its last Seq ends the trail, since a record exists
+// only once every lower one does, unless the tail document lies in a later
+// bucket: then records were removed behind the store's back, and the records
+// after the hole are read on, for VerifyAudit to see the gap.
 func (s *Store) ListAudit(ctx context.Context, after int64, limit int) ([]guard.AuditRecord, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	after = max(after, 0)
+	bucket := (after + 1) / s.auditBucket
+	tail := int64(-1) // not read yet
 	var out []guard.AuditRecord
 	for len(out) < limit {
-		bucket := (after + 1) / s.auditBucket
 		n := limit - len(out)
 		page, err := s.auditPage(ctx, bucket, after, n)
 		if err != nil {
@@ -171,9 +218,21 @@ func (s *Store) ListAudit(ctx context.Context, after int64, limit int) ([]guard.
 		if len(page) > 0 {
 			after = page[len(page)-1].Seq
 		}
-		if len(page) < n && after != (bucket+1)*s.auditBucket-1 {
-			break
+		if len(page) == n {
+			continue
 		}
+		end := (bucket+1)*s.auditBucket - 1 // the bucket's last Seq
+		if after < end {
+			if tail < 0 {
+				if tail, err = s.auditTail(ctx); err != nil {
+					return nil, fmt.Errorf("cosmos: list audit after %d: %w", after, err)
+				}
+			}
+			if tail <= end {
+				break
+			}
+		}
+		bucket++
 	}
 	return out, nil
 }

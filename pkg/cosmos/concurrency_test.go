@@ -89,8 +89,8 @@ func increment(cur *guard.Finding) (*guard.Finding, error) {
 }
 
 // TestAppendAuditConcurrent: goroutines of two stores append at once. Seqs are
-// unique, without gaps, increasing for each appender, and ListAudit pages
-// through all of them across buckets (of 10 here) in order.
+// unique, without gaps, increasing for each appender, ListAudit pages through
+// all of them across buckets (of 10 here) in order, and they form one chain.
 func TestAppendAuditConcurrent(t *testing.T) {
 	const goroutines, appends = 4, 12 // per store
 	a, b := openPair(t)
@@ -154,6 +154,9 @@ func TestAppendAuditConcurrent(t *testing.T) {
 			if rec.Seq != int64(j+1) || rec.Subject != bySeq[rec.Seq] {
 				t.Errorf("store %d: record %d is Seq %d %s, want Seq %d %s", i, j, rec.Seq, rec.Subject, j+1, bySeq[int64(j+1)])
 			}
+		}
+		if err := guard.VerifyAudit(got); err != nil {
+			t.Errorf("store %d: the records appended by two stores do not form one chain: %v", i, err)
 		}
 	}
 }

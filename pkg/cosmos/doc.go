@@ -74,9 +74,16 @@
 // an ETag-conditional replace, on a best-effort basis: a lagging tail costs
 // later appenders a few 409s, never a duplicate. Since every appender starts
 // after a Seq known to exist, Seqs have no gaps and a record becomes visible
-// only after every lower one; ListAudit relies on that to stop at the end.
-// Record data is kept as a verbatim string, byte for byte, for whatever hashes
-// it.
+// only after every lower one; ListAudit relies on that to stop at the end
+// (and reads on past a hole only when the tail lies beyond it: a record
+// removed behind the store's back).
+//
+// Records are hash-chained (guard.AuditHash): before each try at Seq n the
+// appender reads record n-1, which exists by the above, and creates record n
+// with PrevHash set to its Hash; on a 409 it chains again to the record that
+// took the Seq. Every Seq is taken by one create, so the chain has one record
+// per Seq and no forks. Record data is kept as a verbatim string, byte for
+// byte, since the hash covers its bytes.
 //
 // # Ledger TTL
 //

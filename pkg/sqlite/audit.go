@@ -2,39 +2,74 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
-// AppendAudit appends a record and returns it with its Seq, which is greater
-// than that of every record appended before. The Seq given is ignored.
+// AppendAudit appends a record and returns it as stored: in the write
+// transaction it reads the last record, and takes the Seq after it and its
+// Hash as PrevHash (see guard.SealAudit), so that appenders, also in other
+// processes sharing the file, build one chain with Seqs from 1 without gaps.
+// The Seq, PrevHash and Hash given are ignored; Data is kept byte for byte.
+//
+// The Seq is also past every Seq ever used (SQLite keeps the highest for an
+// AUTOINCREMENT key), so that records deleted from the end of the trail behind
+// the store's back leave a gap once the next record is appended, which
+// VerifyAudit reports, rather than Seqs taken again.
 func (s *Store) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
-	c := rec
-	c.Seq, c.At, c.Data = 0, utc(c.At), nil
-	doc, err := json.Marshal(&c)
-	if err != nil {
-		return guard.AuditRecord{}, fmt.Errorf("sqlite: append audit %s %s: %w", rec.Kind, rec.Subject, err)
-	}
-	var seq int64
-	err = s.write(ctx, func(q querier) error {
-		res, err := q.ExecContext(ctx, "INSERT INTO audit (doc, data) VALUES (?, ?)", string(doc), raw(rec.Data))
+	var out guard.AuditRecord
+	err := s.write(ctx, func(q querier) error {
+		last, prevHash, err := lastAudit(ctx, q)
 		if err != nil {
 			return err
 		}
-		seq, err = res.LastInsertId()
+		var used int64
+		err = q.QueryRowContext(ctx, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'").Scan(&used)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read the highest Seq used: %w", err)
+		}
+		out = guard.SealAudit(rec, max(last, used)+1, prevHash)
+		c := out
+		c.Seq, c.Data = 0, nil
+		doc, err := json.Marshal(&c)
+		if err != nil {
+			return fmt.Errorf("encode record: %w", err)
+		}
+		_, err = q.ExecContext(ctx, "INSERT INTO audit (seq, doc, data) VALUES (?, ?, ?)", out.Seq, string(doc), raw(rec.Data))
 		return err
 	})
 	if err != nil {
 		return guard.AuditRecord{}, fmt.Errorf("sqlite: append audit %s %s: %w", rec.Kind, rec.Subject, err)
 	}
-	out := rec
-	out.Seq, out.At = seq, utc(rec.At)
+	out.Data = nil
 	if len(rec.Data) > 0 {
 		out.Data = append(json.RawMessage(nil), rec.Data...)
 	}
 	return out, nil
+}
+
+// lastAudit returns the Seq and Hash of the last record (0 and "" when there
+// is none). A record written before the trail was chained has no Hash, and
+// the one after it chains to "": VerifyAudit reports the first such record.
+func lastAudit(ctx context.Context, q querier) (int64, string, error) {
+	var seq int64
+	var doc string
+	err := q.QueryRowContext(ctx, "SELECT seq, doc FROM audit ORDER BY seq DESC LIMIT 1").Scan(&seq, &doc)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("read the last record: %w", err)
+	}
+	var last guard.AuditRecord
+	if err := json.Unmarshal([]byte(doc), &last); err != nil {
+		return 0, "", fmt.Errorf("decode the last record, %d: %w", seq, err)
+	}
+	return seq, last.Hash, nil
 }
 
 // ListAudit returns up to limit records with Seq greater than after, in Seq
