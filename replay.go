@@ -85,7 +85,7 @@ A malformed line is reported on stderr with its line number and skipped.`,
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML); the built-in default when empty")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one finding per line)")
-	cmd.Flags().StringVar(&storeURL, "store", "memory:", "store URL: sqlite:PATH or memory:")
+	cmd.Flags().StringVar(&storeURL, "store", "memory:", "store URL: memory:, sqlite:PATH or cosmos:https://HOST:PORT/?database=NAME")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	return cmd
 }

@@ -235,7 +235,20 @@ func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now t
 				}
 			}
 		}
-		s, err := p.applyAll(ctx, r.Evaluate(rin), res, prev, trig, now)
+		vs := r.Evaluate(rin)
+		if trig.Source != SourceTimer {
+			// Verdicts reached on an event are recorded; a sweep's repeated verdicts
+			// are recorded only when they move a finding, or the trail would grow
+			// with every tick.
+			for _, v := range vs {
+				if err := p.audit(ctx, now, "verdict", v.ResourceID, map[string]any{
+					"rule": v.Rule, "violation": v.Violation, "grantId": v.GrantID, "message": v.Message, "eventId": trig.EventID,
+				}); err != nil {
+					return sum, err
+				}
+			}
+		}
+		s, err := p.applyAll(ctx, vs, res, prev, trig, now)
 		sum.Add(s)
 		if err != nil {
 			return sum, err

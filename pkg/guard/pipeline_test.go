@@ -907,3 +907,18 @@ func jsonObject(t *testing.T, b []byte) map[string]any {
 	}
 	return m
 }
+
+func TestVerdictsAreAudited(t *testing.T) {
+	h := newHarness(t, usPolicy(guard.ModeAlert))
+	h.observe(at(-5), outside(t, acctID))
+	h.handle(change(acctID, "7a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", "al-v1", alice), t0)
+	vs := h.auditOf("verdict")
+	if len(vs) != 1 || vs[0].Subject != acctID || !strings.Contains(string(vs[0].Data), `"violation":true`) ||
+		!strings.Contains(string(vs[0].Data), `"eventId":"al-v1"`) {
+		t.Fatalf("verdict records after one event = %+v, want one naming the account, the violation and the event", vs)
+	}
+	h.sweep(at(10)) // same verdict again, on a tick: no transition, nothing recorded
+	if got := len(h.auditOf("verdict")); got != 1 {
+		t.Errorf("verdict records after a sweep with no transition = %d, want still 1", got)
+	}
+}
