@@ -102,3 +102,49 @@ func (s *Store) Retry(ctx context.Context, id string, next time.Time, lastErr st
 	}
 	return nil
 }
+
+// failedNextAt is the NextAt of a failed item: later than any time DueItems is
+// asked about, so it is never due again.
+const failedNextAt = "9999-12-31T23:59:59.999999999Z"
+
+// Fail gives up on an item: one more attempt, the reason, Failed, never due
+// again, as one conditional write. ErrNotFound when the item is absent.
+func (s *Store) Fail(ctx context.Context, id, reason string) error {
+	did := docID(id)
+	err := s.change(ctx, s.container(cOutbox), pkOf(did), did, func(cur []byte, writeID string) ([]byte, error) {
+		if cur == nil {
+			return nil, guard.ErrNotFound
+		}
+		var d outboxDoc
+		if err := json.Unmarshal(cur, &d); err != nil {
+			return nil, fmt.Errorf("decode outbox item: %w", err)
+		}
+		d.Item.Attempts++
+		d.Item.LastError, d.Item.Failed = reason, true
+		d.NextAt, d.WriteID = failedNextAt, writeID
+		return json.Marshal(d)
+	})
+	if isStatus(err, http.StatusNotFound) {
+		err = fmt.Errorf("%w: %w", guard.ErrNotFound, err)
+	}
+	if err != nil {
+		return fmt.Errorf("cosmos: fail outbox item %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListOutbox returns every item kept, oldest CreatedAt first, then by ID.
+func (s *Store) ListOutbox(ctx context.Context) ([]guard.OutboxItem, error) {
+	docs, err := queryDocs[outboxDoc](ctx, s.container(cOutbox), crossPartition, "SELECT * FROM c", nil)
+	if err != nil {
+		return nil, fmt.Errorf("cosmos: list outbox: %w", err)
+	}
+	out := make([]guard.OutboxItem, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, d.Item)
+	}
+	slices.SortFunc(out, func(a, b guard.OutboxItem) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}

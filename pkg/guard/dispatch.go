@@ -53,18 +53,11 @@ func RetryAfter(err error, d time.Duration) error {
 	return retryAfterError{err, d}
 }
 
-// DeliveryOutbox is the outbox as the dispatcher uses it: due items, and failing
-// one for good with its reason (kept, never due again).
-type DeliveryOutbox interface {
-	Outbox
-	Fail(ctx context.Context, id, reason string) error
-}
-
 // Dispatcher delivers what the outbox holds when it is due, retrying failures
 // with backoff until MaxAttempts, after which the item is kept as failed with
 // its reason. One target failing never blocks the others.
 type Dispatcher struct {
-	Outbox      DeliveryOutbox
+	Outbox      Outbox
 	Senders     map[string]Sender // by OutboxItem.Kind
 	MaxAttempts int               // attempts before an item is failed; 6 when 0
 	// Backoff is the wait before the given retry (1 for the first); 30s doubling,

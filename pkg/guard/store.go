@@ -109,6 +109,7 @@ type OutboxItem struct {
 	NextAttempt time.Time       `json:"nextAttempt"`
 	Attempts    int             `json:"attempts"`
 	LastError   string          `json:"lastError,omitempty"`
+	Failed      bool            `json:"failed,omitempty"` // given up on: kept with its reason, never due again
 }
 
 // Outbox keeps deliveries until they succeed, so that a failure downstream never
@@ -123,6 +124,12 @@ type Outbox interface {
 	Complete(ctx context.Context, id string) error
 	// Retry records a failed attempt and when to try again; ErrNotFound if absent.
 	Retry(ctx context.Context, id string, next time.Time, lastErr string) error
+	// Fail gives up on an item after a last failed attempt: it is kept, Failed,
+	// with the reason as LastError, and is never due again; ErrNotFound if absent.
+	Fail(ctx context.Context, id, reason string) error
+	// ListOutbox returns every item kept, pending and failed, oldest CreatedAt
+	// first (then by ID).
+	ListOutbox(ctx context.Context) ([]OutboxItem, error)
 }
 
 // AuditRecord is one entry of the append-only, hash-chained audit trail (see

@@ -1,11 +1,14 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -111,6 +114,67 @@ func (s *Store) Retry(ctx context.Context, id string, next time.Time, lastErr st
 	return nil
 }
 
+// failedNextAttempt is stored as the next attempt of a failed item: later than
+// any time DueItems is asked about, so it is never due again.
+const failedNextAttempt = "9999-12-31T23:59:59.999999999Z"
+
+// Fail gives up on an item: one more attempt, the reason, Failed, never due again.
+func (s *Store) Fail(ctx context.Context, id, reason string) error {
+	err := s.write(ctx, func(q querier) error {
+		var doc string
+		var payload []byte
+		err := q.QueryRowContext(ctx, "SELECT doc, payload FROM outbox WHERE id = ?", id).Scan(&doc, &payload)
+		if errors.Is(err, sql.ErrNoRows) {
+			return guard.ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		it, err := decodeOutboxItem(doc, payload)
+		if err != nil {
+			return err
+		}
+		it.Attempts++
+		it.LastError, it.Failed = reason, true
+		if doc, err = encodeOutboxItem(it); err != nil {
+			return err
+		}
+		_, err = q.ExecContext(ctx, "UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?", failedNextAttempt, doc, id)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: fail outbox item %s: %w", id, err)
+	}
+	return nil
+}
+
+// ListOutbox returns every item kept, oldest CreatedAt first, then by ID.
+func (s *Store) ListOutbox(ctx context.Context) ([]guard.OutboxItem, error) {
+	rows, err := s.db.QueryContext(ctx, "SELECT doc, payload FROM outbox")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: list outbox: %w", err)
+	}
+	defer rows.Close()
+	var out []guard.OutboxItem
+	for rows.Next() {
+		var doc string
+		var payload []byte
+		if err := rows.Scan(&doc, &payload); err != nil {
+			return nil, fmt.Errorf("sqlite: list outbox: %w", err)
+		}
+		it, err := decodeOutboxItem(doc, payload)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: list outbox: %w", err)
+		}
+		out = append(out, it)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: list outbox: %w", err)
+	}
+	sortOutbox(out)
+	return out, nil
+}
+
 // encodeOutboxItem returns it as stored: JSON without the payload, its times in UTC.
 func encodeOutboxItem(it guard.OutboxItem) (string, error) {
 	it.CreatedAt, it.NextAttempt, it.Payload = utc(it.CreatedAt), utc(it.NextAttempt), nil
@@ -130,4 +194,10 @@ func decodeOutboxItem(doc string, payload []byte) (guard.OutboxItem, error) {
 		it.Payload = json.RawMessage(payload)
 	}
 	return it, nil
+}
+
+func sortOutbox(items []guard.OutboxItem) {
+	slices.SortFunc(items, func(a, b guard.OutboxItem) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
 }

@@ -101,6 +101,26 @@ func testOutbox(t *testing.T, open Opener) {
 		diff(t, "DueItems IDs after Complete", []string{"b"}, itemIDs(dueItems(t, s, t0.Add(time.Hour), 10)))
 		wantNotFound(t, "Retry of a completed item", s.Retry(t.Context(), "a", t0, "failed"))
 	})
+
+	t.Run("Fail keeps the item with its reason and it is never due again", func(t *testing.T) {
+		s := open(t)
+		a, b := item("a", t0), item("b", t0)
+		a.CreatedAt, b.CreatedAt = t0.Add(-2*time.Minute), t0.Add(-time.Minute)
+		enqueue(t, s, b)
+		enqueue(t, s, a)
+		mustNil(t, "Retry a", s.Retry(t.Context(), "a", t0, "500 Internal Server Error"))
+		mustNil(t, "Fail a", s.Fail(t.Context(), "a", "500 Internal Server Error, 6 attempts"))
+		diff(t, "DueItems IDs far in the future", []string{"b"}, itemIDs(dueItems(t, s, t0.AddDate(100, 0, 0), 10)))
+		all, err := s.ListOutbox(t.Context())
+		mustNil(t, "ListOutbox", err)
+		wantA := a
+		wantA.Attempts, wantA.LastError, wantA.Failed = 2, "500 Internal Server Error, 6 attempts", true
+		if len(all) == 2 {
+			all[0].NextAttempt = wantA.NextAttempt // a failed item's next attempt is the store's business
+		}
+		diff(t, "ListOutbox (oldest CreatedAt first)", []guard.OutboxItem{wantA, b}, all)
+		wantNotFound(t, "Fail of an absent item", s.Fail(t.Context(), "no-such-item", "x"))
+	})
 }
 
 func item(id string, next time.Time) guard.OutboxItem {
