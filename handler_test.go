@@ -93,8 +93,12 @@ func TestHandlerStoresFindingsFromAHostBatch(t *testing.T) {
 	}
 	batch := []string{bodies[0], corrupt, `{"records":[{"time":`, bodies[2], bodies[4]}
 
+	pl, err := newPipeline(st, arm, policy.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	h := functions.NewHandler(functions.Options{
-		Ingester: newPipeline(st, arm, policy.Default(), slog.New(slog.NewTextHandler(io.Discard, nil))),
+		Ingester: pl,
 		Now:      func() time.Time { return now },
 	})
 	srv := httptest.NewServer(h)

@@ -52,7 +52,11 @@ A malformed line is reported on stderr with its line number and skipped.`,
 				return err
 			}
 			defer st.Close()
-			r := &replay.Replayer{Pipeline: newPipeline(st, nil, pol, log), Schedule: sched, Errors: cmd.ErrOrStderr()}
+			pl, err := newPipeline(st, nil, pol, log)
+			if err != nil {
+				return err
+			}
+			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Errors: cmd.ErrOrStderr()}
 			if isTerminal(cmd.ErrOrStderr()) {
 				r.Progress = func(name string, lines int) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "\r%s: %d lines replayed", name, lines)

@@ -66,8 +66,12 @@ Settings (app settings in Azure, local.settings.json locally):
 				return err
 			}
 			defer st.Close()
+			pl, err := newPipeline(st, reader, p, log)
+			if err != nil {
+				return err
+			}
 			h := functions.NewHandler(functions.Options{
-				Ingester: newPipeline(st, reader, p, log),
+				Ingester: pl,
 				Ready: func(ctx context.Context) error {
 					_, err := st.Processed(ctx, "readiness-probe")
 					return err

@@ -62,8 +62,8 @@ func openStore(ctx context.Context, url string) (guard.Store, error) {
 }
 
 // newPipeline wires the centre to the decoders and rules.
-func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy, log *slog.Logger) *guard.Pipeline {
-	return &guard.Pipeline{
+func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy, log *slog.Logger) (*guard.Pipeline, error) {
+	p := &guard.Pipeline{
 		Store:  st,
 		Reader: reader,
 		Policy: pol,
@@ -74,6 +74,23 @@ func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy,
 		},
 		Log: log,
 	}
+	senders := map[string]guard.Sender{}
+	for _, parts := range []func(*guard.Policy, guard.Store, *slog.Logger) ([]guard.Planner, map[string]guard.Sender, error){
+		notifyParts, remediateParts,
+	} {
+		planners, ss, err := parts(pol, st, log)
+		if err != nil {
+			return nil, err
+		}
+		p.Planners = append(p.Planners, planners...)
+		for kind, s := range ss {
+			senders[kind] = s
+		}
+	}
+	if len(senders) > 0 {
+		p.Dispatcher = &guard.Dispatcher{Outbox: st, Senders: senders, Log: log}
+	}
+	return p, nil
 }
 
 // newLogger logs to w at the level named (debug, info, warn, error): JSON for
