@@ -32,6 +32,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newReplayCommand(), newPolicyCommand(), newAuditCommand(), newRemediateCommand(), newNotifyCommand())
+	root.AddCommand(newServeCommand(), newReplayCommand(), newPolicyCommand(), newAuditCommand(), newRemediateCommand(), newNotifyCommand(), newRecordCommand())
 	return root
 }

@@ -1,0 +1,723 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/spf13/cobra"
+
+	"github.com/exportguard/exportguard/pkg/activitylog"
+	armreader "github.com/exportguard/exportguard/pkg/arm"
+	"github.com/exportguard/exportguard/pkg/eventgrid"
+	"github.com/exportguard/exportguard/pkg/eventhubs"
+	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/rules"
+	"github.com/exportguard/exportguard/pkg/sqlite"
+)
+
+// envEventHubConnectionString, when set, authenticates record and
+// replay --to-eventhub with a connection string (shared access signature, or
+// the Event Hubs emulator's) instead of Entra ID.
+const envEventHubConnectionString = "EXPORTGUARD_EVENTHUB_CONNECTION_STRING"
+
+func newRecordCommand() *cobra.Command {
+	var hub, group, since, cloudName, policyPath, output, logLevel string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "record --eventhub NAMESPACE/HUB [--consumer-group G] [--since T] -o FILE",
+		Short: "Record Activity Log messages from Event Hubs, and the resources they changed, as a session",
+		Long: `record reads the Activity Log messages a diagnostic setting streams to an event hub,
+from every partition, and writes them as a recorded session (JSON lines, DESIGN 3.2) that
+exportguard replay plays back offline with the same verdicts:
+
+  - one eventhub line per message, its body as the hub delivered it;
+  - before it, an arm line for every resource the pipeline reads to judge the message's
+    succeeded changes (the changed resource, and what the rules gather around it: a VM's
+    network interfaces, subnets and security groups, a SQL server's TDE protector), as
+    ARM returns it at that moment;
+  - a clock line at every tick of the sweep timer (functions/sweep/function.json) that the
+    messages' enqueued times, or the wall clock while the hub is quiet, pass, preceded by
+    what that sweep read.
+
+To know what to read, record runs the pipeline itself, in memory, with the policy given
+(it notifies and remediates nothing). An arm line's observedAt is the time of the line it
+serves (the message's enqueued time, the tick), so that replay answers the read with it;
+readAt says when it was really read. A resource ARM cannot read (no Reader role, throttled
+for too long) is reported on stderr and answered, as replay will, with what the session
+knew of it.
+
+NAMESPACE is a short name (guard-eh, which gets the cloud's suffix: servicebus.windows.net,
+or servicebus.usgovcloudapi.net in Azure Government) or a host name
+(guard-eh.servicebus.usgovcloudapi.net), whose suffix names the cloud. --cloud, else the
+host name, else the policy's cloud, picks the cloud the credential signs in to (ARM too).
+Authentication is DefaultAzureCredential (az login, managed identity; AZURE_CLIENT_ID for a
+user-assigned one), or the connection string in ` + envEventHubConnectionString + `
+(e.g. the Event Hubs emulator's). The identity needs Azure Event Hubs Data Receiver on the
+hub and Reader on what it guards.
+
+Without --since, only messages enqueued from now on are read. Ctrl-C stops it: every line
+written so far stays whole and the file is synced and closed; a message in hand whose reads
+were not finished is left out, whole.`,
+		Example: "  exportguard record --eventhub guard-eh/insights-activity-logs --consumer-group exportguard-record -o today.ndjson\n" +
+			"  exportguard record --eventhub guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs --since 2h -o gov.ndjson\n" +
+			"  exportguard replay today.ndjson",
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			stderr := cmd.ErrOrStderr()
+			if hub == "" {
+				return errors.New("--eventhub NAMESPACE/HUB is required")
+			}
+			if output == "" {
+				return errors.New("-o FILE is required")
+			}
+			log, err := newLogger(stderr, logLevel, true)
+			if err != nil {
+				return err
+			}
+			pol, err := policy.Load(policyPath)
+			if err != nil {
+				return err
+			}
+			start := time.Now().UTC()
+			from, err := parseSince(since, start)
+			if err != nil {
+				return err
+			}
+			target, err := resolveEventHub(hub, cloudName, pol.Cloud)
+			if err != nil {
+				return err
+			}
+			armCloud := firstNonEmpty(cloudName, target.Cloud, pol.Cloud)
+			if pol.Cloud != "" && armCloud != pol.Cloud {
+				fmt.Fprintf(stderr, "note: the policy's cloud is %s, the hub's is %s; the policy's regions judge what is recorded\n", pol.Cloud, armCloud)
+			}
+			cred, err := eventhubs.NewCredential(armCloud)
+			if err != nil {
+				return err
+			}
+			live, err := openARM(armCloud, cred)
+			if err != nil {
+				return err
+			}
+			sched, err := sweepSchedule()
+			if err != nil {
+				return err
+			}
+			out, err := createSession(output, force)
+			if err != nil {
+				return err
+			}
+			recv, err := openReceiver(ctx, target, eventhubs.ConsumerOptions{
+				Options:       eventhubs.Options{Credential: cred, ConnectionString: os.Getenv(envEventHubConnectionString)},
+				ConsumerGroup: group,
+				Since:         from,
+			})
+			if err != nil {
+				out.Close()
+				os.Remove(output) // nothing was recorded
+				return err
+			}
+			rec := &recorder{Receiver: recv, Live: live, Policy: pol, Schedule: sched, Out: out, Log: log, Warn: stderr, Start: start}
+			if isTerminal(stderr) {
+				rec.Progress = func(s recordStats) {
+					fmt.Fprintf(stderr, "\r\033[Krecording %s: %s", target, s)
+				}
+			}
+			fmt.Fprintf(stderr, "recording %s (consumer group %s, from %s) to %s; Ctrl-C stops\n",
+				target, firstNonEmpty(group, "$Default"), sinceText(from), output)
+			runErr := rec.Run(ctx)
+			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = recv.Close(closeCtx)
+			closeErr := out.Close()
+			if rec.Progress != nil {
+				fmt.Fprint(stderr, "\r\033[K")
+			}
+			fmt.Fprintf(stderr, "recorded to %s: %s\n", output, rec.Stats())
+			if s := rec.FindingsSummary(closeCtx); s != "" {
+				fmt.Fprintf(stderr, "replay will find: %s\n", s)
+			}
+			rec.Close()
+			return errors.Join(runErr, closeErr)
+		},
+	}
+	cmd.Flags().StringVar(&hub, "eventhub", "", "the hub to read: NAMESPACE/HUB (short name or host name)")
+	cmd.Flags().StringVar(&group, "consumer-group", "", "consumer group to read as (default $Default; better one of its own)")
+	cmd.Flags().StringVar(&since, "since", "", "start at messages enqueued at or after this time (RFC 3339) or this long ago (90m, PT2H); default: new messages only")
+	cmd.Flags().StringVar(&cloudName, "cloud", "", "AzureCloud or AzureUSGovernment (default: the namespace's, else the policy's)")
+	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML) the recording is judged with; the built-in default when empty")
+	cmd.Flags().StringVarP(&output, "output", "o", "", "session file to write (JSON lines)")
+	cmd.Flags().BoolVar(&force, "force", false, "overwrite the session file if it exists")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	return cmd
+}
+
+// Where record and replay --to-eventhub meet Azure; tests replace them with fakes.
+var (
+	openReceiver = func(ctx context.Context, t eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
+		return eventhubs.NewConsumer(ctx, t, o)
+	}
+	openSender = func(t eventhubs.Target, o eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+		return eventhubs.NewProducer(t, o)
+	}
+	openARM = func(cloudName string, cred azcore.TokenCredential) (guard.ResourceReader, error) {
+		conf, err := armreader.Cloud(cloudName)
+		if err != nil {
+			return nil, err
+		}
+		return armreader.New(cred, &arm.ClientOptions{ClientOptions: azpolicy.ClientOptions{Cloud: conf}})
+	}
+)
+
+// resolveEventHub reads NAMESPACE/HUB. The cloud named by --cloud wins; a
+// short name otherwise takes the policy's cloud, and a host name its own.
+func resolveEventHub(s, flagCloud, policyCloud string) (eventhubs.Target, error) {
+	cloud := flagCloud
+	if cloud == "" && eventhubs.ShortName(s) {
+		cloud = policyCloud
+	}
+	return eventhubs.ParseTarget(s, cloud)
+}
+
+// parseSince reads --since: an RFC 3339 time, or a duration back from now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	d, err := guard.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-11-02T09:00:00Z) or a duration (90m, PT2H)", s)
+	}
+	return now.Add(-d).UTC(), nil
+}
+
+func sinceText(t time.Time) string {
+	if t.IsZero() {
+		return "now on"
+	}
+	return t.Format(time.RFC3339)
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// recordStats counts what a recording wrote.
+type recordStats struct {
+	Messages, ARMLines, ClockLines int
+	Unread                         int // reads ARM failed, answered from the session
+	Dropped                        int // messages received but left out when stopped
+	guard.Summary
+}
+
+func (s recordStats) String() string {
+	t := fmt.Sprintf("%d message(s), %d arm line(s), %d clock line(s); %d change(s), %d finding transition(s)",
+		s.Messages, s.ARMLines, s.ClockLines, s.Changes, s.Transitions)
+	if s.Unread > 0 {
+		t += fmt.Sprintf("; %d read(s) ARM failed", s.Unread)
+	}
+	if s.Dropped > 0 {
+		t += fmt.Sprintf("; %d message(s) received but left out when stopped", s.Dropped)
+	}
+	return t
+}
+
+// sweepReadTTL is how long a live read made for a sweep serves later sweeps:
+// catching up on many ticks at once (a recording --since hours ago) reads each
+// resource once, not once per tick. Reads for a message are always live.
+const sweepReadTTL = 30 * time.Second
+
+// recorder writes a session from a hub's messages. It drives a pipeline of its
+// own, on the session's clock exactly as replay will, whose every resource read
+// asks ARM (Live) and is answered from the session as written so far: what
+// replay will answer at that point. So replaying the session reaches the
+// verdicts the recorder reached.
+type recorder struct {
+	Receiver eventhubs.Receiver
+	Live     guard.ResourceReader // ARM
+	Policy   *guard.Policy
+	Schedule replay.Schedule // the sweep timer's; nil: no sweeps
+	Out      *sessionWriter
+	Log      *slog.Logger
+	Warn     io.Writer                            // where failed reads are reported
+	Now      func() time.Time                     // the wall clock; time.Now when nil
+	Start    time.Time                            // when recording started (the first tick follows it)
+	Progress func(recordStats)                    // told after every line written, when set
+	MinWait  time.Duration                        // shortest wait for messages before a tick is due (1 s)
+	MaxWait  time.Duration                        // longest (1 min)
+	Store    guard.Store                          // the pipeline's; an in-memory one when nil
+	onRead   func(id string, res *guard.Resource) // tests: see live reads
+
+	pipeline *guard.Pipeline
+	session  *replay.ARM
+	clock    time.Time
+	pending  [][]byte
+	sweeping bool
+	cache    map[string]liveRead
+	stats    recordStats
+}
+
+type liveRead struct {
+	res *guard.Resource
+	err error
+	at  time.Time
+}
+
+func (r *recorder) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (r *recorder) init(ctx context.Context) error {
+	if r.pipeline != nil {
+		return nil
+	}
+	if r.Store == nil {
+		st, err := sqlite.Open(ctx, ":memory:")
+		if err != nil {
+			return err
+		}
+		r.Store = st
+	}
+	if r.Start.IsZero() {
+		r.Start = r.now()
+	}
+	r.session = replay.NewARM(func() time.Time { return r.clock })
+	r.cache = map[string]liveRead{}
+	// The pipeline replay builds, minus planners: a recording notifies and
+	// remediates nothing.
+	r.pipeline = &guard.Pipeline{
+		Store:  r.Store,
+		Reader: sessionReader{r},
+		Policy: r.Policy,
+		Rules:  rules.All(),
+		Decoders: map[guard.Source]guard.Decoder{
+			guard.SourceEventHub:  activitylog.Decode,
+			guard.SourceEventGrid: eventgrid.Decode,
+		},
+		Log: r.Log,
+	}
+	return nil
+}
+
+// Close releases the recorder's own store.
+func (r *recorder) Close() {
+	if r.Store != nil {
+		r.Store.Close()
+	}
+}
+
+// Stats reports what was recorded so far.
+func (r *recorder) Stats() recordStats { return r.stats }
+
+// FindingsSummary counts the findings the recorder's pipeline holds: what
+// replaying the session with the same policy finds.
+func (r *recorder) FindingsSummary(ctx context.Context) string {
+	if r.Store == nil {
+		return ""
+	}
+	fs, err := r.Store.ListFindings(ctx, guard.FindingFilter{})
+	if err != nil {
+		return ""
+	}
+	n := map[guard.Status]int{}
+	for _, f := range fs {
+		n[f.Status]++
+	}
+	return fmt.Sprintf("%d finding(s), %d open, %d resolved, %d exempt", len(fs), n[guard.StatusOpen], n[guard.StatusResolved], n[guard.StatusExempt])
+}
+
+// Run records until ctx ends (a clean stop, nil) or the receiver has no more
+// (io.EOF, nil), or something fails for good.
+func (r *recorder) Run(ctx context.Context) error {
+	if err := r.init(ctx); err != nil {
+		return err
+	}
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		rctx, cancel := context.WithTimeout(ctx, r.wait())
+		evs, err := r.Receiver.Receive(rctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			r.stats.Dropped += len(evs)
+			return nil
+		case errors.Is(err, io.EOF):
+			return nil
+		case errors.Is(err, context.DeadlineExceeded):
+			// The hub is quiet: the wall clock drives the sweep timer.
+			if err := r.sweepUntil(ctx, r.now()); err != nil {
+				return r.stopped(ctx, err)
+			}
+			continue
+		case err != nil:
+			return err
+		}
+		for i, ev := range evs {
+			if err := r.record(ctx, ev); err != nil {
+				if ctx.Err() != nil {
+					r.stats.Dropped += len(evs) - i
+					return nil
+				}
+				return err
+			}
+		}
+	}
+}
+
+// stopped turns a failure caused by the stop into the clean stop it is.
+func (r *recorder) stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// wait is how long to wait for messages before the wall clock is looked at
+// again: until the next sweep tick, within MinWait and MaxWait.
+func (r *recorder) wait() time.Duration {
+	lo, hi := r.MinWait, r.MaxWait
+	if lo <= 0 {
+		lo = time.Second
+	}
+	if hi <= 0 {
+		hi = time.Minute
+	}
+	if r.Schedule == nil {
+		return hi
+	}
+	d := r.Schedule.Next(r.tickBase()).Sub(r.now())
+	return min(max(d, lo), hi)
+}
+
+func (r *recorder) tickBase() time.Time {
+	if r.clock.IsZero() {
+		return r.Start
+	}
+	return r.clock
+}
+
+// record writes one message: the sweeps its enqueued time passes, then what
+// the pipeline read to judge it, then the message.
+func (r *recorder) record(ctx context.Context, ev eventhubs.Event) error {
+	at := ev.EnqueuedTime.UTC()
+	if at.IsZero() {
+		at = r.now()
+	}
+	if err := r.sweepUntil(ctx, at); err != nil {
+		return err
+	}
+	if at.After(r.clock) {
+		r.clock = at
+	}
+	line, err := eventHubLine(ev, at)
+	if err != nil {
+		return err
+	}
+	// Judge exactly the bytes replay will read back.
+	l, err := replay.ParseLine(line)
+	if err != nil {
+		return fmt.Errorf("record: a message made a line replay cannot read: %w", err)
+	}
+	sum, err := r.pipeline.Ingest(ctx, guard.SourceEventHub, l.Body, r.clock)
+	if err != nil {
+		r.pending = nil
+		return fmt.Errorf("record: message %s/%d enqueued %s: %w", ev.PartitionID, ev.SequenceNumber, at.Format(time.RFC3339Nano), err)
+	}
+	if err := r.flush(); err != nil {
+		return err
+	}
+	if err := r.Out.WriteLine(line); err != nil {
+		return err
+	}
+	r.stats.Messages++
+	r.stats.Summary.Add(sum)
+	r.progress()
+	return nil
+}
+
+// sweepUntil runs the sweep at every tick of the schedule after the session's
+// clock, up to and including until, writing each tick's reads and then its
+// clock line: replay then sweeps at the same ticks, and only there.
+func (r *recorder) sweepUntil(ctx context.Context, until time.Time) error {
+	if r.Schedule == nil {
+		return nil
+	}
+	for {
+		t := r.Schedule.Next(r.tickBase()).UTC()
+		if t.IsZero() || t.After(until) {
+			return nil
+		}
+		r.clock = t
+		r.sweeping = true
+		sum, err := r.pipeline.Sweep(ctx, t)
+		r.sweeping = false
+		if err != nil {
+			r.pending = nil
+			return fmt.Errorf("record: sweep at %s: %w", t.Format(time.RFC3339), err)
+		}
+		if err := r.flush(); err != nil {
+			return err
+		}
+		line, err := marshalLine(struct {
+			Source string `json:"source"`
+			At     string `json:"at"`
+		}{replay.SourceClock, t.Format(time.RFC3339Nano)})
+		if err != nil {
+			return err
+		}
+		if err := r.Out.WriteLine(line); err != nil {
+			return err
+		}
+		r.stats.ClockLines++
+		r.stats.Summary.Add(sum)
+		r.progress()
+	}
+}
+
+func (r *recorder) flush() error {
+	for _, l := range r.pending {
+		if err := r.Out.WriteLine(l); err != nil {
+			return err
+		}
+		r.stats.ARMLines++
+	}
+	r.pending = nil
+	return nil
+}
+
+func (r *recorder) progress() {
+	if r.Progress != nil {
+		r.Progress(r.stats)
+	}
+}
+
+// sessionReader is the recorder pipeline's ResourceReader.
+type sessionReader struct{ r *recorder }
+
+// ReadResource asks ARM, records what it answered as an arm line at the
+// session's clock (a deleted line for a 404 of a resource the session knew),
+// and answers from the session: exactly what replay will answer here.
+func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
+	r := s.r
+	key := guard.IDKey(id)
+	lr, ok := r.cache[key]
+	if !ok || !r.sweeping || r.now().Sub(lr.at) > sweepReadTTL {
+		res, err := r.Live.ReadResource(ctx, id)
+		if err != nil && ctx.Err() != nil {
+			return nil, err // stopping: nothing is recorded for this message
+		}
+		lr = liveRead{res: res, err: err, at: r.now()}
+		r.cache[key] = lr
+		if r.onRead != nil {
+			r.onRead(id, res)
+		}
+	}
+	known, kerr := r.session.ReadResource(ctx, id)
+	switch {
+	case lr.err == nil && lr.res != nil:
+		body, err := compactJSON(lr.res.Body)
+		if err != nil {
+			r.unread(id, fmt.Errorf("body is not JSON: %w", err))
+			break
+		}
+		// A sweep's read that changes nothing is not written again; a
+		// message's always is: it is the state that message is judged on.
+		if r.sweeping && kerr == nil && bytes.Equal(known.Body, body) {
+			break
+		}
+		if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
+			ReadAt: lr.at.Format(time.RFC3339Nano), Body: body}); err != nil {
+			r.unread(id, err)
+		}
+	case errors.Is(lr.err, guard.ErrNotFound):
+		if kerr == nil {
+			body, _ := json.Marshal(map[string]string{"id": id})
+			if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
+				ReadAt: lr.at.Format(time.RFC3339Nano), Deleted: true, Body: body}); err != nil {
+				r.unread(id, err)
+			}
+		}
+	default:
+		r.unread(id, lr.err)
+	}
+	return r.session.ReadResource(ctx, id)
+}
+
+// observe queues an arm line for writing and lets the session's ARM see it,
+// parsed from the very bytes that will be written.
+func (r *recorder) observe(a armLine) error {
+	line, err := marshalLine(a)
+	if err != nil {
+		return err
+	}
+	l, err := replay.ParseLine(line)
+	if err != nil {
+		return fmt.Errorf("a line replay cannot read: %w", err)
+	}
+	r.session.Observe(l)
+	r.pending = append(r.pending, line)
+	return nil
+}
+
+func (r *recorder) unread(id string, err error) {
+	r.stats.Unread++
+	if r.Warn != nil {
+		fmt.Fprintf(r.Warn, "\r\033[Kcould not read %s: %v; the session answers with what it knew of it\n", id, err)
+	}
+}
+
+type armLine struct {
+	Source     string          `json:"source"`
+	ObservedAt string          `json:"observedAt"`
+	ReadAt     string          `json:"readAt,omitempty"`
+	Deleted    bool            `json:"deleted,omitempty"`
+	Body       json.RawMessage `json:"body"`
+}
+
+// eventHubLine is a message as a session line: its body as JSON when it is
+// JSON (compacted: a line holds no newline), as a JSON string when it is not.
+func eventHubLine(ev eventhubs.Event, at time.Time) ([]byte, error) {
+	body, err := compactJSON(ev.Body)
+	if err != nil {
+		if body, err = json.Marshal(string(ev.Body)); err != nil {
+			return nil, err
+		}
+	}
+	return marshalLine(struct {
+		Source         string          `json:"source"`
+		EnqueuedTime   string          `json:"enqueuedTime"`
+		PartitionID    string          `json:"partitionId,omitempty"`
+		SequenceNumber int64           `json:"sequenceNumber,omitempty"`
+		Body           json.RawMessage `json:"body"`
+	}{replay.SourceEventHub, at.Format(time.RFC3339Nano), ev.PartitionID, ev.SequenceNumber, body})
+}
+
+func compactJSON(b []byte) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, bytes.TrimSpace(b)); err != nil {
+		return nil, err
+	}
+	if buf.Len() == 0 {
+		return nil, errors.New("empty")
+	}
+	return buf.Bytes(), nil
+}
+
+func marshalLine(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// sessionWriter appends whole lines to a session file: each line goes out in
+// one write, and a write that fails part-way is cut back off, so the file never
+// ends in a torn line. It syncs at most every second, and on Close.
+type sessionWriter struct {
+	f        sessionFile
+	size     int64
+	lastSync time.Time
+	err      error
+}
+
+// sessionFile is what sessionWriter needs of an *os.File.
+type sessionFile interface {
+	io.WriteSeeker
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+	Name() string
+}
+
+// createSession creates the session file; an existing one is refused unless
+// force, so an hour's recording is never overwritten by mistake.
+func createSession(path string, force bool) (*sessionWriter, error) {
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(path, flags, 0o644)
+	if errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("%s exists; choose another name or pass --force to overwrite it", path)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &sessionWriter{f: f, lastSync: time.Now()}, nil
+}
+
+// WriteLine appends line and a newline.
+func (w *sessionWriter) WriteLine(line []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if bytes.ContainsAny(line, "\r\n") {
+		return errors.New("record: a session line may not hold a newline")
+	}
+	buf := make([]byte, 0, len(line)+1)
+	buf = append(append(buf, line...), '\n')
+	n, err := w.f.Write(buf)
+	if err != nil {
+		if n > 0 {
+			if terr := w.f.Truncate(w.size); terr != nil {
+				err = errors.Join(err, fmt.Errorf("cut the torn line off: %w", terr))
+			}
+			_, _ = w.f.Seek(w.size, io.SeekStart)
+		}
+		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
+		return w.err
+	}
+	w.size += int64(n)
+	if time.Since(w.lastSync) >= time.Second {
+		w.lastSync = time.Now()
+		if err := w.f.Sync(); err != nil {
+			w.err = fmt.Errorf("sync %s: %w", w.f.Name(), err)
+			return w.err
+		}
+	}
+	return nil
+}
+
+// Close syncs and closes the file.
+func (w *sessionWriter) Close() error {
+	if w.f == nil {
+		return nil
+	}
+	err := errors.Join(w.f.Sync(), w.f.Close())
+	w.f = nil
+	if err != nil {
+		return fmt.Errorf("close session: %w", err)
+	}
+	return nil
+}
