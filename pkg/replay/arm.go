@@ -15,9 +15,10 @@ import (
 // latest line observed at or before the clock, and 404 when that line says the
 // resource was deleted or when there is none (DESIGN 3.2).
 type ARM struct {
-	mu    sync.Mutex
-	byID  map[string][]observation
-	clock func() time.Time
+	mu     sync.Mutex
+	byID   map[string][]observation
+	clock  func() time.Time
+	writes []Write // what remediation wrote (write.go)
 }
 
 type observation struct {

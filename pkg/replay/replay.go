@@ -28,6 +28,10 @@ type Replayer struct {
 	MaxTicks int             // bound on sweeps per clock line; DefaultMaxTicks when 0
 	// Progress, when set, is told every ProgressEvery lines how far a session is.
 	Progress func(name string, lines int)
+	// Bind, when set, is given each session's ARM before the session runs, so
+	// that parts beyond the pipeline's Reader (the remediation executor) read
+	// and write the same recorded resources.
+	Bind func(arm *ARM)
 }
 
 // ProgressEvery is how often (in lines) Progress is called.
@@ -47,6 +51,9 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 	arm := NewARM(func() time.Time { return clock })
 	p := *r.Pipeline
 	p.Reader = arm
+	if r.Bind != nil {
+		r.Bind(arm)
+	}
 	br := bufio.NewReaderSize(in, 64<<10)
 	for n := 1; ; n++ {
 		raw, tooLong, err := readLine(br)
