@@ -73,7 +73,7 @@ func checkBlockKit(t *testing.T, name string, body []byte) {
 				Type, Text string
 			} `json:"text"`
 			Fields   []struct{ Type, Text string } `json:"fields"`
-			Elements []json.RawMessage            `json:"elements"`
+			Elements []json.RawMessage             `json:"elements"`
 		} `json:"blocks"`
 	}
 	if err := json.Unmarshal(body, &p); err != nil {
