@@ -15,8 +15,9 @@ const (
 	maxListItems = 4
 )
 
-// structural evidence keys the pipeline adds; the next step tells of them.
-var structural = map[string]bool{"exemption": true, "exemptionExpired": true, "resolution": true}
+// structural evidence keys the pipeline and the remediation engine add; the
+// next step tells of them.
+var structural = map[string]bool{"exemption": true, "exemptionExpired": true, "resolution": true, "remediation": true}
 
 // EvidenceSentence turns a finding's evidence into one line a person reads:
 // "key value; key value", keys in order, resource IDs shortened to their name,

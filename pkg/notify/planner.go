@@ -82,8 +82,11 @@ type RemediationOutcome struct {
 	// Finding as stored after the outcome: Remediation.Status is "applied" or
 	// "failed".
 	Finding guard.Finding
-	At      time.Time // when it was applied, or failed
-	// Detail says what was done, or why it failed, in a sentence (no secrets).
+	// At is when it was applied, or failed; when zero, the "at" of the record
+	// the remediation engine keeps in the finding's evidence ("remediation").
+	At time.Time
+	// Detail says what was done, or why it failed, in a sentence (no secrets);
+	// when empty, the record's "reason".
 	Detail string
 	// Resource is the resource's state, when known (for its region).
 	Resource *guard.Resource
@@ -104,8 +107,17 @@ func (p *Planner) PlanRemediation(o RemediationOutcome) ([]guard.OutboxItem, err
 	default:
 		return nil, fmt.Errorf("notify: remediation status %q of finding %s is not applied or failed", o.Finding.Remediation.Status, o.Finding.ID)
 	}
+	rec, _ := o.Finding.Evidence["remediation"].(map[string]any) // the remediation engine's record
+	if o.At.IsZero() {
+		if s, _ := rec["at"].(string); s != "" {
+			o.At, _ = time.Parse(time.RFC3339Nano, s)
+		}
+	}
 	if o.At.IsZero() {
 		return nil, fmt.Errorf("notify: remediation outcome of finding %s has no time", o.Finding.ID)
+	}
+	if o.Detail == "" {
+		o.Detail, _ = rec["reason"].(string)
 	}
 	m := p.Message(o.Finding, o.Finding.Status, e, o.At, o.Detail, o.Resource, nil)
 	return p.items(m, string(e), o.At.UTC())

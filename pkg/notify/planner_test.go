@@ -150,6 +150,22 @@ func TestPlanRemediation(t *testing.T) {
 	if m.Event != notify.EventRemediationFailed || !strings.HasPrefix(m.NextStep, "The remediation failed: 409 Conflict. Fix it by hand") {
 		t.Errorf("failed: %+v", m)
 	}
+	// The time and reason default to the remediation engine's record.
+	f.Evidence = map[string]any{"sku": "Standard_RAGRS", "remediation": map[string]any{"planId": "p1", "outcome": "failed",
+		"reason": "ARM answered 403 Forbidden", "at": "2026-11-03T14:25:00Z"}}
+	items, err = p.PlanRemediation(notify.RemediationOutcome{Finding: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ = notify.DecodeMessage(items[0].Payload)
+	if !m.At.Equal(at.Add(4*time.Minute+29*time.Second)) || !strings.HasPrefix(m.NextStep, "The remediation failed: ARM answered 403 Forbidden.") ||
+		m.Evidence != "Facts: sku Standard_RAGRS." {
+		t.Errorf("from the record: at %v, next %q, evidence %q", m.At, m.NextStep, m.Evidence)
+	}
+	f.Evidence = nil
+	if _, err := p.PlanRemediation(notify.RemediationOutcome{Finding: f}); err == nil {
+		t.Error("an outcome without a time is accepted")
+	}
 	f.Remediation.Status = "planned"
 	if _, err := p.PlanRemediation(notify.RemediationOutcome{Finding: f, At: at}); err == nil {
 		t.Error("a planned remediation is no outcome")
