@@ -314,8 +314,9 @@ func TestReplayTwiceTellsEachTransitionOnce(t *testing.T) {
 	}
 }
 
-// duplicated writes a copy of a session with every event line twice, the
-// copy right after the original and again at the end of its hour.
+// duplicated writes a copy of a session with every event line delivered three
+// times: again right after the original, and once more at the end of the
+// session (a late redelivery, at the last clock).
 func duplicated(t *testing.T, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
@@ -323,7 +324,7 @@ func duplicated(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []string
+	var out, late []string
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, replay.MaxLineBytes)
 	for sc.Scan() {
@@ -331,8 +332,13 @@ func duplicated(t *testing.T, path string) string {
 		out = append(out, line)
 		if strings.Contains(line, `"source":"eventhub"`) || strings.Contains(line, `"source":"eventgrid"`) {
 			out = append(out, line)
+			late = append(late, line)
 		}
 	}
+	if len(late) == 0 {
+		t.Fatalf("%s has no event line to duplicate", path)
+	}
+	out = append(out, late...)
 	p := filepath.Join(t.TempDir(), filepath.Base(path))
 	if err := os.WriteFile(p, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -340,8 +346,8 @@ func duplicated(t *testing.T, path string) string {
 	return p
 }
 
-// A session whose every event is delivered twice tells the same, once each,
-// as the session itself.
+// A session whose every event is delivered three times tells the same, once
+// each, as the session itself.
 func TestDuplicatedEventsTellNobodyTwice(t *testing.T) {
 	for _, name := range []string{"storage-replication", "exemption-expiry", "gov-storage-replication", "jit-overstay", "tls-public"} {
 		t.Run(name, func(t *testing.T) {

@@ -4,8 +4,11 @@
 // gives (the template "Post to a channel when a webhook request is received").
 //
 // The request body is the message envelope Microsoft documents for sending an
-// Adaptive Card to a webhook (msteams-docs, webhooks-and-connectors/how-to/
-// connectors-using.md, "Send Adaptive Cards using an Incoming Webhook"):
+// Adaptive Card to a webhook (github.com/MicrosoftDocs/msteams-docs,
+// msteams-platform/webhooks-and-connectors/how-to/connectors-using.md at
+// 08aa3ef2, "Send adaptive cards using an incoming webhook": "type" must be
+// "message", "attachments" holds the cards, "contentType" is the Adaptive Card
+// type and "content" the card):
 //
 //	{"type": "message",
 //	 "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
@@ -13,8 +16,10 @@
 //	                  "content": {"type": "AdaptiveCard", "version": "1.5", ...}}]}
 //
 // The Workflows trigger takes the same body and the template posts each
-// attachment's content as a card (learn.microsoft.com, Teams platform, "Create
-// and send messages": Workflows support Adaptive Cards). Office 365 connector
+// attachment's content as a card (learn.microsoft.com/microsoftteams/platform/
+// webhooks-and-connectors/how-to/connectors-using, "Create and send messages":
+// use the "When a Teams webhook request is received" trigger; Workflows support
+// Adaptive Cards). Office 365 connector
 // webhooks, which are being retired, take this envelope too, so the same
 // Sender serves both; their legacy MessageCard format is not produced.
 //
@@ -27,7 +32,10 @@
 // card the tests produce is parsed and validated by Microsoft's adaptivecards
 // npm library (testdata/validate.js).
 //
-// Teams caps a message at 28 KB and an incoming webhook at 4 requests a second
-// and 60 in 30 seconds; connectors report throttling as HTTP 200 with "Microsoft
-// Teams endpoint returned HTTP error 429" in the body, which Check reads.
+// Teams caps a message at 28 KB and an incoming webhook at 4 requests a second,
+// 60 in 30 seconds and 100 an hour (connectors-using.md, "Rate limiting for
+// connectors"); connectors report throttling as HTTP 200 with "Microsoft Teams
+// endpoint returned HTTP error 429" in the body, which Check reads. Workflows
+// answer 202 Accepted and run the flow afterwards: a card the flow cannot post
+// fails there, in the flow's run history, not in the answer.
 package teams
