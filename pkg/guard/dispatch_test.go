@@ -36,7 +36,9 @@ func TestDispatcher(t *testing.T) {
 				return nil
 			}),
 			"down": guard.SenderFunc(func(context.Context, guard.OutboxItem, time.Time) error { return errors.New("503 Service Unavailable") }),
-			"bad":  guard.SenderFunc(func(context.Context, guard.OutboxItem, time.Time) error { return guard.Permanent(errors.New("400 Bad Request")) }),
+			"bad": guard.SenderFunc(func(context.Context, guard.OutboxItem, time.Time) error {
+				return guard.Permanent(errors.New("400 Bad Request"))
+			}),
 			"slow": guard.SenderFunc(func(_ context.Context, _ guard.OutboxItem, now time.Time) error {
 				if now.Before(t0.Add(time.Hour)) {
 					return guard.RetryAfter(errors.New("429 Too Many Requests"), time.Hour)
