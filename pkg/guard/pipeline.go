@@ -197,6 +197,10 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 		return nil, fmt.Errorf("get last known state of %s: %w", id, perr)
 	case prev.Deleted:
 		return nil, nil
+	case prev.ObservedAt.After(now):
+		// Known to exist after this moment: a 404 now is out of date (a late
+		// delivery, a replay run again over the same store), not a deletion.
+		return nil, nil
 	}
 	return &Resource{ID: prev.ID, Type: prev.Type, Location: prev.Location, Deleted: true, ObservedAt: now.UTC()}, nil
 }
@@ -204,6 +208,16 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 // judge stores the resource's new state and runs the rules over it.
 func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now time.Time) (Summary, error) {
 	var sum Summary
+	switch known, err := p.Store.GetResource(ctx, res.ID); {
+	case err == nil && res.ObservedAt.Before(known.ObservedAt):
+		// An older state than the one already judged: judging it again would move
+		// findings back in time.
+		p.log().Debug("state older than the last known; not judged", "resourceId", res.ID,
+			"observedAt", res.ObservedAt, "lastKnown", known.ObservedAt)
+		return sum, nil
+	case err != nil && !errors.Is(err, ErrNotFound):
+		return sum, fmt.Errorf("get last known state of %s: %w", res.ID, err)
+	}
 	prev, err := p.Store.PutResource(ctx, res)
 	if err != nil {
 		return sum, fmt.Errorf("store state of %s: %w", res.ID, err)
@@ -445,6 +459,9 @@ func (p *Pipeline) plan(ctx context.Context, t Transition, now time.Time) error 
 // nextFinding is the finding state machine: what the finding becomes after a
 // verdict, or nil when nothing is to be written.
 func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trigger, now time.Time) *Finding {
+	if cur != nil && now.Before(cur.LastSeen) {
+		return nil // a verdict older than the finding's last word moves nothing
+	}
 	if !v.Violation {
 		if cur == nil || cur.Status == StatusResolved {
 			return nil
