@@ -49,6 +49,12 @@ func newPolicyCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// Webhook URLs are secrets: show env:NAME references, never a URL.
+			for _, t := range []*guard.Target{&p.Notify.Teams, &p.Notify.Slack, &p.Notify.Webhook} {
+				if t.URL != "" && !strings.HasPrefix(t.URL, "env:") {
+					t.URL = "[redacted]"
+				}
+			}
 			b, err := policy.Marshal(p)
 			if err != nil {
 				return err
