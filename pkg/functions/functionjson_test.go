@@ -324,6 +324,7 @@ func TestLocalSettingsSample(t *testing.T) {
 		"EXPORTGUARD_POLICY":                           "",
 		"EXPORTGUARD_LOG_LEVEL":                        "info",
 		"COSMOS_KEY":                                   "",
+		"EXPORTGUARD_PUBLIC_URL":                       "https://<function-app>.azurewebsites.net",
 		"AZURE_CLIENT_ID":                              "",
 	}
 	if diff := cmp.Diff(want, s.Values); diff != "" {
