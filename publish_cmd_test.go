@@ -132,7 +132,7 @@ func runReplayToEventHub(t *testing.T, hub, policyPath string, sessions ...strin
 }
 
 func TestReplayToEventHub(t *testing.T) {
-	restore := swapSeams(t)
+	restore := swapAzureSeams(t)
 	defer restore()
 	var s *ehtest.Sender
 	var gotTarget eventhubs.Target
@@ -179,7 +179,7 @@ func TestReplayToEventHub(t *testing.T) {
 }
 
 func TestReplayToEventHubRefuses(t *testing.T) {
-	restore := swapSeams(t)
+	restore := swapAzureSeams(t)
 	defer restore()
 	opened := false
 	openSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {

@@ -52,8 +52,10 @@ exportguard replay plays back offline with the same verdicts:
     messages' enqueued times, or the wall clock while the hub is quiet, pass, preceded by
     what that sweep read.
 
-To know what to read, record runs the pipeline itself, in memory, with the policy given
-(it notifies and remediates nothing). An arm line's observedAt is the time of the line it
+To know what to read, record runs the pipeline itself, in memory, with the policy given.
+It notifies and remediates nothing: replaying the recording reaches its verdicts when replay
+does not remediate either (remediation off, dry-run, or waiting for approval); with auto,
+replay fixes the session's resources itself and judges what follows from that. An arm line's observedAt is the time of the line it
 serves (the message's enqueued time, the tick), so that replay answers the read with it;
 readAt says when it was really read. A resource ARM cannot read (no Reader role, throttled
 for too long) is reported on stderr and answered, as replay will, with what the session

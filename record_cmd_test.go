@@ -27,13 +27,12 @@ import (
 )
 
 const (
-	testSub     = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
-	testAccount = "/subscriptions/" + testSub + "/resourceGroups/rg-partner-xfer/providers/Microsoft.Storage/storageAccounts/partnerxfer"
-	testVault   = "/subscriptions/" + testSub + "/resourceGroups/rg-kv/providers/Microsoft.KeyVault/vaults/kv-itar"
+	recSub     = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
+	recAccount = "/subscriptions/" + recSub + "/resourceGroups/rg-partner-xfer/providers/Microsoft.Storage/storageAccounts/partnerxfer"
 )
 
-// activityRecord is one Activity Log record as a diagnostic setting streams it.
-func activityRecord(id, op, result, correlation string, at time.Time) map[string]any {
+// recActivityRecord is one Activity Log record as a diagnostic setting streams it.
+func recActivityRecord(id, op, result, correlation string, at time.Time) map[string]any {
 	return map[string]any{
 		"time": at.Format(time.RFC3339Nano), "resourceId": id, "operationName": op,
 		"category": "Administrative", "resultType": result, "correlationId": correlation,
@@ -45,7 +44,7 @@ func activityRecord(id, op, result, correlation string, at time.Time) map[string
 
 // message is an Event Hubs message holding records, pretty-printed as some
 // producers send them (the session line must still be one line).
-func message(t *testing.T, enqueued time.Time, records ...map[string]any) eventhubs.Event {
+func recMessage(t *testing.T, enqueued time.Time, records ...map[string]any) eventhubs.Event {
 	t.Helper()
 	b, err := json.MarshalIndent(map[string]any{"records": records}, "", "  ")
 	if err != nil {
@@ -54,15 +53,15 @@ func message(t *testing.T, enqueued time.Time, records ...map[string]any) eventh
 	return eventhubs.Event{Body: b, EnqueuedTime: enqueued, PartitionID: "1", SequenceNumber: 42}
 }
 
-func storageBody(id, sku, location, secondary string) []byte {
+func recStorageBody(id, sku, location, secondary string) []byte {
 	return []byte(fmt.Sprintf(`{"id":%q,"name":"partnerxfer","type":"Microsoft.Storage/storageAccounts","location":%q,
   "sku":{"name":%q,"tier":"Standard"},"kind":"StorageV2",
   "properties":{"primaryLocation":%q,"secondaryLocation":%q,"statusOfPrimary":"available","minimumTlsVersion":"TLS1_2",
   "supportsHttpsTrafficOnly":true,"encryption":{"keySource":"Microsoft.Storage"}}}`, id, location, sku, location, secondary))
 }
 
-// fakeARM answers reads from bodies set by the test, counting reads.
-type fakeARM struct {
+// recFakeARM answers reads from bodies set by the test, counting reads.
+type recFakeARM struct {
 	mu     sync.Mutex
 	bodies map[string][]byte
 	fail   map[string]error
@@ -70,7 +69,7 @@ type fakeARM struct {
 	onRead func(id string)
 }
 
-func (f *fakeARM) set(id string, body []byte) {
+func (f *recFakeARM) set(id string, body []byte) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.bodies == nil {
@@ -83,7 +82,7 @@ func (f *fakeARM) set(id string, body []byte) {
 	f.bodies[guard.IDKey(id)] = body
 }
 
-func (f *fakeARM) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
+func (f *recFakeARM) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
 	f.mu.Lock()
 	f.reads = append(f.reads, id)
 	body, ok := f.bodies[guard.IDKey(id)]
@@ -105,14 +104,14 @@ func (f *fakeARM) ReadResource(ctx context.Context, id string) (*guard.Resource,
 	return guard.NewResource(body, time.Now())
 }
 
-func (f *fakeARM) readCount() int {
+func (f *recFakeARM) readCount() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return len(f.reads)
 }
 
-// sessionFileLines reads a session and checks that every line is whole.
-func sessionFileLines(t *testing.T, path string) []replay.Line {
+// recSessionLines reads a session and checks that every line is whole.
+func recSessionLines(t *testing.T, path string) []replay.Line {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -160,9 +159,9 @@ func newTestRecorder(t *testing.T, recv eventhubs.Receiver, live guard.ResourceR
 	return r, path
 }
 
-// findingsJSON lists a store's findings as replay --format json prints them,
+// recStoreFindings lists a store's findings as replay --format json prints them,
 // decoded, sorted by resourceId then rule.
-func findingsJSON(t *testing.T, st guard.Store) []map[string]any {
+func recStoreFindings(t *testing.T, st guard.Store) []map[string]any {
 	t.Helper()
 	fs, err := st.ListFindings(context.Background(), guard.FindingFilter{})
 	if err != nil {
@@ -176,10 +175,10 @@ func findingsJSON(t *testing.T, st guard.Store) []map[string]any {
 		}
 		buf.Write(append(b, '\n'))
 	}
-	return decodeFindings(t, buf.String())
+	return recDecodeFindings(t, buf.String())
 }
 
-func decodeFindings(t *testing.T, out string) []map[string]any {
+func recDecodeFindings(t *testing.T, out string) []map[string]any {
 	t.Helper()
 	var fs []map[string]any
 	sc := bufio.NewScanner(strings.NewReader(out))
@@ -209,20 +208,20 @@ func decodeFindings(t *testing.T, out string) []map[string]any {
 // failed operations get none; the message is one compact line.
 func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 9, 20, 0, 0, time.UTC)
-	arm := &fakeARM{}
-	arm.set(testAccount, storageBody(testAccount, "Standard_RAGRS", "westeurope", "northeurope"))
-	other := strings.Replace(testAccount, "partnerxfer", "failedacct", 1)
-	arm.set(other, storageBody(other, "Standard_GRS", "westeurope", "northeurope"))
-	m1 := message(t, t0.Add(100*time.Second),
-		activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Start", "c-1", t0),
-		activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0.Add(2*time.Second)),
-		activityRecord(other, "Microsoft.Storage/storageAccounts/write", "Failure", "c-2", t0.Add(3*time.Second)))
-	m2 := message(t, t0.Add(40*time.Minute),
-		activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0.Add(39*time.Minute)))
+	arm := &recFakeARM{}
+	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
+	other := strings.Replace(recAccount, "partnerxfer", "failedacct", 1)
+	arm.set(other, recStorageBody(other, "Standard_GRS", "westeurope", "northeurope"))
+	m1 := recMessage(t, t0.Add(100*time.Second),
+		recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Start", "c-1", t0),
+		recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0.Add(2*time.Second)),
+		recActivityRecord(other, "Microsoft.Storage/storageAccounts/write", "Failure", "c-2", t0.Add(3*time.Second)))
+	m2 := recMessage(t, t0.Add(40*time.Minute),
+		recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0.Add(39*time.Minute)))
 	recv := &ehtest.Receiver{Steps: []ehtest.Step{
 		{Events: []eventhubs.Event{m1}},
 		{Events: []eventhubs.Event{m2}, Before: func() {
-			arm.set(testAccount, storageBody(testAccount, "Standard_LRS", "westeurope", ""))
+			arm.set(recAccount, recStorageBody(recAccount, "Standard_LRS", "westeurope", ""))
 		}},
 	}}
 	rec, path := newTestRecorder(t, recv, arm, nil, false)
@@ -232,15 +231,15 @@ func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 	if err := rec.Out.Close(); err != nil {
 		t.Fatal(err)
 	}
-	lines := sessionFileLines(t, path)
+	lines := recSessionLines(t, path)
 	var got []string
 	for _, l := range lines {
 		got = append(got, l.Source+"@"+l.At.Format("15:04:05")+" "+l.ID)
 	}
 	want := []string{
-		"arm@09:21:40 " + testAccount,
+		"arm@09:21:40 " + recAccount,
 		"eventhub@09:21:40 ",
-		"arm@10:00:00 " + testAccount,
+		"arm@10:00:00 " + recAccount,
 		"eventhub@10:00:00 ",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -276,7 +275,7 @@ func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(findingsJSON(t, rec.Store), decodeFindings(t, out)); diff != "" {
+	if diff := cmp.Diff(recStoreFindings(t, rec.Store), recDecodeFindings(t, out)); diff != "" {
 		t.Errorf("replay of the recording differs from what the recorder found (-recorder +replay):\n%s", diff)
 	}
 }
@@ -285,15 +284,15 @@ func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 // resource ARM cannot read is reported and answered from the session.
 func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	arm := &fakeARM{}
-	arm.set(testAccount, storageBody(testAccount, "Standard_RAGRS", "westeurope", "northeurope"))
+	arm := &recFakeARM{}
+	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
 	boom := errors.New("403 AuthorizationFailed")
 	recv := &ehtest.Receiver{Steps: []ehtest.Step{
-		{Events: []eventhubs.Event{message(t, t0, activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}},
-		{Events: []eventhubs.Event{message(t, t0.Add(time.Minute), activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
-			Before: func() { arm.fail = map[string]error{guard.IDKey(testAccount): boom} }},
-		{Events: []eventhubs.Event{message(t, t0.Add(2*time.Minute), activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0))},
-			Before: func() { arm.fail = nil; arm.set(testAccount, nil) }},
+		{Events: []eventhubs.Event{recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}},
+		{Events: []eventhubs.Event{recMessage(t, t0.Add(time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
+			Before: func() { arm.fail = map[string]error{guard.IDKey(recAccount): boom} }},
+		{Events: []eventhubs.Event{recMessage(t, t0.Add(2*time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0))},
+			Before: func() { arm.fail = nil; arm.set(recAccount, nil) }},
 	}}
 	rec, path := newTestRecorder(t, recv, arm, nil, false)
 	var warn bytes.Buffer
@@ -303,7 +302,7 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	}
 	rec.Out.Close()
 	var got []string
-	for _, l := range sessionFileLines(t, path) {
+	for _, l := range recSessionLines(t, path) {
 		got = append(got, fmt.Sprintf("%s@%s deleted=%v", l.Source, l.At.Format("15:04"), l.Deleted))
 	}
 	want := []string{"arm@09:00 deleted=false", "eventhub@09:00 deleted=false", "eventhub@09:01 deleted=false",
@@ -311,7 +310,7 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(warn.String(), "could not read "+testAccount+": 403 AuthorizationFailed") {
+	if !strings.Contains(warn.String(), "could not read "+recAccount+": 403 AuthorizationFailed") {
 		t.Errorf("warning: %q", warn.String())
 	}
 	if rec.Stats().Unread != 1 {
@@ -321,7 +320,7 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(findingsJSON(t, rec.Store), decodeFindings(t, out)); diff != "" {
+	if diff := cmp.Diff(recStoreFindings(t, rec.Store), recDecodeFindings(t, out)); diff != "" {
 		t.Errorf("replay differs from the recorder (-recorder +replay):\n%s", diff)
 	}
 }
@@ -335,13 +334,13 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 		t.Run(during, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			arm := &fakeARM{}
-			arm.set(testAccount, storageBody(testAccount, "Standard_RAGRS", "westeurope", "northeurope"))
+			arm := &recFakeARM{}
+			arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
 			var steps []ehtest.Step
 			for i := 0; i < 5; i++ {
 				steps = append(steps, ehtest.Step{Events: []eventhubs.Event{
-					message(t, t0.Add(time.Duration(i)*time.Minute), activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", fmt.Sprintf("c-%d", i), t0)),
-					message(t, t0.Add(time.Duration(i)*time.Minute+time.Second), activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Start", fmt.Sprintf("d-%d", i), t0)),
+					recMessage(t, t0.Add(time.Duration(i)*time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", fmt.Sprintf("c-%d", i), t0)),
+					recMessage(t, t0.Add(time.Duration(i)*time.Minute+time.Second), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Start", fmt.Sprintf("d-%d", i), t0)),
 				}})
 			}
 			reads := 0
@@ -363,7 +362,7 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 			if err := rec.Out.Close(); err != nil {
 				t.Fatal(err)
 			}
-			lines := sessionFileLines(t, path)
+			lines := recSessionLines(t, path)
 			var got []string
 			for _, l := range lines {
 				got = append(got, l.Source)
@@ -387,31 +386,31 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 }
 
 // A write that fails part-way is cut back off: the file never ends in a torn line.
-type flakyFile struct {
+type recFlakyFile struct {
 	bytes.Buffer
 	failAfter int // bytes the next write manages before failing; -1: no failure
 	truncated bool
 }
 
-func (f *flakyFile) Write(p []byte) (int, error) {
+func (f *recFlakyFile) Write(p []byte) (int, error) {
 	if f.failAfter >= 0 && f.failAfter < len(p) {
 		n, _ := f.Buffer.Write(p[:f.failAfter])
 		return n, errors.New("no space left on device")
 	}
 	return f.Buffer.Write(p)
 }
-func (f *flakyFile) Seek(int64, int) (int64, error) { return int64(f.Len()), nil }
-func (f *flakyFile) Truncate(n int64) error {
+func (f *recFlakyFile) Seek(int64, int) (int64, error) { return int64(f.Len()), nil }
+func (f *recFlakyFile) Truncate(n int64) error {
 	f.truncated = true
 	f.Buffer.Truncate(int(n))
 	return nil
 }
-func (f *flakyFile) Sync() error  { return nil }
-func (f *flakyFile) Close() error { return nil }
-func (f *flakyFile) Name() string { return "flaky.ndjson" }
+func (f *recFlakyFile) Sync() error  { return nil }
+func (f *recFlakyFile) Close() error { return nil }
+func (f *recFlakyFile) Name() string { return "flaky.ndjson" }
 
 func TestSessionWriterCutsATornLineOff(t *testing.T) {
-	f := &flakyFile{failAfter: -1}
+	f := &recFlakyFile{failAfter: -1}
 	w := &sessionWriter{f: f, lastSync: time.Now()}
 	if err := w.WriteLine([]byte(`{"source":"clock","at":"2026-11-02T09:00:00Z"}`)); err != nil {
 		t.Fatal(err)
@@ -438,18 +437,18 @@ func TestSessionWriterCutsATornLineOff(t *testing.T) {
 // after what its sweep read; replay then sweeps exactly there.
 func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 9, 1, 0, 0, time.UTC)
-	arm := &fakeARM{}
-	arm.set(testAccount, storageBody(testAccount, "Standard_RAGRS", "westeurope", "northeurope"))
+	arm := &recFakeARM{}
+	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
 	var wall time.Time
 	recv := &ehtest.Receiver{Steps: []ehtest.Step{
-		{Events: []eventhubs.Event{message(t, t0, activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))},
+		{Events: []eventhubs.Event{recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))},
 			Before: func() { wall = t0 }},
-		{Events: []eventhubs.Event{message(t, t0.Add(11*time.Minute), activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
+		{Events: []eventhubs.Event{recMessage(t, t0.Add(11*time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
 			Before: func() { wall = t0.Add(11 * time.Minute) }},
 		// Quiet: the wall clock passes 09:15 and 09:20; the account is fixed meanwhile.
 		{Idle: true, Before: func() {
 			wall = t0.Add(20 * time.Minute)
-			arm.set(testAccount, storageBody(testAccount, "Standard_LRS", "westeurope", ""))
+			arm.set(recAccount, recStorageBody(recAccount, "Standard_LRS", "westeurope", ""))
 		}},
 	}}
 	rec, path := newTestRecorder(t, recv, arm, nil, true)
@@ -460,7 +459,7 @@ func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 	}
 	rec.Out.Close()
 	var got []string
-	for _, l := range sessionFileLines(t, path) {
+	for _, l := range recSessionLines(t, path) {
 		got = append(got, l.Source+"@"+l.At.Format("15:04:05"))
 	}
 	want := []string{
@@ -482,8 +481,8 @@ func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rf := decodeFindings(t, out)
-	if diff := cmp.Diff(findingsJSON(t, rec.Store), rf); diff != "" {
+	rf := recDecodeFindings(t, out)
+	if diff := cmp.Diff(recStoreFindings(t, rec.Store), rf); diff != "" {
 		t.Errorf("replay differs from the recorder (-recorder +replay):\n%s", diff)
 	}
 	resolved := false
@@ -491,14 +490,14 @@ func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 		resolved = resolved || f["rule"] == guard.RuleResidencyReplication && f["status"] == "resolved"
 	}
 	if !resolved {
-		t.Errorf("the sweep should resolve the replication finding once the account is LRS: %v", verdicts(rf))
+		t.Errorf("the sweep should resolve the replication finding once the account is LRS: %v", recVerdicts(rf))
 	}
 }
 
 // Every recorded session in testdata, as far as it came through Event Hubs, is
 // recorded again from a fake hub and a fake ARM that answers as the session's
 // arm lines say: replaying the new recording gives what the recorder found,
-// exactly, and the verdicts (finding, status) of replaying the original.
+// exactly, and the recVerdicts (finding, status) of replaying the original.
 func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 	for _, s := range sessions(t) {
 		t.Run(s.name, func(t *testing.T) {
@@ -509,6 +508,21 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 			pol, err := policy.Load(s.policy)
 			if err != nil {
 				t.Fatal(err)
+			}
+			policyPath := s.policy
+			if pol.Remediation.Mode == guard.RemediationAuto {
+				// A recorder never remediates; replay with auto remediation
+				// remediates the session's resources itself, and its verdicts
+				// follow from that. Compare the two with remediation planned only.
+				pol.Remediation.Mode = guard.RemediationDryRun
+				raw, err := policy.Marshal(pol)
+				if err != nil {
+					t.Fatal(err)
+				}
+				policyPath = filepath.Join(t.TempDir(), "dry-run.policy.yaml")
+				if err := os.WriteFile(policyPath, raw, 0o644); err != nil {
+					t.Fatal(err)
+				}
 			}
 			var rec *recorder
 			truth := replay.NewARM(func() time.Time { return rec.clock })
@@ -553,15 +567,15 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 				t.Fatal(err)
 			}
 			args := []string{"replay", "--format", "json"}
-			if s.policy != "" {
-				args = append(args, "--policy", s.policy)
+			if policyPath != "" {
+				args = append(args, "--policy", policyPath)
 			}
 			out, _, err := run(t, append(args, path)...)
 			if err != nil {
 				t.Fatal(err)
 			}
-			recorded := decodeFindings(t, out)
-			if diff := cmp.Diff(findingsJSON(t, rec.Store), recorded); diff != "" {
+			recorded := recDecodeFindings(t, out)
+			if diff := cmp.Diff(recStoreFindings(t, rec.Store), recorded); diff != "" {
 				t.Errorf("replay of the recording differs from what the recorder found (-recorder +replay):\n%s", diff)
 			}
 			orig := filepath.Join(t.TempDir(), "hub-only.ndjson")
@@ -572,15 +586,15 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(verdicts(decodeFindings(t, out)), verdicts(recorded)); diff != "" {
-				t.Errorf("verdicts differ from the original session's (-original +recording):\n%s", diff)
+			if diff := cmp.Diff(recVerdicts(recDecodeFindings(t, out)), recVerdicts(recorded)); diff != "" {
+				t.Errorf("recVerdicts differ from the original session's (-original +recording):\n%s", diff)
 			}
 			t.Logf("%s: %d finding(s); %s", s.name, len(recorded), rec.Stats())
 		})
 	}
 }
 
-func verdicts(fs []map[string]any) []string {
+func recVerdicts(fs []map[string]any) []string {
 	var out []string
 	for _, f := range fs {
 		out = append(out, fmt.Sprintf("%s %s %s", f["rule"], f["resourceId"], f["status"]))
@@ -637,17 +651,17 @@ func TestParseSince(t *testing.T) {
 // the consumer as it is, with the options given; the session is written.
 func TestRecordCommand(t *testing.T) {
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	arm := &fakeARM{}
-	arm.set(testAccount, storageBody(testAccount, "Standard_RAGRS", "usgovvirginia", "usgovtexas"))
+	arm := &recFakeARM{}
+	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "usgovvirginia", "usgovtexas"))
 	var gotTarget eventhubs.Target
 	var gotOpts eventhubs.ConsumerOptions
 	var armCloud string
-	restore := swapSeams(t)
+	restore := swapAzureSeams(t)
 	defer restore()
 	openReceiver = func(_ context.Context, tg eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
 		gotTarget, gotOpts = tg, o
 		return &ehtest.Receiver{Steps: []ehtest.Step{{Events: []eventhubs.Event{
-			message(t, t0, activityRecord(testAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}}}}, nil
+			recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}}}}, nil
 	}
 	openARM = func(cloudName string, _ azcore.TokenCredential) (guard.ResourceReader, error) {
 		armCloud = cloudName
@@ -668,7 +682,7 @@ func TestRecordCommand(t *testing.T) {
 	if armCloud != "AzureUSGovernment" {
 		t.Errorf("ARM read in %q, want the hub's cloud", armCloud)
 	}
-	if lines := sessionFileLines(t, out); len(lines) != 2 || lines[0].Source != "arm" || lines[1].Source != "eventhub" {
+	if lines := recSessionLines(t, out); len(lines) != 2 || lines[0].Source != "arm" || lines[1].Source != "eventhub" {
 		t.Errorf("session %+v", lines)
 	}
 	for _, want := range []string{"recording guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs", "recorded to " + out + ": 1 message(s), 1 arm line(s)", "replay will find: "} {
@@ -694,7 +708,7 @@ func TestRecordCommand(t *testing.T) {
 }
 
 func TestRecordRefusesBadArguments(t *testing.T) {
-	restore := swapSeams(t)
+	restore := swapAzureSeams(t)
 	defer restore()
 	out := filepath.Join(t.TempDir(), "x.ndjson")
 	for _, args := range [][]string{
@@ -720,8 +734,8 @@ func TestRecordRefusesBadArguments(t *testing.T) {
 	}
 }
 
-// swapSeams makes the Azure seams fail loudly unless a test sets them.
-func swapSeams(t *testing.T) func() {
+// swapAzureSeams makes the Azure seams fail loudly unless a test sets them.
+func swapAzureSeams(t *testing.T) func() {
 	t.Helper()
 	r, s, a := openReceiver, openSender, openARM
 	openReceiver = func(context.Context, eventhubs.Target, eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
@@ -730,6 +744,6 @@ func swapSeams(t *testing.T) func() {
 	openSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
 		return nil, errors.New("test: no sender")
 	}
-	openARM = func(string, azcore.TokenCredential) (guard.ResourceReader, error) { return &fakeARM{}, nil }
+	openARM = func(string, azcore.TokenCredential) (guard.ResourceReader, error) { return &recFakeARM{}, nil }
 	return func() { openReceiver, openSender, openARM = r, s, a }
 }
