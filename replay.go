@@ -56,7 +56,10 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			if err != nil {
 				return err
 			}
-			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Errors: cmd.ErrOrStderr()}
+			var arms []*replay.ARM
+			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Errors: cmd.ErrOrStderr(),
+				// Remediation reads and writes the session's recorded ARM.
+				Bind: func(a *replay.ARM) { arms = append(arms, a); bindRemediation(pl, a) }}
 			if isTerminal(cmd.ErrOrStderr()) {
 				r.Progress = func(name string, lines int) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "\r%s: %d lines replayed", name, lines)
@@ -82,8 +85,16 @@ A malformed line is reported on stderr with its line number and skipped.`,
 				return printJSON(cmd.OutOrStdout(), fs)
 			}
 			printTable(cmd.OutOrStdout(), fs)
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d line(s), %d malformed; %d change(s), %d duplicate(s), %d kept as poison; %s\n",
-				total.Lines, total.BadLines, total.Changes, total.Duplicates, total.Rejected, countStatuses(fs))
+			writes := 0
+			for _, a := range arms {
+				writes += len(a.Writes())
+			}
+			remediated := ""
+			if writes > 0 {
+				remediated = fmt.Sprintf("; %d remediation write(s) to the session's ARM", writes)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d line(s), %d malformed; %d change(s), %d duplicate(s), %d kept as poison; %s%s\n",
+				total.Lines, total.BadLines, total.Changes, total.Duplicates, total.Rejected, countStatuses(fs), remediated)
 			return nil
 		},
 	}

@@ -23,7 +23,7 @@ func newServeCommand() *cobra.Command {
 		Short: "Run as the Azure Functions custom handler",
 		Long: `serve is the Azure Functions custom handler: host.json starts it, and it listens on
 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT for the host's invocations of the activitylog,
-resourceevents, sweep and health functions.
+resourceevents, sweep, health and api functions.
 
 Settings (app settings in Azure, local.settings.json locally):
   EXPORTGUARD_STORE      store URL (default sqlite:exportguard.db)
@@ -71,7 +71,7 @@ Settings (app settings in Azure, local.settings.json locally):
 				return err
 			}
 			h := functions.NewHandler(functions.Options{
-				Ingester: pl,
+				Ingester: servedIngester(pl, st), // with the api function's findings API
 				Ready: func(ctx context.Context) error {
 					_, err := st.Processed(ctx, "readiness-probe")
 					return err

@@ -90,6 +90,7 @@ func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy,
 	if len(senders) > 0 {
 		p.Dispatcher = &guard.Dispatcher{Outbox: st, Senders: senders, Log: log}
 	}
+	bindRemediation(p, reader)
 	return p, nil
 }
 

@@ -1,13 +1,118 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"log/slog"
+	"net/http"
+	"time"
 
+	armreader "github.com/exportguard/exportguard/pkg/arm"
+	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/remediate"
 )
 
 // remediateParts builds the remediation planner and executor the policy's
-// remediation mode asks for.
+// remediation mode asks for. Both are always there, whatever the mode: the
+// planner plans nothing when remediation is off, and the executor refuses (and
+// records why) a plan left from an earlier policy instead of leaving it to the
+// dispatcher as an item nobody sends. The executor gets its ARM reader and
+// writer from bindRemediation.
 func remediateParts(pol *guard.Policy, st guard.Store, log *slog.Logger) ([]guard.Planner, map[string]guard.Sender, error) {
-	return nil, nil, nil
+	return []guard.Planner{&remediate.Planner{Store: st, Policy: pol, Log: log}},
+		map[string]guard.Sender{remediate.Kind: &remediate.Executor{Store: st, Policy: pol, Log: log}}, nil
+}
+
+// remediationExecutor returns the pipeline's remediation executor, or nil.
+func remediationExecutor(p *guard.Pipeline) *remediate.Executor {
+	if p == nil || p.Dispatcher == nil {
+		return nil
+	}
+	ex, _ := p.Dispatcher.Senders[remediate.Kind].(*remediate.Executor)
+	return ex
+}
+
+// bindRemediation gives the executor the ARM it reads and writes: the ARM
+// client (and a writer on its pipeline) in Azure, the session's recorded ARM in
+// replay. A reader that cannot write leaves plans waiting in the outbox.
+func bindRemediation(p *guard.Pipeline, reader guard.ResourceReader) {
+	ex := remediationExecutor(p)
+	if ex == nil || reader == nil {
+		return
+	}
+	ex.Reader = reader
+	switch r := reader.(type) {
+	case *armreader.Client:
+		ex.Writer = armreader.NewWriter(r)
+	case remediate.Writer:
+		ex.Writer = r
+	}
+}
+
+// apiIngester is the pipeline as the Functions handler sees it, with the
+// findings API (functions.FindingsAPI) beside it for the api function.
+type apiIngester struct {
+	*guard.Pipeline
+	api *findingsAPI
+}
+
+// servedIngester adds the findings API to a pipeline for the handler.
+func servedIngester(p *guard.Pipeline, st guard.Store) functions.Ingester {
+	now := func() time.Time { return wallClock() } // read when called: tests set wallClock
+	return apiIngester{Pipeline: p, api: &findingsAPI{store: st, approvals: &remediate.Approvals{Store: st, Now: now}}}
+}
+
+func (a apiIngester) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guard.Finding, error) {
+	return a.api.store.ListFindings(ctx, f)
+}
+
+func (a apiIngester) GetFinding(ctx context.Context, id string) (*guard.Finding, error) {
+	return a.api.store.GetFinding(ctx, id)
+}
+
+func (a apiIngester) RemediationPlans(ctx context.Context, findingID string) (any, error) {
+	return a.api.approvals.List(ctx, findingID)
+}
+
+func (a apiIngester) Approve(ctx context.Context, findingID string, who functions.Principal, reason string) (any, error) {
+	p, err := a.api.approvals.Approve(ctx, findingID, apiApprover(who), reason)
+	return p, apiError(err)
+}
+
+func (a apiIngester) Deny(ctx context.Context, findingID string, who functions.Principal, reason string) (any, error) {
+	p, err := a.api.approvals.Deny(ctx, findingID, apiApprover(who), reason)
+	return p, apiError(err)
+}
+
+type findingsAPI struct {
+	store     guard.Store
+	approvals *remediate.Approvals
+}
+
+func apiApprover(p functions.Principal) remediate.Approver {
+	via := "api: Entra ID principal from App Service authentication"
+	if p.IdentityProvider != "" {
+		via += " (" + p.IdentityProvider + ")"
+	}
+	return remediate.Approver{ObjectID: p.ObjectID, Name: p.Name, Via: via}
+}
+
+// apiError turns the approvals' errors into answers for the caller.
+func apiError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, remediate.ErrNoPlan):
+		return &functions.APIError{Status: http.StatusNotFound, Message: "no remediation plan of this finding awaits approval"}
+	case errors.Is(err, remediate.ErrNotAwaiting):
+		return &functions.APIError{Status: http.StatusConflict, Message: "the finding's remediation plan does not await approval (already approved, denied, expired or run)"}
+	case errors.Is(err, remediate.ErrExpired):
+		return &functions.APIError{Status: http.StatusConflict, Message: "the remediation plan's approval deadline has passed"}
+	case errors.Is(err, remediate.ErrFindingMoved):
+		return &functions.APIError{Status: http.StatusConflict, Message: "the finding is no longer open from the transition the plan was made for"}
+	case errors.Is(err, remediate.ErrReasonRequired), errors.Is(err, remediate.ErrNoApprover):
+		return &functions.APIError{Status: http.StatusBadRequest, Message: err.Error()}
+	}
+	return err
 }

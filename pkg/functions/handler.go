@@ -87,6 +87,7 @@ func NewHandler(opts Options) http.Handler {
 		fnResourceEvents: h.resourceEvents,
 		fnSweep:          h.sweep,
 		fnHealth:         h.healthInvocation,
+		fnAPI:            h.api,
 	}
 	return h
 }

@@ -19,7 +19,9 @@ import (
 // Azure. Writes are kept in order (Writes) for tests and the replay summary.
 //
 //   - PATCH merges the body into the latest state (JSON merge patch, RFC 7386),
-//     as ARM's PATCH does for the properties it is given. PATCH of
+//     as ARM's PATCH does for the properties it is given; a Cosmos DB
+//     account's read and write regions and failover policies follow a change
+//     of its locations, as the service computes them. PATCH of
 //     {scope}/providers/Microsoft.Resources/tags/default with operation Merge
 //     merges properties.tags into the scope resource's tags (the Tags API).
 //   - PUT replaces the state with the body (id, name, type and location kept
@@ -79,6 +81,9 @@ func (a *ARM) Patch(_ context.Context, id string, body []byte) (*guard.Resource,
 	merged, err := mergePatch(cur.body, body)
 	if err != nil {
 		return nil, fmt.Errorf("PATCH %s: %w", id, err)
+	}
+	if strings.EqualFold(guard.TypeOf(id), "Microsoft.DocumentDB/databaseAccounts") {
+		merged = cosmosRegionsFollow(merged)
 	}
 	a.record(id, now, merged, false)
 	return guard.NewResource(merged, now)
@@ -175,6 +180,40 @@ func (a *ARM) patchTags(id, scope string, body []byte, now time.Time) (*guard.Re
 	resp, _ := json.Marshal(map[string]any{"id": id, "name": "default", "type": "Microsoft.Resources/tags",
 		"properties": map[string]any{"tags": tags}})
 	return guard.NewResource(resp, now)
+}
+
+// cosmosRegionsFollow does what Cosmos DB does when an account's locations
+// change: its read regions, write region and failover policies follow them
+// (readLocations, writeLocations and failoverPolicies are read-only, computed
+// from locations). Only a single-write-region account is modelled: the write
+// region is the location of failover priority 0.
+func cosmosRegionsFollow(body json.RawMessage) json.RawMessage {
+	doc, err := decodeObject(body)
+	if err != nil {
+		return body
+	}
+	props, _ := doc["properties"].(map[string]any)
+	locs, ok := props["locations"].([]any)
+	if !ok {
+		return body
+	}
+	var write, policies []any
+	for _, l := range locs {
+		m, _ := l.(map[string]any)
+		if m == nil {
+			continue
+		}
+		policies = append(policies, map[string]any{"id": m["id"], "locationName": m["locationName"], "failoverPriority": m["failoverPriority"]})
+		if p, _ := m["failoverPriority"].(json.Number); p.String() == "0" {
+			write = append(write, m)
+		}
+	}
+	props["readLocations"], props["writeLocations"], props["failoverPolicies"] = locs, write, policies
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return body
+	}
+	return out
 }
 
 // tagsScope returns the scope of a Tags API ID ({scope}/providers/Microsoft.Resources/tags/default).

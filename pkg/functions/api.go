@@ -1,0 +1,395 @@
+package functions
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// The api function (functions/api/function.json): an httpTrigger with route
+// findings/{id?}/{action?}, methods get and post, and an http output "res".
+//
+//	GET  /api/findings?status=open&rule=…&subscription=…   the findings (DESIGN 3.4 objects), as a JSON array
+//	GET  /api/findings/{id}                                the finding, with its remediation plans (remediationPlans)
+//	POST /api/findings/{id}/approve   {"reason": "…"}      approve the plan that waits for a person
+//	POST /api/findings/{id}/deny      {"reason": "…"}      deny it
+//
+// Who calls is the principal App Service authentication (Easy Auth) put in
+// front of the app vouched for: it authenticates the caller with Entra ID and
+// passes the principal to the app in the X-MS-CLIENT-PRINCIPAL header, a
+// Base64-encoded JSON {"auth_typ", "claims":[{"typ","val"}], "name_typ",
+// "role_typ"}, together with X-MS-CLIENT-PRINCIPAL-ID, -NAME and -IDP.
+// External requests are not allowed to set these headers: they are present only
+// when App Service set them
+// (https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities).
+// A request without the principal (App Service authentication off, or an
+// anonymous caller let through) is refused with 401, whatever it asks for. The
+// approver's object ID and name, and the reason, go to the audit trail and the
+// finding. The function's authLevel is anonymous because App Service
+// authentication, not a function key, is what admits callers.
+//
+// The invocation itself always succeeds (200): the caller's status travels in
+// Outputs.res, whose body is a JSON object or array (never a string, which the
+// host would try to base64-decode, research note §4).
+
+const (
+	fnAPI = "api"
+
+	headerPrincipal     = "X-MS-CLIENT-PRINCIPAL"
+	headerPrincipalID   = "X-MS-CLIENT-PRINCIPAL-ID"
+	headerPrincipalName = "X-MS-CLIENT-PRINCIPAL-NAME"
+	headerPrincipalIDP  = "X-MS-CLIENT-PRINCIPAL-IDP"
+
+	// maxPrincipalBytes bounds the principal header (a token's claims).
+	maxPrincipalBytes = 64 << 10
+	// maxReasonBytes bounds an approval's reason.
+	maxReasonBytes = 2000
+)
+
+// Claim types that name a principal (Entra ID tokens, as App Service maps them).
+var (
+	claimsObjectID = []string{"http://schemas.microsoft.com/identity/claims/objectidentifier", "oid"}
+	claimsName     = []string{"preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn",
+		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "name", "email"}
+)
+
+// Principal is the caller App Service authentication vouched for.
+type Principal struct {
+	ObjectID         string // Entra ID object ID (oid claim)
+	Name             string // UPN, preferred username or display name
+	IdentityProvider string // e.g. aad
+}
+
+// FindingsAPI is what the api function needs: findings to read, and remediation
+// plans to list, approve and deny. The Ingester given to NewHandler serves the
+// api function when it implements FindingsAPI; otherwise the function answers
+// 503.
+type FindingsAPI interface {
+	ListFindings(ctx context.Context, f guard.FindingFilter) ([]guard.Finding, error)
+	GetFinding(ctx context.Context, id string) (*guard.Finding, error)
+	// RemediationPlans returns the finding's remediation plans as JSON values.
+	RemediationPlans(ctx context.Context, findingID string) (any, error)
+	Approve(ctx context.Context, findingID string, who Principal, reason string) (any, error)
+	Deny(ctx context.Context, findingID string, who Principal, reason string) (any, error)
+}
+
+// APIError is an answer a FindingsAPI wants the caller to see: an HTTP status
+// and a message meant for people (no store names, no secrets).
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+// httpRequest is Data.req of an httpTrigger invocation (research note §3.1).
+type httpRequest struct {
+	URL     string                     `json:"Url"`
+	Method  string                     `json:"Method"`
+	Query   json.RawMessage            `json:"Query"`
+	Headers map[string]json.RawMessage `json:"Headers"`
+	Params  map[string]json.RawMessage `json:"Params"`
+	Body    json.RawMessage            `json:"Body"`
+}
+
+// header returns the first value of a header, matching its name in any case.
+func (r *httpRequest) header(name string) string {
+	raw, ok := lookup(r.Headers, name)
+	if !ok {
+		return ""
+	}
+	var vs []string
+	if json.Unmarshal(raw, &vs) == nil {
+		if len(vs) > 0 {
+			return vs[0]
+		}
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return s
+	}
+	return ""
+}
+
+// param returns a route parameter as text.
+func (r *httpRequest) param(name string) string {
+	raw, ok := lookup(r.Params, name)
+	if !ok {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		return strings.TrimSpace(s)
+	}
+	return strings.Trim(strings.TrimSpace(string(raw)), `"`)
+}
+
+// query returns the query as a map: the host sends an object (or, in older
+// docs, a string holding one).
+func (r *httpRequest) query() map[string]string {
+	out := map[string]string{}
+	t := bytes.TrimSpace(unquote(r.Query, maxUnwrap))
+	if len(t) > 0 && t[0] == '{' {
+		var m map[string]json.RawMessage
+		if json.Unmarshal(t, &m) == nil {
+			for k, v := range m {
+				var s string
+				if json.Unmarshal(v, &s) != nil {
+					s = string(v)
+				}
+				out[strings.ToLower(k)] = s
+			}
+			return out
+		}
+	}
+	// Fall back on the URL's query string.
+	if u, err := url.Parse(r.URL); err == nil {
+		for k, v := range u.Query() {
+			if len(v) > 0 {
+				out[strings.ToLower(k)] = v[0]
+			}
+		}
+	}
+	return out
+}
+
+// route returns the finding ID and action: from the route parameters, or from
+// the URL's path after /findings.
+func (r *httpRequest) route() (id, action string) {
+	id, action = r.param("id"), r.param("action")
+	if id != "" || action != "" {
+		return id, action
+	}
+	u, err := url.Parse(r.URL)
+	if err != nil {
+		return "", ""
+	}
+	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
+	for i, p := range parts {
+		if strings.EqualFold(p, "findings") {
+			rest := parts[i+1:]
+			if len(rest) > 0 {
+				id, _ = url.PathUnescape(rest[0])
+			}
+			if len(rest) > 1 {
+				action = rest[1]
+			}
+			break
+		}
+	}
+	return id, action
+}
+
+// principal decodes X-MS-CLIENT-PRINCIPAL. ok is false when there is none, or
+// it cannot be read, or it names nobody.
+func (r *httpRequest) principal() (Principal, bool) {
+	raw := strings.TrimSpace(r.header(headerPrincipal))
+	if raw == "" || len(raw) > maxPrincipalBytes {
+		return Principal{}, false
+	}
+	var b []byte
+	var err error
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err = enc.DecodeString(raw); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		return Principal{}, false
+	}
+	var cp struct {
+		AuthType string `json:"auth_typ"`
+		Claims   []struct {
+			Typ string `json:"typ"`
+			Val string `json:"val"`
+		} `json:"claims"`
+		NameType string `json:"name_typ"`
+	}
+	if json.Unmarshal(b, &cp) != nil {
+		return Principal{}, false
+	}
+	claim := func(types ...string) string {
+		for _, t := range types {
+			for _, c := range cp.Claims {
+				if strings.EqualFold(c.Typ, t) && strings.TrimSpace(c.Val) != "" {
+					return strings.TrimSpace(c.Val)
+				}
+			}
+		}
+		return ""
+	}
+	p := Principal{ObjectID: claim(claimsObjectID...), IdentityProvider: firstNonEmpty(cp.AuthType, r.header(headerPrincipalIDP))}
+	names := claimsName
+	if cp.NameType != "" {
+		names = append([]string{cp.NameType}, names...)
+	}
+	p.Name = firstNonEmpty(claim(names...), strings.TrimSpace(r.header(headerPrincipalName)))
+	if p.ObjectID == "" {
+		p.ObjectID = strings.TrimSpace(r.header(headerPrincipalID))
+	}
+	if p.ObjectID == "" && p.Name == "" {
+		return Principal{}, false
+	}
+	return p, true
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// api runs the api function.
+func (h *handler) api(ctx context.Context, inv invocation, log *slog.Logger) (result, error) {
+	raw, ok := inv.data(bindReq)
+	if !ok {
+		return result{}, &requestError{http.StatusBadRequest, "the invocation has no Data.req"}
+	}
+	var req httpRequest
+	if err := json.Unmarshal(unquote(raw, maxUnwrap), &req); err != nil {
+		return result{}, &requestError{http.StatusBadRequest, "Data.req is not an HTTP request object"}
+	}
+	status, body := h.serveAPI(ctx, &req, log)
+	log.Info("invocation done", slog.Int("status", status))
+	return result{
+		outputs: map[string]any{bindRes: map[string]any{
+			"statusCode": status,
+			"headers":    map[string]string{"Content-Type": "application/json"},
+			"body":       body,
+		}},
+		logs: []string{fnAPI + ": " + http.StatusText(status)},
+	}, nil
+}
+
+func apiError(status int, msg string) (int, any) {
+	return status, map[string]string{"error": msg}
+}
+
+// serveAPI answers one request with its status and body.
+func (h *handler) serveAPI(ctx context.Context, req *httpRequest, log *slog.Logger) (int, any) {
+	who, ok := req.principal()
+	if !ok {
+		log.Warn("api: request without an authenticated principal refused")
+		return apiError(http.StatusUnauthorized, "authentication required: App Service authentication must vouch for the caller (X-MS-CLIENT-PRINCIPAL)")
+	}
+	log = log.With(slog.String("principalId", who.ObjectID), slog.String("principal", who.Name))
+	backend, ok := h.ing.(FindingsAPI)
+	if !ok {
+		return apiError(http.StatusServiceUnavailable, "the findings API is not configured")
+	}
+	id, action := req.route()
+	method := strings.ToUpper(strings.TrimSpace(req.Method))
+	switch {
+	case method == http.MethodGet && id == "" && action == "":
+		return h.listFindings(ctx, backend, req, log)
+	case method == http.MethodGet && action == "":
+		f, err := backend.GetFinding(ctx, id)
+		if errors.Is(err, guard.ErrNotFound) {
+			return apiError(http.StatusNotFound, "no finding with this ID")
+		}
+		if err != nil {
+			log.Error("api: read finding", slog.String("error", err.Error()))
+			return apiError(http.StatusInternalServerError, "the store could not be read")
+		}
+		plans, err := backend.RemediationPlans(ctx, f.ID)
+		if err != nil {
+			log.Error("api: read remediation plans", slog.String("error", err.Error()))
+			return apiError(http.StatusInternalServerError, "the store could not be read")
+		}
+		return http.StatusOK, findingWithPlans{Finding: f, Plans: plans}
+	case method == http.MethodPost && id != "" && (strings.EqualFold(action, "approve") || strings.EqualFold(action, "deny")):
+		return h.decide(ctx, backend, req, who, id, strings.ToLower(action), log)
+	case method == http.MethodGet || method == http.MethodPost:
+		if action != "" && !strings.EqualFold(action, "approve") && !strings.EqualFold(action, "deny") {
+			return apiError(http.StatusNotFound, "no such action: use approve or deny")
+		}
+		return apiError(http.StatusMethodNotAllowed, "use GET /api/findings[/{id}] or POST /api/findings/{id}/approve|deny")
+	}
+	return apiError(http.StatusMethodNotAllowed, "method not allowed; use GET or POST")
+}
+
+// findingWithPlans is a finding (DESIGN 3.4) with its remediation plans beside.
+type findingWithPlans struct {
+	*guard.Finding
+	Plans any `json:"remediationPlans"`
+}
+
+func (h *handler) listFindings(ctx context.Context, backend FindingsAPI, req *httpRequest, log *slog.Logger) (int, any) {
+	q := req.query()
+	filter := guard.FindingFilter{Rule: strings.TrimSpace(q["rule"])}
+	if s := strings.TrimSpace(q["status"]); s != "" {
+		st := guard.Status(strings.ToLower(s))
+		if !slices.Contains([]guard.Status{guard.StatusOpen, guard.StatusResolved, guard.StatusExempt}, st) {
+			return apiError(http.StatusBadRequest, "status: want open, resolved or exempt")
+		}
+		filter.Status = st
+	}
+	if filter.Rule != "" && !slices.Contains(guard.RuleIDs, filter.Rule) {
+		return apiError(http.StatusBadRequest, "rule: not a rule ID (DESIGN 3.3)")
+	}
+	sub := strings.TrimSpace(q["subscription"])
+	fs, err := backend.ListFindings(ctx, filter)
+	if err != nil {
+		log.Error("api: list findings", slog.String("error", err.Error()))
+		return apiError(http.StatusInternalServerError, "the store could not be read")
+	}
+	out := make([]guard.Finding, 0, len(fs))
+	for _, f := range fs {
+		if sub == "" || strings.EqualFold(f.SubscriptionID, sub) {
+			out = append(out, f)
+		}
+	}
+	return http.StatusOK, out
+}
+
+func (h *handler) decide(ctx context.Context, backend FindingsAPI, req *httpRequest, who Principal, id, action string, log *slog.Logger) (int, any) {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	text := bytes.TrimSpace(unquote(req.Body, 1))
+	if len(text) == 0 || json.Unmarshal(text, &body) != nil {
+		return apiError(http.StatusBadRequest, `the body must be JSON: {"reason": "why"}`)
+	}
+	reason := strings.TrimSpace(body.Reason)
+	switch {
+	case reason == "":
+		return apiError(http.StatusBadRequest, "a reason is required")
+	case len(reason) > maxReasonBytes:
+		return apiError(http.StatusBadRequest, "the reason is too long")
+	}
+	decide := backend.Approve
+	if action == "deny" {
+		decide = backend.Deny
+	}
+	out, err := decide(ctx, id, who, reason)
+	if err != nil {
+		var ae *APIError
+		switch {
+		case errors.As(err, &ae):
+			log.Info("api: "+action+" refused", slog.String("findingId", id), slog.Int("status", ae.Status), slog.String("why", ae.Message))
+			return apiError(ae.Status, ae.Message)
+		case errors.Is(err, guard.ErrNotFound):
+			return apiError(http.StatusNotFound, "no remediation plan of this finding awaits approval")
+		case errors.Is(err, guard.ErrConflict):
+			return apiError(http.StatusConflict, "the remediation plan cannot be decided now")
+		}
+		log.Error("api: "+action, slog.String("findingId", id), slog.String("error", err.Error()))
+		return apiError(http.StatusInternalServerError, "the decision could not be recorded")
+	}
+	decision := map[string]string{"approve": "approved", "deny": "denied"}[action]
+	log.Info("api: remediation "+decision, slog.String("findingId", id))
+	return http.StatusOK, map[string]any{"decision": decision, "plan": out}
+}
