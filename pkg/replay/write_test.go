@@ -71,4 +71,18 @@ func TestARMWritesBecomeObservations(t *testing.T) {
 	if err != nil || !strings.Contains(string(r.Body), `"name":"current"`) || !strings.Contains(string(r.Body), "AzureKeyVault") {
 		t.Errorf("PUT: %v %v", r, err)
 	}
+
+	// A Cosmos DB account's read and write regions follow its locations.
+	const cosmos = "/subscriptions/s/resourceGroups/r/providers/Microsoft.DocumentDB/databaseAccounts/c"
+	loc := func(n string, p int) string {
+		return `{"id":"c-` + n + `","locationName":"` + n + `","failoverPriority":` + string(rune('0'+p)) + `}`
+	}
+	a.Observe(Line{Source: SourceARM, At: at(9), ID: cosmos, Body: []byte(`{"id":"` + cosmos + `","properties":{"locations":[` + loc("East US", 0) + `,` + loc("West Europe", 1) +
+		`],"readLocations":[` + loc("East US", 0) + `,` + loc("West Europe", 1) + `],"writeLocations":[` + loc("East US", 0) + `],"failoverPolicies":[` + loc("East US", 0) + `,` + loc("West Europe", 1) + `]}}`)})
+	if _, err := a.Patch(ctx, cosmos, []byte(`{"properties":{"locations":[{"locationName":"East US","failoverPriority":0}]}}`)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := a.ReadResource(ctx, cosmos); strings.Contains(string(got.Body), "West Europe") || !strings.Contains(string(got.Body), `"writeLocations":[{`) {
+		t.Errorf("Cosmos DB account after removing West Europe: %s", got.Body)
+	}
 }
