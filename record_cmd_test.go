@@ -287,12 +287,18 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	arm := &recFakeARM{}
 	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
 	boom := errors.New("403 AuthorizationFailed")
+	odd := "/subscriptions/" + recSub + "/resourceGroups/rg/providers/Microsoft.Contoso/widgets/w1"
 	recv := &ehtest.Receiver{Steps: []ehtest.Step{
 		{Events: []eventhubs.Event{recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}},
 		{Events: []eventhubs.Event{recMessage(t, t0.Add(time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
 			Before: func() { arm.fail = map[string]error{guard.IDKey(recAccount): boom} }},
 		{Events: []eventhubs.Event{recMessage(t, t0.Add(2*time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0))},
 			Before: func() { arm.fail = nil; arm.set(recAccount, nil) }},
+		// A type ARM cannot be asked for is no failure: no verdict, as live.
+		{Events: []eventhubs.Event{recMessage(t, t0.Add(3*time.Minute), recActivityRecord(odd, "Microsoft.Contoso/widgets/write", "Success", "c-4", t0))},
+			Before: func() {
+				arm.fail = map[string]error{guard.IDKey(odd): fmt.Errorf("no api-version: %w", guard.ErrUnsupported)}
+			}},
 	}}
 	rec, path := newTestRecorder(t, recv, arm, nil, false)
 	var warn bytes.Buffer
@@ -306,11 +312,11 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 		got = append(got, fmt.Sprintf("%s@%s deleted=%v", l.Source, l.At.Format("15:04"), l.Deleted))
 	}
 	want := []string{"arm@09:00 deleted=false", "eventhub@09:00 deleted=false", "eventhub@09:01 deleted=false",
-		"arm@09:02 deleted=true", "eventhub@09:02 deleted=false"}
+		"arm@09:02 deleted=true", "eventhub@09:02 deleted=false", "eventhub@09:03 deleted=false"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(warn.String(), "could not read "+recAccount+": 403 AuthorizationFailed") {
+	if !strings.Contains(warn.String(), "could not read "+recAccount+": 403 AuthorizationFailed") || strings.Contains(warn.String(), "widgets") {
 		t.Errorf("warning: %q", warn.String())
 	}
 	if rec.Stats().Unread != 1 {
