@@ -50,6 +50,9 @@ func replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []str
 	}
 	opts := eventhubs.ProducerOptions{PartitionKey: publishPartitionKey}
 	if cs := os.Getenv(envEventHubConnectionString); cs != "" {
+		if target, err = target.WithConnectionString(cs); err != nil {
+			return fmt.Errorf("%s: %w", envEventHubConnectionString, err)
+		}
 		opts.ConnectionString = cs
 	} else if opts.Credential, err = eventhubs.NewCredential(target.Cloud); err != nil {
 		return err

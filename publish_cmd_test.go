@@ -170,11 +170,19 @@ func TestReplayToEventHub(t *testing.T) {
 	}
 	// The connection string, when set, is used instead of a credential.
 	t.Setenv(envEventHubConnectionString, "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;")
-	if _, err := runReplayToEventHub(t, "localhost.emulator/eh1", "", session); err != nil {
+	errOut, err := runReplayToEventHub(t, "localhost/insights-activity-logs", "", session)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if gotOpts.ConnectionString == "" || gotOpts.Credential != nil {
-		t.Errorf("with a connection string: %+v", gotOpts)
+	if gotOpts.ConnectionString == "" || gotOpts.Credential != nil || gotTarget.Namespace != "localhost" || gotTarget.Hub != "insights-activity-logs" {
+		t.Errorf("with a connection string: %+v, %+v", gotTarget, gotOpts)
+	}
+	if !strings.Contains(errOut, "to localhost/insights-activity-logs") || strings.Contains(errOut, "SAS_KEY_VALUE") {
+		t.Errorf("stderr %q", errOut)
+	}
+	t.Setenv(envEventHubConnectionString, "SharedAccessKey=SAS_KEY_VALUE")
+	if _, err := runReplayToEventHub(t, "localhost/insights-activity-logs", "", session); err == nil || strings.Contains(err.Error(), "SAS_KEY_VALUE") {
+		t.Errorf("a connection string without an endpoint: %v", err)
 	}
 }
 

@@ -103,6 +103,12 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
+			cs := os.Getenv(envEventHubConnectionString)
+			if cs != "" {
+				if target, err = target.WithConnectionString(cs); err != nil {
+					return fmt.Errorf("%s: %w", envEventHubConnectionString, err)
+				}
+			}
 			armCloud := firstNonEmpty(cloudName, target.Cloud, pol.Cloud)
 			if pol.Cloud != "" && armCloud != pol.Cloud {
 				fmt.Fprintf(stderr, "note: the policy's cloud is %s, the hub's is %s; the policy's regions judge what is recorded\n", pol.Cloud, armCloud)
@@ -124,7 +130,7 @@ were not finished is left out, whole.`,
 				return err
 			}
 			recv, err := openReceiver(ctx, target, eventhubs.ConsumerOptions{
-				Options:       eventhubs.Options{Credential: cred, ConnectionString: os.Getenv(envEventHubConnectionString)},
+				Options:       eventhubs.Options{Credential: cred, ConnectionString: cs},
 				ConsumerGroup: group,
 				Since:         from,
 			})

@@ -703,6 +703,15 @@ func TestRecordCommand(t *testing.T) {
 	if _, _, err := run(t, "record", "--eventhub", "guard-eh/h", "-o", out, "--force"); err != nil {
 		t.Errorf("--force: %v", err)
 	}
+	// The emulator's connection string names the namespace, and replaces the credential for the hub.
+	t.Setenv(envEventHubConnectionString, "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;")
+	if _, _, err := run(t, "record", "--eventhub", "localhost/insights-activity-logs", "-o", out, "--force"); err != nil {
+		t.Fatal(err)
+	}
+	if gotTarget.Namespace != "localhost" || gotOpts.ConnectionString == "" {
+		t.Errorf("with a connection string: %+v, %+v", gotTarget, gotOpts)
+	}
+	t.Setenv(envEventHubConnectionString, "")
 	// A hub that cannot be opened leaves no file behind.
 	openReceiver = func(context.Context, eventhubs.Target, eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
 		return nil, errors.New("amqp: unauthorized")

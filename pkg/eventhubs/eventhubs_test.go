@@ -261,3 +261,23 @@ func TestNewProducerNeedsNoNetwork(t *testing.T) {
 		t.Error("a malformed connection string was accepted")
 	}
 }
+
+func TestWithConnectionString(t *testing.T) {
+	base := eventhubs.Target{Namespace: "x.servicebus.windows.net", Hub: "insights-activity-logs", Cloud: "AzureCloud"}
+	for cs, want := range map[string]eventhubs.Target{
+		"Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;": {Namespace: "localhost", Hub: "insights-activity-logs"},
+		"Endpoint=sb://127.0.0.1:5672/;SharedAccessKeyName=k;SharedAccessKey=v":                                                            {Namespace: "127.0.0.1:5672", Hub: "insights-activity-logs"},
+		"endpoint=sb://eh.servicebus.usgovcloudapi.net/;SharedAccessKeyName=k;SharedAccessKey=v":                                           {Namespace: "eh.servicebus.usgovcloudapi.net", Hub: "insights-activity-logs", Cloud: "AzureUSGovernment"},
+	} {
+		got, err := base.WithConnectionString(cs)
+		if err != nil || got != want {
+			t.Errorf("%q: %+v, %v; want %+v", cs, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "SharedAccessKey=c2VjcmV0", "Endpoint=sb://;SharedAccessKey=c2VjcmV0"} {
+		_, err := base.WithConnectionString(bad)
+		if err == nil || strings.Contains(err.Error(), "c2VjcmV0") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}

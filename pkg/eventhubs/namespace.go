@@ -111,3 +111,23 @@ func ShortName(s string) bool {
 	ns, _, _ := strings.Cut(raw, "/")
 	return !strings.Contains(ns, ".")
 }
+
+// WithConnectionString returns t with the namespace a connection string's
+// Endpoint names (sb://HOST[:PORT]), which is the one a client made from that
+// connection string talks to; its cloud is the host's, when known. The
+// connection string is not kept, and errors do not quote it.
+func (t Target) WithConnectionString(cs string) (Target, error) {
+	for _, part := range strings.Split(cs, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || !strings.EqualFold(k, "Endpoint") {
+			continue
+		}
+		host := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(v), "sb://"), "/")
+		if host == "" || strings.ContainsAny(host, "/ ") {
+			return Target{}, fmt.Errorf("eventhubs: the connection string's Endpoint is not sb://HOST")
+		}
+		t.Namespace, t.Cloud = host, CloudOf(strings.Split(host, ":")[0])
+		return t, nil
+	}
+	return Target{}, fmt.Errorf("eventhubs: the connection string has no Endpoint")
+}
