@@ -307,3 +307,55 @@ func TestPrincipalDecoding(t *testing.T) {
 		t.Error("no header gave a principal")
 	}
 }
+
+// FuzzAPIRequest sends arbitrary request objects and principal headers to the
+// api function: it never panics, always answers the host with 200 and a status
+// for the caller in Outputs.res, and decides nothing without a principal.
+func FuzzAPIRequest(f *testing.F) {
+	p := clientPrincipal(oid, "alice@contoso.com")
+	f.Add(`{"Method":"GET","Url":"https://x/api/findings","Query":{"status":"open"}}`, p)
+	f.Add(`{"Method":"POST","Url":"https://x/api/findings/f1/approve","Params":{"id":"f1","action":"approve"},"Body":"{\"reason\":\"r\"}"}`, p)
+	f.Add(`{"Method":"POST","Params":{"id":["f1"],"action":7},"Body":12,"Query":"{}"}`, "")
+	f.Add(`"{\"Method\":\"GET\"}"`, base64.StdEncoding.EncodeToString([]byte(`{"claims":null}`)))
+	f.Add(`{}`, "%%%")
+	f.Fuzz(func(t *testing.T, req, principal string) {
+		api := &fakeAPI{findings: []guard.Finding{{ID: "f1", Status: guard.StatusOpen}}}
+		h, _ := newTestHandler(t, api, nil)
+		var r map[string]any
+		if json.Unmarshal([]byte(req), &r) == nil && r != nil {
+			r["Headers"] = map[string][]string{"X-MS-CLIENT-PRINCIPAL": {principal}}
+		}
+		raw, _ := json.Marshal(r)
+		if r == nil {
+			raw = []byte(req)
+		}
+		body, _ := json.Marshal(map[string]any{"Data": map[string]json.RawMessage{"req": json.RawMessage(raw)}})
+		if !json.Valid(raw) {
+			body = []byte(`{"Data":{"req":` + strconvQuote(req) + `}}`)
+		}
+		w := do(h, hostRequest(http.MethodPost, "/api", body))
+		if w.Code != http.StatusOK && w.Code != http.StatusBadRequest {
+			t.Fatalf("host answer %d %s", w.Code, w.Body)
+		}
+		if w.Code == http.StatusOK {
+			var a struct {
+				Outputs struct {
+					Res struct {
+						StatusCode int `json:"statusCode"`
+					} `json:"res"`
+				}
+			}
+			if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || a.Outputs.Res.StatusCode < 200 {
+				t.Fatalf("answer %s", w.Body)
+			}
+		}
+		if principal == "" && len(api.decisions) != 0 {
+			t.Fatalf("decided without a principal: %v", api.decisions)
+		}
+	})
+}
+
+func strconvQuote(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
