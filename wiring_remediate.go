@@ -19,6 +19,10 @@ import (
 // records why) a plan left from an earlier policy instead of leaving it to the
 // dispatcher as an item nobody sends. The executor gets its ARM reader and
 // writer from bindRemediation.
+//
+// Not wired here: the executor's OnOutcome hook, called with the finding once a
+// remediation was applied or failed, is where the notification of outcomes
+// (pkg/notify's EnqueueRemediation) belongs; the notifications' wiring owns it.
 func remediateParts(pol *guard.Policy, st guard.Store, log *slog.Logger) ([]guard.Planner, map[string]guard.Sender, error) {
 	return []guard.Planner{&remediate.Planner{Store: st, Policy: pol, Log: log}},
 		map[string]guard.Sender{remediate.Kind: &remediate.Executor{Store: st, Policy: pol, Log: log}}, nil
