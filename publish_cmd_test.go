@@ -217,3 +217,34 @@ func TestReplayToEventHubRefuses(t *testing.T) {
 		t.Errorf("err = %v; stderr %q", err, errOut)
 	}
 }
+
+// replay --to-eventhub publishes instead of replaying: nothing is judged, the
+// eventhub lines go to the hub in order.
+func TestReplayVerbToEventHub(t *testing.T) {
+	restore := swapAzureSeams(t)
+	defer restore()
+	s := &ehtest.Sender{MaxBytes: 256 << 10}
+	var gotTarget eventhubs.Target
+	openSender = func(tg eventhubs.Target, _ eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+		gotTarget = tg
+		return s, nil
+	}
+	sessions := []string{"testdata/sessions/storage-replication.ndjson", "testdata/sessions/gov-jit-overstay.ndjson"}
+	out, errOut, err := run(t, append([]string{"replay", "--to-eventhub", "guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs"}, sessions...)...)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	if out != "" {
+		t.Errorf("stdout %q: publishing prints no findings", out)
+	}
+	if gotTarget.Namespace != "guard-eh.servicebus.usgovcloudapi.net" || gotTarget.Cloud != "AzureUSGovernment" {
+		t.Errorf("target %+v", gotTarget)
+	}
+	if diff := cmp.Diff(eventHubBodies(t, sessions...), sentBodies(t, s)); diff != "" {
+		t.Errorf("sent (-want +got):\n%s", diff)
+	}
+	help, _, _ := run(t, "replay", "--help")
+	if !strings.Contains(help, "--to-eventhub") {
+		t.Error("replay --help does not show --to-eventhub")
+	}
+}
