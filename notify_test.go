@@ -292,6 +292,9 @@ func checkTold(t *testing.T, tg *targets, db string) int {
 // records again is recognised by its outbox item ID).
 func TestReplayTwiceTellsEachTransitionOnce(t *testing.T) {
 	for _, s := range sessions(t) {
+		if strings.HasPrefix(s.name, "remediation-") {
+			continue // outcomes of remediation are told too: TestRemediationOutcomesAreToldOnce
+		}
 		t.Run(s.name, func(t *testing.T) {
 			tg := newTargets(t)
 			db := filepath.Join(t.TempDir(), "notify.db")
@@ -534,6 +537,63 @@ func TestNotifyVerbsHaveHelp(t *testing.T) {
 		out, _, err := run(t, append(strings.Fields(verb), "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("exportguard %s --help: %v\n%s", verb, err, out)
+		}
+	}
+}
+
+// A remediation applied (or failed) is told once to every target, however often
+// the session is replayed over the same store.
+func TestRemediationOutcomesAreToldOnce(t *testing.T) {
+	var s session
+	for _, x := range sessions(t) {
+		if x.name == "remediation-auto" {
+			s = x
+		}
+	}
+	if s.name == "" {
+		t.Fatal("no remediation-auto session")
+	}
+	tg := newTargets(t)
+	db := filepath.Join(t.TempDir(), "outcomes.db")
+	args := []string{"replay", "--store", "sqlite:" + db, "--policy", sessionPolicy(t, s), s.path}
+	outcomes := func() (applied int, told int) {
+		st, err := sqlite.Open(context.Background(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		recs, err := st.ListAudit(context.Background(), 0, 1_000_000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		plans := map[string]bool{}
+		for _, r := range recs {
+			if r.Kind == "remediation.applied" || r.Kind == "remediation.failed" {
+				var d struct{ PlanID string }
+				if err := json.Unmarshal(r.Data, &d); err != nil {
+					t.Fatal(err)
+				}
+				plans[d.PlanID] = true
+			}
+		}
+		for _, r := range tg.webhook.Requests() {
+			var e event.Event
+			if err := format.JSON.Unmarshal(r.Body, &e); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(e.Type(), ".remediation.") {
+				told++
+			}
+		}
+		return len(plans), told
+	}
+	for i := 1; i <= 2; i++ {
+		if _, errOut, err := run(t, args...); err != nil {
+			t.Fatalf("replay %d: %v\n%s", i, err, errOut)
+		}
+		applied, told := outcomes()
+		if applied == 0 || told != applied {
+			t.Errorf("after replay %d: %d remediation outcome(s) recorded, %d told to the webhook; want each told once", i, applied, told)
 		}
 	}
 }

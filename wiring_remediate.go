@@ -10,6 +10,7 @@ import (
 	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/notify"
 	"github.com/exportguard/exportguard/pkg/remediate"
 )
 
@@ -18,14 +19,21 @@ import (
 // planner plans nothing when remediation is off, and the executor refuses (and
 // records why) a plan left from an earlier policy instead of leaving it to the
 // dispatcher as an item nobody sends. The executor gets its ARM reader and
-// writer from bindRemediation.
-//
-// Not wired here: the executor's OnOutcome hook, called with the finding once a
-// remediation was applied or failed, is where the notification of outcomes
-// (pkg/notify's EnqueueRemediation) belongs; the notifications' wiring owns it.
+// writer from bindRemediation. When the policy names notification targets, an
+// applied or failed remediation is told to them like a transition.
 func remediateParts(pol *guard.Policy, st guard.Store, log *slog.Logger) ([]guard.Planner, map[string]guard.Sender, error) {
+	ex := &remediate.Executor{Store: st, Policy: pol, Log: log}
+	if len(notifyTargets(pol)) > 0 {
+		np, err := notifyPlanner(pol)
+		if err != nil {
+			return nil, nil, err
+		}
+		ex.OnOutcome = func(ctx context.Context, f guard.Finding) error {
+			return np.EnqueueRemediation(ctx, st, notify.RemediationOutcome{Finding: f})
+		}
+	}
 	return []guard.Planner{&remediate.Planner{Store: st, Policy: pol, Log: log}},
-		map[string]guard.Sender{remediate.Kind: &remediate.Executor{Store: st, Policy: pol, Log: log}}, nil
+		map[string]guard.Sender{remediate.Kind: ex}, nil
 }
 
 // remediationExecutor returns the pipeline's remediation executor, or nil.
