@@ -6,10 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"html"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -22,6 +24,8 @@ import (
 //	GET  /api/findings/{id}                                the finding, with its remediation plans (remediationPlans)
 //	POST /api/findings/{id}/approve   {"reason": "…"}      approve the plan that waits for a person
 //	POST /api/findings/{id}/deny      {"reason": "…"}      deny it
+//	GET  /api/findings/{id}/approve|deny                   a page asking for the reason (the links in cards);
+//	                                                       its form posts reason=… back (same origin only)
 //
 // Who calls is the principal App Service authentication (Easy Auth) put in
 // front of the app vouched for: it authenticates the caller with Entra ID and
@@ -264,10 +268,14 @@ func (h *handler) api(ctx context.Context, inv invocation, log *slog.Logger) (re
 	}
 	status, body := h.serveAPI(ctx, &req, log)
 	log.Info("invocation done", slog.Int("status", status))
+	contentType := "application/json"
+	if page, ok := body.(htmlPage); ok {
+		contentType, body = "text/html; charset=utf-8", string(page)
+	}
 	return result{
 		outputs: map[string]any{bindRes: map[string]any{
 			"statusCode": status,
-			"headers":    map[string]string{"Content-Type": "application/json"},
+			"headers":    map[string]string{"Content-Type": contentType},
 			"body":       body,
 		}},
 		logs: []string{fnAPI + ": " + http.StatusText(status)},
@@ -310,7 +318,15 @@ func (h *handler) serveAPI(ctx context.Context, req *httpRequest, log *slog.Logg
 			return apiError(http.StatusInternalServerError, "the store could not be read")
 		}
 		return http.StatusOK, findingWithPlans{Finding: f, Plans: plans}
+	case method == http.MethodGet && id != "" && (strings.EqualFold(action, "approve") || strings.EqualFold(action, "deny")):
+		// The approve and deny links in Teams and Slack cards open here: a page
+		// that asks for the reason and posts the decision.
+		return http.StatusOK, confirmPage(id, strings.ToLower(action), who)
 	case method == http.MethodPost && id != "" && (strings.EqualFold(action, "approve") || strings.EqualFold(action, "deny")):
+		if !sameOrigin(req) {
+			log.Warn("api: cross-origin decision refused", slog.String("origin", req.header("Origin")))
+			return apiError(http.StatusForbidden, "a decision must be posted from this app's own pages")
+		}
 		return h.decide(ctx, backend, req, who, id, strings.ToLower(action), log)
 	case method == http.MethodGet || method == http.MethodPost:
 		if action != "" && !strings.EqualFold(action, "approve") && !strings.EqualFold(action, "deny") {
@@ -360,7 +376,14 @@ func (h *handler) decide(ctx context.Context, backend FindingsAPI, req *httpRequ
 		Reason string `json:"reason"`
 	}
 	text := bytes.TrimSpace(unquote(req.Body, 1))
-	if len(text) == 0 || json.Unmarshal(text, &body) != nil {
+	switch {
+	case strings.HasPrefix(strings.ToLower(req.header("Content-Type")), "application/x-www-form-urlencoded"):
+		form, err := url.ParseQuery(string(text)) // the confirmation page's form
+		if err != nil {
+			return apiError(http.StatusBadRequest, "the form could not be read")
+		}
+		body.Reason = form.Get("reason")
+	case len(text) == 0 || json.Unmarshal(text, &body) != nil:
 		return apiError(http.StatusBadRequest, `the body must be JSON: {"reason": "why"}`)
 	}
 	reason := strings.TrimSpace(body.Reason)
@@ -392,4 +415,33 @@ func (h *handler) decide(ctx context.Context, backend FindingsAPI, req *httpRequ
 	decision := map[string]string{"approve": "approved", "deny": "denied"}[action]
 	log.Info("api: remediation "+decision, slog.String("findingId", id))
 	return http.StatusOK, map[string]any{"decision": decision, "plan": out}
+}
+
+// htmlPage is an answer that is a page for a person, not JSON.
+type htmlPage string
+
+// confirmPage asks the signed-in approver for a reason and posts the decision
+// to the same URL. Nothing is decided by opening the link.
+func confirmPage(id, action string, who Principal) htmlPage {
+	verb := map[string]string{"approve": "Approve", "deny": "Deny"}[action]
+	e := html.EscapeString
+	return htmlPage(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>` + verb + ` remediation – exportguard</title></head>
+<body><main><h1>` + verb + ` the remediation of finding ` + e(id) + `</h1>
+<p>Signed in as ` + e(firstNonEmpty(who.Name, who.ObjectID)) + `. Your name and reason go on the audit trail.</p>
+<form method="post"><label for="reason">Reason (change or licence reference)</label>
+<input id="reason" name="reason" required maxlength="` + strconv.Itoa(maxReasonBytes) + `" autocomplete="off">
+<button type="submit">` + verb + `</button></form></main></body></html>`)
+}
+
+// sameOrigin reports whether a browser's Origin (when it sent one) is this
+// app's own host, so that a page elsewhere cannot post a decision with the
+// approver's sign-in cookie. Clients that send no Origin (scripts, the CLI) pass.
+func sameOrigin(req *httpRequest) bool {
+	origin := strings.TrimSpace(req.header("Origin"))
+	if origin == "" {
+		return true
+	}
+	o, err := url.Parse(origin)
+	u, err2 := url.Parse(req.URL)
+	return err == nil && err2 == nil && o.Host != "" && strings.EqualFold(o.Host, u.Host)
 }

@@ -253,7 +253,6 @@ func TestAPIApproveAndDeny(t *testing.T) {
 		{"no reason", "POST", "findings/f1/approve", `{"reason":"  "}`, map[string]string{"id": "f1", "action": "approve"}, 400},
 		{"no body", "POST", "findings/f1/approve", "", map[string]string{"id": "f1", "action": "approve"}, 400},
 		{"body not JSON", "POST", "findings/f1/approve", "approve it", map[string]string{"id": "f1", "action": "approve"}, 400},
-		{"GET approve", "GET", "findings/f1/approve", "", map[string]string{"id": "f1", "action": "approve"}, 405},
 		{"POST list", "POST", "findings", `{"reason":"x"}`, nil, 405},
 		{"unknown action", "POST", "findings/f1/delete", `{"reason":"x"}`, map[string]string{"id": "f1", "action": "delete"}, 404},
 		{"PUT", "PUT", "findings/f1", "", map[string]string{"id": "f1"}, 405},
@@ -358,4 +357,54 @@ func FuzzAPIRequest(f *testing.F) {
 func strconvQuote(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// The approve and deny links in Teams and Slack cards are opened with GET: they
+// get a page asking for the reason, which posts a form back; opening the link
+// decides nothing, and a post from another site's page is refused.
+func TestAPIConfirmationPage(t *testing.T) {
+	api := &fakeAPI{findings: []guard.Finding{{ID: "f1", Status: guard.StatusOpen}}}
+	h, _ := newTestHandler(t, api, nil)
+	p := clientPrincipal(oid, "alice.nguyen@contoso.com")
+	params := map[string]string{"id": "f1", "action": "approve"}
+
+	a := checkAnswer(t, do(h, hostRequest(http.MethodPost, "/api", apiInvocation("GET", "findings/f1/approve", params, p, ""))))
+	var res struct {
+		StatusCode int               `json:"statusCode"`
+		Headers    map[string]string `json:"headers"`
+		Body       string            `json:"body"`
+	}
+	if err := json.Unmarshal(a.Outputs["res"], &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != 200 || !strings.HasPrefix(res.Headers["Content-Type"], "text/html") ||
+		!strings.Contains(res.Body, `<form method="post">`) || !strings.Contains(res.Body, `name="reason"`) {
+		t.Errorf("GET approve = %d %v %q, want a page with a reason form", res.StatusCode, res.Headers, res.Body)
+	}
+	if len(api.decisions) != 0 {
+		t.Fatalf("opening the link decided %v", api.decisions)
+	}
+
+	form := func(origin string) []byte {
+		var env map[string]any
+		_ = json.Unmarshal(apiInvocation("POST", "findings/f1/approve", params, p, "reason=CHG-1042+%28weekly+change%29"), &env)
+		req := env["Data"].(map[string]any)["req"].(map[string]any)
+		hd := req["Headers"].(map[string]any)
+		hd["Content-Type"] = []string{"application/x-www-form-urlencoded"}
+		if origin != "" {
+			hd["Origin"] = []string{origin}
+		}
+		b, _ := json.Marshal(env)
+		return b
+	}
+	if r := callAPI(t, h, form("https://evil.example")); r.StatusCode != http.StatusForbidden {
+		t.Errorf("cross-origin form post = %d %s, want 403", r.StatusCode, r.Body)
+	}
+	if r := callAPI(t, h, form("https://func-exportguard.azurewebsites.net")); r.StatusCode != 200 {
+		t.Errorf("same-origin form post = %d %s, want 200", r.StatusCode, r.Body)
+	}
+	want := []string{"approve|f1|" + oid + "|alice.nguyen@contoso.com|aad|CHG-1042 (weekly change)"}
+	if diff := cmp.Diff(want, api.decisions); diff != "" {
+		t.Errorf("decisions (-want +got):\n%s", diff)
+	}
 }
