@@ -29,6 +29,9 @@ func Decode(body []byte) (guard.Decoded, error) {
 	if len(body) > MaxBodyBytes {
 		return d, fmt.Errorf("activity log message is %d bytes, more than %d", len(body), MaxBodyBytes)
 	}
+	if d, ok := decodeWhole(body); ok {
+		return d, nil
+	}
 	records, err := splitEnvelope(body)
 	if err != nil {
 		return d, err
@@ -45,6 +48,34 @@ func Decode(body []byte) (guard.Decoded, error) {
 		d.Changes = append(d.Changes, c)
 	}
 	return d, nil
+}
+
+// decodeWhole is Decode for a message whose every record is usable, the usual
+// case: the envelope and its records are read in one json.Unmarshal (two passes
+// over the bytes instead of four). It is false for anything else (a record to
+// reject, a type error, a body that is not an envelope), and Decode then reads
+// the message record by record, which keeps a rejected record's bytes and says
+// what is wrong; for a message that decodeWhole reads, both give the same
+// changes.
+func decodeWhole(body []byte) (guard.Decoded, bool) {
+	var d guard.Decoded
+	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
+		return d, false
+	}
+	var env struct {
+		Records []record `json:"records"`
+	}
+	if json.Unmarshal(body, &env) != nil || env.Records == nil {
+		return d, false
+	}
+	for i := range env.Records {
+		c, err := changeOf(&env.Records[i])
+		if err != nil {
+			return guard.Decoded{}, false
+		}
+		d.Changes = append(d.Changes, c)
+	}
+	return d, true
 }
 
 // splitEnvelope returns the elements of the records array, each as it was written.

@@ -24,7 +24,9 @@ type record struct {
 	ResultType    json.RawMessage `json:"resultType"`
 	Status        json.RawMessage `json:"status"` // REST schema {"value": ...}, read when resultType is absent
 	CorrelationID json.RawMessage `json:"correlationId"`
-	Identity      json.RawMessage `json:"identity"`
+	// Identity is read in the same pass, best effort: a part of it of an
+	// unexpected type is left zero and the rest is still read.
+	Identity identity `json:"identity"`
 }
 
 // identity is the record's identity object. Every part of it is optional.
@@ -44,8 +46,18 @@ func decodeRecord(raw json.RawMessage) (guard.Change, error) {
 	}
 	var r record
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return guard.Change{}, err
+		// Every field but identity is raw, so a type error can only be about a
+		// part of identity: that part is skipped, and the record is still read
+		// (a record without a usable identity has no caller, nothing worse).
+		if _, ok := errors.AsType[*json.UnmarshalTypeError](err); !ok {
+			return guard.Change{}, err
+		}
 	}
+	return changeOf(&r)
+}
+
+// changeOf makes the change a decoded record describes, or says why it cannot.
+func changeOf(r *record) (guard.Change, error) {
 	id, err := required("resourceId", r.ResourceID)
 	if err != nil {
 		return guard.Change{}, err
@@ -69,10 +81,7 @@ func decodeRecord(raw json.RawMessage) (guard.Change, error) {
 	corr, _ := str(r.CorrelationID)
 	corr = strings.TrimSpace(corr)
 
-	var ident identity
-	// Best effort: a part of identity of an unexpected type is skipped and the rest is
-	// still read; a record without a usable identity has no caller, nothing worse.
-	_ = json.Unmarshal(r.Identity, &ident)
+	ident := r.Identity
 
 	op := opName
 	if action, _ := str(ident.Authorization.Action); strings.EqualFold(strings.TrimSpace(action), opName) {
@@ -157,11 +166,30 @@ func str(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", true
 	}
+	if s, ok := plainString(raw); ok {
+		return s, true
+	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plainString reads a JSON string literal that needs no decoding (printable
+// ASCII, no escapes), as nearly every field of a record is, without a trip
+// through encoding/json; ok is false for anything else.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(in), true
 }
 
 // valueOf unwraps the REST schema's {"value": ..., "localizedValue": ...} form and
