@@ -100,18 +100,17 @@ func (p *Pipeline) keepPoison(ctx context.Context, src Source, reason string, bo
 // many sources, it is delivered.
 func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (Summary, error) {
 	sum := Summary{Changes: 1}
-	log := p.log().With("resourceId", c.ResourceID, "operation", c.Operation, "source", c.Source, "eventId", c.EventID)
 	switch {
 	case c.Outcome != OutcomeSucceeded:
-		log.Debug("change skipped: operation did not succeed", "outcome", c.Outcome)
+		p.debugChange(ctx, c, "change skipped: operation did not succeed", "outcome", c.Outcome)
 		sum.Skipped++
 		return sum, nil
 	case !p.Policy.InScope(c.SubscriptionID):
-		log.Debug("change skipped: subscription out of scope", "subscriptionId", c.SubscriptionID)
+		p.debugChange(ctx, c, "change skipped: subscription out of scope", "subscriptionId", c.SubscriptionID)
 		sum.Skipped++
 		return sum, nil
 	case !p.judged(c.ResourceType) && (c.Resource == nil || !p.judged(c.Resource.Type)):
-		log.Debug("change skipped: no rule judges this resource type", "resourceType", c.ResourceType)
+		p.debugChange(ctx, c, "change skipped: no rule judges this resource type", "resourceType", c.ResourceType)
 		sum.Skipped++
 		return sum, nil
 	}
@@ -121,7 +120,7 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 		return sum, fmt.Errorf("check ledger for %s: %w", key, err)
 	}
 	if seen {
-		log.Debug("change skipped: already processed")
+		p.debugChange(ctx, c, "change skipped: already processed")
 		sum.Duplicates++
 		return sum, nil
 	}
@@ -149,6 +148,17 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 		return sum, fmt.Errorf("mark %s processed: %w", key, err)
 	}
 	return sum, nil
+}
+
+// debugChange logs at debug level why a change was skipped. Most changes are
+// skipped (Start records, failures, duplicates), so the logger with the
+// change's attributes is built only when debug logging is on.
+func (p *Pipeline) debugChange(ctx context.Context, c Change, msg string, args ...any) {
+	l := p.log()
+	if !l.Enabled(ctx, slog.LevelDebug) {
+		return
+	}
+	l.With("resourceId", c.ResourceID, "operation", c.Operation, "source", c.Source, "eventId", c.EventID).Debug(msg, args...)
 }
 
 // judged reports whether any enabled rule judges resources of this type.
