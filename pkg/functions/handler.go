@@ -88,6 +88,7 @@ func NewHandler(opts Options) http.Handler {
 		fnSweep:          h.sweep,
 		fnHealth:         h.healthInvocation,
 		fnAPI:            h.api,
+		fnEventGrid:      h.eventGrid,
 	}
 	return h
 }
