@@ -5,6 +5,8 @@ COSMOS_PORT ?= 3000
 BIN      := bin/exportguard
 SESSION  ?= testdata/sessions/storage-replication.ndjson
 FUZZTIME ?= 10000x
+DIST     ?= dist
+FUNC     ?= func
 
 # Every fuzz target, as package:Target.
 FUZZ_TARGETS := \
@@ -14,7 +16,7 @@ FUZZ_TARGETS := \
 	./pkg/replay:FuzzParseLine \
 	./pkg/policy:FuzzParse
 
-.PHONY: all build run test vet unit fuzz bench package clean cosmos
+.PHONY: all build run test vet unit fuzz bench package func clean cosmos chromium
 
 all: build
 
@@ -26,14 +28,14 @@ run: build
 	./$(BIN) replay $(SESSION)
 
 ## test: everything CI checks
-test: node_modules/.installed vet unit fuzz
+test: node_modules/.installed chromium vet unit fuzz
 
 vet:
 	$(GO) vet ./...
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 
-unit: node_modules/.installed
+unit: node_modules/.installed chromium
 	$(GO) test -count=1 ./...
 
 ## node_modules: the Cosmos DB-compatible server pkg/cosmos tests run against,
@@ -41,6 +43,19 @@ unit: node_modules/.installed
 node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
+
+## chromium: Debian's chromium, in which TestReportAndDashboardInChromium (report_e2e_test.go) opens the
+## report and the live dashboard through playwright-core (package.json). Installed with apt-get when
+## missing and make runs as root; otherwise this says why that test will fail (it fails, it does not skip).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make: installing Debian's chromium for the browser test"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; \
+	else \
+		echo "make: /usr/bin/chromium is missing and make cannot install it (not root, or no apt-get):" >&2; \
+		echo "  TestReportAndDashboardInChromium will fail. As root: apt-get install --no-install-recommends chromium" >&2; \
+	fi
 
 ## cosmos: that server in the foreground on http://127.0.0.1:$(COSMOS_PORT)/ (plain http, loopback only;
 ## in memory: gone when stopped). Any base64 COSMOS_KEY is accepted.
@@ -58,18 +73,35 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-## bench: benchmarks (timing goals live here, not in tests)
+## bench: the benchmark driver (bench/, a module of its own so that OPA stays out of go.mod):
+## generated workloads through the pipeline, the embedded store, the HTTP handler, OPA and a
+## plain decode; prints the table and writes bench/results.json. Go benchmarks of the hot
+## paths: cd bench && go test -run '^$$' -bench . -benchmem
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	cd bench && $(GO) vet ./... && $(GO) test -count=1 ./... && $(GO) run ./cmd/egbench -o results.json
 
-## package: stage host.json, the function folders and the linux/amd64 binary in dist/ for `func start`
+## package: stage host.json, the function folders and the linux/amd64 binary in $(DIST) for `func start`
+## (DIST=DIR stages elsewhere; package_test.go does, and checks what the host will find)
 package:
-	rm -rf dist && mkdir -p dist
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o dist/exportguard .
-	cp host.json dist/
-	cp -r functions/* dist/
-	@[ -f local.settings.json ] && cp local.settings.json dist/ || cp local.settings.sample.json dist/local.settings.json
-	@echo "dist/ is ready: cd dist && func start"
+	@case "$(DIST)" in ""|/|.|..) echo "DIST=$(DIST): give a directory of its own to stage in"; exit 1;; esac
+	rm -rf $(DIST) && mkdir -p $(DIST)
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o $(DIST)/exportguard .
+	cp host.json $(DIST)/
+	cp -r functions/* $(DIST)/
+	@[ -f local.settings.json ] && cp local.settings.json $(DIST)/ || cp local.settings.sample.json $(DIST)/local.settings.json
+	@echo "$(DIST)/ is ready: cd $(DIST) && func start"
+
+## func: package, then run the app under the Functions Core Tools (func start in $(DIST)), when they are installed
+func:
+	@command -v $(FUNC) >/dev/null 2>&1 || { \
+		echo "make func: the Azure Functions Core Tools ($(FUNC)) are not installed: this machine cannot run the app under the Functions host."; \
+		echo "  Install version 4: https://learn.microsoft.com/azure/azure-functions/functions-run-local"; \
+		echo "  (npm install -g azure-functions-core-tools@4, or the package for your OS; the npm installer downloads the host"; \
+		echo "  from a Microsoft CDN, which must be reachable)."; \
+		echo "  Meanwhile: make package stages $(DIST)/ for a machine that has them, and exportguard serve --port N runs the handler alone."; \
+		exit 1; } >&2
+	$(MAKE) package DIST=$(DIST)
+	cd $(DIST) && $(FUNC) start
 
 clean:
 	rm -rf bin dist

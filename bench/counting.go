@@ -1,0 +1,72 @@
+package bench
+
+import (
+	"context"
+	"sync/atomic"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+)
+
+// CountingStore counts the calls the pipeline makes on a store: each write
+// method is one write transaction on the embedded store, so the count says how
+// much store work a record costs.
+type CountingStore struct {
+	guard.Store
+	Writes, Reads atomic.Int64
+}
+
+func (s *CountingStore) PutResource(ctx context.Context, r *guard.Resource) (*guard.Resource, error) {
+	s.Writes.Add(1)
+	return s.Store.PutResource(ctx, r)
+}
+
+func (s *CountingStore) UpdateFinding(ctx context.Context, id string, fn func(*guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
+	s.Writes.Add(1)
+	return s.Store.UpdateFinding(ctx, id, fn)
+}
+
+func (s *CountingStore) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
+	s.Writes.Add(1)
+	return s.Store.AppendAudit(ctx, rec)
+}
+
+func (s *CountingStore) MarkProcessed(ctx context.Context, key string, at time.Time) error {
+	s.Writes.Add(1)
+	return s.Store.MarkProcessed(ctx, key, at)
+}
+
+func (s *CountingStore) Enqueue(ctx context.Context, it guard.OutboxItem) error {
+	s.Writes.Add(1)
+	return s.Store.Enqueue(ctx, it)
+}
+
+func (s *CountingStore) PutGrant(ctx context.Context, g guard.Grant) error {
+	s.Writes.Add(1)
+	return s.Store.PutGrant(ctx, g)
+}
+
+func (s *CountingStore) PutPoison(ctx context.Context, p guard.PoisonRecord) error {
+	s.Writes.Add(1)
+	return s.Store.PutPoison(ctx, p)
+}
+
+func (s *CountingStore) Processed(ctx context.Context, key string) (bool, error) {
+	s.Reads.Add(1)
+	return s.Store.Processed(ctx, key)
+}
+
+func (s *CountingStore) GetResource(ctx context.Context, id string) (*guard.Resource, error) {
+	s.Reads.Add(1)
+	return s.Store.GetResource(ctx, id)
+}
+
+func (s *CountingStore) DueItems(ctx context.Context, now time.Time, limit int) ([]guard.OutboxItem, error) {
+	s.Reads.Add(1)
+	return s.Store.DueItems(ctx, now, limit)
+}
+
+func (s *CountingStore) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guard.Finding, error) {
+	s.Reads.Add(1)
+	return s.Store.ListFindings(ctx, f)
+}
