@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	armreader "github.com/exportguard/exportguard/pkg/arm"
@@ -12,6 +13,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify"
 	"github.com/exportguard/exportguard/pkg/remediate"
+	"github.com/exportguard/exportguard/pkg/report"
 )
 
 // remediateParts builds the remediation planner and executor the policy's
@@ -95,6 +97,20 @@ func (a apiIngester) Approve(ctx context.Context, findingID string, who function
 func (a apiIngester) Deny(ctx context.Context, findingID string, who functions.Principal, reason string) (any, error) {
 	p, err := a.api.approvals.Deny(ctx, findingID, apiApprover(who), reason)
 	return p, apiError(err)
+}
+
+// DashboardPage renders the posture (pkg/report) from the store under the
+// pipeline's policy, for the dashboard function (functions.Dashboard).
+func (a apiIngester) DashboardPage(ctx context.Context, refresh time.Duration) (string, error) {
+	p, err := report.Build(ctx, a.api.store, a.Pipeline.Policy, report.Options{Now: wallClock(), Refresh: refresh, Title: "exportguard posture (live)"})
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	if err := p.HTML(&b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 type findingsAPI struct {

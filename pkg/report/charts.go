@@ -1,0 +1,191 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// The charts are SVG drawn here, on the server, and put in the page as
+// markup: nothing is fetched or run when the page is viewed. Each chart has a
+// <title> and a <desc> that says every value in words (screen readers read
+// them through aria-labelledby), every bar carries its number as text, and
+// series differ by pattern (solid, hatched) and by name in a legend, never by
+// colour alone. A table beside each chart gives the same numbers.
+
+// hbarChart is a horizontal bar chart, one labelled bar per group.
+type hbarChart struct {
+	ID, Title, Desc string
+	Width, Height   int
+	LabelW          int // width of the label column
+	Bars            []hbar
+	Legend          []legendItem
+}
+
+type hbar struct {
+	Label     string
+	Value     int
+	ValueText string // the number and any words beside it (e.g. "not allowed")
+	Y, W      int
+	TextX     int
+	Fill      string // a pattern: url(#…)
+}
+
+// vbarChart is the timeline: two bars per bucket.
+type vbarChart struct {
+	ID, Title, Desc string
+	Width, Height   int
+	BaseY, Left     int
+	Bars            []vbar
+	Ticks           []tick
+	MaxY            int
+	MaxText         string
+	Legend          []legendItem
+}
+
+type vbar struct {
+	X, Y, W, H int
+	Fill       string
+	Title      string // the bar's tooltip and accessible name
+	Value      int
+	TextX      int
+	TextY      int
+}
+
+type tick struct {
+	X     int
+	Label string
+}
+
+type legendItem struct {
+	X     int
+	Fill  string
+	Label string
+}
+
+const (
+	fillSolid = "url(#eg-solid)"
+	fillHatch = "url(#eg-hatch)"
+	fillDots  = "url(#eg-dots)"
+	barH      = 22
+	barGap    = 8
+)
+
+// countChart draws counts as horizontal bars.
+func countChart(id, title, what string, cs []Count) hbarChart {
+	c := hbarChart{ID: id, Title: title, LabelW: 120}
+	maxN := 0
+	for _, x := range cs {
+		maxN = max(maxN, x.N)
+		c.LabelW = max(c.LabelW, min(labelWidth(x.Label), 320))
+	}
+	c.Width = c.LabelW + 360
+	var words []string
+	for i, x := range cs {
+		b := hbar{Label: x.Label, Value: x.N, ValueText: fmt.Sprint(x.N), Y: 8 + i*(barH+barGap), Fill: fillSolid}
+		if maxN > 0 {
+			b.W = x.N * (c.Width - c.LabelW - 60) / maxN
+		}
+		b.TextX = c.LabelW + b.W + 6
+		c.Bars = append(c.Bars, b)
+		words = append(words, fmt.Sprintf("%s: %d", x.Label, x.N))
+	}
+	c.Height = 16 + len(cs)*(barH+barGap)
+	if len(cs) == 0 {
+		c.Height = 40
+		words = append(words, "none")
+	}
+	c.Desc = what + ". " + strings.Join(words, "; ") + "."
+	return c
+}
+
+// regionChart draws, per region, the resources located there plus replicas,
+// solid when the policy allows the region and hatched (and labelled "NOT
+// ALLOWED") when it does not.
+func regionChart(rows []RegionRow) hbarChart {
+	c := hbarChart{ID: "chart-residency", Title: "Where data lives, against where it is allowed", LabelW: 120}
+	maxN := 0
+	for _, r := range rows {
+		maxN = max(maxN, r.Resources+r.Replicas)
+		c.LabelW = max(c.LabelW, min(labelWidth(r.DisplayName), 320))
+	}
+	c.Width = c.LabelW + 400
+	var words []string
+	for i, r := range rows {
+		n := r.Resources + r.Replicas
+		verdict := "allowed"
+		b := hbar{Label: r.DisplayName, Value: n, Y: 8 + i*(barH+barGap), Fill: fillSolid}
+		if !r.Allowed {
+			verdict = "NOT ALLOWED"
+			b.Fill = fillHatch
+		}
+		b.ValueText = fmt.Sprintf("%d (%s)", n, verdict)
+		if maxN > 0 {
+			b.W = n * (c.Width - c.LabelW - 130) / maxN
+		}
+		b.TextX = c.LabelW + b.W + 6
+		c.Bars = append(c.Bars, b)
+		words = append(words, fmt.Sprintf("%s, %s: %d resource(s), %d replica(s)", r.DisplayName, strings.ToLower(verdict), r.Resources, r.Replicas))
+	}
+	c.Height = 16 + len(rows)*(barH+barGap) + 28
+	c.Legend = []legendItem{{X: 0, Fill: fillSolid, Label: "allowed region"}, {X: 200, Fill: fillHatch, Label: "region not allowed"}}
+	if len(rows) == 0 {
+		words = append(words, "no resource with a region is known")
+	}
+	c.Desc = "Resources and replicas per region. " + strings.Join(words, "; ") + "."
+	return c
+}
+
+// timelineChart draws findings opened (solid) and resolved (hatched) per bucket.
+func timelineChart(t Timeline) vbarChart {
+	c := vbarChart{ID: "chart-timeline", Title: "Findings opened and resolved over time", Width: 760, Height: 240, BaseY: 180, Left: 40}
+	n := len(t.Buckets)
+	c.Legend = []legendItem{{X: c.Left, Fill: fillSolid, Label: "opened"}, {X: c.Left + 140, Fill: fillHatch, Label: "resolved"}}
+	if n == 0 {
+		c.Desc = "No finding was opened or resolved in this period."
+		return c
+	}
+	maxN := 1
+	for _, b := range t.Buckets {
+		maxN = max(maxN, b.Opened, b.Resolved)
+	}
+	c.MaxY, c.MaxText = 20, fmt.Sprint(maxN)
+	slot := (c.Width - c.Left - 10) / n
+	w := max(2, (slot-2)/2)
+	plot := c.BaseY - 30
+	labelEvery := max(1, (n+7)/8)
+	var words []string
+	for i, b := range t.Buckets {
+		x := c.Left + i*slot
+		for j, v := range []struct {
+			n    int
+			fill string
+			verb string
+		}{{b.Opened, fillSolid, "opened"}, {b.Resolved, fillHatch, "resolved"}} {
+			h := v.n * plot / maxN
+			bar := vbar{X: x + j*w, Y: c.BaseY - h, W: w, H: h, Fill: v.fill, Value: v.n,
+				Title: fmt.Sprintf("%s: %d %s", bucketLabel(b.Start, t.Step), v.n, v.verb), TextX: x + j*w + w/2, TextY: c.BaseY - h - 3}
+			c.Bars = append(c.Bars, bar)
+		}
+		if i%labelEvery == 0 {
+			c.Ticks = append(c.Ticks, tick{X: x, Label: bucketLabel(b.Start, t.Step)})
+		}
+		if b.Opened > 0 || b.Resolved > 0 {
+			words = append(words, fmt.Sprintf("%s: %d opened, %d resolved", bucketLabel(b.Start, t.Step), b.Opened, b.Resolved))
+		}
+	}
+	c.Desc = fmt.Sprintf("%d finding(s) opened and %d resolved, in steps of %s from %s. %s.", t.Opened, t.Resolved, Human(t.Step),
+		bucketLabel(t.Buckets[0].Start, t.Step), strings.Join(words, "; "))
+	return c
+}
+
+// labelWidth is room enough for a label in the charts' 12px font.
+func labelWidth(s string) int { return 7*len([]rune(s)) + 12 }
+
+// bucketLabel names a bucket's start at the precision of its step.
+func bucketLabel(at time.Time, step time.Duration) string {
+	if step >= 24*time.Hour {
+		return at.UTC().Format("2006-01-02")
+	}
+	return at.UTC().Format("01-02 15:04")
+}
