@@ -1,0 +1,540 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exportguard/exportguard/pkg/replay"
+)
+
+// replay --via URL sends each event of the sessions to a running app instead of
+// replaying it in-process (DESIGN 3.1):
+//
+//   - to a Functions host (func start, or a deployed app with its master key):
+//     POST URL/admin/functions/<name> with {"input": "<text>"}, which the host
+//     answers 202 and runs in the background (research note §5);
+//   - to a running exportguard serve: POST URL/<name> with the invocation body
+//     the host would send (§2), answered when the pipeline is done.
+//
+// Which one URL is, is asked first: a host answers GET /admin/host/status, a
+// serve GET / with {"status":"up"}.
+
+// envFunctionsKey holds the Functions host's master key, sent as
+// x-functions-key to a deployed app's admin endpoint (func start wants none).
+const envFunctionsKey = "EXPORTGUARD_FUNCTIONS_KEY"
+
+// viaFlagHelp is the help of replay's --via flag.
+const viaFlagHelp = "send each event to a running app instead: a Functions host (func start; POST URL/admin/functions/<name>) " +
+	"or exportguard serve (POST URL/<name> with the host's invocation body); a deployed host's master key is read from $" + envFunctionsKey
+
+// viaTimeout bounds one invocation: serve answers when the pipeline is done,
+// which the host allows functionTimeout (host.json: 10 minutes) for.
+const viaTimeout = 11 * time.Minute
+
+// Function names, as the folders under functions/ and the handler's routes.
+const (
+	viaActivityLog    = "activitylog"
+	viaResourceEvents = "resourceevents"
+	viaSweep          = "sweep"
+)
+
+// viaKind is what --via points at.
+type viaKind int
+
+const (
+	viaHost  viaKind = iota + 1 // a Functions host: its admin endpoint
+	viaServe                    // exportguard serve: the handler itself
+)
+
+func (k viaKind) String() string {
+	if k == viaHost {
+		return "the Functions host"
+	}
+	return "exportguard serve"
+}
+
+// viaSender sends one session line's invocations to the target.
+type viaSender struct {
+	kind   viaKind
+	base   *url.URL // without a trailing slash
+	key    string   // x-functions-key, host only
+	client *http.Client
+	now    func() time.Time
+	errs   io.Writer
+}
+
+// viaStats counts what --via did.
+type viaStats struct {
+	lines, bad           int
+	sent, failed         int
+	perFunction          map[string]int
+	arm, eventGridEvents int
+}
+
+// replayVia is replay --via URL SESSION...
+func replayVia(cmd *cobra.Command, target string, sessions []string) error {
+	for _, f := range []string{"store", "policy", "format", "to-eventhub"} {
+		if cmd.Flags().Changed(f) {
+			return fmt.Errorf("--%s does not go with --via: the running app uses its own store and policy, and its findings are read there (exportguard remediate list, the api function)", f)
+		}
+	}
+	base, err := viaURL(target)
+	if err != nil {
+		return err
+	}
+	for _, p := range sessions { // every session is there before anything is sent
+		if _, err := os.Stat(p); err != nil {
+			return err
+		}
+	}
+	s := &viaSender{
+		base: base,
+		key:  strings.TrimSpace(os.Getenv(envFunctionsKey)),
+		client: &http.Client{
+			// Never follow a redirect: the key would go wherever it points.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		now:  time.Now,
+		errs: cmd.ErrOrStderr(),
+	}
+	if s.key != "" && base.Scheme != "https" && !isLoopbackHost(base.Hostname()) {
+		return fmt.Errorf("--via %s: the master key in %s goes over https only (or to a loopback address)", base.Redacted(), envFunctionsKey)
+	}
+	ctx := cmd.Context()
+	if s.kind, err = s.detect(ctx); err != nil {
+		return err
+	}
+	stderr := cmd.ErrOrStderr()
+	progress := func(int) {}
+	if isTerminal(stderr) {
+		progress = func(n int) { fmt.Fprintf(stderr, "\r\033[Ksending to %s: %d line(s)", s.kind, n) }
+		defer fmt.Fprint(stderr, "\r\033[K")
+	}
+	st := viaStats{perFunction: map[string]int{}}
+	for _, path := range sessions {
+		if err := s.session(ctx, path, &st, progress); err != nil {
+			fmt.Fprintf(stderr, "\r\033[Kstopped after %s\n", st.summary(s))
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "\r\033[K%s\n", st.summary(s))
+	if st.failed > 0 {
+		return fmt.Errorf("%d of %d invocation(s) failed (each is reported above with its line number)", st.failed, st.sent)
+	}
+	return nil
+}
+
+func (st viaStats) summary(s *viaSender) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "sent %d invocation(s) to %s at %s: %d activitylog, %d resourceevents (%d Event Grid event(s)), %d sweep; %d failed",
+		st.sent, s.kind, s.base.Redacted(), st.perFunction[viaActivityLog], st.perFunction[viaResourceEvents], st.eventGridEvents,
+		st.perFunction[viaSweep], st.failed)
+	fmt.Fprintf(&b, "; %d arm line(s) not sent (the app reads the resources from ARM itself, and gets what ARM says now); %d malformed line(s)",
+		st.arm, st.bad)
+	if s.kind == viaHost {
+		b.WriteString("; the host runs admin invocations in the background: their outcome is in its log")
+	}
+	return b.String()
+}
+
+// viaURL checks --via's URL: http or https, a host, nothing that looks like a
+// secret (the key goes in the environment, never on a command line).
+func viaURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("--via %q: want http://HOST:PORT or https://HOST (e.g. http://localhost:7071 for func start)", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("--via: give the URL without a user, query or fragment; a master key goes in %s", envFunctionsKey)
+	}
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = ""
+	return u, nil
+}
+
+func isLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// detect asks what the URL is: a Functions host answers GET /admin/host/status
+// with its state; exportguard serve answers GET / with {"status":"up"} (the
+// readiness probe the host polls).
+func (s *viaSender) detect(ctx context.Context) (viaKind, error) {
+	status, body, err := s.get(ctx, "/admin/host/status")
+	if err != nil {
+		return 0, fmt.Errorf("--via %s: %w", s.base.Redacted(), err)
+	}
+	var host struct {
+		State   string `json:"state"`
+		Version string `json:"version"`
+	}
+	switch {
+	case status == http.StatusOK && json.Unmarshal(body, &host) == nil && (host.State != "" || host.Version != ""):
+		return viaHost, nil
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
+		return 0, fmt.Errorf("--via %s: the admin endpoint answered %d: a deployed Functions host wants its master key in %s",
+			s.base.Redacted(), status, envFunctionsKey)
+	}
+	status, body, err = s.get(ctx, "/")
+	if err != nil {
+		return 0, fmt.Errorf("--via %s: %w", s.base.Redacted(), err)
+	}
+	var up struct {
+		Status string `json:"status"`
+	}
+	if status == http.StatusOK && json.Unmarshal(body, &up) == nil && up.Status == "up" {
+		return viaServe, nil
+	}
+	return 0, fmt.Errorf("--via %s is neither a Functions host (GET /admin/host/status) nor exportguard serve (GET / answering {\"status\":\"up\"})",
+		s.base.Redacted())
+}
+
+func (s *viaSender) get(ctx context.Context, path string) (int, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base.String()+path, nil)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", "exportguard-replay")
+	if s.key != "" && strings.HasPrefix(path, "/admin/") {
+		req.Header.Set("x-functions-key", s.key)
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return 0, nil, viaTransportError(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp.StatusCode, body, nil
+}
+
+// viaTransportError is err without the request URL net/http puts in it (the
+// URL is printed once, redacted, by the caller).
+func viaTransportError(err error) error {
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		return ue.Err
+	}
+	return err
+}
+
+// session sends one session, line after line, in order. A malformed line, or
+// an invocation the target refuses, is reported with its line number and the
+// rest go on; a target that cannot be reached at all stops it.
+func (s *viaSender) session(ctx context.Context, path string, st *viaStats, progress func(int)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), replay.MaxLineBytes+1)
+	for n := 1; sc.Scan(); n++ {
+		raw := bytes.TrimSpace(sc.Bytes())
+		if len(raw) == 0 {
+			continue
+		}
+		st.lines++
+		progress(st.lines)
+		l, err := replay.ParseLine(raw)
+		if err != nil {
+			st.bad++
+			fmt.Fprintf(s.errs, "%s:%d: %v; line skipped\n", path, n, err)
+			continue
+		}
+		if l.Source == replay.SourceARM {
+			st.arm++
+			continue
+		}
+		calls, events := s.invocations(l, filepath.Base(path), int64(n))
+		st.eventGridEvents += events
+		for _, c := range calls {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			st.sent++
+			st.perFunction[c.function]++
+			msg, err := s.post(ctx, c)
+			if err != nil {
+				if errors.Is(err, errViaUnreachable) {
+					return fmt.Errorf("%s:%d: %s: %w", path, n, c.function, err)
+				}
+				st.failed++
+				fmt.Fprintf(s.errs, "%s:%d: %s: %v\n", path, n, c.function, err)
+				continue
+			}
+			if msg != "" {
+				fmt.Fprintf(s.errs, "%s:%d: %s\n", path, n, msg)
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("%s: a line longer than %d bytes", path, replay.MaxLineBytes)
+		}
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+// viaCall is one invocation to send.
+type viaCall struct {
+	function string
+	path     string // below the base URL
+	body     []byte
+}
+
+// invocations turns a session line into what is sent for it, in order, and
+// counts its Event Grid events. An Event Grid delivery that is an array is
+// sent event by event: the host dispatches an eventGridTrigger one event at a
+// time (§2.6), and its admin endpoint parses the input as one JSON object (§5).
+func (s *viaSender) invocations(l replay.Line, session string, seq int64) ([]viaCall, int) {
+	switch l.Source {
+	case replay.SourceEventHub:
+		body := messageBody(l.Body)
+		if s.kind == viaHost {
+			return []viaCall{s.admin(viaActivityLog, string(body))}, 0
+		}
+		return []viaCall{{viaActivityLog, "/" + viaActivityLog, hostEventHubInvocation(body, l.At, seq, session, s.now())}}, 0
+	case replay.SourceEventGrid:
+		events := splitEvents(l.Body)
+		calls := make([]viaCall, 0, len(events))
+		for _, ev := range events {
+			if s.kind == viaHost {
+				calls = append(calls, s.admin(viaResourceEvents, string(ev)))
+			} else {
+				calls = append(calls, viaCall{viaResourceEvents, "/" + viaResourceEvents, hostEventGridInvocation(ev, s.now())})
+			}
+		}
+		return calls, len(events)
+	case replay.SourceClock:
+		// One sweep per clock line: the app keeps its own clock, so the ticks a
+		// clock line passes in replay have no meaning for it.
+		if s.kind == viaHost {
+			return []viaCall{s.admin(viaSweep, "")}, 0
+		}
+		return []viaCall{{viaSweep, "/" + viaSweep, hostTimerInvocation(l.At, s.now())}}, 0
+	}
+	return nil, 0
+}
+
+// admin is an admin-endpoint invocation: {"input": "<text>"}, the input a
+// string (the host's FunctionInvocation.Input, §5).
+func (s *viaSender) admin(function, input string) viaCall {
+	b, _ := json.Marshal(struct {
+		Input string `json:"input"`
+	}{input})
+	return viaCall{function, "/admin/functions/" + function, b}
+}
+
+// splitEvents returns the events of an Event Grid delivery: the elements of an
+// array, or the single object. An empty array has none.
+func splitEvents(body json.RawMessage) []json.RawMessage {
+	b := bytes.TrimSpace(messageBody(body))
+	if len(b) > 0 && b[0] == '[' {
+		var events []json.RawMessage
+		if json.Unmarshal(b, &events) == nil {
+			return events
+		}
+	}
+	return []json.RawMessage{b}
+}
+
+// viaRejected finds a non-zero rejected count in the handler's Logs.
+var viaRejected = regexp.MustCompile(`\b[1-9][0-9]* rejected\b`)
+
+// errViaUnreachable marks a target that did not answer at all.
+var errViaUnreachable = errors.New("the target did not answer")
+
+// post sends one invocation. The host's admin endpoint answers 202 (queued);
+// serve answers 200 with the invocation answer, whose Logs are returned as msg
+// when they report input kept as poison. Any other status is an error naming
+// it, with the target's short reason.
+func (s *viaSender) post(ctx context.Context, c viaCall) (msg string, err error) {
+	ctx, cancel := context.WithTimeout(ctx, viaTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base.String()+c.path, bytes.NewReader(c.body))
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	req.Header.Set("User-Agent", "exportguard-replay")
+	if s.kind == viaHost {
+		if s.key != "" {
+			req.Header.Set("x-functions-key", s.key)
+		}
+	} else {
+		req.Header.Set("X-Azure-Functions-InvocationId", newUUID())
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return "", fmt.Errorf("no answer within %s", viaTimeout)
+		}
+		return "", fmt.Errorf("%w: POST %s: %v", errViaUnreachable, c.path, viaTransportError(err))
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return "", fmt.Errorf("POST %s answered %d %s%s", c.path, resp.StatusCode, http.StatusText(resp.StatusCode), reasonOf(body))
+	}
+	if s.kind == viaServe {
+		var a struct{ Logs []string }
+		if json.Unmarshal(body, &a) != nil {
+			return "", fmt.Errorf("POST %s answered %d with a body that is not an invocation answer", c.path, resp.StatusCode)
+		}
+		// The handler's Logs say when input was kept as poison ("N rejected",
+		// or a value it passed on whole because it was not JSON).
+		var kept []string
+		for _, l := range a.Logs {
+			if viaRejected.MatchString(l) || strings.Contains(l, "passed whole") || strings.Contains(l, "passed to the pipeline as it is") {
+				kept = append(kept, l)
+			}
+		}
+		if len(kept) == 0 {
+			return "", nil
+		}
+		return "the app kept input it could not read as poison: " + strings.Join(kept, "; "), nil
+	}
+	return "", nil
+}
+
+// reasonOf is the short reason in an error answer: serve's {"error": "…"}, or
+// the first line of a text body, clipped.
+func reasonOf(body []byte) string {
+	var e struct {
+		Error   string `json:"error"`
+		Message string `json:"message"`
+	}
+	text := ""
+	if json.Unmarshal(body, &e) == nil {
+		text = e.Error
+		if text == "" {
+			text = e.Message
+		}
+	} else if t := strings.TrimSpace(string(body)); t != "" && !strings.HasPrefix(t, "<") {
+		text, _, _ = strings.Cut(t, "\n")
+	}
+	if len(text) > 200 {
+		text = text[:200] + "…"
+	}
+	if text == "" {
+		return ""
+	}
+	return ": " + text
+}
+
+// The invocation bodies the Functions host POSTs to the handler (research note
+// §2), built here for replay --via to a running serve. pkg/functions' tests
+// hold the handler to the same shapes.
+
+// hostTime is how the host writes a DateTime whose kind is unspecified (the
+// Event Hubs enqueued times, §2.5): no zone.
+const hostTime = "2006-01-02T15:04:05.9999999"
+
+// hostSys is Metadata.sys.
+func hostSys(function string, now time.Time) map[string]string {
+	return map[string]string{"MethodName": function, "UtcNow": now.UTC().Format(time.RFC3339Nano), "RandGuid": newUUID()}
+}
+
+// jsonText is v as JSON text, for the host's string-valued entries.
+func jsonText(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only built from values that always encode
+	}
+	return string(b)
+}
+
+// hostEventHubInvocation is the body for activitylog, an eventHubTrigger with
+// cardinality many and dataType string, delivering one message: Data.events
+// is a JSON string holding a JSON array of the message bodies as strings
+// (string[] through JsonConvert.SerializeObject, §2.1 and §2.5), and the
+// *Array metadata entries are strings holding JSON arrays too.
+func hostEventHubInvocation(body []byte, enqueued time.Time, seq int64, hub string, now time.Time) []byte {
+	at := enqueued.UTC().Format(hostTime)
+	inv := map[string]any{
+		"Data": map[string]any{"events": jsonText([]string{string(body)})},
+		"Metadata": map[string]any{
+			"PartitionContext": map[string]string{
+				"FullyQualifiedNamespace": "exportguard-replay", "EventHubName": hub, "ConsumerGroup": "$Default", "PartitionId": "0",
+			},
+			"PartitionKeyArray":    jsonText([]any{nil}),
+			"OffsetArray":          jsonText([]string{fmt.Sprint(seq)}),
+			"SequenceNumberArray":  jsonText([]int64{seq}),
+			"EnqueuedTimeUtcArray": jsonText([]string{at}),
+			"PropertiesArray":      jsonText([]map[string]any{{}}),
+			"SystemPropertiesArray": jsonText([]map[string]any{{
+				"SequenceNumber": seq, "Offset": seq, "PartitionKey": nil, "EnqueuedTimeUtc": at,
+			}}),
+			"sys": hostSys(viaActivityLog, now),
+		},
+	}
+	return []byte(jsonText(inv))
+}
+
+// hostEventGridInvocation is the body for resourceevents, an eventGridTrigger:
+// Data.event is the event as a JSON object, Metadata.data its data (§2.6).
+func hostEventGridInvocation(event json.RawMessage, now time.Time) []byte {
+	meta := map[string]any{"sys": hostSys(viaResourceEvents, now)}
+	var ev struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(event, &ev) == nil && len(ev.Data) > 0 && string(ev.Data) != "null" {
+		meta["data"] = ev.Data
+	}
+	data := map[string]any{"event": event}
+	if !json.Valid(event) {
+		// Not JSON: the host would not have parsed it; the handler takes a
+		// string the same way, and the pipeline keeps it as poison.
+		data["event"] = string(event)
+	}
+	return []byte(jsonText(map[string]any{"Data": data, "Metadata": meta}))
+}
+
+// hostTimerInvocation is the body for sweep, a timerTrigger: Data.timer is the
+// TimerInfo object (§2.4), its schedule status around the clock line's time.
+func hostTimerInvocation(at time.Time, now time.Time) []byte {
+	t := at.UTC().Format(time.RFC3339Nano)
+	next := at.UTC()
+	if sched, err := sweepSchedule(); err == nil {
+		next = sched.Next(at).UTC()
+	}
+	timer := map[string]any{
+		"Schedule":       map[string]bool{"AdjustForDST": true},
+		"ScheduleStatus": map[string]string{"Last": t, "Next": next.Format(time.RFC3339Nano), "LastUpdated": t},
+		"IsPastDue":      false,
+	}
+	return []byte(jsonText(map[string]any{"Data": map[string]any{"timer": timer},
+		"Metadata": map[string]any{"sys": hostSys(viaSweep, now)}}))
+}
+
+// newUUID is a random (version 4) UUID, as the host's invocation IDs are.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
