@@ -301,6 +301,8 @@ func (h *handler) serveAPI(ctx context.Context, req *httpRequest, log *slog.Logg
 	id, action := req.route()
 	method := strings.ToUpper(strings.TrimSpace(req.Method))
 	switch {
+	case isDashboard(req): // the dashboard function (dashboard.go)
+		return h.dashboard(ctx, method, log)
 	case method == http.MethodGet && id == "" && action == "":
 		return h.listFindings(ctx, backend, req, log)
 	case method == http.MethodGet && action == "":

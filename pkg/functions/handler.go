@@ -88,6 +88,7 @@ func NewHandler(opts Options) http.Handler {
 		fnSweep:          h.sweep,
 		fnHealth:         h.healthInvocation,
 		fnAPI:            h.api,
+		fnDashboard:      h.api, // the same code as the api function: dashboard.go
 		fnEventGrid:      h.eventGrid,
 	}
 	return h
