@@ -52,7 +52,7 @@ func main() {
 	flag.IntVar(&c.httpRecords, "http-records", 20000, "records through the HTTP handler (each store)")
 	flag.IntVar(&c.opaRecords, "opa-records", 50000, "records whose judged resources exportguard's rules and OPA evaluate")
 	flag.IntVar(&c.coldStartRuns, "coldstart-runs", 10, "cold starts of exportguard serve")
-	flag.StringVar(&c.out, "o", "results.json", "where to write the results as JSON")
+	flag.StringVar(&c.out, "o", "results.json", "where to write the results as JSON (and, beside it, the README's short table as .md)")
 	flag.BoolVar(&c.skipCold, "skip-coldstart", false, "do not build and start the binary")
 	flag.BoolVar(&quick, "quick", false, "small sizes, for a smoke run (seconds)")
 	flag.Parse()
@@ -415,8 +415,46 @@ func run(ctx context.Context, c config) error {
 	if err := os.WriteFile(c.out, append(raw, '\n'), 0o644); err != nil {
 		return err
 	}
-	fmt.Printf("\nwritten to %s\n", c.out)
+	md := strings.TrimSuffix(c.out, filepath.Ext(c.out)) + ".md"
+	if err := os.WriteFile(md, []byte(markdown(&res)), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("\nwritten to %s and %s\n", c.out, md)
 	return nil
+}
+
+// markdown is the short table the README's Performance section shows.
+func markdown(r *Results) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %s: %v × %v, %v, %v; load average %v at the start, %v at the end; %.0f s.\n\n",
+		r.Started.Format("2006-01-02 15:04 UTC"), r.Machine["nproc"], r.Machine["cpu"], r.Machine["memTotal"], r.Machine["go"],
+		r.Machine["loadAvgStart"], r.Machine["loadAvgEnd"], r.Seconds)
+	b.WriteString("| path | store | records | records/s | records/s per core | allocs/record | peak heap MB | per batch of 100: p50 / p99 / p99.9 ms |\n")
+	b.WriteString("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	for _, x := range r.Rows {
+		lat := ""
+		if x.P50ms > 0 {
+			lat = fmt.Sprintf("%.1f / %.1f / %.1f", x.P50ms, x.P99ms, x.P999ms)
+		}
+		heap := ""
+		if x.PeakHeapMB > 0 {
+			heap = fmt.Sprintf("%.0f", x.PeakHeapMB)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.0f | %.0f | %s | %s |\n", short(x.Name), x.Store, human(x.Records), x.PerSec, x.PerCore, x.AllocsPerRec, heap, lat)
+	}
+	b.WriteString("\n| target | measured | |\n| --- | --- | --- |\n")
+	for _, t := range r.Targets {
+		met := "met"
+		if !t.Met {
+			met = "**missed**"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Goal, t.Measured, met)
+	}
+	if r.ColdStart != nil {
+		fmt.Fprintf(&b, "\nCold start of `exportguard serve` to ready on `GET /`: median %.0f ms (min %.0f, max %.0f, %v runs).\n",
+			r.ColdStart["medianMs"], r.ColdStart["minMs"], r.ColdStart["maxMs"], r.ColdStart["runs"])
+	}
+	return b.String()
 }
 
 func abs(n int) int {
@@ -449,7 +487,11 @@ func machine() map[string]any {
 	}
 	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
 		if l, _, ok := strings.Cut(string(b), "\n"); ok {
-			m["memTotal"] = strings.Join(strings.Fields(strings.TrimPrefix(l, "MemTotal:")), " ")
+			if f := strings.Fields(strings.TrimPrefix(l, "MemTotal:")); len(f) > 0 {
+				if kb, err := strconv.ParseFloat(f[0], 64); err == nil {
+					m["memTotal"] = strconv.FormatFloat(kb/(1<<20), 'f', 0, 64) + " GB RAM"
+				}
+			}
 		}
 	}
 	return m
@@ -469,10 +511,10 @@ func loadavg() string {
 
 func human(n int) string {
 	switch {
-	case n >= 1000000 && n%1000000 == 0:
-		return strconv.Itoa(n/1000000) + "M"
-	case n >= 1000 && n%1000 == 0:
-		return strconv.Itoa(n/1000) + "k"
+	case n >= 1000000:
+		return strconv.FormatFloat(float64(n)/1e6, 'f', 1, 64) + "M"
+	case n >= 10000:
+		return strconv.FormatFloat(float64(n)/1e3, 'f', 0, 64) + "k"
 	}
 	return strconv.Itoa(n)
 }
