@@ -18,6 +18,7 @@ import (
 
 func newReplayCommand() *cobra.Command {
 	var policyPath, format, storeURL, logLevel, toEventHub string
+	var via string
 	cmd := &cobra.Command{
 		Use:   "replay [--policy FILE] [--format table|json] [--store URL] SESSION...",
 		Short: "Feed recorded sessions through the pipeline and print the findings",
@@ -31,6 +32,9 @@ A malformed line is reported on stderr with its line number and skipped.`,
 		Example: "  exportguard replay testdata/sessions/storage-grs-open-resolve.ndjson\n  exportguard replay --format json --policy policy.yaml session.ndjson",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if via != "" {
+				return replayVia(cmd, via, args)
+			}
 			if toEventHub != "" {
 				return replayToEventHub(cmd, toEventHub, policyPath, args)
 			}
@@ -106,6 +110,7 @@ A malformed line is reported on stderr with its line number and skipped.`,
 	cmd.Flags().StringVar(&storeURL, "store", "memory:", "store URL: memory:, sqlite:PATH or cosmos:https://HOST:PORT/?database=NAME")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	cmd.Flags().StringVar(&toEventHub, "to-eventhub", "", toEventHubFlagHelp)
+	cmd.Flags().StringVar(&via, "via", "", viaFlagHelp)
 	return cmd
 }
 
