@@ -13,6 +13,8 @@ FUZZ_TARGETS := \
 	./pkg/activitylog:FuzzDecode \
 	./pkg/eventgrid:FuzzDecode \
 	./pkg/functions:FuzzEnvelope \
+	./pkg/functions:FuzzAPIRequest \
+	./pkg/functions:FuzzEventGridWebhook \
 	./pkg/replay:FuzzParseLine \
 	./pkg/policy:FuzzParse
 
