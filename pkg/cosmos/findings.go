@@ -106,6 +106,9 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 	if f.ResourceID != "" {
 		where, params = append(where, "c.idKey = @idKey"), append(params, param("@idKey", guard.IDKey(f.ResourceID)))
 	}
+	if f.Pending {
+		where = append(where, "IS_DEFINED(c.finding.pending)")
+	}
 	sql := "SELECT * FROM c"
 	if len(where) > 0 {
 		sql += " WHERE " + strings.Join(where, " AND ")

@@ -32,6 +32,23 @@ type Finding struct {
 	ResolvedAt     *time.Time     `json:"resolvedAt,omitempty"`
 	Trigger        Trigger        `json:"trigger"`
 	Remediation    Remediation    `json:"remediation"`
+	// Pending is set by the write that moves the finding to a new status and
+	// cleared once the transition's audit record and outbox items (its
+	// notifications, its remediation plan) are stored. A process that dies in
+	// between leaves it: the same change delivered again at the same time (a
+	// replay run again) tells the transition at once; otherwise, once
+	// PendingLease has passed, the next write of the finding or the sweep does.
+	// Its record and items are written at least once, never lost. Absent
+	// otherwise.
+	Pending *PendingTransition `json:"pending,omitempty"`
+}
+
+// PendingTransition is what finishing a stored transition needs beyond the
+// finding itself.
+type PendingTransition struct {
+	From Status    `json:"from"` // the status before ("" for a new finding)
+	At   time.Time `json:"at"`   // when it moved
+	By   string    `json:"by"`   // the process that moved it (a random name)
 }
 
 // Trigger is the event that caused a finding's latest transition.

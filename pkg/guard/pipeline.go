@@ -3,6 +3,7 @@ package guard
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -129,12 +131,14 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 		return sum, err
 	}
 	trig := Trigger{Source: c.Source, EventID: c.EventID, CorrelationID: c.CorrelationID, Caller: c.Caller}
+	var judged *Resource
 	if res != nil {
-		s, err := p.judge(ctx, res, trig, now)
+		s, keep, err := p.judge(ctx, res, trig, now)
 		sum.Add(s)
 		if err != nil {
 			return sum, err
 		}
+		judged = keep
 	} else {
 		sum.Skipped++
 	}
@@ -144,10 +148,28 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 	}); err != nil {
 		return sum, err
 	}
+	// The state judged becomes the last known state only now, once everything
+	// that follows from it is done: a process that dies before this point has
+	// the change delivered again, and judges it against the same previous
+	// state (the key a storage account had, before it was switched off).
+	if err := p.keepState(ctx, judged); err != nil {
+		return sum, err
+	}
 	if err := p.Store.MarkProcessed(ctx, key, now); err != nil {
 		return sum, fmt.Errorf("mark %s processed: %w", key, err)
 	}
 	return sum, nil
+}
+
+// keepState stores a judged state as the resource's last known state.
+func (p *Pipeline) keepState(ctx context.Context, res *Resource) error {
+	if res == nil {
+		return nil
+	}
+	if _, err := p.Store.PutResource(ctx, res); err != nil {
+		return fmt.Errorf("store state of %s: %w", res.ID, err)
+	}
+	return nil
 }
 
 // debugChange logs at debug level why a change was skipped. Most changes are
@@ -215,26 +237,37 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 	return &Resource{ID: prev.ID, Type: prev.Type, Location: prev.Location, Deleted: true, ObservedAt: now.UTC()}, nil
 }
 
-// judge stores the resource's new state and runs the rules over it.
-func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now time.Time) (Summary, error) {
+// judge runs the rules over the resource's new state, against the last known
+// state, and returns the new state for the caller to store (keepState) once
+// everything that follows from it is done; nil when it was not judged.
+func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now time.Time) (Summary, *Resource, error) {
 	var sum Summary
+	var prev *Resource
 	switch known, err := p.Store.GetResource(ctx, res.ID); {
 	case err == nil && res.ObservedAt.Before(known.ObservedAt):
 		// An older state than the one already judged: judging it again would move
 		// findings back in time.
 		p.log().Debug("state older than the last known; not judged", "resourceId", res.ID,
 			"observedAt", res.ObservedAt, "lastKnown", known.ObservedAt)
-		return sum, nil
-	case err != nil && !errors.Is(err, ErrNotFound):
-		return sum, fmt.Errorf("get last known state of %s: %w", res.ID, err)
-	}
-	prev, err := p.Store.PutResource(ctx, res)
-	if err != nil {
-		return sum, fmt.Errorf("store state of %s: %w", res.ID, err)
+		return sum, nil, nil
+	case err == nil:
+		prev = known
+	case !errors.Is(err, ErrNotFound):
+		return sum, nil, fmt.Errorf("get last known state of %s: %w", res.ID, err)
 	}
 	if res.Deleted {
-		return p.closeAll(ctx, res.ID, trig, now)
+		s, err := p.closeAll(ctx, res.ID, trig, now)
+		return s, res, err
 	}
+	s, err := p.evaluate(ctx, res, prev, trig, now)
+	return s, res, err
+}
+
+// evaluate runs the rules over a state and moves the findings their verdicts
+// are about.
+func (p *Pipeline) evaluate(ctx context.Context, res, prev *Resource, trig Trigger, now time.Time) (Summary, error) {
+	var sum Summary
+	var err error
 	in := Input{Policy: p.Policy, Resource: res, Previous: prev, Now: now}
 	for _, r := range p.Rules {
 		if p.Policy.RuleMode(r.ID()) == ModeOff || !r.Applies(res.Type) {
@@ -417,31 +450,211 @@ func (p *Pipeline) closeAll(ctx context.Context, id string, trig Trigger, now ti
 func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub string, res, prev *Resource, trig Trigger, now time.Time) (bool, error) {
 	now = now.UTC()
 	var from, to Status
+	var unfinished *Finding // a transition stored by a process that died before telling it
+	// A transition this call stores is this call's to tell: no other call of
+	// this process takes it over meanwhile (mayFinish).
+	defer telling(id, now)()
 	stored, err := p.Store.UpdateFinding(ctx, id, func(cur *Finding) (*Finding, error) {
-		from, to = "", ""
+		from, to, unfinished = "", "", nil
+		if cur != nil && cur.Pending != nil {
+			u := *cur
+			unfinished = &u
+		}
 		next := nextFinding(cur, p.Policy, v, id, sub, trig, now)
 		if next == nil {
 			return nil, nil
 		}
 		if cur != nil {
 			from = cur.Status
+			next.Pending = cur.Pending // until it is told, below
 		}
 		to = next.Status
+		if from != to {
+			next.Pending = &PendingTransition{From: from, At: now, By: incarnation}
+		}
 		return next, nil
 	})
 	if err != nil {
 		return false, fmt.Errorf("update finding %s (%s on %s): %w", id, v.Rule, v.ResourceID, err)
 	}
+	same := unfinished != nil && sameTrigger(unfinished.Trigger, trig)
+	self := 0
+	if unfinished != nil && unfinished.Pending.At.Equal(now) {
+		self = 1
+	}
+	if unfinished != nil && !mayFinish(id, *unfinished.Pending, same, now, self) {
+		unfinished = nil
+	}
+	if unfinished != nil {
+		// The state judged now, and the last known state, which the change that
+		// moved the finding never replaced (keepState comes after). The same
+		// change delivered again has the verdict too; anything else tells the
+		// transition from the finding.
+		t := Transition{Finding: *unfinished, From: unfinished.Pending.From, Verdict: v, Resource: res, Previous: prev}
+		if !same {
+			t.Verdict = verdictOf(*unfinished)
+		}
+		p.log().Warn("telling a finding transition a process left untold", "findingId", id, "to", unfinished.Status, "at", unfinished.Pending.At)
+		if err := p.tell(ctx, t, *unfinished.Pending); err != nil {
+			return false, err
+		}
+	}
 	if from == to {
+		if unfinished != nil {
+			return false, p.told(ctx, id, *unfinished.Pending)
+		}
 		return false, nil
 	}
 	p.log().Info("finding "+string(to), "findingId", id, "rule", v.Rule, "resourceId", v.ResourceID, "from", from)
-	if err := p.audit(ctx, now, "finding."+string(to), id, map[string]any{
-		"rule": v.Rule, "resourceId": v.ResourceID, "from": from, "to": to, "message": v.Message, "trigger": trig,
-	}); err != nil {
+	pending := *stored.Pending
+	if err := p.tell(ctx, Transition{Finding: *stored, From: from, Verdict: v, Resource: res, Previous: prev}, pending); err != nil {
 		return true, err
 	}
-	return true, p.plan(ctx, Transition{Finding: *stored, From: from, Verdict: v, Resource: res, Previous: prev}, now)
+	return true, p.told(ctx, id, pending)
+}
+
+// PendingLease is how long a transition stored and not yet told is left to the
+// process that stored it, which may be telling it right now (a duplicate
+// delivered concurrently meets it); after that, the process is presumed dead,
+// and whatever next writes the finding, or the sweep, tells it.
+const PendingLease = 5 * time.Minute
+
+// incarnation names this process in the pending transitions it stores.
+var incarnation = func() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}()
+
+// inFlight counts the calls of this process that may be telling a finding's
+// transition at a time now, by finding ID and time.
+var inFlight = struct {
+	sync.Mutex
+	n map[string]int
+}{n: map[string]int{}}
+
+func inFlightKey(id string, at time.Time) string { return id + "|" + at.UTC().Format(time.RFC3339Nano) }
+
+// telling counts a call that may tell a finding's transition at a time until
+// the function it returns is called.
+func telling(id string, at time.Time) func() {
+	key := inFlightKey(id, at)
+	inFlight.Lock()
+	inFlight.n[key]++
+	inFlight.Unlock()
+	return func() {
+		inFlight.Lock()
+		if inFlight.n[key]--; inFlight.n[key] <= 0 {
+			delete(inFlight.n, key)
+		}
+		inFlight.Unlock()
+	}
+}
+
+// mayFinish reports whether a pending transition met now is this process's to
+// tell. One this process stored is, unless it is telling it right now (a
+// duplicate delivered concurrently meets it): the attempt that stored it
+// failed, and the delivery is tried again. One another process stored is
+// when the same change meets it at the same time (a replay run again after a
+// crash: it has all the transition's facts), or once it is older than
+// PendingLease: that process is presumed dead.
+//
+// self is 1 when the caller itself is counted in flight for the transition's
+// finding and time (telling), 0 otherwise.
+func mayFinish(id string, pt PendingTransition, sameChange bool, now time.Time, self int) bool {
+	if pt.By == incarnation {
+		inFlight.Lock()
+		busy := inFlight.n[inFlightKey(id, pt.At)] > self
+		inFlight.Unlock()
+		return !busy
+	}
+	if sameChange && now.Equal(pt.At) {
+		return true
+	}
+	return !now.Before(pt.At.Add(PendingLease))
+}
+
+// tell records a stored transition in the audit trail and plans what follows
+// from it (notifications, remediation). Done again after a crash, the outbox
+// items are the same (their IDs are the transition's) and kept once; the audit
+// record may be written a second time, the same but for its sequence number.
+func (p *Pipeline) tell(ctx context.Context, t Transition, pt PendingTransition) error {
+	t.Finding.Pending = nil
+	t.Finding.LastSeen = pt.At // the transition's time, which item IDs hash
+	f := t.Finding
+	if err := p.audit(ctx, pt.At, "finding."+string(f.Status), f.ID, map[string]any{
+		"rule": f.Rule, "resourceId": f.ResourceID, "from": pt.From, "to": f.Status, "message": t.Verdict.Message, "trigger": f.Trigger,
+	}); err != nil {
+		return err
+	}
+	return p.plan(ctx, t, pt.At)
+}
+
+// told clears a finding's pending transition once it is told, unless the
+// finding has moved on to another.
+func (p *Pipeline) told(ctx context.Context, id string, pt PendingTransition) error {
+	_, err := p.Store.UpdateFinding(ctx, id, func(cur *Finding) (*Finding, error) {
+		if cur == nil || cur.Pending == nil || cur.Pending.From != pt.From || !cur.Pending.At.Equal(pt.At) || cur.Pending.By != pt.By {
+			return nil, nil
+		}
+		n := *cur
+		n.Pending = nil
+		return &n, nil
+	})
+	if err != nil {
+		return fmt.Errorf("update finding %s: transition told: %w", id, err)
+	}
+	return nil
+}
+
+// finishPending tells a finding's pending transition, left by a process that
+// died, and clears it: for a transition nothing else will come back to (a
+// sweep's resolution, a change never delivered again). It knows no verdict
+// but the finding's and no state but the last known, which the change that
+// moved the finding never replaced.
+func (p *Pipeline) finishPending(ctx context.Context, id string, trig Trigger, now time.Time) error {
+	f, err := p.Store.GetFinding(ctx, id)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("get finding %s: %w", id, err)
+	case f.Pending == nil || !mayFinish(id, *f.Pending, sameTrigger(f.Trigger, trig), now, 0):
+		return nil // told meanwhile, or not yet this process's to tell
+	}
+	prev, err := p.Store.GetResource(ctx, f.ResourceID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		prev = nil
+	case err != nil:
+		return fmt.Errorf("get last known state of %s: %w", f.ResourceID, err)
+	}
+	res, err := p.readARM(ctx, f.ResourceID) // the state now, as far as ARM tells
+	if err != nil {
+		res = nil
+	}
+	p.log().Warn("telling a finding transition a process left untold", "findingId", id, "to", f.Status, "at", f.Pending.At)
+	t := Transition{Finding: *f, From: f.Pending.From, Verdict: verdictOf(*f), Resource: res, Previous: prev}
+	if err := p.tell(ctx, t, *f.Pending); err != nil {
+		return err
+	}
+	return p.told(ctx, id, *f.Pending)
+}
+
+// verdictOf is the verdict a finding's latest transition rests on, as far as
+// the finding keeps it.
+func verdictOf(f Finding) Verdict {
+	v := Verdict{Rule: f.Rule, ResourceID: f.ResourceID, Violation: f.Status != StatusResolved,
+		Message: f.Message, Action: f.Remediation.Action, Evidence: copyEvidence(f.Evidence)}
+	if r, ok := f.Evidence["resolution"].(map[string]any); ok && f.Status == StatusResolved {
+		v.Message, _ = r["message"].(string)
+	}
+	return v
+}
+
+// sameTrigger reports whether two triggers name the same event.
+func sameTrigger(a, b Trigger) bool {
+	return a.Source == b.Source && a.EventID == b.EventID && a.CorrelationID == b.CorrelationID
 }
 
 // plan enqueues what the planners make of a transition.
@@ -471,6 +684,13 @@ func (p *Pipeline) plan(ctx context.Context, t Transition, now time.Time) error 
 func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trigger, now time.Time) *Finding {
 	if cur != nil && now.Before(cur.LastSeen) {
 		return nil // a verdict older than the finding's last word moves nothing
+	}
+	if cur != nil && now.Equal(cur.LastSeen) && sameTrigger(cur.Trigger, trig) && cur.Status == statusOf(pol, v, now) {
+		// The change that moved the finding, judged again at the same time (a
+		// replay run again after the process died before marking it done): its
+		// verdict is the finding already, judged against the previous state
+		// then, which this judgement may no longer know.
+		return nil
 	}
 	if !v.Violation {
 		if cur == nil || cur.Status == StatusResolved {
@@ -511,6 +731,17 @@ func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trig
 		}
 	}
 	return &n
+}
+
+// statusOf is the status a verdict gives a finding.
+func statusOf(pol *Policy, v Verdict, now time.Time) Status {
+	if !v.Violation {
+		return StatusResolved
+	}
+	if _, ok := pol.Exemption(v.Rule, v.ResourceID, now); ok {
+		return StatusExempt
+	}
+	return StatusOpen
 }
 
 func copyEvidence(m map[string]any) map[string]any {

@@ -54,6 +54,9 @@ type FindingFilter struct {
 	Status     Status
 	Rule       string
 	ResourceID string // exact resource, case-insensitively
+	// Pending selects findings with a transition stored but not yet told
+	// (Finding.Pending), which the sweep finishes.
+	Pending bool
 }
 
 // Resources keeps the last known state of each resource.

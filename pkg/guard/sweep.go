@@ -43,11 +43,30 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
 			if res == nil {
 				continue
 			}
-			s, err := p.judge(ctx, res, trig, now)
+			s, keep, err := p.judge(ctx, res, trig, now)
 			sum.Add(s)
+			if err == nil {
+				err = p.keepState(ctx, keep)
+			}
 			if err != nil {
 				return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
 			}
+		}
+	}
+	// Transitions stored and not told (the process died, or the store failed):
+	// those of the findings re-checked above are told by now, when they are
+	// this process's to tell; these are the rest, resolutions above all,
+	// which nothing re-checks.
+	pending, err := p.Store.ListFindings(ctx, FindingFilter{Pending: true})
+	if err != nil {
+		return sum, fmt.Errorf("sweep: list findings with a transition not told: %w", errors.Join(append(readErrs, err)...))
+	}
+	for _, f := range pending {
+		if f.Pending == nil {
+			continue // a store that does not filter on it
+		}
+		if err := p.finishPending(ctx, f.ID, trig, now); err != nil {
+			return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
 		}
 	}
 	s, err := p.checkGrants(ctx, trig, now, &readErrs)

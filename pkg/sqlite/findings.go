@@ -112,6 +112,9 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 	if f.ResourceID != "" {
 		where, args = append(where, "id_key = ?"), append(args, guard.IDKey(f.ResourceID))
 	}
+	if f.Pending {
+		where = append(where, "json_extract(doc, '$.pending') IS NOT NULL")
+	}
 	query := "SELECT doc FROM findings"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")

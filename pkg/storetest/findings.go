@@ -315,6 +315,26 @@ func testFindings(t *testing.T, open Opener) {
 		diff(t, "open IDs", []string{"B"}, ids(listFindings(t, s, guard.FindingFilter{Status: guard.StatusOpen})))
 		diff(t, "resolved IDs", []string{"A"}, ids(listFindings(t, s, guard.FindingFilter{Status: guard.StatusResolved})))
 	})
+
+	t.Run("ListFindings selects pending transitions", func(t *testing.T) {
+		s := open(t)
+		at := time.Date(2026, 11, 18, 9, 30, 0, 0, time.UTC)
+		a := finding("A", sa1, guard.RuleResidencyLocation, guard.StatusResolved)
+		a.Pending = &guard.PendingTransition{From: guard.StatusOpen, At: at}
+		putFinding(t, s, a)
+		putFinding(t, s, finding("B", beta, guard.RuleResidencyLocation, guard.StatusOpen))
+		got := listFindings(t, s, guard.FindingFilter{Pending: true})
+		diff(t, "pending IDs", []string{"A"}, ids(got))
+		diff(t, "pending", a.Pending, got[0].Pending)
+		diff(t, "pending and open IDs", []string(nil), ids(listFindings(t, s, guard.FindingFilter{Pending: true, Status: guard.StatusOpen})))
+		_, err := s.UpdateFinding(t.Context(), "A", func(cur *guard.Finding) (*guard.Finding, error) {
+			n := *cur
+			n.Pending = nil
+			return &n, nil
+		})
+		mustNil(t, "UpdateFinding", err)
+		diff(t, "pending IDs once told", []string(nil), ids(listFindings(t, s, guard.FindingFilter{Pending: true})))
+	})
 }
 
 // increment adds one to the count in a finding's evidence.
