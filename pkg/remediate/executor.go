@@ -100,7 +100,15 @@ func (e *Executor) Send(ctx context.Context, it guard.OutboxItem, now time.Time)
 		return e.audit(ctx, now, "remediation.cancelled", p, map[string]any{"reason": "finding is " + string(f.Status) + " now, or reopened since the plan"})
 	}
 	if f.Remediation.Status == "applied" {
-		return nil // ran before a crash, and recorded: nothing to do again
+		// Ran before a crash, and recorded: nothing to write again. The process
+		// may have died before the outcome's notifications were all enqueued:
+		// the hook enqueues them again, under the same IDs, kept once.
+		if r, ok := recordOf(f); ok && r.PlanID == p.ID && r.Outcome == "applied" && e.OnOutcome != nil {
+			if herr := e.OnOutcome(ctx, *f); herr != nil {
+				log.Warn("remediation outcome hook failed", "error", herr.Error())
+			}
+		}
+		return nil
 	}
 	if p.Approval != nil && !now.Before(p.Approval.ExpiresAt) {
 		reason := fmt.Sprintf("the approval by %s expired at %s before the action could run", p.Approval.Approver, p.Approval.ExpiresAt.Format(time.RFC3339))
@@ -296,6 +304,16 @@ func (e *Executor) finish(ctx context.Context, now time.Time, p *Plan, status, k
 			written = append(written, s.Method+" "+s.Target)
 		}
 	}
+	// The trail first: a process that dies before the finding records the
+	// outcome runs the plan again (and finds it done), so the outcome is
+	// recorded at least once, never lost.
+	extra := map[string]any{"outcome": outcome, "steps": steps}
+	if reason != "" {
+		extra["reason"] = reason
+	}
+	if err := e.audit(ctx, now, kind, p, extra); err != nil {
+		return err
+	}
 	stored, err := e.Store.UpdateFinding(ctx, p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
 		if cur == nil {
 			return nil, nil
@@ -313,13 +331,6 @@ func (e *Executor) finish(ctx context.Context, now time.Time, p *Plan, status, k
 	})
 	if err != nil {
 		return fmt.Errorf("remediate: record %s on %s: %w", outcome, p.FindingID, err)
-	}
-	extra := map[string]any{"outcome": outcome, "steps": steps}
-	if reason != "" {
-		extra["reason"] = reason
-	}
-	if err := e.audit(ctx, now, kind, p, extra); err != nil {
-		return err
 	}
 	if e.OnOutcome != nil && stored != nil && (outcome == "applied" || outcome == "failed") {
 		if herr := e.OnOutcome(ctx, *stored); herr != nil {
