@@ -19,6 +19,7 @@ import (
 func newReplayCommand() *cobra.Command {
 	var policyPath, format, storeURL, logLevel, toEventHub string
 	var via string
+	var compare string // what-if: whatif.go
 	cmd := &cobra.Command{
 		Use:   "replay [--policy FILE] [--format table|json] [--store URL] SESSION...",
 		Short: "Feed recorded sessions through the pipeline and print the findings",
@@ -29,9 +30,12 @@ prints every finding: open, resolved and exempt.
 
 Without --store it uses a fresh in-memory store, so two runs give the same answer.
 A malformed line is reported on stderr with its line number and skipped.`,
-		Example: "  exportguard replay testdata/sessions/storage-grs-open-resolve.ndjson\n  exportguard replay --format json --policy policy.yaml session.ndjson",
+		Example: "  exportguard replay testdata/sessions/storage-grs-open-resolve.ndjson\n  exportguard replay --format json --policy policy.yaml session.ndjson\n  exportguard replay --policy new.yaml --compare old.yaml session.ndjson",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if compare != "" {
+				return replayWhatIf(cmd, policyPath, compare, format, args)
+			}
 			if via != "" {
 				return replayVia(cmd, via, args)
 			}
@@ -111,6 +115,7 @@ A malformed line is reported on stderr with its line number and skipped.`,
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	cmd.Flags().StringVar(&toEventHub, "to-eventhub", "", toEventHubFlagHelp)
 	cmd.Flags().StringVar(&via, "via", "", viaFlagHelp)
+	cmd.Flags().StringVar(&compare, "compare", "", compareFlagHelp)
 	return cmd
 }
 
