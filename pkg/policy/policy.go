@@ -111,7 +111,7 @@ func parse(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 
 func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 	var f file
-	if err := yaml.UnmarshalStrict(raw, &f); err != nil {
+	if err := yaml.UnmarshalStrict(offAsText(raw), &f); err != nil {
 		return nil, yamlError(raw, err)
 	}
 	p := *base
@@ -260,4 +260,34 @@ func isGUID(s string) bool {
 		}
 	}
 	return true
+}
+
+// offAsText reads a bare `mode: off` as the word it is meant to be: YAML 1.1
+// (which the YAML library follows) reads off as false, and "off" is a mode
+// (DESIGN 3.5). Input that is not a YAML mapping is returned as it is.
+func offAsText(raw []byte) []byte {
+	j, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return raw
+	}
+	var doc map[string]any
+	if json.Unmarshal(j, &doc) != nil {
+		return raw
+	}
+	fix := func(m any) {
+		if mm, ok := m.(map[string]any); ok && mm["mode"] == false {
+			mm["mode"] = guard.ModeOff
+		}
+	}
+	if rules, ok := doc["rules"].(map[string]any); ok {
+		for _, r := range rules {
+			fix(r)
+		}
+	}
+	fix(doc["remediation"])
+	out, err := json.Marshal(doc)
+	if err != nil {
+		return raw
+	}
+	return out // JSON is YAML: the strict decode reads it the same way
 }

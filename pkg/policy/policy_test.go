@@ -192,3 +192,13 @@ remediation: {mode: approve}
 		t.Errorf("round trip changed the policy (-before +after):\n%s\n%s", diff, out)
 	}
 }
+
+func TestBareOffIsAMode(t *testing.T) {
+	p, err := Parse([]byte("rules:\n  transit.tls: {mode: off}\nremediation:\n  mode: off\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.RuleMode(guard.RuleTransitTLS) != guard.ModeOff || p.Remediation.Mode != guard.RemediationOff {
+		t.Errorf("rule mode %q, remediation mode %q; want off and off", p.RuleMode(guard.RuleTransitTLS), p.Remediation.Mode)
+	}
+}
