@@ -75,6 +75,13 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
+## faults: the fault tests in full (faults_*_test.go): many SIGKILLs of a replay of a large session
+## (EXPORTGUARD_FAULTS_SEED picks the draw), Cosmos DB throttled and unavailable for longer, hostile
+## bodies at the handler. make test runs their short versions.
+.PHONY: faults
+faults: node_modules/.installed
+	EXPORTGUARD_FAULTS=full $(GO) test -count=1 -timeout 60m -v -run '^TestFault' . ./internal/faultproxy
+
 ## bench: the benchmark driver (bench/, a module of its own so that OPA stays out of go.mod):
 ## generated workloads through the pipeline, the embedded store, the HTTP handler, OPA and a
 ## plain decode; prints the table and writes bench/results.json. Go benchmarks of the hot
