@@ -85,28 +85,9 @@ func (s *Store) Complete(ctx context.Context, id string) error {
 // time to try again. It returns an error wrapping guard.ErrNotFound when the item
 // is absent.
 func (s *Store) Retry(ctx context.Context, id string, next time.Time, lastErr string) error {
-	err := s.write(ctx, func(q querier) error {
-		var doc string
-		var payload []byte
-		err := q.QueryRowContext(ctx, "SELECT doc, payload FROM outbox WHERE id = ?", id).Scan(&doc, &payload)
-		if errors.Is(err, sql.ErrNoRows) {
-			return guard.ErrNotFound
-		}
-		if err != nil {
-			return err
-		}
-		it, err := decodeOutboxItem(doc, payload)
-		if err != nil {
-			return err
-		}
+	err := s.changeOutboxItem(ctx, id, formatTime(next), func(it *guard.OutboxItem) {
 		it.Attempts++
 		it.NextAttempt, it.LastError = next, lastErr
-		if doc, err = encodeOutboxItem(it); err != nil {
-			return err
-		}
-		_, err = q.ExecContext(ctx, "UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?",
-			formatTime(next), doc, id)
-		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: retry outbox item %s: %w", id, err)
@@ -120,7 +101,20 @@ const failedNextAttempt = "9999-12-31T23:59:59.999999999Z"
 
 // Fail gives up on an item: one more attempt, the reason, Failed, never due again.
 func (s *Store) Fail(ctx context.Context, id, reason string) error {
-	err := s.write(ctx, func(q querier) error {
+	err := s.changeOutboxItem(ctx, id, failedNextAttempt, func(it *guard.OutboxItem) {
+		it.Attempts++
+		it.LastError, it.Failed = reason, true
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: fail outbox item %s: %w", id, err)
+	}
+	return nil
+}
+
+// changeOutboxItem applies change to a stored item and stores it with the given
+// next-attempt key, in one write transaction; guard.ErrNotFound when absent.
+func (s *Store) changeOutboxItem(ctx context.Context, id, nextKey string, change func(*guard.OutboxItem)) error {
+	return s.write(ctx, func(q querier) error {
 		var doc string
 		var payload []byte
 		err := q.QueryRowContext(ctx, "SELECT doc, payload FROM outbox WHERE id = ?", id).Scan(&doc, &payload)
@@ -134,18 +128,13 @@ func (s *Store) Fail(ctx context.Context, id, reason string) error {
 		if err != nil {
 			return err
 		}
-		it.Attempts++
-		it.LastError, it.Failed = reason, true
+		change(&it)
 		if doc, err = encodeOutboxItem(it); err != nil {
 			return err
 		}
-		_, err = q.ExecContext(ctx, "UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?", failedNextAttempt, doc, id)
+		_, err = q.ExecContext(ctx, "UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?", nextKey, doc, id)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("sqlite: fail outbox item %s: %w", id, err)
-	}
-	return nil
 }
 
 // ListOutbox returns every item kept, oldest CreatedAt first, then by ID.
