@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,7 @@ func main() {
 	var c config
 	var sizes string
 	var quick bool
+	var cpuProfile string
 	flag.Uint64Var(&c.seed, "seed", 1, "workload seed")
 	flag.IntVar(&c.universe, "universe", 4000, "resources in the generated estate")
 	flag.StringVar(&sizes, "sizes", "10000,100000,1000000", "record counts for the pipeline without a store (memory must stay flat across them); the largest is also the plain-decode size")
@@ -55,6 +57,7 @@ func main() {
 	flag.StringVar(&c.out, "o", "results.json", "where to write the results as JSON (and, beside it, the README's short table as .md)")
 	flag.BoolVar(&c.skipCold, "skip-coldstart", false, "do not build and start the binary")
 	flag.BoolVar(&quick, "quick", false, "small sizes, for a smoke run (seconds)")
+	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -67,7 +70,19 @@ func main() {
 	if quick {
 		c.sizes, c.storeRecords, c.httpRecords, c.opaRecords, c.coldStartRuns = []int{2000, 5000, 10000}, 3000, 3000, 3000, 2
 	}
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fatal(err)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(context.Background(), c); err != nil {
+		pprof.StopCPUProfile()
 		fatal(err)
 	}
 }
