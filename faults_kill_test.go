@@ -319,6 +319,15 @@ type killingStore struct {
 	writes int
 }
 
+// Batch passes the pipeline's batches on to the store, as serve's store gets
+// them: a kill then lands inside a delivery's transaction.
+func (s *killingStore) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	if b, ok := s.Store.(guard.Batcher); ok {
+		return b.Batch(ctx, fn)
+	}
+	return fn(ctx)
+}
+
 func (s *killingStore) wrote(audit *guard.AuditRecord) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

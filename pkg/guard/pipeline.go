@@ -46,6 +46,10 @@ func (p *Pipeline) log() *slog.Logger {
 // cannot be read is kept as poison and counted, never returned as an error: an
 // error means the pipeline could not do its work (the store failed) and the
 // delivery should be retried, which is safe because handling is idempotent.
+//
+// On a store that is a Batcher, the delivery is one transaction: ARM is read
+// first (prefetch), then everything the delivery changes is stored together,
+// and only then is the outbox dispatched.
 func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time.Time) (Summary, error) {
 	var sum Summary
 	decode := p.Decoders[src]
@@ -58,21 +62,74 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time
 		sum.Rejected++
 		return sum, p.keepPoison(ctx, src, err.Error(), body, now)
 	}
-	for _, r := range d.Rejected {
-		sum.Rejected++
-		if err := p.keepPoison(ctx, src, r.Reason, r.Body, now); err != nil {
-			return sum, err
+	handle := func(ctx context.Context) error {
+		for _, r := range d.Rejected {
+			sum.Rejected++
+			if err := p.keepPoison(ctx, src, r.Reason, r.Body, now); err != nil {
+				return err
+			}
 		}
+		sum.Ignored += d.Ignored
+		for _, c := range d.Changes {
+			s, err := p.HandleChange(ctx, c, now)
+			sum.Add(s)
+			if err != nil {
+				return err
+			}
+		}
+		return nil
 	}
-	sum.Ignored += d.Ignored
-	for _, c := range d.Changes {
-		s, err := p.HandleChange(ctx, c, now)
-		sum.Add(s)
-		if err != nil {
-			return sum, err
-		}
+	if b, ok := p.Store.(Batcher); ok {
+		p.prefetch(ctx, d.Changes)
+		err = b.Batch(ctx, handle)
+	} else {
+		err = handle(ctx)
+	}
+	if err != nil {
+		return sum, err
 	}
 	return sum, p.dispatch(ctx, now)
+}
+
+// prefetchers bounds the ARM reads a delivery makes at once.
+const prefetchers = 4
+
+// prefetch reads from ARM, into the delivery's read cache, the resources its
+// changes will be judged on, a few at a time, so that a Batch does not hold
+// the store's write lock while it waits on the network. It reads what
+// HandleChange would read; a read that fails is not cached and is made again,
+// and reported, when the change is handled.
+func (p *Pipeline) prefetch(ctx context.Context, cs []Change) {
+	var ids []string
+	for _, c := range cs {
+		if c.Resource != nil || c.Action == ActionDelete || p.skip(c) != "" {
+			continue
+		}
+		if seen, err := p.Store.Processed(ctx, c.OperationKey()); err != nil || seen {
+			continue
+		}
+		ids = append(ids, c.ResourceID)
+	}
+	if len(ids) <= 1 {
+		for _, id := range ids {
+			_, _ = p.readARM(ctx, id)
+		}
+		return
+	}
+	work := make(chan string)
+	var wg sync.WaitGroup
+	for range min(prefetchers, len(ids)) {
+		wg.Go(func() {
+			for id := range work {
+				_, _ = p.readARM(ctx, id)
+			}
+		})
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
 }
 
 // dispatch delivers what the outbox holds that is due.
@@ -102,17 +159,8 @@ func (p *Pipeline) keepPoison(ctx context.Context, src Source, reason string, bo
 // many sources, it is delivered.
 func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (Summary, error) {
 	sum := Summary{Changes: 1}
-	switch {
-	case c.Outcome != OutcomeSucceeded:
-		p.debugChange(ctx, c, "change skipped: operation did not succeed", "outcome", c.Outcome)
-		sum.Skipped++
-		return sum, nil
-	case !p.Policy.InScope(c.SubscriptionID):
-		p.debugChange(ctx, c, "change skipped: subscription out of scope", "subscriptionId", c.SubscriptionID)
-		sum.Skipped++
-		return sum, nil
-	case !p.judged(c.ResourceType) && (c.Resource == nil || !p.judged(c.Resource.Type)):
-		p.debugChange(ctx, c, "change skipped: no rule judges this resource type", "resourceType", c.ResourceType)
+	if why := p.skip(c); why != "" {
+		p.debugChange(ctx, c, "change skipped: "+why, "outcome", c.Outcome, "subscriptionId", c.SubscriptionID, "resourceType", c.ResourceType)
 		sum.Skipped++
 		return sum, nil
 	}
@@ -142,9 +190,9 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 	} else {
 		sum.Skipped++
 	}
-	if err := p.audit(ctx, now, "change", c.ResourceID, map[string]any{
-		"operation": c.Operation, "source": c.Source, "eventId": c.EventID,
-		"correlationId": c.CorrelationID, "caller": c.Caller, "eventTime": c.EventTime,
+	if err := p.audit(ctx, now, "change", c.ResourceID, changeAudit{
+		Operation: c.Operation, Source: c.Source, EventID: c.EventID,
+		CorrelationID: c.CorrelationID, Caller: c.Caller, EventTime: c.EventTime,
 	}); err != nil {
 		return sum, err
 	}
@@ -159,6 +207,19 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 		return sum, fmt.Errorf("mark %s processed: %w", key, err)
 	}
 	return sum, nil
+}
+
+// skip says why a change is not judged at all, or "" when it is.
+func (p *Pipeline) skip(c Change) string {
+	switch {
+	case c.Outcome != OutcomeSucceeded:
+		return "operation did not succeed"
+	case !p.Policy.InScope(c.SubscriptionID):
+		return "subscription out of scope"
+	case !p.judged(c.ResourceType) && (c.Resource == nil || !p.judged(c.Resource.Type)):
+		return "no rule judges this resource type"
+	}
+	return ""
 }
 
 // keepState stores a judged state as the resource's last known state.
@@ -298,8 +359,8 @@ func (p *Pipeline) evaluate(ctx context.Context, res, prev *Resource, trig Trigg
 			// are recorded only when they move a finding, or the trail would grow
 			// with every tick.
 			for _, v := range vs {
-				if err := p.audit(ctx, now, "verdict", v.ResourceID, map[string]any{
-					"rule": v.Rule, "violation": v.Violation, "grantId": v.GrantID, "message": v.Message, "eventId": trig.EventID,
+				if err := p.audit(ctx, now, "verdict", v.ResourceID, verdictAudit{
+					Rule: v.Rule, Violation: v.Violation, GrantID: v.GrantID, Message: v.Message, EventID: trig.EventID,
 				}); err != nil {
 					return sum, err
 				}
@@ -752,7 +813,29 @@ func copyEvidence(m map[string]any) map[string]any {
 	return out
 }
 
-func (p *Pipeline) audit(ctx context.Context, now time.Time, kind, subject string, data map[string]any) error {
+// changeAudit and verdictAudit are the data of the two records written for
+// every change, as structs rather than maps (a map costs a sort and reflection
+// per key). Their fields are in the order of their names, with no omitempty, so
+// that they encode to the same bytes as the maps they replaced: the trail's
+// hashes cover those bytes.
+type changeAudit struct {
+	Caller        string    `json:"caller"`
+	CorrelationID string    `json:"correlationId"`
+	EventID       string    `json:"eventId"`
+	EventTime     time.Time `json:"eventTime"`
+	Operation     string    `json:"operation"`
+	Source        Source    `json:"source"`
+}
+
+type verdictAudit struct {
+	EventID   string `json:"eventId"`
+	GrantID   string `json:"grantId"`
+	Message   string `json:"message"`
+	Rule      string `json:"rule"`
+	Violation bool   `json:"violation"`
+}
+
+func (p *Pipeline) audit(ctx context.Context, now time.Time, kind, subject string, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", kind, err)

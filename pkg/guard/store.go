@@ -32,6 +32,21 @@ type Store interface {
 	Close() error
 }
 
+// Batcher is a Store that can make many calls one transaction. The pipeline
+// handles each delivery in one Batch when its store is a Batcher: one commit
+// for a hundred records instead of several for each, and a delivery either
+// stored whole or not at all (it is delivered again). Cosmos DB has no
+// transaction across partitions and is not a Batcher; each of its calls stands
+// alone, as every call does on any store outside a Batch.
+type Batcher interface {
+	// Batch runs fn with a context under which the store's calls join one
+	// transaction, committed when fn returns nil and rolled back when it
+	// returns an error. Reads inside see the batch's writes; each call keeps
+	// its own atomicity (an UpdateFinding whose fn fails writes nothing). A
+	// Batch under a Batch's context joins it.
+	Batch(ctx context.Context, fn func(ctx context.Context) error) error
+}
+
 // Findings keeps findings.
 type Findings interface {
 	// GetFinding returns the finding with this ID, or ErrNotFound.

@@ -11,13 +11,21 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
+var (
+	sqlFindingPut = prepared(`
+INSERT INTO findings (id, id_key, rule, status, doc) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET id_key = excluded.id_key, rule = excluded.rule,
+	status = excluded.status, doc = excluded.doc`)
+	sqlFindingGet = prepared("SELECT doc FROM findings WHERE id = ?")
+)
+
 // errAbort ends a write transaction without committing it, for a reason its
 // caller already knows.
 var errAbort = errors.New("transaction aborted")
 
 // GetFinding returns the finding with this ID, or an error wrapping guard.ErrNotFound.
 func (s *Store) GetFinding(ctx context.Context, id string) (*guard.Finding, error) {
-	doc, err := findingDoc(ctx, s.db, id)
+	doc, err := findingDoc(ctx, s.q(ctx), id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get finding %s: %w", id, err)
 	}
@@ -78,10 +86,7 @@ func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard
 		if err != nil {
 			return err
 		}
-		_, err = q.ExecContext(ctx, `
-INSERT INTO findings (id, id_key, rule, status, doc) VALUES (?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET id_key = excluded.id_key, rule = excluded.rule,
-	status = excluded.status, doc = excluded.doc`,
+		_, err = q.ExecContext(ctx, sqlFindingPut,
 			id, guard.IDKey(next.ResourceID), next.Rule, string(next.Status), newDoc)
 		if err != nil {
 			return err
@@ -120,7 +125,7 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	query += " ORDER BY id_key, rule, id"
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.q(ctx).QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list findings: %w", err)
 	}
@@ -146,7 +151,7 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 // findingDoc returns the stored document of a finding, or "" when there is none.
 func findingDoc(ctx context.Context, q querier, id string) (string, error) {
 	var doc string
-	err := q.QueryRowContext(ctx, "SELECT doc FROM findings WHERE id = ?", id).Scan(&doc)
+	err := q.QueryRowContext(ctx, sqlFindingGet, id).Scan(&doc)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -10,6 +10,14 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
+var (
+	sqlGrantPut = prepared(`
+INSERT INTO grants (id, end_at, doc, details) VALUES (?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, doc = excluded.doc, details = excluded.details`)
+	sqlGrantsDue   = prepared("SELECT doc, details FROM grants WHERE end_at <= ? ORDER BY end_at, id")
+	sqlGrantDelete = prepared("DELETE FROM grants WHERE id = ?")
+)
+
 // PutGrant stores or replaces a grant (by ID).
 func (s *Store) PutGrant(ctx context.Context, g guard.Grant) error {
 	if g.ID == "" {
@@ -22,9 +30,7 @@ func (s *Store) PutGrant(ctx context.Context, g guard.Grant) error {
 		return fmt.Errorf("sqlite: put grant %s: %w", g.ID, err)
 	}
 	err = s.write(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, `
-INSERT INTO grants (id, end_at, doc, details) VALUES (?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, doc = excluded.doc, details = excluded.details`,
+		_, err := q.ExecContext(ctx, sqlGrantPut,
 			g.ID, formatTime(g.End), string(doc), raw(g.Details))
 		return err
 	})
@@ -37,8 +43,8 @@ ON CONFLICT (id) DO UPDATE SET end_at = excluded.end_at, doc = excluded.doc, det
 // DueGrants returns the grants whose End is at or before the given time, sorted
 // by End then ID.
 func (s *Store) DueGrants(ctx context.Context, before time.Time) ([]guard.Grant, error) {
-	rows, err := s.db.QueryContext(ctx,
-		"SELECT doc, details FROM grants WHERE end_at <= ? ORDER BY end_at, id", formatTime(before))
+	rows, err := s.q(ctx).QueryContext(ctx,
+		sqlGrantsDue, formatTime(before))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due grants: %w", err)
 	}
@@ -68,7 +74,7 @@ func (s *Store) DueGrants(ctx context.Context, before time.Time) ([]guard.Grant,
 // DeleteGrant removes a grant; removing one that is absent is not an error.
 func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	err := s.write(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, "DELETE FROM grants WHERE id = ?", id)
+		_, err := q.ExecContext(ctx, sqlGrantDelete, id)
 		return err
 	})
 	if err != nil {

@@ -8,10 +8,15 @@ import (
 	"time"
 )
 
+var (
+	sqlLedgerGet  = prepared("SELECT 1 FROM ledger WHERE key = ?")
+	sqlLedgerMark = prepared("INSERT INTO ledger (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING")
+)
+
 // Processed reports whether key was marked processed.
 func (s *Store) Processed(ctx context.Context, key string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, "SELECT 1 FROM ledger WHERE key = ?", key).Scan(&one)
+	err := s.q(ctx).QueryRowContext(ctx, sqlLedgerGet, key).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
@@ -28,7 +33,7 @@ func (s *Store) MarkProcessed(ctx context.Context, key string, at time.Time) err
 		return errors.New("sqlite: mark processed: empty key")
 	}
 	err := s.write(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, "INSERT INTO ledger (key, at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+		_, err := q.ExecContext(ctx, sqlLedgerMark,
 			key, formatTime(at))
 		return err
 	})

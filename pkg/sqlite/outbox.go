@@ -14,6 +14,18 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
+var (
+	sqlOutboxEnqueue = prepared(`
+INSERT INTO outbox (id, next_attempt, doc, payload) VALUES (?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`)
+	sqlOutboxDue = prepared(`
+SELECT doc, payload FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, rowid LIMIT ?`)
+	sqlOutboxDelete = prepared("DELETE FROM outbox WHERE id = ?")
+	sqlOutboxGet    = prepared("SELECT doc, payload FROM outbox WHERE id = ?")
+	sqlOutboxUpdate = prepared("UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?")
+	sqlOutboxList   = prepared("SELECT doc, payload FROM outbox")
+)
+
 // Enqueue adds an item; an item with the same ID already there is kept as it is.
 func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
 	if it.ID == "" {
@@ -24,9 +36,7 @@ func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
 		return fmt.Errorf("sqlite: enqueue %s: %w", it.ID, err)
 	}
 	err = s.write(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, `
-INSERT INTO outbox (id, next_attempt, doc, payload) VALUES (?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING`,
+		_, err := q.ExecContext(ctx, sqlOutboxEnqueue,
 			it.ID, formatTime(it.NextAttempt), doc, raw(it.Payload))
 		return err
 	})
@@ -43,8 +53,7 @@ func (s *Store) DueItems(ctx context.Context, now time.Time, limit int) ([]guard
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.db.QueryContext(ctx, `
-SELECT doc, payload FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, rowid LIMIT ?`,
+	rows, err := s.q(ctx).QueryContext(ctx, sqlOutboxDue,
 		formatTime(now), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
@@ -72,7 +81,7 @@ SELECT doc, payload FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, r
 // Complete removes a delivered item; completing one that is absent is not an error.
 func (s *Store) Complete(ctx context.Context, id string) error {
 	err := s.write(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, "DELETE FROM outbox WHERE id = ?", id)
+		_, err := q.ExecContext(ctx, sqlOutboxDelete, id)
 		return err
 	})
 	if err != nil {
@@ -117,7 +126,7 @@ func (s *Store) changeOutboxItem(ctx context.Context, id, nextKey string, change
 	return s.write(ctx, func(q querier) error {
 		var doc string
 		var payload []byte
-		err := q.QueryRowContext(ctx, "SELECT doc, payload FROM outbox WHERE id = ?", id).Scan(&doc, &payload)
+		err := q.QueryRowContext(ctx, sqlOutboxGet, id).Scan(&doc, &payload)
 		if errors.Is(err, sql.ErrNoRows) {
 			return guard.ErrNotFound
 		}
@@ -132,14 +141,14 @@ func (s *Store) changeOutboxItem(ctx context.Context, id, nextKey string, change
 		if doc, err = encodeOutboxItem(it); err != nil {
 			return err
 		}
-		_, err = q.ExecContext(ctx, "UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?", nextKey, doc, id)
+		_, err = q.ExecContext(ctx, sqlOutboxUpdate, nextKey, doc, id)
 		return err
 	})
 }
 
 // ListOutbox returns every item kept, oldest CreatedAt first, then by ID.
 func (s *Store) ListOutbox(ctx context.Context) ([]guard.OutboxItem, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT doc, payload FROM outbox")
+	rows, err := s.q(ctx).QueryContext(ctx, sqlOutboxList)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list outbox: %w", err)
 	}

@@ -9,6 +9,11 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
+var (
+	sqlPoisonPut  = prepared("INSERT INTO poison (id, at, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING")
+	sqlPoisonList = prepared("SELECT doc FROM poison ORDER BY at, rowid")
+)
+
 // PutPoison keeps a record; one with the same ID already there is kept as it is.
 func (s *Store) PutPoison(ctx context.Context, p guard.PoisonRecord) error {
 	if p.ID == "" {
@@ -21,7 +26,7 @@ func (s *Store) PutPoison(ctx context.Context, p guard.PoisonRecord) error {
 		return fmt.Errorf("sqlite: put poison %s: %w", p.ID, err)
 	}
 	err = s.write(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, "INSERT INTO poison (id, at, doc) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+		_, err := q.ExecContext(ctx, sqlPoisonPut,
 			p.ID, formatTime(p.At), string(doc))
 		return err
 	})
@@ -34,7 +39,7 @@ func (s *Store) PutPoison(ctx context.Context, p guard.PoisonRecord) error {
 // ListPoison returns every kept record, oldest At first (then in the order they
 // were kept).
 func (s *Store) ListPoison(ctx context.Context) ([]guard.PoisonRecord, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT doc FROM poison ORDER BY at, rowid")
+	rows, err := s.q(ctx).QueryContext(ctx, sqlPoisonList)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list poison: %w", err)
 	}

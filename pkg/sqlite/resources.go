@@ -10,10 +10,18 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
+var (
+	sqlResourcePut = prepared(`
+INSERT INTO resources (id_key, doc, body) VALUES (?, ?, ?)
+ON CONFLICT (id_key) DO UPDATE SET doc = excluded.doc, body = excluded.body`)
+	sqlResourcesList = prepared("SELECT doc, body FROM resources ORDER BY id_key")
+	sqlResourceGet   = prepared("SELECT doc, body FROM resources WHERE id_key = ?")
+)
+
 // GetResource returns the last known state of the resource, whatever the casing
 // of id, or an error wrapping guard.ErrNotFound.
 func (s *Store) GetResource(ctx context.Context, id string) (*guard.Resource, error) {
-	r, err := getResource(ctx, s.db, guard.IDKey(id))
+	r, err := getResource(ctx, s.q(ctx), guard.IDKey(id))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get resource %s: %w", id, err)
 	}
@@ -44,9 +52,7 @@ func (s *Store) PutResource(ctx context.Context, r *guard.Resource) (*guard.Reso
 		if prev, err = getResource(ctx, q, key); err != nil {
 			return err
 		}
-		_, err = q.ExecContext(ctx, `
-INSERT INTO resources (id_key, doc, body) VALUES (?, ?, ?)
-ON CONFLICT (id_key) DO UPDATE SET doc = excluded.doc, body = excluded.body`,
+		_, err = q.ExecContext(ctx, sqlResourcePut,
 			key, string(doc), raw(r.Body))
 		return err
 	})
@@ -58,7 +64,7 @@ ON CONFLICT (id_key) DO UPDATE SET doc = excluded.doc, body = excluded.body`,
 
 // ListResources returns every resource with a known state, sorted by ID key.
 func (s *Store) ListResources(ctx context.Context) ([]guard.Resource, error) {
-	rows, err := s.db.QueryContext(ctx, "SELECT doc, body FROM resources ORDER BY id_key")
+	rows, err := s.q(ctx).QueryContext(ctx, sqlResourcesList)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: list resources: %w", err)
 	}
@@ -86,7 +92,7 @@ func (s *Store) ListResources(ctx context.Context) ([]guard.Resource, error) {
 func getResource(ctx context.Context, q querier, key string) (*guard.Resource, error) {
 	var doc string
 	var body []byte
-	err := q.QueryRowContext(ctx, "SELECT doc, body FROM resources WHERE id_key = ?", key).Scan(&doc, &body)
+	err := q.QueryRowContext(ctx, sqlResourceGet, key).Scan(&doc, &body)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -44,6 +44,7 @@ func Run(t *testing.T, open func(t *testing.T) guard.Store) {
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Poison", func(t *testing.T) { testPoison(t, open) })
+	t.Run("Batch", func(t *testing.T) { testBatch(t, open) })
 }
 
 // t0 is the suite's reference time: not in UTC (stores must return UTC) and with
