@@ -62,10 +62,8 @@ func decodeWhole(body []byte) (guard.Decoded, bool) {
 	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
 		return d, false
 	}
-	var env struct {
-		Records []record `json:"records"`
-	}
-	if json.Unmarshal(body, &env) != nil || env.Records == nil {
+	var env wholeEnvelope
+	if unmarshal(body, &env) != nil || env.Records == nil {
 		return d, false
 	}
 	for i := range env.Records {
@@ -78,22 +76,30 @@ func decodeWhole(body []byte) (guard.Decoded, bool) {
 	return d, true
 }
 
+// wholeEnvelope is the message as decodeWhole reads it.
+type wholeEnvelope struct {
+	Records []record `json:"records"`
+}
+
+// rawEnvelope is the message as splitEnvelope reads it.
+type rawEnvelope struct {
+	Records json.RawMessage `json:"records"`
+}
+
 // splitEnvelope returns the elements of the records array, each as it was written.
 func splitEnvelope(body []byte) ([]json.RawMessage, error) {
 	if b := bytes.TrimSpace(body); len(b) == 0 || b[0] != '{' {
 		return nil, errors.New("activity log message is not a JSON object")
 	}
-	var env struct {
-		Records json.RawMessage `json:"records"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil {
+	var env rawEnvelope
+	if err := unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("activity log message: %w", err)
 	}
 	if r := bytes.TrimSpace(env.Records); len(r) == 0 || r[0] != '[' {
 		return nil, errors.New("activity log message has no records array")
 	}
 	var records []json.RawMessage
-	if err := json.Unmarshal(env.Records, &records); err != nil {
+	if err := unmarshal(env.Records, &records); err != nil {
 		return nil, fmt.Errorf("activity log records: %w", err)
 	}
 	return records, nil

@@ -45,7 +45,7 @@ func decodeRecord(raw json.RawMessage) (guard.Change, error) {
 		return guard.Change{}, errors.New("not a JSON object")
 	}
 	var r record
-	if err := json.Unmarshal(raw, &r); err != nil {
+	if err := unmarshal(raw, &r); err != nil {
 		// Every field but identity is raw, so a type error can only be about a
 		// part of identity: that part is skipped, and the record is still read
 		// (a record without a usable identity has no caller, nothing worse).
@@ -170,7 +170,7 @@ func str(raw json.RawMessage) (string, bool) {
 		return s, true
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	return s, true
@@ -192,16 +192,19 @@ func plainString(raw []byte) (string, bool) {
 	return string(in), true
 }
 
+// restValue is the REST schema's {"value": ..., "localizedValue": ...} form.
+type restValue struct {
+	Value json.RawMessage `json:"value"`
+}
+
 // valueOf unwraps the REST schema's {"value": ..., "localizedValue": ...} form and
 // returns any other value as it is.
 func valueOf(raw json.RawMessage) json.RawMessage {
 	if b := bytes.TrimSpace(raw); len(b) == 0 || b[0] != '{' {
 		return raw
 	}
-	var v struct {
-		Value json.RawMessage `json:"value"`
-	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+	var v restValue
+	if err := unmarshal(raw, &v); err != nil {
 		return nil
 	}
 	return v.Value

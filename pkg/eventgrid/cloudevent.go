@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	cloudevent "github.com/cloudevents/sdk-go/v2/event"
 )
@@ -24,13 +25,7 @@ func fromCloudEvent(attrs map[string]json.RawMessage) (event, error) {
 	if b64, ok := attrs["data_base64"]; ok && !isString(b64) {
 		return event{}, errors.New("data_base64 is not a string")
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(attrs); err != nil {
-		return event{}, err
-	}
-	ce, err := readCloudEvent(buf.Bytes())
+	ce, err := readCloudEvent(encodeAttrs(attrs))
 	if err != nil {
 		return event{}, fmt.Errorf("cloudevent: %s", describe(err))
 	}
@@ -51,6 +46,77 @@ func fromCloudEvent(attrs map[string]json.RawMessage) (event, error) {
 		e.Data = data // as written: the SDK holds the same JSON, re-encoded
 	}
 	return e, nil
+}
+
+// encodeAttrs writes the attributes as the SDK reads them: the bytes a
+// json.Encoder with SetEscapeHTML(false) writes for the map (keys sorted, values
+// compacted, a newline after), which is what this package gave the SDK before
+// issue 8. The encoder found that by reflection, sorted reflect values and
+// compacted every value with encoding/json's scanner; this does the same work
+// directly, about a third of what fromCloudEvent cost. The SDK reads the
+// attributes in the order written and tells its errors by byte offset, so
+// FuzzEncodeAttrs holds the bytes equal to the encoder's. Values are valid JSON:
+// they come from unmarshal.
+func encodeAttrs(attrs map[string]json.RawMessage) []byte {
+	if attrs == nil {
+		return []byte("null\n")
+	}
+	keys := make([]string, 0, len(attrs))
+	n := 2
+	for k, v := range attrs {
+		keys = append(keys, k)
+		n += len(k) + len(v) + 4
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, n)
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendKey(b, k)
+		b = append(b, ':')
+		if v := attrs[k]; v == nil {
+			b = append(b, "null"...) // what json.RawMessage's MarshalJSON says for nil
+		} else {
+			b = appendCompact(b, v)
+		}
+	}
+	return append(b, '}', '\n')
+}
+
+// appendKey appends k as a JSON string, escaped as encoding/json escapes it
+// without HTML escaping.
+func appendKey(b []byte, k string) []byte {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c < 0x20 || c == '"' || c == '\\' || c >= utf8.RuneSelf {
+			var buf bytes.Buffer // rare: let encoding/json escape it
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false)
+			_ = enc.Encode(k) // cannot fail for a string
+			q := bytes.TrimSuffix(buf.Bytes(), []byte{'\n'})
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, k...)
+	return append(b, '"')
+}
+
+// appendCompact appends the valid JSON v without the whitespace between its
+// tokens, as json.Compact does.
+func appendCompact(b, v []byte) []byte {
+	start := 0
+	for i := 0; i < len(v); i++ {
+		switch v[i] {
+		case '"':
+			i = stringEnd(v, i)
+		case ' ', '\t', '\n', '\r':
+			b = append(b, v[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(b, v[start:]...)
 }
 
 // renameSpecVersion returns the attributes with the spec version under its proper

@@ -65,13 +65,13 @@ func split(body []byte) ([]json.RawMessage, error) {
 	switch b[0] {
 	case '[':
 		var events []json.RawMessage
-		if err := json.Unmarshal(b, &events); err != nil {
+		if err := unmarshal(b, &events); err != nil {
 			return nil, fmt.Errorf("event grid delivery: %w", err)
 		}
 		return events, nil
 	case '{':
 		var event json.RawMessage
-		if err := json.Unmarshal(b, &event); err != nil {
+		if err := unmarshal(b, &event); err != nil {
 			return nil, fmt.Errorf("event grid delivery: %w", err)
 		}
 		return []json.RawMessage{event}, nil
@@ -97,7 +97,7 @@ func decodeEvent(raw json.RawMessage) (c guard.Change, ok bool, err error) {
 		return c, false, errors.New("not a JSON object")
 	}
 	var attrs map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &attrs); err != nil {
+	if err := unmarshal(raw, &attrs); err != nil {
 		return c, false, err
 	}
 	var e event
@@ -134,17 +134,20 @@ func wrapType(e event, err error) error {
 	return fmt.Errorf("%s %s: %w", e.Type, e.ID, err)
 }
 
+// egEvent is what fromEventGridSchema reads of an event in the Event Grid schema.
+type egEvent struct {
+	ID        json.RawMessage `json:"id"`
+	EventType json.RawMessage `json:"eventType"`
+	Topic     json.RawMessage `json:"topic"`
+	Subject   json.RawMessage `json:"subject"`
+	EventTime json.RawMessage `json:"eventTime"`
+	Data      json.RawMessage `json:"data"`
+}
+
 // fromEventGridSchema reads an event in the Event Grid schema.
 func fromEventGridSchema(raw json.RawMessage) (event, error) {
-	var eg struct {
-		ID        json.RawMessage `json:"id"`
-		EventType json.RawMessage `json:"eventType"`
-		Topic     json.RawMessage `json:"topic"`
-		Subject   json.RawMessage `json:"subject"`
-		EventTime json.RawMessage `json:"eventTime"`
-		Data      json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(raw, &eg); err != nil {
+	var eg egEvent
+	if err := unmarshal(raw, &eg); err != nil {
 		return event{}, err
 	}
 	var e event

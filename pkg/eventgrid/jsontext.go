@@ -15,11 +15,30 @@ func str(raw json.RawMessage) (string, bool) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return "", true
 	}
+	if s, ok := plainString(raw); ok {
+		return s, true
+	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	return s, true
+}
+
+// plainString reads a JSON string literal that needs no decoding (printable
+// ASCII, no escapes), as nearly every attribute is, without a trip through a JSON
+// decoder; ok is false for anything else.
+func plainString(raw []byte) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for _, c := range in {
+		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(in), true
 }
 
 // text reads an optional field leniently: anything but a string reads as "".
@@ -51,19 +70,28 @@ func isString(raw json.RawMessage) bool {
 	return len(b) > 0 && b[0] == '"'
 }
 
-// decodeData reads an event's data into v. Absent or null data leaves v as it is.
-// Data must otherwise be a JSON object; inside it, a field of an unexpected type is
-// skipped and the rest is still read (the caller falls back where it can).
-func decodeData(data json.RawMessage, v any) error {
+// decodeData reads an event's data into v, which must point to a zero value.
+// Absent or null data leaves v as it is. Data must otherwise be a JSON object;
+// inside it, a field of an unexpected type is skipped and the rest is still read
+// (the caller falls back where it can).
+func decodeData[T any](data json.RawMessage, v *T) error {
 	b := bytes.TrimSpace(data)
 	if len(b) == 0 || string(b) == "null" {
 		return nil
 	}
-	if b[0] != '{' || !json.Valid(b) {
+	if b[0] != '{' {
 		return errors.New("data is not a JSON object")
 	}
-	var typeErr *json.UnmarshalTypeError
-	if err := json.Unmarshal(b, v); err != nil && !errors.As(err, &typeErr) {
+	err := unmarshal(b, v)
+	if err == nil {
+		return nil // valid JSON, read without a type error
+	}
+	// unmarshal's error and partial value are encoding/json's, which checks the
+	// whole input before it decodes any of it: invalid data leaves v zero.
+	if !json.Valid(b) {
+		return errors.New("data is not a JSON object")
+	}
+	if _, ok := errors.AsType[*json.UnmarshalTypeError](err); !ok {
 		return fmt.Errorf("data: %w", err)
 	}
 	return nil

@@ -161,9 +161,11 @@ func (d keyFields) seconds(key string) (int64, bool, error) {
 	}
 	s := string(raw)
 	if raw[0] == '"' {
-		if err := json.Unmarshal(raw, &s); err != nil {
+		var q string
+		if err := unmarshal(raw, &q); err != nil {
 			return 0, false, fmt.Errorf("data.%s: %w", key, err)
 		}
+		s = q
 		if s = strings.TrimSpace(s); s == "" {
 			return 0, false, nil
 		}

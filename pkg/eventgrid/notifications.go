@@ -23,13 +23,16 @@ func notificationType(typ string) (guard.Action, bool) {
 	return "", false
 }
 
+// notificationData is what notificationChange reads of an event's data.
+type notificationData struct {
+	ResourceInfo json.RawMessage `json:"resourceInfo"`
+}
+
 // notificationChange reads a Resource Notifications event. Its data.resourceInfo is
 // the resource as ARM renders it, kept verbatim: booleans there may be 1 and 0, and
 // the rules read them as they are.
 func notificationChange(e event, action guard.Action) (guard.Change, error) {
-	var d struct {
-		ResourceInfo json.RawMessage `json:"resourceInfo"`
-	}
+	var d notificationData
 	if err := decodeData(e.Data, &d); err != nil {
 		return guard.Change{}, err
 	}
