@@ -8,12 +8,23 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
-// CountingStore counts the calls the pipeline makes on a store: each write
-// method is one write transaction on the embedded store, so the count says how
-// much store work a record costs.
+// CountingStore counts the calls the pipeline makes on a store: the writes and
+// reads a record costs, and the transactions (Batch calls, one per delivery on
+// the embedded store) they are committed in.
 type CountingStore struct {
 	guard.Store
-	Writes, Reads atomic.Int64
+	Writes, Reads, Batches atomic.Int64
+}
+
+// Batch passes the pipeline's batches on to the store (the embedded store is a
+// guard.Batcher), counting them.
+func (s *CountingStore) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	b, ok := s.Store.(guard.Batcher)
+	if !ok {
+		return fn(ctx)
+	}
+	s.Batches.Add(1)
+	return b.Batch(ctx, fn)
 }
 
 func (s *CountingStore) PutResource(ctx context.Context, r *guard.Resource) (*guard.Resource, error) {

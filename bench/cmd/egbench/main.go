@@ -275,8 +275,9 @@ func run(ctx context.Context, c config) error {
 		if kind == bench.StoreSQLiteMem {
 			note = "sqlite.Memory"
 		}
-		note += fmt.Sprintf("; %.2f write transactions and %.2f reads per record; database pages live outside the Go heap",
-			float64(e.Counts.Writes.Load())/float64(m.Records), float64(e.Counts.Reads.Load())/float64(m.Records))
+		note += fmt.Sprintf("; %.2f writes and %.2f reads per record, in %.1f records per transaction (one per delivery); database pages live outside the Go heap",
+			float64(e.Counts.Writes.Load())/float64(m.Records), float64(e.Counts.Reads.Load())/float64(m.Records),
+			float64(m.Records)/float64(max(1, e.Counts.Batches.Load())))
 		r := withLatency(row("pipeline in process (decode, normalise, dedup, rules, findings, audit)", string(kind), m, note), lat)
 		r.PeakHeapMB = mb(peak)
 		res.Rows = append(res.Rows, r)
