@@ -44,6 +44,14 @@ func (s *failingStore) fail(op string, do func() error) error {
 	return errInjected
 }
 
+// batchingFailingStore is a failingStore that passes the pipeline's batches on
+// to the store under it: a failure then ends the delivery's transaction.
+type batchingFailingStore struct{ *failingStore }
+
+func (s batchingFailingStore) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.Store.(guard.Batcher).Batch(ctx, fn)
+}
+
 func (s *failingStore) AppendAudit(ctx context.Context, r guard.AuditRecord) (out guard.AuditRecord, err error) {
 	err = s.fail("AppendAudit", func() error { out, err = s.Store.AppendAudit(ctx, r); return err })
 	return out, err
@@ -103,45 +111,66 @@ func TestTransitionSurvivesAFailureMidChange(t *testing.T) {
 		{"audit record written, process restarted", "AppendAudit", 2, true, true},
 		{"second item not enqueued, process restarted", "Enqueue", 2, false, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			h := newHarness(t, usPolicy(guard.ModeAlert))
-			planner := &recordingPlanner{}
-			h.p.Planners = []guard.Planner{planner}
-			h.observe(at(-10), inside(t, acctID))
-			h.observe(at(-1), outside(t, acctID))
-			first := alMessage(t, alRecord(acctID, writeOp, "Success", "corr-0", at(-10), alice))
-			h.ingest(guard.SourceEventHub, first, at(-9)) // the state before: inside
-			h.p.Store = &failingStore{Store: h.store, op: tc.op, n: tc.n, landed: tc.landed}
-			msg := alMessage(t, alRecord(acctID, writeOp, "Success", "corr-1", at(-1), alice))
-			h.setClock(t0)
-			if _, err := h.p.Ingest(h.ctx, guard.SourceEventHub, msg, t0); !errors.Is(err, errInjected) {
-				t.Fatalf("first delivery: %v, want the injected failure", err)
+		for _, batched := range []bool{false, true} {
+			name := tc.name
+			if batched {
+				name += ", in one transaction"
 			}
-			if tc.restart {
-				defer guard.SetIncarnationForTest("another-process")()
-			}
-			h.ingest(guard.SourceEventHub, msg, t0) // delivered again
+			t.Run(name, func(t *testing.T) { transitionSurvives(t, tc.op, tc.n, tc.landed, tc.restart, batched) })
+		}
+	}
+}
 
-			f := h.finding(acctID)
-			if f == nil || f.Status != guard.StatusOpen || f.Pending != nil {
-				t.Fatalf("finding after the retry: %+v", f)
-			}
-			if n := len(h.auditOf("finding.open")); n < 1 || n > 2 {
-				t.Errorf("finding.open recorded %d times, want once (twice at most, when the record was written and the answer lost)", n)
-			}
-			items, err := h.store.ListOutbox(h.ctx)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(items) != 3 {
-				t.Errorf("outbox holds %d items, want the 3 the transition plans", len(items))
-			}
-			for _, tr := range planner.transitions {
-				if tr.Previous == nil || tr.Previous.ObservedAt != at(-10) || tr.From != "" || tr.Finding.Pending != nil {
-					t.Errorf("planner given previous %v, from %q, pending %v: want the state before the change, from nothing", tr.Previous, tr.From, tr.Finding.Pending)
-				}
-			}
-		})
+func transitionSurvives(t *testing.T, op string, n int, landed, restart, batched bool) {
+	h := newHarness(t, usPolicy(guard.ModeAlert))
+	planner := &recordingPlanner{}
+	h.p.Planners = []guard.Planner{planner}
+	h.observe(at(-10), inside(t, acctID))
+	h.observe(at(-1), outside(t, acctID))
+	first := alMessage(t, alRecord(acctID, writeOp, "Success", "corr-0", at(-10), alice))
+	h.ingest(guard.SourceEventHub, first, at(-9)) // the state before: inside
+	fs := &failingStore{Store: h.store, op: op, n: n, landed: landed}
+	h.p.Store = fs
+	if batched {
+		h.p.Store = batchingFailingStore{fs}
+	}
+	msg := alMessage(t, alRecord(acctID, writeOp, "Success", "corr-1", at(-1), alice))
+	h.setClock(t0)
+	if _, err := h.p.Ingest(h.ctx, guard.SourceEventHub, msg, t0); !errors.Is(err, errInjected) {
+		t.Fatalf("first delivery: %v, want the injected failure", err)
+	}
+	if batched {
+		// The delivery was one transaction: nothing of it is stored.
+		if f := h.finding(acctID); f != nil {
+			t.Fatalf("finding after the failed delivery: %+v, want none (rolled back)", f)
+		}
+		if n := len(h.auditOf("change")); n != 1 {
+			t.Fatalf("change audit records after the failed delivery: %d, want 1 (the first change's)", n)
+		}
+	}
+	if restart {
+		defer guard.SetIncarnationForTest("another-process")()
+	}
+	h.ingest(guard.SourceEventHub, msg, t0) // delivered again
+
+	f := h.finding(acctID)
+	if f == nil || f.Status != guard.StatusOpen || f.Pending != nil {
+		t.Fatalf("finding after the retry: %+v", f)
+	}
+	if n := len(h.auditOf("finding.open")); n < 1 || n > 2 {
+		t.Errorf("finding.open recorded %d times, want once (twice at most, when the record was written and the answer lost)", n)
+	}
+	items, err := h.store.ListOutbox(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 3 {
+		t.Errorf("outbox holds %d items, want the 3 the transition plans", len(items))
+	}
+	for _, tr := range planner.transitions {
+		if tr.Previous == nil || tr.Previous.ObservedAt != at(-10) || tr.From != "" || tr.Finding.Pending != nil {
+			t.Errorf("planner given previous %v, from %q, pending %v: want the state before the change, from nothing", tr.Previous, tr.From, tr.Finding.Pending)
+		}
 	}
 }
 

@@ -46,23 +46,37 @@ func (p *Pipeline) log() *slog.Logger {
 // cannot be read is kept as poison and counted, never returned as an error: an
 // error means the pipeline could not do its work (the store failed) and the
 // delivery should be retried, which is safe because handling is idempotent.
-//
-// On a store that is a Batcher, the delivery is one transaction: ARM is read
-// first (prefetch), then everything the delivery changes is stored together,
-// and only then is the outbox dispatched.
 func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time.Time) (Summary, error) {
+	return p.IngestAll(ctx, src, [][]byte{body}, now)
+}
+
+// IngestAll is Ingest for the message bodies of one delivery (an Event Hubs
+// batch) together. On a store that is a Batcher the delivery is one
+// transaction: every body is decoded and ARM is read first (prefetch), then
+// everything the delivery changes is stored at once, and only then is the
+// outbox dispatched; an error stores nothing of it. On another store each body
+// is handled on its own, one failing does not stop the others, and the error
+// joins theirs.
+func (p *Pipeline) IngestAll(ctx context.Context, src Source, bodies [][]byte, now time.Time) (Summary, error) {
 	var sum Summary
 	decode := p.Decoders[src]
 	if decode == nil {
 		return sum, fmt.Errorf("ingest: no decoder for source %q", src)
 	}
 	ctx = withReadCache(ctx)
-	d, err := decode(body)
-	if err != nil {
-		sum.Rejected++
-		return sum, p.keepPoison(ctx, src, err.Error(), body, now)
+	decoded := make([]Decoded, len(bodies))
+	unreadable := make([]error, len(bodies))
+	var changes []Change
+	for i, b := range bodies {
+		decoded[i], unreadable[i] = decode(b)
+		changes = append(changes, decoded[i].Changes...)
 	}
-	handle := func(ctx context.Context) error {
+	handle := func(ctx context.Context, i int) error {
+		if err := unreadable[i]; err != nil {
+			sum.Rejected++
+			return p.keepPoison(ctx, src, err.Error(), bodies[i], now)
+		}
+		d := decoded[i]
 		for _, r := range d.Rejected {
 			sum.Rejected++
 			if err := p.keepPoison(ctx, src, r.Reason, r.Body, now); err != nil {
@@ -79,16 +93,38 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time
 		}
 		return nil
 	}
+	// which names a body in an error, when there is more than one.
+	which := func(i int, err error) error {
+		if len(bodies) == 1 {
+			return err
+		}
+		return fmt.Errorf("message body %d of %d: %w", i+1, len(bodies), err)
+	}
+	var errs []error
 	if b, ok := p.Store.(Batcher); ok {
-		p.prefetch(ctx, d.Changes)
-		err = b.Batch(ctx, handle)
+		p.prefetch(ctx, changes)
+		err := b.Batch(ctx, func(ctx context.Context) error {
+			for i := range bodies {
+				if err := handle(ctx, i); err != nil {
+					return which(i, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return sum, err
+		}
 	} else {
-		err = handle(ctx)
+		for i := range bodies {
+			if err := handle(ctx, i); err != nil {
+				errs = append(errs, which(i, err))
+			}
+		}
 	}
-	if err != nil {
-		return sum, err
+	if err := p.dispatch(ctx, now); err != nil {
+		errs = append(errs, err)
 	}
-	return sum, p.dispatch(ctx, now)
+	return sum, errors.Join(errs...)
 }
 
 // prefetchers bounds the ARM reads a delivery makes at once.
@@ -101,13 +137,15 @@ const prefetchers = 4
 // and reported, when the change is handled.
 func (p *Pipeline) prefetch(ctx context.Context, cs []Change) {
 	var ids []string
+	wanted := map[string]bool{}
 	for _, c := range cs {
-		if c.Resource != nil || c.Action == ActionDelete || p.skip(c) != "" {
+		if c.Resource != nil || c.Action == ActionDelete || wanted[IDKey(c.ResourceID)] || p.skip(c) != "" {
 			continue
 		}
 		if seen, err := p.Store.Processed(ctx, c.OperationKey()); err != nil || seen {
 			continue
 		}
+		wanted[IDKey(c.ResourceID)] = true
 		ids = append(ids, c.ResourceID)
 	}
 	if len(ids) <= 1 {
