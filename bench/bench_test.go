@@ -107,10 +107,8 @@ func benchPipeline(b *testing.B, kind StoreKind) {
 		c := i % len(chunks)
 		for _, it := range chunks[c] {
 			e.Clock.Set(it.Now)
-			for _, body := range it.Bodies {
-				if _, err := e.Pipeline.Ingest(ctx, it.Source, body, it.Now); err != nil {
-					b.Fatal(err)
-				}
+			if _, err := e.Pipeline.IngestAll(ctx, it.Source, it.Bodies, it.Now); err != nil {
+				b.Fatal(err)
 			}
 		}
 		records += recs[c]
