@@ -48,7 +48,7 @@ func storageKeyFacts(body []byte) (name string, enc storageKeyVaultProps, ok boo
 	var p struct {
 		Encryption storageKeyVaultProps `json:"encryption"`
 	}
-	_ = json.Unmarshal(a.Properties, &p) // a field of another shape reads as absent
+	_ = unmarshal(a.Properties, &p) // a field of another shape reads as absent
 	return a.Name, p.Encryption, true
 }
 

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -40,7 +39,7 @@ func (Location) Evaluate(in guard.Input) []guard.Verdict {
 		var b struct {
 			Location string `json:"location"`
 		}
-		if json.Unmarshal(res.Body, &b) == nil {
+		if unmarshal(res.Body, &b) == nil {
 			loc = strings.TrimSpace(b.Location)
 		}
 	}

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -46,7 +45,7 @@ var geoSKUs = map[string]string{"grs": "LRS", "ragrs": "LRS", "gzrs": "ZRS", "ra
 
 func (StorageReplication) Evaluate(in guard.Input) []guard.Verdict {
 	var a storageAccount
-	if err := json.Unmarshal(in.Resource.Body, &a); err != nil || a.SKU.Name == "" {
+	if err := unmarshal(in.Resource.Body, &a); err != nil || a.SKU.Name == "" {
 		return nil // not a storage account body we can judge
 	}
 	id := in.Resource.ID

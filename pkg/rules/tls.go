@@ -56,7 +56,7 @@ func (StorageTLS) Evaluate(in guard.Input) []guard.Verdict {
 		MinimumTLSVersion        string   `json:"minimumTlsVersion"`
 		SupportsHTTPSTrafficOnly flexBool `json:"supportsHttpsTrafficOnly"`
 	}
-	_ = json.Unmarshal(a.Properties, &p)
+	_ = unmarshal(a.Properties, &p)
 	name := firstNonEmpty(a.Name, nameOf(in.Resource.ID))
 	tls := strings.TrimSpace(p.MinimumTLSVersion)
 	shown := tls
@@ -112,7 +112,7 @@ func (SQLTLS) Evaluate(in guard.Input) []guard.Verdict {
 	var p struct {
 		MinimalTLSVersion string `json:"minimalTlsVersion"`
 	}
-	_ = json.Unmarshal(s.Properties, &p)
+	_ = unmarshal(s.Properties, &p)
 	name := firstNonEmpty(s.Name, nameOf(in.Resource.ID))
 	tls := strings.TrimSpace(p.MinimalTLSVersion)
 	shown := tls
@@ -160,7 +160,7 @@ func (CosmosTLS) Evaluate(in guard.Input) []guard.Verdict {
 	var p struct {
 		MinimalTLSVersion *string `json:"minimalTlsVersion"`
 	}
-	_ = json.Unmarshal(a.Properties, &p)
+	_ = unmarshal(a.Properties, &p)
 	name := firstNonEmpty(a.Name, nameOf(in.Resource.ID))
 	v := guard.Verdict{Rule: guard.RuleTransitTLS, ResourceID: in.Resource.ID}
 	if p.MinimalTLSVersion == nil || strings.TrimSpace(*p.MinimalTLSVersion) == "" {
