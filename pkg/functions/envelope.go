@@ -15,6 +15,12 @@ type invocation struct {
 	Metadata map[string]json.RawMessage
 }
 
+// invocationEnvelope is the invocation as decodeInvocation reads it first.
+type invocationEnvelope struct {
+	Data     json.RawMessage
+	Metadata json.RawMessage
+}
+
 // errMalformed is a request body that is not an invocation envelope.
 var errMalformed = errors.New("the request body is not a JSON invocation envelope")
 
@@ -22,20 +28,17 @@ var errMalformed = errors.New("the request body is not a JSON invocation envelop
 // body must be a JSON object, and Data, when present, an object. A Metadata that is
 // not an object is dropped, since nothing the pipeline needs comes from it.
 func decodeInvocation(body []byte) (invocation, error) {
-	var env struct {
-		Data     json.RawMessage
-		Metadata json.RawMessage
-	}
+	var env invocationEnvelope
 	t := bytes.TrimSpace(body)
 	if len(t) == 0 || t[0] != '{' {
 		return invocation{}, errMalformed
 	}
-	if err := json.Unmarshal(t, &env); err != nil {
+	if err := unmarshal(t, &env); err != nil {
 		return invocation{}, errMalformed
 	}
 	var inv invocation
 	if d := bytes.TrimSpace(env.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
-		if d[0] != '{' || json.Unmarshal(d, &inv.Data) != nil {
+		if d[0] != '{' || unmarshal(d, &inv.Data) != nil {
 			return invocation{}, errMalformed
 		}
 	}
@@ -87,7 +90,7 @@ func unquote(v []byte, max int) []byte {
 			break
 		}
 		var s string
-		if json.Unmarshal(t, &s) != nil {
+		if unmarshal(t, &s) != nil {
 			break
 		}
 		v = []byte(s)
@@ -111,7 +114,7 @@ func messageBodies(raw json.RawMessage) (bodies [][]byte, whole []byte, err erro
 		return nil, text, errors.New("Data.events does not hold a JSON array")
 	}
 	var elems []json.RawMessage
-	if err := json.Unmarshal(t, &elems); err != nil {
+	if err := unmarshal(t, &elems); err != nil {
 		return nil, text, errors.New("Data.events holds an array that is not valid JSON")
 	}
 	bodies = make([][]byte, 0, len(elems))
