@@ -651,3 +651,53 @@ func TestNewHandlerDefaults(t *testing.T) {
 	}()
 	NewHandler(Options{})
 }
+
+// batchIngester is a fakeIngester that takes a batch's bodies in one call,
+// as the pipeline does.
+type batchIngester struct {
+	fakeIngester
+	calls    [][]string
+	batchErr error
+}
+
+func (b *batchIngester) IngestAll(ctx context.Context, src guard.Source, bodies [][]byte, now time.Time) (guard.Summary, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var call []string
+	for _, body := range bodies {
+		call = append(call, string(body))
+	}
+	b.calls = append(b.calls, call)
+	return b.summary, b.batchErr
+}
+
+// A pipeline that takes batches whole gets every body of the host's batch in
+// one call, the unreadable one too, and a failure fails the invocation.
+func TestActivityLogBatchIngester(t *testing.T) {
+	body1 := string(readTestdata(t, "eventhub-body-1.json"))
+	body2 := string(readTestdata(t, "eventhub-body-2.json"))
+	body3 := string(readTestdata(t, "eventhub-body-3-truncated.json"))
+
+	ing := &batchIngester{fakeIngester: fakeIngester{summary: guard.Summary{Changes: 3}}}
+	h, _ := newTestHandler(t, ing, nil)
+	w := do(h, hostRequest(http.MethodPost, "/activitylog", readTestdata(t, "activitylog-poison.json")))
+	if w.Code != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", w.Code, w.Body)
+	}
+	if len(ing.calls) != 1 || !slices.Equal(ing.calls[0], []string{body1, body3, body2}) {
+		t.Errorf("IngestAll calls: %d, want one with the 3 bodies in order", len(ing.calls))
+	}
+	if got := len(ing.bodies()); got != 0 {
+		t.Errorf("Ingest called %d times beside IngestAll", got)
+	}
+	if !strings.Contains(w.Body.String(), "3 message bodies: 3 changes") {
+		t.Errorf("Logs do not give the batch's summary: %s", w.Body)
+	}
+
+	failing := &batchIngester{batchErr: errStoreDown}
+	h, logs := newTestHandler(t, failing, nil)
+	checkError(t, do(h, hostRequest(http.MethodPost, "/activitylog", readTestdata(t, "activitylog-batch.json"))), http.StatusInternalServerError)
+	if !strings.Contains(logs.String(), "ingest failed") {
+		t.Errorf("log has no ingest failure:\n%s", logs)
+	}
+}
