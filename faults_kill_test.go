@@ -352,10 +352,10 @@ func (s *killingStore) UpdateFinding(ctx context.Context, id string, fn func(*gu
 	return f, err
 }
 
-func (s *killingStore) PutResource(ctx context.Context, r *guard.Resource) (*guard.Resource, error) {
-	prev, err := s.Store.PutResource(ctx, r)
+func (s *killingStore) PutResource(ctx context.Context, r *guard.Resource) error {
+	err := s.Store.PutResource(ctx, r)
 	s.wrote(nil)
-	return prev, err
+	return err
 }
 
 func (s *killingStore) MarkProcessed(ctx context.Context, key string, at time.Time) error {

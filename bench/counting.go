@@ -27,7 +27,7 @@ func (s *CountingStore) Batch(ctx context.Context, fn func(ctx context.Context) 
 	return b.Batch(ctx, fn)
 }
 
-func (s *CountingStore) PutResource(ctx context.Context, r *guard.Resource) (*guard.Resource, error) {
+func (s *CountingStore) PutResource(ctx context.Context, r *guard.Resource) error {
 	s.Writes.Add(1)
 	return s.Store.PutResource(ctx, r)
 }

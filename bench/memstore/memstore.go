@@ -186,18 +186,16 @@ func (s *Store) GetResource(_ context.Context, id string) (*guard.Resource, erro
 	return &c, nil
 }
 
-func (s *Store) PutResource(_ context.Context, r *guard.Resource) (*guard.Resource, error) {
+func (s *Store) PutResource(_ context.Context, r *guard.Resource) error {
 	if r == nil || guard.IDKey(r.ID) == "" {
-		return nil, errors.New("memstore: put resource: no resource or empty ID")
+		return errors.New("memstore: put resource: no resource or empty ID")
 	}
 	c := *r
 	c.ObservedAt = c.ObservedAt.UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	key := guard.IDKey(r.ID)
-	prev := s.resources[key]
-	s.resources[key] = &c
-	return prev, nil
+	s.resources[guard.IDKey(r.ID)] = &c
+	return nil
 }
 
 func (s *Store) ListResources(_ context.Context) ([]guard.Resource, error) {

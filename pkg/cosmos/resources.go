@@ -13,9 +13,9 @@ import (
 
 // resourceDoc is a resource's last known state as stored in the resources container.
 type resourceDoc struct {
-	ID       string         `json:"id"`    // docID of the ID key; also the partition key
-	IDKey    string         `json:"idKey"` // guard.IDKey of the resource ID
-	WriteID  string         `json:"writeId"`
+	ID       string         `json:"id"`                // docID of the ID key; also the partition key
+	IDKey    string         `json:"idKey"`             // guard.IDKey of the resource ID
+	WriteID  string         `json:"writeId,omitempty"` // written by versions that read before they wrote
 	Resource guard.Resource `json:"resource"`
 }
 
@@ -37,39 +37,27 @@ func (s *Store) GetResource(ctx context.Context, id string) (*guard.Resource, er
 	return r, nil
 }
 
-// PutResource stores r under the key of its ID and returns the state it
-// replaces, as one conditional write (see UpdateFinding).
-func (s *Store) PutResource(ctx context.Context, r *guard.Resource) (*guard.Resource, error) {
+// PutResource stores r under the key of its ID: one upsert, no read (the last
+// writer wins, as on the embedded store).
+func (s *Store) PutResource(ctx context.Context, r *guard.Resource) error {
 	if r == nil {
-		return nil, errors.New("cosmos: put resource: nil resource")
+		return errors.New("cosmos: put resource: nil resource")
 	}
 	key := guard.IDKey(r.ID)
 	if key == "" {
-		return nil, errors.New("cosmos: put resource: empty ID")
+		return errors.New("cosmos: put resource: empty ID")
 	}
 	c := *r
 	c.ObservedAt = utc(c.ObservedAt)
 	did := docID(key)
-	var prev *guard.Resource
-	err := s.change(ctx, s.container(cResources), pkOf(did), did, func(cur []byte, writeID string) ([]byte, error) {
-		prev = nil
-		if cur != nil {
-			p, err := decodeResource(cur)
-			if err != nil {
-				return nil, err
-			}
-			prev = p
-		}
-		b, err := json.Marshal(resourceDoc{ID: did, IDKey: key, WriteID: writeID, Resource: c})
-		if err != nil {
-			return nil, fmt.Errorf("encode resource: %w", err)
-		}
-		return b, nil
-	})
+	b, err := json.Marshal(resourceDoc{ID: did, IDKey: key, Resource: c})
 	if err != nil {
-		return nil, fmt.Errorf("cosmos: put resource %s: %w", r.ID, err)
+		return fmt.Errorf("cosmos: put resource %s: encode: %w", r.ID, err)
 	}
-	return prev, nil
+	if err := upsertItem(ctx, s.container(cResources), pkOf(did), b); err != nil {
+		return fmt.Errorf("cosmos: put resource %s: %w", r.ID, err)
+	}
+	return nil
 }
 
 // ListResources returns every resource with a known state, sorted by ID key

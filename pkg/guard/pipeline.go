@@ -265,7 +265,7 @@ func (p *Pipeline) keepState(ctx context.Context, res *Resource) error {
 	if res == nil {
 		return nil
 	}
-	if _, err := p.Store.PutResource(ctx, res); err != nil {
+	if err := p.Store.PutResource(ctx, res); err != nil {
 		return fmt.Errorf("store state of %s: %w", res.ID, err)
 	}
 	return nil

@@ -78,9 +78,10 @@ type FindingFilter struct {
 type Resources interface {
 	// GetResource returns the last known state, or ErrNotFound.
 	GetResource(ctx context.Context, id string) (*Resource, error)
-	// PutResource stores r as the last known state of its resource and returns the
-	// state it replaces (nil when there was none), atomically.
-	PutResource(ctx context.Context, r *Resource) (prev *Resource, err error)
+	// PutResource stores r as the last known state of its resource, replacing
+	// the one before. (The pipeline reads the state before with GetResource when
+	// it judges; returning it here too cost a read on every write.)
+	PutResource(ctx context.Context, r *Resource) error
 	// ListResources returns every resource with a known state, sorted by ID key.
 	ListResources(ctx context.Context) ([]Resource, error)
 }

@@ -90,7 +90,7 @@ func fixture(t *testing.T) (*sqlite.Store, *guard.Policy) {
 		{ID: rg + "/providers/Microsoft.Storage/storageAccounts/partner", Type: "Microsoft.Storage/storageAccounts", Location: "westeurope", ObservedAt: at(0)},
 		{ID: rg + "/providers/Microsoft.Network/networkSecurityGroups/nsg", Type: "Microsoft.Network/networkSecurityGroups", Location: "global", ObservedAt: at(0)},
 	} {
-		if _, err := st.PutResource(ctx, &r); err != nil {
+		if err := st.PutResource(ctx, &r); err != nil {
 			t.Fatal(err)
 		}
 	}

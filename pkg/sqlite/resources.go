@@ -31,35 +31,29 @@ func (s *Store) GetResource(ctx context.Context, id string) (*guard.Resource, er
 	return r, nil
 }
 
-// PutResource stores r under the key of its ID and returns the state it replaces.
-func (s *Store) PutResource(ctx context.Context, r *guard.Resource) (*guard.Resource, error) {
+// PutResource stores r under the key of its ID.
+func (s *Store) PutResource(ctx context.Context, r *guard.Resource) error {
 	if r == nil {
-		return nil, errors.New("sqlite: put resource: nil resource")
+		return errors.New("sqlite: put resource: nil resource")
 	}
 	key := guard.IDKey(r.ID)
 	if key == "" {
-		return nil, errors.New("sqlite: put resource: empty ID")
+		return errors.New("sqlite: put resource: empty ID")
 	}
 	c := *r
 	c.ObservedAt, c.Body = utc(c.ObservedAt), nil
 	doc, err := json.Marshal(&c)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: put resource %s: %w", r.ID, err)
+		return fmt.Errorf("sqlite: put resource %s: %w", r.ID, err)
 	}
-	var prev *guard.Resource
 	err = s.write(ctx, func(q querier) error {
-		var err error
-		if prev, err = getResource(ctx, q, key); err != nil {
-			return err
-		}
-		_, err = q.ExecContext(ctx, sqlResourcePut,
-			key, string(doc), raw(r.Body))
+		_, err := q.ExecContext(ctx, sqlResourcePut, key, string(doc), raw(r.Body))
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: put resource %s: %w", r.ID, err)
+		return fmt.Errorf("sqlite: put resource %s: %w", r.ID, err)
 	}
-	return prev, nil
+	return nil
 }
 
 // ListResources returns every resource with a known state, sorted by ID key.

@@ -217,7 +217,7 @@ func TestRawJSONVerbatim(t *testing.T) {
 	ctx := t.Context()
 	s := openTest(t, Memory)
 	body := json.RawMessage("{\n  \"id\": \"/subscriptions/s/x\",  \"tag\": \"<a & b>\",\n  \"n\": 1.50\n}")
-	if _, err := s.PutResource(ctx, &guard.Resource{ID: "/subscriptions/s/x", Body: body}); err != nil {
+	if err := s.PutResource(ctx, &guard.Resource{ID: "/subscriptions/s/x", Body: body}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := s.GetResource(ctx, "/subscriptions/s/x")

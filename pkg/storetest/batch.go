@@ -23,7 +23,7 @@ func testBatch(t *testing.T, open Opener) {
 		if err := s.MarkProcessed(ctx, "event:eventhub:b1", t0); err != nil {
 			return err
 		}
-		if _, err := s.PutResource(ctx, &guard.Resource{ID: sa1, Type: "Microsoft.Storage/storageAccounts", ObservedAt: t0}); err != nil {
+		if err := s.PutResource(ctx, &guard.Resource{ID: sa1, Type: "Microsoft.Storage/storageAccounts", ObservedAt: t0}); err != nil {
 			return err
 		}
 		f := finding("f1", sa1, "residency.location", guard.StatusOpen)
