@@ -401,8 +401,12 @@ func run(ctx context.Context, c config) error {
 	memRatio := res.Memory["ratioLargestToSecond"].(float64)
 	res.Targets = []Target{
 		{Goal: "pipeline without a store >= 10x OPA on the same rules (per core)",
-			Measured: fmt.Sprintf("%.1fx OPA with pre-parsed input; %.1fx OPA from JSON", res.Ratios["pipelineNoStore/opaParsed"], res.Ratios["pipelineNoStore/opaFromJSON"]),
-			Value:    res.Ratios["pipelineNoStore/opaParsed"], Met: res.Ratios["pipelineNoStore/opaParsed"] >= 10},
+			Measured: fmt.Sprintf("%.1fx OPA with pre-parsed input; %.1fx OPA from JSON. Bounded by decoding: the plain decode alone is %.1fx OPA from JSON, and the pipeline must decode what OPA is handed normalised",
+				res.Ratios["pipelineNoStore/opaParsed"], res.Ratios["pipelineNoStore/opaFromJSON"], decodeRow.PerCore/nonzero(opaJSON.PerCore())),
+			Value: res.Ratios["pipelineNoStore/opaParsed"], Met: res.Ratios["pipelineNoStore/opaParsed"] >= 10},
+		{Goal: "the rules >= 10x OPA on the same normalised input (per core; the like-for-like part of the goal above)",
+			Measured: fmt.Sprintf("%.1fx OPA with pre-parsed input; %.1fx OPA from JSON", res.Ratios["rulesOnly/opaParsed"], res.Ratios["rulesOnly/opaFromJSON"]),
+			Value:    res.Ratios["rulesOnly/opaParsed"], Met: res.Ratios["rulesOnly/opaParsed"] >= 10},
 		{Goal: "pipeline without a store within 3x of the plain decode (per core)",
 			Measured: fmt.Sprintf("plain decode (map[string]any) is %.2fx the pipeline; a minimal struct decode %.2fx", res.Ratios["plainDecodeMap/pipelineNoStore"], res.Ratios["plainDecodeStruct/pipelineNoStore"]),
 			Value:    res.Ratios["plainDecodeMap/pipelineNoStore"], Met: res.Ratios["plainDecodeMap/pipelineNoStore"] <= 3},
