@@ -45,6 +45,14 @@ type Store struct {
 	db    *sql.DB
 	path  string
 	stmts map[string]*sql.Stmt // the prepared statements (see prepared), read-only after Open
+	// writer is held by the write transaction in progress in this process.
+	// SQLite makes a second writer wait by sleeping and polling (up to 100 ms
+	// a sleep), which turned into latency spikes under concurrent
+	// invocations; writers of one process wait here instead and start the
+	// moment the lock is free. Writers in other processes still meet at
+	// SQLite's lock (busy_timeout).
+	writer chan struct{}
+	busy   time.Duration // how long a writer waits for another (busyTimeout but in tests)
 }
 
 // Open opens the store at path, creating the file (but not its directory) when
@@ -77,7 +85,7 @@ func open(ctx context.Context, path string, busy time.Duration) (*Store, error) 
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
 	}
-	s := &Store{db: db, path: path}
+	s := &Store{db: db, path: path, writer: make(chan struct{}, 1), busy: busy}
 	if err := s.setup(ctx, memory); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -249,6 +257,11 @@ func (s *Store) write(ctx context.Context, fn func(q querier) error) error {
 }
 
 func (s *Store) writeOnce(ctx context.Context, fn func(q querier) error) error {
+	release, err := s.lockWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -258,6 +271,32 @@ func (s *Store) writeOnce(ctx context.Context, fn func(q querier) error) error {
 		return err
 	}
 	return tx.Commit()
+}
+
+// errWriterBusy is how long waiting for this process's writer is reported: as
+// SQLite's own busy error would be, so that retryBusy tries again and then
+// gives up with guard.ErrConflict.
+var errWriterBusy = errors.New("sqlite: another write of this process held the database for longer than the busy timeout")
+
+// lockWriter waits, for at most the busy timeout, until no other write transaction
+// of this process is in progress, and returns the function that lets the next
+// one start.
+func (s *Store) lockWriter(ctx context.Context) (release func(), err error) {
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	default:
+	}
+	t := time.NewTimer(s.busy)
+	defer t.Stop()
+	select {
+	case s.writer <- struct{}{}:
+		return func() { <-s.writer }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-t.C:
+		return nil, errWriterBusy
+	}
 }
 
 // retryBusy runs op until it succeeds, fails for a reason other than a busy
@@ -286,6 +325,9 @@ func retryBusy(ctx context.Context, op func() error) error {
 // isBusy reports whether err is SQLite's "database is locked" (SQLITE_BUSY or
 // SQLITE_LOCKED, with any extended code).
 func isBusy(err error) bool {
+	if errors.Is(err, errWriterBusy) {
+		return true
+	}
 	var e *sqlite.Error
 	if !errors.As(err, &e) {
 		return false

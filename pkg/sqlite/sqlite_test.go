@@ -80,6 +80,43 @@ func TestTwoStoresOnOneFile(t *testing.T) {
 	}
 }
 
+// A write that waits for a batch of the same process for longer than the busy
+// timeout gives up with guard.ErrConflict, as one waiting for another process
+// does, rather than waiting for ever; once the batch ends, writes go through.
+func TestWriterOfThisProcessBusyGivesUpWithConflict(t *testing.T) {
+	s, err := open(t.Context(), filepath.Join(t.TempDir(), "writer.db"), 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	inBatch, done := make(chan struct{}), make(chan struct{})
+	batchErr := make(chan error, 1)
+	go func() {
+		batchErr <- s.Batch(t.Context(), func(ctx context.Context) error {
+			close(inBatch)
+			<-done
+			return s.MarkProcessed(ctx, "in-batch", time.Now())
+		})
+	}()
+	<-inBatch
+	err = s.MarkProcessed(t.Context(), "outside", time.Now())
+	if !errors.Is(err, guard.ErrConflict) {
+		t.Errorf("MarkProcessed while a batch holds the writer: got %v, want one wrapping guard.ErrConflict", err)
+	}
+	close(done)
+	if err := <-batchErr; err != nil {
+		t.Fatalf("batch: %v", err)
+	}
+	if err := s.MarkProcessed(t.Context(), "outside", time.Now()); err != nil {
+		t.Errorf("MarkProcessed after the batch: %v", err)
+	}
+	for _, key := range []string{"in-batch", "outside"} {
+		if ok, err := s.Processed(t.Context(), key); err != nil || !ok {
+			t.Errorf("Processed(%s) = %v, %v; want true", key, ok, err)
+		}
+	}
+}
+
 // TestBusyGivesUpWithConflict holds the write lock from another connection for
 // longer than the store waits.
 func TestBusyGivesUpWithConflict(t *testing.T) {

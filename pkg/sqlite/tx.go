@@ -167,14 +167,21 @@ func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) e
 		return fn(ctx)
 	}
 	var tx *sql.Tx
+	var release func()
 	err := retryBusy(ctx, func() error {
 		var err error
-		tx, err = s.db.BeginTx(ctx, nil)
+		if release, err = s.lockWriter(ctx); err != nil {
+			return err
+		}
+		if tx, err = s.db.BeginTx(ctx, nil); err != nil {
+			release()
+		}
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("sqlite: begin batch: %w", err)
 	}
+	defer release()
 	b := &batch{s: s, q: newTxQuerier(s, tx)}
 	if err := fn(context.WithValue(ctx, batchKey{}, b)); err != nil {
 		_ = tx.Rollback()
