@@ -16,7 +16,12 @@ FUZZ_TARGETS := \
 	./pkg/functions:FuzzAPIRequest \
 	./pkg/functions:FuzzEventGridWebhook \
 	./pkg/replay:FuzzParseLine \
-	./pkg/policy:FuzzParse
+	./pkg/policy:FuzzParse \
+	./internal/fastjson:FuzzUnmarshalMatchesStdlib \
+	./pkg/activitylog:FuzzWireStructsMatchStdlib \
+	./pkg/eventgrid:FuzzWireStructsMatchStdlib \
+	./pkg/functions:FuzzWireStructsMatchStdlib \
+	./pkg/rules:FuzzBodiesMatchStdlib
 
 .PHONY: all build run test vet unit fuzz bench package func clean cosmos chromium
 

@@ -12,16 +12,20 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	segjson "github.com/segmentio/encoding/json"
+
+	"github.com/exportguard/exportguard/internal/fastjson"
+	"github.com/exportguard/exportguard/internal/fastjson/fastjsontest"
 )
 
-// FuzzWireStructsMatchStdlib is the differential test of the fast JSON path: for
-// any input, every wire struct Decode reads reads the same through unmarshal as
-// through encoding/json (the same error, of the same type, and the same value,
-// partial values after a type error included), and segmentio's decoder, wherever
-// fastSafe lets it answer, accepts nothing that encoding/json refuses or reads
-// differently. It also holds decodeData to what it was with encoding/json alone,
-// and encodeAttrs to the bytes json.Encoder writes, which the SDK reads.
+// FuzzWireStructsMatchStdlib is the differential test of the fast JSON path on
+// this package's wire structs: for any input, every wire struct Decode reads
+// reads the same through fastjson.Unmarshal as through encoding/json (the same
+// error, of the same type, and the same value, partial values after a type error
+// included), and segmentio's decoder, wherever fastjson.Safe lets it answer,
+// accepts nothing that encoding/json refuses or reads differently
+// (fastjsontest.SameAsStdlib). It also holds decodeData to what it was with
+// encoding/json alone, and encodeAttrs to the bytes json.Encoder writes, which
+// the SDK reads. TestDeepInputsMatchStdlib runs the same checks on deep input.
 func FuzzWireStructsMatchStdlib(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -57,13 +61,13 @@ func FuzzWireStructsMatchStdlib(f *testing.F) {
 // checkWire runs every check of FuzzWireStructsMatchStdlib on b.
 func checkWire(t *testing.T, b []byte) {
 	t.Helper()
-	sameAsStdlib[[]json.RawMessage](t, b)
-	sameAsStdlib[json.RawMessage](t, b)
-	sameAsStdlib[map[string]json.RawMessage](t, b)
-	sameAsStdlib[egEvent](t, b)
-	sameAsStdlib[resourceData](t, b)
-	sameAsStdlib[notificationData](t, b)
-	sameAsStdlib[string](t, b)
+	fastjsontest.SameAsStdlib[[]json.RawMessage](t, b)
+	fastjsontest.SameAsStdlib[json.RawMessage](t, b)
+	fastjsontest.SameAsStdlib[map[string]json.RawMessage](t, b)
+	fastjsontest.SameAsStdlib[egEvent](t, b)
+	fastjsontest.SameAsStdlib[resourceData](t, b)
+	fastjsontest.SameAsStdlib[notificationData](t, b)
+	fastjsontest.SameAsStdlib[string](t, b)
 	sameDecodeData[resourceData](t, b)
 	sameDecodeData[notificationData](t, b)
 	sameDecodeData[map[string]json.RawMessage](t, b)
@@ -121,9 +125,10 @@ var wireSeeds = []string{
 }
 
 // deepInputs nest around encoding/json's limit of 10000 levels, and beyond it.
-// They are big, which slows the fuzzer down (it minimizes what it derives from
-// them), and it does not make deep input by mutation: TestDeepInputsMatchStdlib
-// runs them instead.
+// internal/fastjson's TestDeepInputsMatchStdlib holds fastjson.Unmarshal to
+// encoding/json on such input; this one runs checkWire on them for what is this
+// package's own (decodeData, encodeAttrs, plainString). They are big, which
+// slows the fuzzer down, and it does not make deep input by mutation.
 var deepInputs = []string{
 	nested(`[`, 9999, `]`),
 	nested(`[`, 10000, `]`),
@@ -144,41 +149,10 @@ func TestDeepInputsMatchStdlib(t *testing.T) {
 	}
 }
 
-// nested returns open, then n arrays one inside the other, then close.
-func nested(open string, n int, close string) string {
-	return open + strings.Repeat("[", n) + strings.Repeat("]", n) + close
-}
-
-func sameAsStdlib[T any](t *testing.T, b []byte) {
-	t.Helper()
-	var want, got T
-	wantErr := json.Unmarshal(b, &want)
-	gotErr := unmarshal(b, &got)
-	name := fmt.Sprintf("%T", got)
-	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-		t.Fatalf("%s: unmarshal says %v, encoding/json %v, on %q", name, gotErr, wantErr, clip(b))
-	}
-	if isTypeError(gotErr) != isTypeError(wantErr) {
-		t.Fatalf("%s: unmarshal error %#v, encoding/json's %#v: not both type errors", name, gotErr, wantErr)
-	}
-	if !reflect.DeepEqual(want, got) {
-		diff := cmp.Diff(want, got)
-		t.Fatalf("%s: unmarshal and encoding/json read %q differently (-encoding/json +unmarshal):\n%s", name, clip(b), diff)
-	}
-	if !fastSafe(b) {
-		return
-	}
-	var seg T
-	if err := segjson.Unmarshal(b, &seg); err == nil {
-		if wantErr != nil {
-			t.Fatalf("%s: segmentio accepts %q, encoding/json says %v", name, clip(b), wantErr)
-		}
-		if !reflect.DeepEqual(want, seg) {
-			diff := cmp.Diff(want, seg)
-			t.Fatalf("%s: segmentio and encoding/json read %q differently (-encoding/json +segmentio):\n%s", name, clip(b), diff)
-		}
-	}
-}
+var (
+	nested = fastjsontest.Nested
+	clip   = fastjsontest.Clip
+)
 
 // sameDecodeData holds decodeData to what it was with encoding/json alone.
 func sameDecodeData[T any](t *testing.T, b []byte) {
@@ -211,18 +185,6 @@ func decodeDataStdlib(data json.RawMessage, v any) error {
 	return nil
 }
 
-func isTypeError(err error) bool {
-	_, ok := errors.AsType[*json.UnmarshalTypeError](err)
-	return ok
-}
-
-func clip(b []byte) []byte {
-	if len(b) > 200 {
-		return append(bytes.Clone(b[:200]), "..."...)
-	}
-	return b
-}
-
 // TestDecodeDataKeepsTypeErrors pins what the event readers rely on: after a
 // type error in data, the fields around it are still read.
 func TestDecodeDataKeepsTypeErrors(t *testing.T) {
@@ -238,8 +200,8 @@ func TestDecodeDataKeepsTypeErrors(t *testing.T) {
 // TestFastSafeRefusesDeepInput: segmentio would overflow the stack on it.
 func TestFastSafeRefusesDeepInput(t *testing.T) {
 	body := []byte(strings.Repeat("[", MaxBodyBytes))
-	if fastSafe(body) {
-		t.Fatal("fastSafe accepts 4 MB of [")
+	if fastjson.Safe(body) {
+		t.Fatal("fastjson.Safe accepts 4 MB of [")
 	}
 	if _, err := Decode(body); err == nil {
 		t.Fatal("Decode accepts 4 MB of [")

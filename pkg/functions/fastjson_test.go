@@ -1,26 +1,22 @@
 package functions
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
-	"strings"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-	segjson "github.com/segmentio/encoding/json"
+	"github.com/exportguard/exportguard/internal/fastjson/fastjsontest"
 )
 
-// FuzzWireStructsMatchStdlib is the differential test of the fast JSON path: for
-// any input, everything the handler reads of an invocation through unmarshal (the
-// envelope, Data, Data.events as a string and as an array) reads the same as
-// through encoding/json (the same error, of the same type, and the same value),
-// and segmentio's decoder, wherever fastSafe lets it answer, accepts nothing that
-// encoding/json refuses or reads differently.
+// FuzzWireStructsMatchStdlib is the differential test of the fast JSON path on
+// this package's wire structs: for any input, everything the handler reads of an
+// invocation through unmarshal (the envelope, Data, Data.events as a string and
+// as an array) reads the same through fastjson.Unmarshal as through
+// encoding/json (the same error, of the same type, and the same value), and
+// segmentio's decoder, wherever fastjson.Safe lets it answer, accepts nothing
+// that encoding/json refuses or reads differently (fastjsontest.SameAsStdlib).
+// Deep input is internal/fastjson's TestDeepInputsMatchStdlib.
 func FuzzWireStructsMatchStdlib(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
 	if err != nil {
@@ -50,10 +46,10 @@ func FuzzWireStructsMatchStdlib(f *testing.F) {
 // checkWire runs every check of FuzzWireStructsMatchStdlib on b.
 func checkWire(t *testing.T, b []byte) {
 	t.Helper()
-	sameAsStdlib[invocationEnvelope](t, b)
-	sameAsStdlib[map[string]json.RawMessage](t, b)
-	sameAsStdlib[string](t, b)
-	sameAsStdlib[[]json.RawMessage](t, b)
+	fastjsontest.SameAsStdlib[invocationEnvelope](t, b)
+	fastjsontest.SameAsStdlib[map[string]json.RawMessage](t, b)
+	fastjsontest.SameAsStdlib[string](t, b)
+	fastjsontest.SameAsStdlib[[]json.RawMessage](t, b)
 }
 
 // wireSeeds are inputs where a JSON decoder may go its own way.
@@ -72,72 +68,4 @@ var wireSeeds = []string{
 	nested(`{"Data":{"events":`, 40, `}}`),
 }
 
-// deepInputs nest around encoding/json's limit of 10000 levels, and beyond it:
-// TestDeepInputsMatchStdlib runs them, the fuzzer does not make such input.
-var deepInputs = []string{
-	nested(`[`, 9999, `]`),
-	nested(`[`, 10000, `]`),
-	nested(`{"Data":`, 9999, `}`),
-	`{"Data":{"events":` + nested("", 9998, "") + `}}`,
-	`{"Data":{"events":` + nested("", 9999, "") + `}}`,
-	strings.Repeat("[", 10001),
-	strings.Repeat(`{"a":`, 10001),
-	`"` + strings.Repeat("[", 10001) + `"`,
-	`{"a":"` + strings.Repeat(`\"[`, 10001) + `"}`,
-	strings.Repeat("]", 10001) + strings.Repeat("[", 10001),
-}
-
-// TestDeepInputsMatchStdlib is FuzzWireStructsMatchStdlib on deepInputs.
-func TestDeepInputsMatchStdlib(t *testing.T) {
-	for _, s := range deepInputs {
-		checkWire(t, []byte(s))
-	}
-}
-
-// nested returns open, then n arrays one inside the other, then close.
-func nested(open string, n int, close string) string {
-	return open + strings.Repeat("[", n) + strings.Repeat("]", n) + close
-}
-
-func sameAsStdlib[T any](t *testing.T, b []byte) {
-	t.Helper()
-	var want, got T
-	wantErr := json.Unmarshal(b, &want)
-	gotErr := unmarshal(b, &got)
-	name := fmt.Sprintf("%T", got)
-	if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) {
-		t.Fatalf("%s: unmarshal says %v, encoding/json %v, on %q", name, gotErr, wantErr, clipInput(b))
-	}
-	if isTypeError(gotErr) != isTypeError(wantErr) {
-		t.Fatalf("%s: unmarshal error %#v, encoding/json's %#v: not both type errors", name, gotErr, wantErr)
-	}
-	if !reflect.DeepEqual(want, got) {
-		diff := cmp.Diff(want, got)
-		t.Fatalf("%s: unmarshal and encoding/json read %q differently (-encoding/json +unmarshal):\n%s", name, clipInput(b), diff)
-	}
-	if !fastSafe(b) {
-		return
-	}
-	var seg T
-	if err := segjson.Unmarshal(b, &seg); err == nil {
-		if wantErr != nil {
-			t.Fatalf("%s: segmentio accepts %q, encoding/json says %v", name, clipInput(b), wantErr)
-		}
-		if !reflect.DeepEqual(want, seg) {
-			diff := cmp.Diff(want, seg)
-			t.Fatalf("%s: segmentio and encoding/json read %q differently (-encoding/json +segmentio):\n%s", name, clipInput(b), diff)
-		}
-	}
-}
-
-func isTypeError(err error) bool {
-	_, ok := errors.AsType[*json.UnmarshalTypeError](err)
-	return ok
-}
-
-func clipInput(b []byte) []byte {
-	if len(b) > 200 {
-		return append(bytes.Clone(b[:200]), "..."...)
-	}
-	return b
-}
+var nested = fastjsontest.Nested
