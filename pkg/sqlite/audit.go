@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -87,7 +88,7 @@ func lastAudit(ctx context.Context, q querier) (int64, string, error) {
 		return 0, "", fmt.Errorf("read the last record: %w", err)
 	}
 	var last guard.AuditRecord
-	if err := json.Unmarshal([]byte(doc), &last); err != nil {
+	if err := fastjson.Unmarshal([]byte(doc), &last); err != nil {
 		return 0, "", fmt.Errorf("decode the last record, %d: %w", seq, err)
 	}
 	return seq, last.Hash, nil
@@ -114,7 +115,7 @@ func (s *Store) ListAudit(ctx context.Context, after int64, limit int) ([]guard.
 			return nil, fmt.Errorf("sqlite: list audit after %d: %w", after, err)
 		}
 		var rec guard.AuditRecord
-		if err := json.Unmarshal([]byte(doc), &rec); err != nil {
+		if err := fastjson.Unmarshal([]byte(doc), &rec); err != nil {
 			return nil, fmt.Errorf("sqlite: list audit after %d: decode record %d: %w", after, seq, err)
 		}
 		rec.Seq = seq

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -175,7 +176,7 @@ func encodeFinding(f *guard.Finding) (string, error) {
 
 func decodeFinding(doc string) (*guard.Finding, error) {
 	var f guard.Finding
-	if err := json.Unmarshal([]byte(doc), &f); err != nil {
+	if err := fastjson.Unmarshal([]byte(doc), &f); err != nil {
 		return nil, fmt.Errorf("decode finding: %w", err)
 	}
 	return &f, nil

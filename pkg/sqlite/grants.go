@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -57,7 +58,7 @@ func (s *Store) DueGrants(ctx context.Context, before time.Time) ([]guard.Grant,
 			return nil, fmt.Errorf("sqlite: list due grants: %w", err)
 		}
 		var g guard.Grant
-		if err := json.Unmarshal([]byte(doc), &g); err != nil {
+		if err := fastjson.Unmarshal([]byte(doc), &g); err != nil {
 			return nil, fmt.Errorf("sqlite: list due grants: decode grant: %w", err)
 		}
 		if len(details) > 0 {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -185,7 +186,7 @@ func encodeOutboxItem(it guard.OutboxItem) (string, error) {
 
 func decodeOutboxItem(doc string, payload []byte) (guard.OutboxItem, error) {
 	var it guard.OutboxItem
-	if err := json.Unmarshal([]byte(doc), &it); err != nil {
+	if err := fastjson.Unmarshal([]byte(doc), &it); err != nil {
 		return it, fmt.Errorf("decode outbox item: %w", err)
 	}
 	if len(payload) > 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -51,7 +52,7 @@ func (s *Store) ListPoison(ctx context.Context) ([]guard.PoisonRecord, error) {
 			return nil, fmt.Errorf("sqlite: list poison: %w", err)
 		}
 		var p guard.PoisonRecord
-		if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		if err := fastjson.Unmarshal([]byte(doc), &p); err != nil {
 			return nil, fmt.Errorf("sqlite: list poison: decode record: %w", err)
 		}
 		out = append(out, p)

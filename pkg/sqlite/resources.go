@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -98,7 +99,7 @@ func getResource(ctx context.Context, q querier, key string) (*guard.Resource, e
 
 func decodeResource(doc string, body []byte) (*guard.Resource, error) {
 	var r guard.Resource
-	if err := json.Unmarshal([]byte(doc), &r); err != nil {
+	if err := fastjson.Unmarshal([]byte(doc), &r); err != nil {
 		return nil, fmt.Errorf("decode resource: %w", err)
 	}
 	if len(body) > 0 {
