@@ -266,8 +266,8 @@ func (s *Store) writeOnce(ctx context.Context, fn func(q querier) error) error {
 	if err != nil {
 		return err
 	}
+	defer func() { _ = tx.Rollback() }() // a panic in fn too; after Commit, a no-op
 	if err := fn(newTxQuerier(s, tx)); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	return tx.Commit()

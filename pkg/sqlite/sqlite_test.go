@@ -331,3 +331,32 @@ func openTest(t *testing.T, path string) *Store {
 	})
 	return s
 }
+
+// A panic inside a batch (a bug in the pipeline, which the handler survives)
+// leaves no transaction open: the next write goes through at once.
+func TestPanicInBatchReleasesTheDatabase(t *testing.T) {
+	s, err := open(t.Context(), filepath.Join(t.TempDir(), "panic.db"), 10*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("the batch did not panic")
+			}
+		}()
+		_ = s.Batch(t.Context(), func(ctx context.Context) error {
+			if err := s.MarkProcessed(ctx, "in-batch", time.Now()); err != nil {
+				return err
+			}
+			panic("pipeline bug")
+		})
+	}()
+	if err := s.MarkProcessed(t.Context(), "after", time.Now()); err != nil {
+		t.Fatalf("MarkProcessed after a batch panicked: %v", err)
+	}
+	if ok, _ := s.Processed(t.Context(), "in-batch"); ok {
+		t.Error("the panicked batch's write was kept")
+	}
+}

@@ -182,13 +182,14 @@ func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) e
 		return fmt.Errorf("sqlite: begin batch: %w", err)
 	}
 	defer release()
+	// Rolled back however fn ends, a panic included (the handler survives one):
+	// a transaction left open would hold SQLite's write lock for good.
+	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
 	b := &batch{s: s, q: newTxQuerier(s, tx)}
 	if err := fn(context.WithValue(ctx, batchKey{}, b)); err != nil {
-		_ = tx.Rollback()
 		return err
 	}
 	if b.broken != nil {
-		_ = tx.Rollback()
 		return fmt.Errorf("sqlite: batch: %w", b.broken)
 	}
 	if err := tx.Commit(); err != nil {
