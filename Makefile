@@ -18,6 +18,7 @@ FUZZ_TARGETS := \
 	./pkg/replay:FuzzParseLine \
 	./pkg/policy:FuzzParse \
 	./internal/fastjson:FuzzUnmarshalMatchesStdlib \
+	./internal/fastjson:FuzzUnquoteMatchesStdlib \
 	./pkg/activitylog:FuzzWireStructsMatchStdlib \
 	./pkg/eventgrid:FuzzWireStructsMatchStdlib \
 	./pkg/functions:FuzzWireStructsMatchStdlib \

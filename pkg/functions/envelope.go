@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+
+	"github.com/exportguard/exportguard/internal/fastjson"
 )
 
 // invocation is the body the host POSTs for a non-forwarded invocation. Data has one
@@ -89,11 +91,11 @@ func unquote(v []byte, max int) []byte {
 		if len(t) == 0 || t[0] != '"' {
 			break
 		}
-		var s string
-		if unmarshal(t, &s) != nil {
+		s, err := fastjson.Unquote(t)
+		if err != nil {
 			break
 		}
-		v = []byte(s)
+		v = s
 	}
 	return v
 }
