@@ -17,9 +17,10 @@ type invocation struct {
 	Metadata map[string]json.RawMessage
 }
 
-// invocationEnvelope is the invocation as decodeInvocation reads it first.
+// invocationEnvelope is the invocation as decodeInvocation reads it: Data in the
+// same pass (a Data that is not an object or null fails it), Metadata raw.
 type invocationEnvelope struct {
-	Data     json.RawMessage
+	Data     map[string]json.RawMessage
 	Metadata json.RawMessage
 }
 
@@ -38,12 +39,7 @@ func decodeInvocation(body []byte) (invocation, error) {
 	if err := unmarshal(t, &env); err != nil {
 		return invocation{}, errMalformed
 	}
-	var inv invocation
-	if d := bytes.TrimSpace(env.Data); len(d) > 0 && !bytes.Equal(d, []byte("null")) {
-		if d[0] != '{' || unmarshal(d, &inv.Data) != nil {
-			return invocation{}, errMalformed
-		}
-	}
+	inv := invocation{Data: env.Data}
 	if m := bytes.TrimSpace(env.Metadata); len(m) > 0 && m[0] == '{' {
 		_ = json.Unmarshal(m, &inv.Metadata) // best effort: Metadata is only logged
 	}
