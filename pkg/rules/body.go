@@ -141,30 +141,26 @@ func joinAnd(items []string) string {
 // kindOf names a resource for a sentence ("Storage account itardrawings").
 func kindOf(typ, id string) string {
 	name := nameOf(id)
-	switch strings.ToLower(typ) {
-	case strings.ToLower(TypeStorageAccount):
-		return "Storage account " + name
-	case strings.ToLower(TypeCosmosAccount):
-		return "Cosmos DB account " + name
-	case strings.ToLower(TypeSQLServer):
-		return "SQL server " + name
-	case strings.ToLower(TypeSQLDatabase):
-		return "SQL database " + name
-	case strings.ToLower(TypeDisk):
-		return "Managed disk " + name
-	case strings.ToLower(TypeDiskEncryptionSet):
-		return "Disk encryption set " + name
-	case strings.ToLower("Microsoft.KeyVault/vaults"):
-		return "Key vault " + name
-	case strings.ToLower(TypeKeyVaultKey):
-		return "Key Vault key " + name
-	case strings.ToLower("Microsoft.Compute/virtualMachines"):
-		return "Virtual machine " + name
+	if k, ok := kinds[strings.ToLower(typ)]; ok {
+		return k + " " + name
 	}
 	if typ == "" {
 		return "Resource " + name
 	}
 	return "Resource " + name + " (" + typ + ")"
+}
+
+// kinds names the types kindOf knows, by lowercased type.
+var kinds = map[string]string{
+	strings.ToLower(TypeStorageAccount):                  "Storage account",
+	strings.ToLower(TypeCosmosAccount):                   "Cosmos DB account",
+	strings.ToLower(TypeSQLServer):                       "SQL server",
+	strings.ToLower(TypeSQLDatabase):                     "SQL database",
+	strings.ToLower(TypeDisk):                            "Managed disk",
+	strings.ToLower(TypeDiskEncryptionSet):               "Disk encryption set",
+	strings.ToLower("Microsoft.KeyVault/vaults"):         "Key vault",
+	strings.ToLower(TypeKeyVaultKey):                     "Key Vault key",
+	strings.ToLower("Microsoft.Compute/virtualMachines"): "Virtual machine",
 }
 
 // unmarshal is fastjson.Unmarshal, the fast JSON path (issue 8): every rule reads

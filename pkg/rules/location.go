@@ -47,8 +47,9 @@ func (Location) Evaluate(in guard.Input) []guard.Verdict {
 		return nil
 	}
 	target, typ := res.ID, res.Type
+	allowed := in.Policy.AllowedSummary()
 	evidence := regionFacts(loc)
-	evidence["allowed"] = in.Policy.AllowedSummary()
+	evidence["allowed"] = allowed
 	via := ""
 	if parent := guard.ParentOf(res.ID); parent != "" {
 		target, typ = parent, guard.TypeOf(parent)
@@ -58,7 +59,7 @@ func (Location) Evaluate(in guard.Input) []guard.Verdict {
 	who := kindOf(typ, target)
 	if in.Policy.RegionAllowed(loc) {
 		return []guard.Verdict{{Rule: guard.RuleResidencyLocation, ResourceID: target, Evidence: evidence,
-			Message: fmt.Sprintf("%s is in %s%s, inside the allowed %s.", who, regionLabel(loc), via, in.Policy.AllowedSummary())}}
+			Message: fmt.Sprintf("%s is in %s%s, inside the allowed %s.", who, regionLabel(loc), via, allowed)}}
 	}
 	where := regionLabel(loc)
 	if g := geographyOf(loc); g != "unknown" {
@@ -67,9 +68,9 @@ func (Location) Evaluate(in guard.Input) []guard.Verdict {
 		where += ", which is not a known Azure region,"
 	}
 	return []guard.Verdict{{Rule: guard.RuleResidencyLocation, ResourceID: target, Violation: true, Evidence: evidence,
-		Message: fmt.Sprintf("%s is in %s%s, outside the allowed %s.", who, where, via, in.Policy.AllowedSummary()),
+		Message: fmt.Sprintf("%s is in %s%s, outside the allowed %s.", who, where, via, allowed),
 		Action: fmt.Sprintf("recreate %s in an allowed region (%s), move its data there, and delete it from %s",
-			nameOf(target), in.Policy.AllowedSummary(), regionLabel(loc))}}
+			nameOf(target), allowed, regionLabel(loc))}}
 }
 
 // underLocationsPseudo reports whether a resource lives under a provider's
