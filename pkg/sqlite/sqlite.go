@@ -8,6 +8,8 @@
 // the few columns its keys, filters and ordering need. Writes run in BEGIN
 // IMMEDIATE transactions, so that they are atomic also between processes sharing
 // one file; a file store uses the WAL journal, so readers never wait for them.
+// The pipeline makes each delivery one transaction (Batch, guard.Batcher), and
+// the statements it runs on every record are prepared once (tx.go).
 package sqlite
 
 import (
