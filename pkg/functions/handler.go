@@ -244,10 +244,11 @@ func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int,
 }
 
 // activityLog runs an Event Hubs batch. A BatchIngester takes the bodies in one
-// call; another Ingester gets one Ingest each, even when an earlier one failed,
-// so that a body the store chokes on does not keep the rest of the batch from
-// being processed in this attempt. Event Hubs checkpoints the batch after the last retry whatever happens
-// (§7), so each attempt should do as much as it can.
+// call; another Ingester gets one Ingest each, even when an earlier one failed.
+// Either way a body the store chokes on does not keep the rest of the batch
+// from being processed in this attempt: Event Hubs checkpoints the batch after
+// the last retry whatever happens (§7), so each attempt should do as much as it
+// can.
 func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Logger) (result, error) {
 	raw, ok := inv.data(bindEvents)
 	if !ok {
@@ -275,7 +276,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 		sum, err := all.IngestAll(ctx, guard.SourceEventHub, bodies, now)
 		if err != nil {
 			log.Error("ingest failed", slog.Int("bodies", len(bodies)), slog.String("error", err.Error()))
-			return result{}, fmt.Errorf("the batch of %d message bodies failed", len(bodies))
+			return result{}, fmt.Errorf("not every one of %d message bodies was stored (see the log)", len(bodies))
 		}
 		log.Info("invocation done", slog.Int("bodies", len(bodies)), slog.Int("failed", 0), slog.Any("summary", sum))
 		logs = append(logs, fmt.Sprintf("%s: %d message bodies: %s", fnActivityLog, len(bodies), summaryLine(sum)))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,6 +216,54 @@ func TestSweepTellsAResolutionLeftUntold(t *testing.T) {
 		items, _ := h.store.ListOutbox(h.ctx)
 		if len(items) != 6 {
 			t.Errorf("restart %v: outbox holds %d items, want 6 (opened and resolved, three targets each)", restart, len(items))
+		}
+	}
+}
+
+// choosyStore fails every PutResource of one resource, as a store that chokes
+// on one body of a batch, and passes batches on.
+type choosyStore struct {
+	guard.Store
+	bad string
+}
+
+func (s choosyStore) PutResource(ctx context.Context, r *guard.Resource) error {
+	if guard.SameID(r.ID, s.bad) {
+		return errInjected
+	}
+	return s.Store.PutResource(ctx, r)
+}
+
+func (s choosyStore) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	return s.Store.(guard.Batcher).Batch(ctx, fn)
+}
+
+// A batch whose one body the store chokes on is stored without it: the other
+// bodies are stored, each in a transaction of its own, and the error names the
+// body that was not (Event Hubs would checkpoint them all after the last retry).
+func TestIngestAllStoresTheBodiesTheStoreTakes(t *testing.T) {
+	h := newHarness(t, usPolicy(guard.ModeAlert))
+	other, bad := acctID+"2", acctID+"3"
+	for _, id := range []string{acctID, other, bad} {
+		h.observe(at(-5), outside(t, id))
+	}
+	h.p.Store = choosyStore{Store: h.store, bad: bad}
+	bodies := [][]byte{
+		alMessage(t, alRecord(acctID, writeOp, "Success", "corr-1", at(-5), alice)),
+		alMessage(t, alRecord(bad, writeOp, "Success", "corr-2", at(-5), alice)),
+		alMessage(t, alRecord(other, writeOp, "Success", "corr-3", at(-5), alice)),
+	}
+	h.setClock(t0)
+	sum, err := h.p.IngestAll(h.ctx, guard.SourceEventHub, bodies, t0)
+	if !errors.Is(err, errInjected) || !strings.Contains(err.Error(), "message body 2 of 3") {
+		t.Fatalf("IngestAll: %v, want the injected failure of message body 2 of 3", err)
+	}
+	if sum.Changes != 3 {
+		t.Errorf("summary %+v, want 3 changes (the failed one counted as tried, not twice)", sum)
+	}
+	for id, want := range map[string]bool{acctID: true, other: true, bad: false} {
+		if got := h.finding(id) != nil; got != want {
+			t.Errorf("finding of %s stored: %v, want %v", id, got, want)
 		}
 	}
 }

@@ -54,9 +54,10 @@ func (p *Pipeline) Ingest(ctx context.Context, src Source, body []byte, now time
 // batch) together. On a store that is a Batcher the delivery is one
 // transaction: every body is decoded and ARM is read first (prefetch), then
 // everything the delivery changes is stored at once, and only then is the
-// outbox dispatched; an error stores nothing of it. On another store each body
-// is handled on its own, one failing does not stop the others, and the error
-// joins theirs.
+// outbox dispatched. When that fails, each body is stored in a transaction of
+// its own, so that one the store chokes on does not keep the others from being
+// stored. On another store each body is handled on its own. Either way one
+// body failing does not stop the others, and the error joins theirs.
 func (p *Pipeline) IngestAll(ctx context.Context, src Source, bodies [][]byte, now time.Time) (Summary, error) {
 	var sum Summary
 	decode := p.Decoders[src]
@@ -111,7 +112,20 @@ func (p *Pipeline) IngestAll(ctx context.Context, src Source, bodies [][]byte, n
 			}
 			return nil
 		})
-		if err != nil {
+		switch {
+		case err != nil && len(bodies) > 1 && ctx.Err() == nil:
+			// One body may be what the store chokes on. Event Hubs checkpoints
+			// a batch after its last retry whatever happens, so the others are
+			// stored now, each in a transaction of its own, rather than lost
+			// with it.
+			p.log().Warn("batch not stored whole; storing its message bodies one by one", "bodies", len(bodies), "error", err.Error())
+			sum = Summary{} // the batch stored nothing of what it counted
+			for i := range bodies {
+				if err := b.Batch(ctx, func(ctx context.Context) error { return handle(ctx, i) }); err != nil {
+					errs = append(errs, which(i, err))
+				}
+			}
+		case err != nil:
 			return sum, err
 		}
 	} else {
