@@ -73,6 +73,10 @@ func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy,
 			guard.SourceEventGrid: eventgrid.Decode,
 		},
 		Log: log,
+		// The readers serve and replay give are safe for concurrent use
+		// (pkg/arm's client, replay's ARM); record's is not and uses a pipeline
+		// of its own.
+		ReadConcurrency: 4,
 	}
 	senders := map[string]guard.Sender{}
 	for _, parts := range []func(*guard.Policy, guard.Store, *slog.Logger) ([]guard.Planner, map[string]guard.Sender, error){

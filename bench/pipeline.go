@@ -72,8 +72,9 @@ func NewPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy,
 			guard.SourceEventHub:  activitylog.Decode,
 			guard.SourceEventGrid: eventgrid.Decode,
 		},
-		Log:      log,
-		Planners: []guard.Planner{&remediate.Planner{Store: st, Policy: pol, Log: log}},
+		Log:             log,
+		ReadConcurrency: 4, // as newPipeline sets it
+		Planners:        []guard.Planner{&remediate.Planner{Store: st, Policy: pol, Log: log}},
 		Dispatcher: &guard.Dispatcher{Outbox: st, Log: log, Senders: map[string]guard.Sender{
 			remediate.Kind: &remediate.Executor{Store: st, Policy: pol, Reader: reader, Log: log}}},
 	}

@@ -3,6 +3,7 @@ package guard_test
 import (
 	"context"
 	"errors"
+	"path"
 	"strings"
 	"sync"
 	"testing"
@@ -265,5 +266,43 @@ func TestIngestAllStoresTheBodiesTheStoreTakes(t *testing.T) {
 		if got := h.finding(id) != nil; got != want {
 			t.Errorf("finding of %s stored: %v, want %v", id, got, want)
 		}
+	}
+}
+
+// Reading ARM several at a time before a batch (ReadConcurrency) reads each
+// resource of the batch once and judges as reading one at a time does.
+func TestIngestAllReadsConcurrently(t *testing.T) {
+	var ids []string
+	var records []map[string]any
+	for i := range 9 {
+		id := acctID + strings.Repeat("x", i+1)
+		ids = append(ids, id)
+		records = append(records, alRecord(id, writeOp, "Success", "corr-"+id, at(-5), alice))
+	}
+	findings := map[int]int{}
+	for _, conc := range []int{0, 4} {
+		h := newHarness(t, usPolicy(guard.ModeAlert))
+		h.p.ReadConcurrency = conc
+		for i, id := range ids {
+			if i%2 == 0 {
+				h.observe(at(-5), outside(t, id))
+			} else {
+				h.observe(at(-5), inside(t, id))
+			}
+		}
+		h.setClock(t0)
+		bodies := [][]byte{alMessage(t, records[:4]...), alMessage(t, records[4:]...), alMessage(t, records[:2]...)}
+		if _, err := h.p.IngestAll(h.ctx, guard.SourceEventHub, bodies, t0); err != nil {
+			t.Fatalf("ReadConcurrency %d: %v", conc, err)
+		}
+		for _, id := range ids {
+			if n := h.reader.count(id); n != 1 {
+				t.Errorf("ReadConcurrency %d: %s read %d times, want once", conc, path.Base(id), n)
+			}
+		}
+		findings[conc] = len(h.findings())
+	}
+	if findings[0] != 5 || findings[4] != findings[0] {
+		t.Errorf("findings: %d reading one at a time, %d reading four at a time; want 5 both", findings[0], findings[4])
 	}
 }

@@ -33,6 +33,10 @@ type Pipeline struct {
 	// of every delivery and sweep.
 	Planners   []Planner
 	Dispatcher *Dispatcher
+	// ReadConcurrency is how many ARM reads a delivery makes at once before it
+	// is stored (prefetch, on a Batcher store); 0 or 1 reads one at a time. Set
+	// it only with a Reader that is safe for concurrent use.
+	ReadConcurrency int
 }
 
 func (p *Pipeline) log() *slog.Logger {
@@ -141,12 +145,9 @@ func (p *Pipeline) IngestAll(ctx context.Context, src Source, bodies [][]byte, n
 	return sum, errors.Join(errs...)
 }
 
-// prefetchers bounds the ARM reads a delivery makes at once.
-const prefetchers = 4
-
 // prefetch reads from ARM, into the delivery's read cache, the resources its
-// changes will be judged on, a few at a time, so that a Batch does not hold
-// the store's write lock while it waits on the network. It reads what
+// changes will be judged on (ReadConcurrency at a time), so that a Batch does
+// not hold the store's write lock while it waits on the network. It reads what
 // HandleChange would read; a read that fails is not cached and is made again,
 // and reported, when the change is handled.
 func (p *Pipeline) prefetch(ctx context.Context, cs []Change) {
@@ -162,7 +163,7 @@ func (p *Pipeline) prefetch(ctx context.Context, cs []Change) {
 		wanted[IDKey(c.ResourceID)] = true
 		ids = append(ids, c.ResourceID)
 	}
-	if len(ids) <= 1 {
+	if len(ids) <= 1 || p.ReadConcurrency <= 1 {
 		for _, id := range ids {
 			_, _ = p.readARM(ctx, id)
 		}
@@ -170,7 +171,7 @@ func (p *Pipeline) prefetch(ctx context.Context, cs []Change) {
 	}
 	work := make(chan string)
 	var wg sync.WaitGroup
-	for range min(prefetchers, len(ids)) {
+	for range min(p.ReadConcurrency, len(ids)) {
 		wg.Go(func() {
 			for id := range work {
 				_, _ = p.readARM(ctx, id)
