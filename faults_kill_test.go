@@ -582,7 +582,7 @@ func newFaultTargets(t *testing.T, fr *faultRun) (teams, slack, webhook *faultTa
 	tg := newTargets(t)
 	mk := func(name string, s *notifytest.Server) *faultTarget {
 		ft := &faultTarget{name: name, srv: s}
-		s.Respond = func(n int, w http.ResponseWriter) {
+		s.SetRespond(func(n int, w http.ResponseWriter) {
 			ft.mu.Lock()
 			for len(ft.gens) < n {
 				ft.gens = append(ft.gens, 0)
@@ -594,7 +594,7 @@ func newFaultTargets(t *testing.T, fr *faultRun) (teams, slack, webhook *faultTa
 				hook(n, s.Requests()[n-1].Body)
 			}
 			w.WriteHeader(http.StatusOK)
-		}
+		})
 		fr.targets = append(fr.targets, ft)
 		return ft
 	}

@@ -219,8 +219,11 @@ func TestReplayViaHostGoneMidSession(t *testing.T) {
 	if !strings.Contains(stderr, "stopped after sent 4 invocation(s)") {
 		t.Errorf("stderr: %s", stderr)
 	}
-	if len(host.calls) != 4 {
-		t.Errorf("%d invocations reached the host, want 4: nothing after the one it dropped", len(host.calls))
+	host.mu.Lock()
+	calls := len(host.calls)
+	host.mu.Unlock()
+	if calls != 4 {
+		t.Errorf("%d invocations reached the host, want 4: nothing after the one it dropped", calls)
 	}
 }
 

@@ -176,6 +176,13 @@ type Server struct {
 	Respond func(n int, w http.ResponseWriter)
 }
 
+// SetRespond sets Respond while the server may be answering.
+func (s *Server) SetRespond(f func(n int, w http.ResponseWriter)) {
+	s.mu.Lock()
+	s.Respond = f
+	s.mu.Unlock()
+}
+
 // NewServer starts a Server, closed when the test ends.
 func NewServer(t testing.TB) *Server {
 	s := &Server{}
