@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 )
@@ -63,7 +64,7 @@ func decodeWhole(body []byte) (guard.Decoded, bool) {
 		return d, false
 	}
 	var env wholeEnvelope
-	if unmarshal(body, &env) != nil || env.Records == nil {
+	if fastjson.Unmarshal(body, &env) != nil || env.Records == nil {
 		return d, false
 	}
 	for i := range env.Records {
@@ -92,14 +93,14 @@ func splitEnvelope(body []byte) ([]json.RawMessage, error) {
 		return nil, errors.New("activity log message is not a JSON object")
 	}
 	var env rawEnvelope
-	if err := unmarshal(body, &env); err != nil {
+	if err := fastjson.Unmarshal(body, &env); err != nil {
 		return nil, fmt.Errorf("activity log message: %w", err)
 	}
 	if r := bytes.TrimSpace(env.Records); len(r) == 0 || r[0] != '[' {
 		return nil, errors.New("activity log message has no records array")
 	}
 	var records []json.RawMessage
-	if err := unmarshal(env.Records, &records); err != nil {
+	if err := fastjson.Unmarshal(env.Records, &records); err != nil {
 		return nil, fmt.Errorf("activity log records: %w", err)
 	}
 	return records, nil

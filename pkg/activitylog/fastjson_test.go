@@ -97,7 +97,7 @@ var nested = fastjsontest.Nested
 // encoding/json's.
 func TestUnmarshalKeepsTypeErrors(t *testing.T) {
 	var r record
-	err := unmarshal([]byte(`{"identity":{"claims":1,"authorization":{"action":"a/write"}},"resourceId":"/x"}`), &r)
+	err := fastjson.Unmarshal([]byte(`{"identity":{"claims":1,"authorization":{"action":"a/write"}},"resourceId":"/x"}`), &r)
 	if _, ok := errors.AsType[*json.UnmarshalTypeError](err); !ok {
 		t.Fatalf("err = %#v, want a *json.UnmarshalTypeError", err)
 	}

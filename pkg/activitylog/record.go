@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 	"time"
 
@@ -45,7 +46,7 @@ func decodeRecord(raw json.RawMessage) (guard.Change, error) {
 		return guard.Change{}, errors.New("not a JSON object")
 	}
 	var r record
-	if err := unmarshal(raw, &r); err != nil {
+	if err := fastjson.Unmarshal(raw, &r); err != nil {
 		// Every field but identity is raw, so a type error can only be about a
 		// part of identity: that part is skipped, and the record is still read
 		// (a record without a usable identity has no caller, nothing worse).
@@ -170,7 +171,7 @@ func str(raw json.RawMessage) (string, bool) {
 		return s, true
 	}
 	var s string
-	if err := unmarshal(raw, &s); err != nil {
+	if err := fastjson.Unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	return s, true
@@ -204,7 +205,7 @@ func valueOf(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	var v restValue
-	if err := unmarshal(raw, &v); err != nil {
+	if err := fastjson.Unmarshal(raw, &v); err != nil {
 		return nil
 	}
 	return v.Value

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"net/url"
 	"slices"
 	"strings"
@@ -56,7 +57,7 @@ func fromCloudEvent(attrs map[string]json.RawMessage) (event, error) {
 // directly, about a third of what fromCloudEvent cost. The SDK reads the
 // attributes in the order written and tells its errors by byte offset, so
 // FuzzEncodeAttrs holds the bytes equal to the encoder's. Values are valid JSON:
-// they come from unmarshal.
+// they come from fastjson.Unmarshal.
 func encodeAttrs(attrs map[string]json.RawMessage) []byte {
 	if attrs == nil {
 		return []byte("null\n")
@@ -110,7 +111,7 @@ func appendCompact(b, v []byte) []byte {
 	for i := 0; i < len(v); i++ {
 		switch v[i] {
 		case '"':
-			i = stringEnd(v, i)
+			i = fastjson.StringEnd(v, i)
 		case ' ', '\t', '\n', '\r':
 			b = append(b, v[start:i]...)
 			start = i + 1

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 	"time"
 
@@ -65,13 +66,13 @@ func split(body []byte) ([]json.RawMessage, error) {
 	switch b[0] {
 	case '[':
 		var events []json.RawMessage
-		if err := unmarshal(b, &events); err != nil {
+		if err := fastjson.Unmarshal(b, &events); err != nil {
 			return nil, fmt.Errorf("event grid delivery: %w", err)
 		}
 		return events, nil
 	case '{':
 		var event json.RawMessage
-		if err := unmarshal(b, &event); err != nil {
+		if err := fastjson.Unmarshal(b, &event); err != nil {
 			return nil, fmt.Errorf("event grid delivery: %w", err)
 		}
 		return []json.RawMessage{event}, nil
@@ -97,7 +98,7 @@ func decodeEvent(raw json.RawMessage) (c guard.Change, ok bool, err error) {
 		return c, false, errors.New("not a JSON object")
 	}
 	var attrs map[string]json.RawMessage
-	if err := unmarshal(raw, &attrs); err != nil {
+	if err := fastjson.Unmarshal(raw, &attrs); err != nil {
 		return c, false, err
 	}
 	var e event
@@ -147,7 +148,7 @@ type egEvent struct {
 // fromEventGridSchema reads an event in the Event Grid schema.
 func fromEventGridSchema(raw json.RawMessage) (event, error) {
 	var eg egEvent
-	if err := unmarshal(raw, &eg); err != nil {
+	if err := fastjson.Unmarshal(raw, &eg); err != nil {
 		return event{}, err
 	}
 	var e event

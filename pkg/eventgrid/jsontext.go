@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 	"time"
 )
@@ -19,7 +20,7 @@ func str(raw json.RawMessage) (string, bool) {
 		return s, true
 	}
 	var s string
-	if err := unmarshal(raw, &s); err != nil {
+	if err := fastjson.Unmarshal(raw, &s); err != nil {
 		return "", false
 	}
 	return s, true
@@ -82,11 +83,11 @@ func decodeData[T any](data json.RawMessage, v *T) error {
 	if b[0] != '{' {
 		return errors.New("data is not a JSON object")
 	}
-	err := unmarshal(b, v)
+	err := fastjson.Unmarshal(b, v)
 	if err == nil {
 		return nil // valid JSON, read without a type error
 	}
-	// unmarshal's error and partial value are encoding/json's, which checks the
+	// fastjson.Unmarshal's error and partial value are encoding/json's, which checks the
 	// whole input before it decodes any of it: invalid data leaves v zero.
 	if !json.Valid(b) {
 		return errors.New("data is not a JSON object")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"math"
 	"net/url"
 	"strconv"
@@ -162,7 +163,7 @@ func (d keyFields) seconds(key string) (int64, bool, error) {
 	s := string(raw)
 	if raw[0] == '"' {
 		var q string
-		if err := unmarshal(raw, &q); err != nil {
+		if err := fastjson.Unmarshal(raw, &q); err != nil {
 			return 0, false, fmt.Errorf("data.%s: %w", key, err)
 		}
 		s = q

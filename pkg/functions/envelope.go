@@ -36,7 +36,7 @@ func decodeInvocation(body []byte) (invocation, error) {
 	if len(t) == 0 || t[0] != '{' {
 		return invocation{}, errMalformed
 	}
-	if err := unmarshal(t, &env); err != nil {
+	if err := fastjson.Unmarshal(t, &env); err != nil {
 		return invocation{}, errMalformed
 	}
 	inv := invocation{Data: env.Data}
@@ -112,7 +112,7 @@ func messageBodies(raw json.RawMessage) (bodies [][]byte, whole []byte, err erro
 		return nil, text, errors.New("Data.events does not hold a JSON array")
 	}
 	var elems []json.RawMessage
-	if err := unmarshal(t, &elems); err != nil {
+	if err := fastjson.Unmarshal(t, &elems); err != nil {
 		return nil, text, errors.New("Data.events holds an array that is not valid JSON")
 	}
 	bodies = make([][]byte, 0, len(elems))

@@ -11,7 +11,7 @@ import (
 
 // FuzzWireStructsMatchStdlib is the differential test of the fast JSON path on
 // this package's wire structs: for any input, everything the handler reads of an
-// invocation through unmarshal (the envelope, Data, Data.events as a string and
+// invocation through fastjson.Unmarshal (the envelope, Data, Data.events as a string and
 // as an array) reads the same through fastjson.Unmarshal as through
 // encoding/json (the same error, of the same type, and the same value), and
 // segmentio's decoder, wherever fastjson.Safe lets it answer, accepts nothing

@@ -35,7 +35,7 @@ func decode[T any](body []byte, v *T) bool {
 	if len(b) == 0 || b[0] != '{' {
 		return false
 	}
-	return unmarshal(b, v) == nil
+	return fastjson.Unmarshal(b, v) == nil
 }
 
 // hasObject reports whether raw is a JSON object (ARM omits properties, or a
@@ -162,9 +162,3 @@ var kinds = map[string]string{
 	strings.ToLower(TypeKeyVaultKey):                     "Key Vault key",
 	strings.ToLower("Microsoft.Compute/virtualMachines"): "Virtual machine",
 }
-
-// unmarshal is fastjson.Unmarshal, the fast JSON path (issue 8): every rule reads
-// its resource body through decode or unmarshal, which answer as encoding/json
-// does for every input, faster where they can. See internal/fastjson for why
-// segmentio's decoder is not used directly. v must point to a zero value.
-func unmarshal[T any](b []byte, v *T) error { return fastjson.Unmarshal(b, v) }

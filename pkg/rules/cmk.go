@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -48,7 +49,7 @@ func storageKeyFacts(body []byte) (name string, enc storageKeyVaultProps, ok boo
 	var p struct {
 		Encryption storageKeyVaultProps `json:"encryption"`
 	}
-	_ = unmarshal(a.Properties, &p) // a field of another shape reads as absent
+	_ = fastjson.Unmarshal(a.Properties, &p) // a field of another shape reads as absent
 	return a.Name, p.Encryption, true
 }
 

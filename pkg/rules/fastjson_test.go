@@ -17,7 +17,7 @@ import (
 )
 
 // The types the rules decode resource bodies into, each call of decode and
-// unmarshal in this package. The named ones are the rules' own; the others copy
+// fastjson.Unmarshal in this package. The named ones are the rules' own; the others copy
 // a type a rule declares inside a function, field for field and tag for tag:
 // keep them in step. The body the TLS rules (tls.go) decode, {name, properties
 // as raw JSON}, is storageEncryption's shape and is not repeated.
@@ -111,7 +111,7 @@ type rulesReplicationLinkBody struct {
 }
 
 // checkBodies runs every check of FuzzBodiesMatchStdlib on b: for each type,
-// unmarshal reads b as encoding/json does (fastjsontest.SameAsStdlib), and
+// fastjson.Unmarshal reads b as encoding/json does (fastjsontest.SameAsStdlib), and
 // decode gives the answer it gave with encoding/json alone.
 func checkBodies(t *testing.T, b []byte) {
 	t.Helper()
@@ -124,17 +124,17 @@ func checkBodies(t *testing.T, b []byte) {
 	sameBody[rulesDESBody](t, b)
 	sameBody[rulesFailoverGroupBody](t, b)
 	sameBody[rulesReplicationLinkBody](t, b)
-	// unmarshal of a whole body: storage_replication.go, location.go
+	// fastjson.Unmarshal of a whole body: storage_replication.go, location.go
 	sameBody[storageAccount](t, b)
 	sameBody[rulesLocationBody](t, b)
-	// unmarshal of properties: cmk.go, tls.go
+	// fastjson.Unmarshal of properties: cmk.go, tls.go
 	sameBody[rulesStorageCMKProps](t, b)
 	sameBody[rulesStorageTLSProps](t, b)
 	sameBody[rulesSQLTLSProps](t, b)
 	sameBody[rulesCosmosTLSProps](t, b)
 }
 
-// sameBody holds unmarshal and decode, reading b into a T, to encoding/json.
+// sameBody holds fastjson.Unmarshal and decode, reading b into a T, to encoding/json.
 func sameBody[T any](t *testing.T, b []byte) {
 	t.Helper()
 	fastjsontest.SameAsStdlib[T](t, b)
@@ -159,7 +159,7 @@ func decodeStdlib[T any](body []byte, v *T) bool {
 
 // FuzzBodiesMatchStdlib is the differential test of the fast JSON path on the
 // rules: for any input, every body type a rule decodes reads the same through
-// decode and unmarshal as through encoding/json (the same error, of the same
+// decode and fastjson.Unmarshal as through encoding/json (the same error, of the same
 // type, and the same value, partial values included), and segmentio's decoder,
 // wherever fastjson.Safe lets it answer, accepts nothing that encoding/json
 // refuses or reads differently. It starts from the ARM bodies of the recorded

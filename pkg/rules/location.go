@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -39,7 +40,7 @@ func (Location) Evaluate(in guard.Input) []guard.Verdict {
 		var b struct {
 			Location string `json:"location"`
 		}
-		if unmarshal(res.Body, &b) == nil {
+		if fastjson.Unmarshal(res.Body, &b) == nil {
 			loc = strings.TrimSpace(b.Location)
 		}
 	}

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -45,7 +46,7 @@ var geoSKUs = map[string]string{"grs": "LRS", "ragrs": "LRS", "gzrs": "ZRS", "ra
 
 func (StorageReplication) Evaluate(in guard.Input) []guard.Verdict {
 	var a storageAccount
-	if err := unmarshal(in.Resource.Body, &a); err != nil || a.SKU.Name == "" {
+	if err := fastjson.Unmarshal(in.Resource.Body, &a); err != nil || a.SKU.Name == "" {
 		return nil // not a storage account body we can judge
 	}
 	id := in.Resource.ID

@@ -3,6 +3,7 @@ package rules
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -56,7 +57,7 @@ func (StorageTLS) Evaluate(in guard.Input) []guard.Verdict {
 		MinimumTLSVersion        string   `json:"minimumTlsVersion"`
 		SupportsHTTPSTrafficOnly flexBool `json:"supportsHttpsTrafficOnly"`
 	}
-	_ = unmarshal(a.Properties, &p)
+	_ = fastjson.Unmarshal(a.Properties, &p)
 	name := firstNonEmpty(a.Name, nameOf(in.Resource.ID))
 	tls := strings.TrimSpace(p.MinimumTLSVersion)
 	shown := tls
@@ -112,7 +113,7 @@ func (SQLTLS) Evaluate(in guard.Input) []guard.Verdict {
 	var p struct {
 		MinimalTLSVersion string `json:"minimalTlsVersion"`
 	}
-	_ = unmarshal(s.Properties, &p)
+	_ = fastjson.Unmarshal(s.Properties, &p)
 	name := firstNonEmpty(s.Name, nameOf(in.Resource.ID))
 	tls := strings.TrimSpace(p.MinimalTLSVersion)
 	shown := tls
@@ -160,7 +161,7 @@ func (CosmosTLS) Evaluate(in guard.Input) []guard.Verdict {
 	var p struct {
 		MinimalTLSVersion *string `json:"minimalTlsVersion"`
 	}
-	_ = unmarshal(a.Properties, &p)
+	_ = fastjson.Unmarshal(a.Properties, &p)
 	name := firstNonEmpty(a.Name, nameOf(in.Resource.ID))
 	v := guard.Verdict{Rule: guard.RuleTransitTLS, ResourceID: in.Resource.ID}
 	if p.MinimalTLSVersion == nil || strings.TrimSpace(*p.MinimalTLSVersion) == "" {
