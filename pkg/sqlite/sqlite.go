@@ -237,7 +237,8 @@ func migrate(ctx context.Context, q querier) error {
 	return nil
 }
 
-// querier is what *sql.DB and *sql.Conn have in common.
+// querier runs SQL: on the pool (poolQuerier) or in a transaction (txQuerier),
+// with the prepared statement of a registered text (see prepared).
 type querier interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
