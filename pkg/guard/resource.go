@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/exportguard/exportguard/internal/fastjson"
 )
 
 // Resource is a resource as ARM returned it (or as an event or a recorded session
@@ -24,7 +26,7 @@ func NewResource(body []byte, observedAt time.Time) (*Resource, error) {
 		Type     string `json:"type"`
 		Location string `json:"location"`
 	}
-	if err := json.Unmarshal(body, &head); err != nil {
+	if err := fastjson.Unmarshal(body, &head); err != nil { // encoding/json's answer, faster (issue 8)
 		return nil, err
 	}
 	typ := head.Type
