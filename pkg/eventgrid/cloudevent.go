@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/exportguard/exportguard/internal/fastjson"
 	"net/url"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
 	cloudevent "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/exportguard/exportguard/internal/fastjson"
 )
 
 // fromCloudEvent reads a CloudEvents 1.0 event with the CloudEvents SDK. The

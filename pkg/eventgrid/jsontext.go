@@ -5,9 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 	"time"
+
+	"github.com/exportguard/exportguard/internal/fastjson"
 )
 
 // str reads a JSON string. Absent and null read as "" and ok; any other kind of

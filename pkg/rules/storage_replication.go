@@ -2,9 +2,9 @@ package rules
 
 import (
 	"fmt"
-	"github.com/exportguard/exportguard/internal/fastjson"
 	"strings"
 
+	"github.com/exportguard/exportguard/internal/fastjson"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/region"
 )
