@@ -24,7 +24,9 @@ func (StorageCMK) ID() string { return guard.RuleEncryptionCMK }
 
 func (StorageCMK) Applies(t string) bool { return isType(t, TypeStorageAccount) }
 
-type storageEncryption struct {
+// nameAndProperties is a resource body's name and its properties, kept raw for a
+// rule to read what it needs of them (the storage and TLS rules).
+type nameAndProperties struct {
 	Name       string          `json:"name"`
 	Properties json.RawMessage `json:"properties"`
 }
@@ -42,13 +44,11 @@ type storageKeyVaultProps struct {
 // storageKeyFacts reads a storage account body's encryption settings; ok is false
 // when the body has no properties to judge.
 func storageKeyFacts(body []byte) (name string, enc storageKeyVaultProps, ok bool) {
-	var a storageEncryption
+	var a nameAndProperties
 	if !decode(body, &a) || !hasObject(a.Properties) {
 		return "", enc, false
 	}
-	var p struct {
-		Encryption storageKeyVaultProps `json:"encryption"`
-	}
+	var p storageCMKProps
 	_ = fastjson.Unmarshal(a.Properties, &p) // a field of another shape reads as absent
 	return a.Name, p.Encryption, true
 }
@@ -238,4 +238,9 @@ func (DiskCMK) Evaluate(in guard.Input) []guard.Verdict {
 		}
 	}
 	return []guard.Verdict{{Rule: guard.RuleEncryptionCMK, ResourceID: id, Violation: true, Evidence: evidence, Message: msg, Action: action}}
+}
+
+// storageCMKProps is what storageKeyFacts reads of a storage account's properties.
+type storageCMKProps struct {
+	Encryption storageKeyVaultProps `json:"encryption"`
 }

@@ -16,122 +16,30 @@ import (
 	"github.com/exportguard/exportguard/internal/fastjson/fastjsontest"
 )
 
-// The types the rules decode resource bodies into, each call of decode and
-// fastjson.Unmarshal in this package. The named ones are the rules' own; the others copy
-// a type a rule declares inside a function, field for field and tag for tag:
-// keep them in step. The body the TLS rules (tls.go) decode, {name, properties
-// as raw JSON}, is storageEncryption's shape and is not repeated.
-
-// rulesStorageCMKProps is what storageKeyFacts (cmk.go) reads of the properties.
-type rulesStorageCMKProps struct {
-	Encryption storageKeyVaultProps `json:"encryption"`
-}
-
-// rulesStorageTLSProps is what StorageTLS.Evaluate (tls.go) reads of the properties.
-type rulesStorageTLSProps struct {
-	MinimumTLSVersion        string   `json:"minimumTlsVersion"`
-	SupportsHTTPSTrafficOnly flexBool `json:"supportsHttpsTrafficOnly"`
-}
-
-// rulesSQLTLSProps is what SQLTLS.Evaluate (tls.go) reads of the properties.
-type rulesSQLTLSProps struct {
-	MinimalTLSVersion string `json:"minimalTlsVersion"`
-}
-
-// rulesCosmosTLSProps is what CosmosTLS.Evaluate (tls.go) reads of the properties.
-type rulesCosmosTLSProps struct {
-	MinimalTLSVersion *string `json:"minimalTlsVersion"`
-}
-
-// rulesLocationBody is what Location.Evaluate (location.go) reads of a body.
-type rulesLocationBody struct {
-	Location string `json:"location"`
-}
-
-// rulesKeyBody is what readKey (keyvault_key.go) reads of a key.
-type rulesKeyBody struct {
-	ID         string `json:"id"`
-	Name       string `json:"name"`
-	Properties *struct {
-		KeyURI            string `json:"keyUri"`
-		KeyURIWithVersion string `json:"keyUriWithVersion"`
-		Attributes        struct {
-			Enabled    flexBool `json:"enabled"`
-			NBF        flexInt  `json:"nbf"`
-			Exp        flexInt  `json:"exp"`
-			Expired    flexBool `json:"expired"`
-			NearExpiry flexBool `json:"nearExpiry"`
-		} `json:"attributes"`
-	} `json:"properties"`
-	FromEvent *struct {
-		Type string `json:"type"`
-	} `json:"fromEvent"`
-}
-
-// rulesDESBody is what keyRefsOf (keyvault_key.go) reads of a disk encryption set.
-type rulesDESBody struct {
-	Name       string `json:"name"`
-	Properties *struct {
-		ActiveKey struct {
-			KeyURL string `json:"keyUrl"`
-		} `json:"activeKey"`
-		RotationToLatestKeyVersionEnabled flexBool `json:"rotationToLatestKeyVersionEnabled"`
-	} `json:"properties"`
-}
-
-// rulesFailoverGroupBody is what SQLFailoverGroupReplication.Evaluate
-// (replication.go) reads of a failover group.
-type rulesFailoverGroupBody struct {
-	Name       string `json:"name"`
-	Properties struct {
-		ReplicationRole string `json:"replicationRole"`
-		PartnerServers  []struct {
-			ID              string `json:"id"`
-			Location        string `json:"location"`
-			ReplicationRole string `json:"replicationRole"`
-		} `json:"partnerServers"`
-		Databases []string `json:"databases"`
-	} `json:"properties"`
-}
-
-// rulesReplicationLinkBody is what SQLReplicationLinkReplication.Evaluate
-// (replication.go) reads of a replication link.
-type rulesReplicationLinkBody struct {
-	Name       string `json:"name"`
-	Properties *struct {
-		PartnerServer     string `json:"partnerServer"`
-		PartnerDatabase   string `json:"partnerDatabase"`
-		PartnerDatabaseID string `json:"partnerDatabaseId"`
-		PartnerLocation   string `json:"partnerLocation"`
-		Role              string `json:"role"`
-		PartnerRole       string `json:"partnerRole"`
-		LinkType          string `json:"linkType"`
-		ReplicationState  string `json:"replicationState"`
-	} `json:"properties"`
-}
-
-// checkBodies runs every check of FuzzBodiesMatchStdlib on b: for each type,
-// fastjson.Unmarshal reads b as encoding/json does (fastjsontest.SameAsStdlib), and
-// decode gives the answer it gave with encoding/json alone.
+// checkBodies runs every check of FuzzBodiesMatchStdlib on b: for each type the
+// rules decode a resource body into (all of them the package's own, so the test
+// follows a rule that changes its type), fastjson.Unmarshal reads b as
+// encoding/json does (fastjsontest.SameAsStdlib), and decode gives the answer it
+// gave with encoding/json alone.
 func checkBodies(t *testing.T, b []byte) {
 	t.Helper()
-	// decode: cmk.go, keyvault_key.go, replication.go, tls.go (storageEncryption's shape)
-	sameBody[storageEncryption](t, b)
+	// decode of a whole body, by the rules that call it
+	sameBody[nameAndProperties](t, b)
 	sameBody[sqlProtector](t, b)
 	sameBody[diskEncryption](t, b)
 	sameBody[cosmosAccount](t, b)
-	sameBody[rulesKeyBody](t, b)
-	sameBody[rulesDESBody](t, b)
-	sameBody[rulesFailoverGroupBody](t, b)
-	sameBody[rulesReplicationLinkBody](t, b)
+	sameBody[keyBody](t, b)
+	sameBody[desBody](t, b)
+	sameBody[failoverGroupBody](t, b)
+	sameBody[replicationLinkBody](t, b)
 	// fastjson.Unmarshal of a whole body: storage_replication.go, location.go
 	sameBody[storageAccount](t, b)
-	sameBody[rulesLocationBody](t, b)
+	sameBody[locationBody](t, b)
 	// fastjson.Unmarshal of properties: cmk.go, tls.go
-	sameBody[rulesStorageCMKProps](t, b)
-	sameBody[rulesStorageTLSProps](t, b)
-	sameBody[rulesSQLTLSProps](t, b)
-	sameBody[rulesCosmosTLSProps](t, b)
+	sameBody[storageCMKProps](t, b)
+	sameBody[storageTLSProps](t, b)
+	sameBody[sqlTLSProps](t, b)
+	sameBody[cosmosTLSProps](t, b)
 }
 
 // sameBody holds fastjson.Unmarshal and decode, reading b into a T, to encoding/json.

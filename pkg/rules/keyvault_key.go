@@ -68,24 +68,7 @@ func readKey(res *guard.Resource) (keyState, bool) {
 	if res == nil || res.Deleted {
 		return keyState{}, false
 	}
-	var b struct {
-		ID         string `json:"id"`
-		Name       string `json:"name"`
-		Properties *struct {
-			KeyURI            string `json:"keyUri"`
-			KeyURIWithVersion string `json:"keyUriWithVersion"`
-			Attributes        struct {
-				Enabled    flexBool `json:"enabled"`
-				NBF        flexInt  `json:"nbf"`
-				Exp        flexInt  `json:"exp"`
-				Expired    flexBool `json:"expired"`
-				NearExpiry flexBool `json:"nearExpiry"`
-			} `json:"attributes"`
-		} `json:"properties"`
-		FromEvent *struct {
-			Type string `json:"type"`
-		} `json:"fromEvent"`
-	}
+	var b keyBody
 	if !decode(res.Body, &b) || b.Properties == nil {
 		return keyState{}, false
 	}
@@ -177,15 +160,7 @@ func keyRefsOf(d *guard.Resource) []dependentRef {
 		}
 		add(p.Properties.URI, p.Properties.AutoRotationEnabled.Value, server, "SQL server "+nameOf(server)+" (TDE protector)", "the TDE protector (encryptionProtector/current)")
 	case isType(d.Type, TypeDiskEncryptionSet):
-		var des struct {
-			Name       string `json:"name"`
-			Properties *struct {
-				ActiveKey struct {
-					KeyURL string `json:"keyUrl"`
-				} `json:"activeKey"`
-				RotationToLatestKeyVersionEnabled flexBool `json:"rotationToLatestKeyVersionEnabled"`
-			} `json:"properties"`
-		}
+		var des desBody
 		if !decode(d.Body, &des) || des.Properties == nil {
 			return nil
 		}
@@ -308,3 +283,34 @@ func judgeKeyUse(k keyState, ref dependentRef, now time.Time) guard.Verdict {
 }
 
 func unix(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
+
+// keyBody is what readKey reads of a Key Vault key.
+type keyBody struct {
+	ID         string `json:"id"`
+	Name       string `json:"name"`
+	Properties *struct {
+		KeyURI            string `json:"keyUri"`
+		KeyURIWithVersion string `json:"keyUriWithVersion"`
+		Attributes        struct {
+			Enabled    flexBool `json:"enabled"`
+			NBF        flexInt  `json:"nbf"`
+			Exp        flexInt  `json:"exp"`
+			Expired    flexBool `json:"expired"`
+			NearExpiry flexBool `json:"nearExpiry"`
+		} `json:"attributes"`
+	} `json:"properties"`
+	FromEvent *struct {
+		Type string `json:"type"`
+	} `json:"fromEvent"`
+}
+
+// desBody is what keyRefsOf reads of a disk encryption set.
+type desBody struct {
+	Name       string `json:"name"`
+	Properties *struct {
+		ActiveKey struct {
+			KeyURL string `json:"keyUrl"`
+		} `json:"activeKey"`
+		RotationToLatestKeyVersionEnabled flexBool `json:"rotationToLatestKeyVersionEnabled"`
+	} `json:"properties"`
+}

@@ -37,9 +37,7 @@ func (Location) Evaluate(in guard.Input) []guard.Verdict {
 	res := in.Resource
 	loc := strings.TrimSpace(res.Location)
 	if loc == "" {
-		var b struct {
-			Location string `json:"location"`
-		}
+		var b locationBody
 		if fastjson.Unmarshal(res.Body, &b) == nil {
 			loc = strings.TrimSpace(b.Location)
 		}
@@ -84,4 +82,9 @@ func underLocationsPseudo(id string) bool {
 		}
 	}
 	return false
+}
+
+// locationBody is what Location reads of a body whose resource has no location field.
+type locationBody struct {
+	Location string `json:"location"`
 }

@@ -111,18 +111,7 @@ func (SQLFailoverGroupReplication) ID() string { return guard.RuleResidencyRepli
 func (SQLFailoverGroupReplication) Applies(t string) bool { return isType(t, TypeSQLFailoverGroup) }
 
 func (SQLFailoverGroupReplication) Evaluate(in guard.Input) []guard.Verdict {
-	var fg struct {
-		Name       string `json:"name"`
-		Properties struct {
-			ReplicationRole string `json:"replicationRole"`
-			PartnerServers  []struct {
-				ID              string `json:"id"`
-				Location        string `json:"location"`
-				ReplicationRole string `json:"replicationRole"`
-			} `json:"partnerServers"`
-			Databases []string `json:"databases"`
-		} `json:"properties"`
-	}
+	var fg failoverGroupBody
 	server := guard.ParentOf(in.Resource.ID)
 	if !decode(in.Resource.Body, &fg) || server == "" || len(fg.Properties.PartnerServers) == 0 {
 		return nil
@@ -161,19 +150,7 @@ func (SQLReplicationLinkReplication) ID() string { return guard.RuleResidencyRep
 func (SQLReplicationLinkReplication) Applies(t string) bool { return isType(t, TypeSQLReplicationLink) }
 
 func (SQLReplicationLinkReplication) Evaluate(in guard.Input) []guard.Verdict {
-	var link struct {
-		Name       string `json:"name"`
-		Properties *struct {
-			PartnerServer     string `json:"partnerServer"`
-			PartnerDatabase   string `json:"partnerDatabase"`
-			PartnerDatabaseID string `json:"partnerDatabaseId"`
-			PartnerLocation   string `json:"partnerLocation"`
-			Role              string `json:"role"`
-			PartnerRole       string `json:"partnerRole"`
-			LinkType          string `json:"linkType"`
-			ReplicationState  string `json:"replicationState"`
-		} `json:"properties"`
-	}
+	var link replicationLinkBody
 	database := guard.ParentOf(in.Resource.ID)
 	if !decode(in.Resource.Body, &link) || database == "" || link.Properties == nil {
 		return nil
@@ -195,4 +172,33 @@ func (SQLReplicationLinkReplication) Evaluate(in guard.Input) []guard.Verdict {
 		dbName, partner, regionLabel(p.PartnerLocation), in.Policy.AllowedSummary())
 	v.Action = fmt.Sprintf("remove the geo-replica: delete replication link %s (and the secondary database %s)", name, firstNonEmpty(p.PartnerDatabaseID, partner))
 	return []guard.Verdict{v}
+}
+
+// failoverGroupBody is what SQLFailoverGroupReplication reads of a failover group.
+type failoverGroupBody struct {
+	Name       string `json:"name"`
+	Properties struct {
+		ReplicationRole string `json:"replicationRole"`
+		PartnerServers  []struct {
+			ID              string `json:"id"`
+			Location        string `json:"location"`
+			ReplicationRole string `json:"replicationRole"`
+		} `json:"partnerServers"`
+		Databases []string `json:"databases"`
+	} `json:"properties"`
+}
+
+// replicationLinkBody is what SQLReplicationLinkReplication reads of a replication link.
+type replicationLinkBody struct {
+	Name       string `json:"name"`
+	Properties *struct {
+		PartnerServer     string `json:"partnerServer"`
+		PartnerDatabase   string `json:"partnerDatabase"`
+		PartnerDatabaseID string `json:"partnerDatabaseId"`
+		PartnerLocation   string `json:"partnerLocation"`
+		Role              string `json:"role"`
+		PartnerRole       string `json:"partnerRole"`
+		LinkType          string `json:"linkType"`
+		ReplicationState  string `json:"replicationState"`
+	} `json:"properties"`
 }

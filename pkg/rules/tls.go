@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -46,17 +45,11 @@ func (StorageTLS) ID() string { return guard.RuleTransitTLS }
 func (StorageTLS) Applies(t string) bool { return isType(t, TypeStorageAccount) }
 
 func (StorageTLS) Evaluate(in guard.Input) []guard.Verdict {
-	var a struct {
-		Name       string          `json:"name"`
-		Properties json.RawMessage `json:"properties"`
-	}
+	var a nameAndProperties
 	if !decode(in.Resource.Body, &a) || !hasObject(a.Properties) {
 		return nil
 	}
-	var p struct {
-		MinimumTLSVersion        string   `json:"minimumTlsVersion"`
-		SupportsHTTPSTrafficOnly flexBool `json:"supportsHttpsTrafficOnly"`
-	}
+	var p storageTLSProps
 	_ = fastjson.Unmarshal(a.Properties, &p)
 	name := firstNonEmpty(a.Name, nameOf(in.Resource.ID))
 	tls := strings.TrimSpace(p.MinimumTLSVersion)
@@ -103,16 +96,11 @@ func (SQLTLS) ID() string { return guard.RuleTransitTLS }
 func (SQLTLS) Applies(t string) bool { return isType(t, TypeSQLServer) }
 
 func (SQLTLS) Evaluate(in guard.Input) []guard.Verdict {
-	var s struct {
-		Name       string          `json:"name"`
-		Properties json.RawMessage `json:"properties"`
-	}
+	var s nameAndProperties
 	if !decode(in.Resource.Body, &s) || !hasObject(s.Properties) {
 		return nil
 	}
-	var p struct {
-		MinimalTLSVersion string `json:"minimalTlsVersion"`
-	}
+	var p sqlTLSProps
 	_ = fastjson.Unmarshal(s.Properties, &p)
 	name := firstNonEmpty(s.Name, nameOf(in.Resource.ID))
 	tls := strings.TrimSpace(p.MinimalTLSVersion)
@@ -151,16 +139,11 @@ func (CosmosTLS) ID() string { return guard.RuleTransitTLS }
 func (CosmosTLS) Applies(t string) bool { return isType(t, TypeCosmosAccount) }
 
 func (CosmosTLS) Evaluate(in guard.Input) []guard.Verdict {
-	var a struct {
-		Name       string          `json:"name"`
-		Properties json.RawMessage `json:"properties"`
-	}
+	var a nameAndProperties
 	if !decode(in.Resource.Body, &a) || !hasObject(a.Properties) {
 		return nil
 	}
-	var p struct {
-		MinimalTLSVersion *string `json:"minimalTlsVersion"`
-	}
+	var p cosmosTLSProps
 	_ = fastjson.Unmarshal(a.Properties, &p)
 	name := firstNonEmpty(a.Name, nameOf(in.Resource.ID))
 	v := guard.Verdict{Rule: guard.RuleTransitTLS, ResourceID: in.Resource.ID}
@@ -199,4 +182,20 @@ func tlsShort(written string) string {
 		return fmt.Sprintf("1.%d", v-10)
 	}
 	return written
+}
+
+// storageTLSProps is what StorageTLS reads of a storage account's properties.
+type storageTLSProps struct {
+	MinimumTLSVersion        string   `json:"minimumTlsVersion"`
+	SupportsHTTPSTrafficOnly flexBool `json:"supportsHttpsTrafficOnly"`
+}
+
+// sqlTLSProps is what SQLTLS reads of a SQL server's properties.
+type sqlTLSProps struct {
+	MinimalTLSVersion string `json:"minimalTlsVersion"`
+}
+
+// cosmosTLSProps is what CosmosTLS reads of a Cosmos DB account's properties.
+type cosmosTLSProps struct {
+	MinimalTLSVersion *string `json:"minimalTlsVersion"`
 }
