@@ -3,8 +3,6 @@ package activitylog
 import (
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,16 +19,7 @@ import (
 // (fastjsontest.SameAsStdlib). Deep input is internal/fastjson's
 // TestDeepInputsMatchStdlib.
 func FuzzWireStructsMatchStdlib(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, b := range fastjsontest.SeedTestdata(f) {
 		var env struct {
 			Records []json.RawMessage `json:"records"`
 		}

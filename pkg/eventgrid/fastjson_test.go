@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -27,16 +25,7 @@ import (
 // encoding/json alone, and encodeAttrs to the bytes json.Encoder writes, which
 // the SDK reads. TestDeepInputsMatchStdlib runs the same checks on deep input.
 func FuzzWireStructsMatchStdlib(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, b := range fastjsontest.SeedTestdata(f) {
 		var events []json.RawMessage
 		if json.Unmarshal(b, &events) == nil {
 			for _, e := range events {

@@ -2,8 +2,6 @@ package functions
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/exportguard/exportguard/internal/fastjson/fastjsontest"
@@ -18,16 +16,7 @@ import (
 // that encoding/json refuses or reads differently (fastjsontest.SameAsStdlib).
 // Deep input is internal/fastjson's TestDeepInputsMatchStdlib.
 func FuzzWireStructsMatchStdlib(f *testing.F) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, name := range files {
-		b, err := os.ReadFile(name)
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(b)
+	for _, b := range fastjsontest.SeedTestdata(f) {
 		if inv, err := decodeInvocation(b); err == nil {
 			for _, v := range inv.Data {
 				f.Add([]byte(v))

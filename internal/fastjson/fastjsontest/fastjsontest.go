@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -71,4 +73,24 @@ func Clip(b []byte) []byte {
 // Nested returns open, then n arrays one inside the other, then close.
 func Nested(open string, n int, close string) string {
 	return open + strings.Repeat("[", n) + strings.Repeat("]", n) + close
+}
+
+// SeedTestdata adds every testdata/*.json file of the package under test to
+// f's corpus and returns their contents, for the caller to add parts of them.
+func SeedTestdata(f *testing.F) [][]byte {
+	f.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	var out [][]byte
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+		out = append(out, b)
+	}
+	return out
 }
