@@ -65,7 +65,14 @@ func (p poolQuerier) QueryRowContext(ctx context.Context, query string, args ...
 }
 
 // txQuerier runs statements in one transaction, each prepared statement bound
-// to the transaction's connection once.
+// to the transaction's connection once. Its statements run without ctx's
+// cancellation (detached): the driver watches a cancellable context with a
+// goroutine of its own for every statement (a tenth of a point read in a
+// transaction: 5.3 against 4.7 us, 29 against 25 allocations). The
+// transaction itself, begun with ctx, is rolled back by database/sql once ctx
+// ends, and runs nothing more (sql.ErrTxDone): what runs on after ctx has
+// ended is the one statement in progress, and the store's statements in a
+// transaction are point reads and writes and bounded lists.
 type txQuerier struct {
 	s  *Store
 	tx *sql.Tx
@@ -97,6 +104,7 @@ func (t *txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 }
 
 func (t *txQuerier) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = detached(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.ExecContext(ctx, args...)
 	}
@@ -104,6 +112,7 @@ func (t *txQuerier) ExecContext(ctx context.Context, query string, args ...any) 
 }
 
 func (t *txQuerier) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = detached(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryContext(ctx, args...)
 	}
@@ -111,11 +120,15 @@ func (t *txQuerier) QueryContext(ctx context.Context, query string, args ...any)
 }
 
 func (t *txQuerier) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = detached(ctx)
 	if st := t.stmt(ctx, query); st != nil {
 		return st.QueryRowContext(ctx, args...)
 	}
 	return t.tx.QueryRowContext(ctx, query, args...)
 }
+
+// detached is ctx without its cancellation (see txQuerier).
+func detached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // batch is a transaction that a Batch call holds open for the calls made with
 // its context.
@@ -195,6 +208,7 @@ func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) e
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit batch: %w", err)
 	}
+	s.committed()
 	return nil
 }
 
