@@ -55,7 +55,6 @@ type Store struct {
 	// SQLite's lock (busy_timeout).
 	writer chan struct{}
 	busy   time.Duration // how long a writer waits for another (busyTimeout but in tests)
-	ckpt   *checkpointer // a file store's background checkpoints (checkpoint.go)
 }
 
 // Open opens the store at path, creating the file (but not its directory) when
@@ -97,15 +96,11 @@ func open(ctx context.Context, path string, busy time.Duration) (*Store, error) 
 		s.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	if !memory {
-		s.startCheckpointer()
-	}
 	return s, nil
 }
 
 // Close closes the database. A store in memory is gone afterwards.
 func (s *Store) Close() error {
-	s.stopCheckpointer()
 	for _, st := range s.stmts {
 		st.Close()
 	}
@@ -278,11 +273,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(q querier) error) error {
 	if err := fn(newTxQuerier(s, tx)); err != nil {
 		return err
 	}
-	if err := tx.Commit(); err != nil {
-		return err
-	}
-	s.committed()
-	return nil
+	return tx.Commit()
 }
 
 // errWriterBusy is how long waiting for this process's writer is reported: as

@@ -208,7 +208,6 @@ func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) e
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit batch: %w", err)
 	}
-	s.committed()
 	return nil
 }
 
