@@ -840,8 +840,15 @@ func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trig
 	if cur != nil {
 		n.FirstSeen = cur.FirstSeen
 		if cur.Status == status {
-			n.Trigger = cur.Trigger // the trigger of the latest transition
+			// What belongs to the latest transition stays with it: its trigger,
+			// and the remediation of it so far, status and the remediation
+			// engine's record (evidence.remediation: the plan, its approval,
+			// its outcome), which the executor reads after a crash.
+			n.Trigger = cur.Trigger
 			n.Remediation.Status = cur.Remediation.Status
+			if rec, ok := cur.Evidence["remediation"]; ok {
+				n.Evidence["remediation"] = rec
+			}
 		}
 	}
 	return &n

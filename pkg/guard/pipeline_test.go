@@ -2,6 +2,7 @@ package guard_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -220,6 +221,66 @@ func TestFindingLifecycle(t *testing.T) {
 	}
 	if n := len(h.findings()); n != 1 {
 		t.Errorf("got %d findings, want the one finding throughout", n)
+	}
+}
+
+// The remediation engine's record of a finding's plan (evidence.remediation)
+// and the remediation status it set stay with the finding while the same
+// violation is judged again, as its trigger does: they are about the
+// transition that opened it. A resolution keeps them with the rest of the
+// evidence; a reopening starts afresh.
+func TestRepeatedViolationKeepsRemediationRecord(t *testing.T) {
+	h := newHarness(t, usPolicy(guard.ModeAlert))
+	h.observe(at(0), outside(t, acctID))
+	h.handle(change(acctID, "corr-1", "al-1", alice), at(0))
+	f := h.finding(acctID)
+	if f == nil {
+		t.Fatal("no finding stored")
+	}
+	record := map[string]any{"planId": "plan-1", "action": "storage.disableGeoReplication", "outcome": "awaiting-approval", "at": at(1).Format(time.RFC3339)}
+	// As remediate.Planner records a plan awaiting approval.
+	if _, err := h.store.UpdateFinding(h.ctx, f.ID, func(cur *guard.Finding) (*guard.Finding, error) {
+		n := *cur
+		n.Remediation.Status = "awaiting-approval"
+		n.Evidence = map[string]any{"remediation": record}
+		for k, v := range cur.Evidence {
+			n.Evidence[k] = v
+		}
+		return &n, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name       string
+		now        time.Time
+		arm        []byte
+		wantStatus guard.Status
+		wantRecord bool
+		wantRemSt  string
+	}{
+		{"same violation again", at(10), nil, guard.StatusOpen, true, "awaiting-approval"},
+		{"resolved", at(20), inside(t, acctID), guard.StatusResolved, true, "awaiting-approval"},
+		{"reopened", at(30), outside(t, acctID), guard.StatusOpen, false, "none"},
+	}
+	for i, st := range steps {
+		if st.arm != nil {
+			h.observe(st.now, st.arm)
+		}
+		h.handle(change(acctID, fmt.Sprintf("corr-%d", i+2), fmt.Sprintf("al-%d", i+2), bob), st.now)
+		f := h.finding(acctID)
+		if f.Status != st.wantStatus || f.LastSeen != st.now {
+			t.Fatalf("%s: finding %s, last seen %v; want %s at %v", st.name, f.Status, f.LastSeen, st.wantStatus, st.now)
+		}
+		got, ok := f.Evidence["remediation"]
+		if ok != st.wantRecord || (ok && !cmp.Equal(got, any(record))) {
+			t.Errorf("%s: evidence.remediation = %v (present %v), want the plan's record: %v", st.name, got, ok, st.wantRecord)
+		}
+		if f.Remediation.Status != st.wantRemSt {
+			t.Errorf("%s: remediation status = %q, want %q", st.name, f.Remediation.Status, st.wantRemSt)
+		}
+		if f.Evidence["sku"] == nil {
+			t.Errorf("%s: evidence lost the verdict's facts: %v", st.name, f.Evidence)
+		}
 	}
 }
 
