@@ -16,10 +16,10 @@ import (
 
 // findingDoc is a finding as stored in the findings container.
 type findingDoc struct {
-	ID      string        `json:"id"`    // docID of the finding ID; also the partition key
-	IDKey   string        `json:"idKey"` // guard.IDKey of the resource ID, for filters and order
-	WriteID string        `json:"writeId"`
-	Finding guard.Finding `json:"finding"`
+	ID      string              `json:"id"`    // docID of the finding ID; also the partition key
+	IDKey   string              `json:"idKey"` // guard.IDKey of the resource ID, for filters and order
+	WriteID string              `json:"writeId"`
+	Finding guard.StoredFinding `json:"finding"`
 }
 
 // GetFinding returns the finding with this ID, or an error wrapping guard.ErrNotFound.
@@ -123,7 +123,7 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 	})
 	var out []guard.Finding
 	for _, d := range docs {
-		out = append(out, d.Finding)
+		out = append(out, d.Finding.Unstored())
 	}
 	return out, nil
 }
@@ -136,7 +136,7 @@ func encodeFinding(did, writeID string, f *guard.Finding) ([]byte, error) {
 		t := utc(*c.ResolvedAt)
 		c.ResolvedAt = &t
 	}
-	b, err := json.Marshal(findingDoc{ID: did, IDKey: guard.IDKey(c.ResourceID), WriteID: writeID, Finding: c})
+	b, err := json.Marshal(findingDoc{ID: did, IDKey: guard.IDKey(c.ResourceID), WriteID: writeID, Finding: guard.Stored(c)})
 	if err != nil {
 		return nil, fmt.Errorf("encode finding: %w", err)
 	}
@@ -148,5 +148,6 @@ func decodeFinding(doc []byte) (*guard.Finding, error) {
 	if err := json.Unmarshal(doc, &d); err != nil {
 		return nil, fmt.Errorf("decode finding: %w", err)
 	}
-	return &d.Finding, nil
+	f := d.Finding.Unstored()
+	return &f, nil
 }

@@ -39,8 +39,26 @@ type Finding struct {
 	// replay run again) tells the transition at once; otherwise, once
 	// PendingLease has passed, the next write of the finding or the sweep does.
 	// Its record and items are written at least once, never lost. Absent
-	// otherwise.
+	// otherwise. It is the pipeline's bookkeeping, not part of the finding's
+	// JSON (DESIGN 3.4): stores keep it beside the finding (StoredFinding).
+	Pending *PendingTransition `json:"-"`
+}
+
+// StoredFinding is a finding as a store keeps it: the finding's JSON with its
+// pending transition, under "pending", beside the other fields.
+type StoredFinding struct {
+	Finding
 	Pending *PendingTransition `json:"pending,omitempty"`
+}
+
+// Stored is f as a store keeps it.
+func Stored(f Finding) StoredFinding { return StoredFinding{Finding: f, Pending: f.Pending} }
+
+// Unstored is the finding a store kept as s.
+func (s StoredFinding) Unstored() Finding {
+	f := s.Finding
+	f.Pending = s.Pending
+	return f
 }
 
 // PendingTransition is what finishing a stored transition needs beyond the

@@ -167,7 +167,8 @@ func encodeFinding(f *guard.Finding) (string, error) {
 		t := utc(*c.ResolvedAt)
 		c.ResolvedAt = &t
 	}
-	b, err := json.Marshal(&c)
+	sf := guard.Stored(c)
+	b, err := json.Marshal(&sf)
 	if err != nil {
 		return "", fmt.Errorf("encode finding: %w", err)
 	}
@@ -175,9 +176,10 @@ func encodeFinding(f *guard.Finding) (string, error) {
 }
 
 func decodeFinding(doc string) (*guard.Finding, error) {
-	var f guard.Finding
-	if err := fastjson.Unmarshal([]byte(doc), &f); err != nil {
+	var sf guard.StoredFinding
+	if err := fastjson.Unmarshal([]byte(doc), &sf); err != nil {
 		return nil, fmt.Errorf("decode finding: %w", err)
 	}
+	f := sf.Unstored()
 	return &f, nil
 }
