@@ -371,6 +371,11 @@ func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now t
 	}
 	if res.Deleted {
 		s, err := p.closeAll(ctx, res.ID, trig, now)
+		if err == nil {
+			var d Summary
+			d, err = p.settleDeleted(ctx, res, prev, trig, now)
+			s.Add(d)
+		}
 		return s, res, err
 	}
 	s, err := p.evaluate(ctx, res, prev, trig, now)
@@ -406,26 +411,49 @@ func (p *Pipeline) evaluate(ctx context.Context, res, prev *Resource, trig Trigg
 				}
 			}
 		}
-		vs := r.Evaluate(rin)
-		if trig.Source != SourceTimer {
-			// Verdicts reached on an event are recorded; a sweep's repeated verdicts
-			// are recorded only when they move a finding, or the trail would grow
-			// with every tick.
-			for _, v := range vs {
-				if err := p.audit(ctx, now, "verdict", v.ResourceID, verdictAudit{
-					Rule: v.Rule, Violation: v.Violation, GrantID: v.GrantID, Message: v.Message, EventID: trig.EventID,
-				}); err != nil {
-					return sum, err
-				}
-			}
-		}
-		s, err := p.applyAll(ctx, vs, res, prev, trig, now)
+		s, err := p.record(ctx, r.Evaluate(rin), res, prev, trig, now)
 		sum.Add(s)
 		if err != nil {
 			return sum, err
 		}
 	}
 	return sum, nil
+}
+
+// settleDeleted asks the rules whose verdicts are about other resources what
+// the deletion of res settles (DeletionRule).
+func (p *Pipeline) settleDeleted(ctx context.Context, res, prev *Resource, trig Trigger, now time.Time) (Summary, error) {
+	var sum Summary
+	in := Input{Policy: p.Policy, Resource: res, Previous: prev, Now: now}
+	for _, r := range p.Rules {
+		d, ok := r.(DeletionRule)
+		if !ok || p.Policy.RuleMode(r.ID()) == ModeOff || !r.Applies(res.Type) {
+			continue
+		}
+		s, err := p.record(ctx, d.Deleted(in), res, prev, trig, now)
+		sum.Add(s)
+		if err != nil {
+			return sum, err
+		}
+	}
+	return sum, nil
+}
+
+// record audits verdicts and moves the findings they are about.
+func (p *Pipeline) record(ctx context.Context, vs []Verdict, res, prev *Resource, trig Trigger, now time.Time) (Summary, error) {
+	if trig.Source != SourceTimer {
+		// Verdicts reached on an event are recorded; a sweep's repeated verdicts
+		// are recorded only when they move a finding, or the trail would grow
+		// with every tick.
+		for _, v := range vs {
+			if err := p.audit(ctx, now, "verdict", v.ResourceID, verdictAudit{
+				Rule: v.Rule, Violation: v.Violation, GrantID: v.GrantID, Message: v.Message, EventID: trig.EventID,
+			}); err != nil {
+				return Summary{}, err
+			}
+		}
+	}
+	return p.applyAll(ctx, vs, res, prev, trig, now)
 }
 
 // applyAll moves the findings the verdicts are about.

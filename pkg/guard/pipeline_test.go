@@ -460,6 +460,51 @@ func seed(t *testing.T, h *harness, f guard.Finding) {
 	}
 }
 
+// A JIT policy's findings are on its VMs: deleting the policy resolves what it
+// let be requested (DeletionRule), though closing the policy's own findings
+// finds none.
+func TestDeletedJITPolicyResolvesItsVMFindings(t *testing.T) {
+	const (
+		vm        = "/subscriptions/" + subA + "/resourceGroups/rg-a/providers/Microsoft.Compute/virtualMachines/vm-eng-01"
+		jitPolicy = "/subscriptions/" + subA + "/resourceGroups/rg-a/providers/Microsoft.Security/locations/eastus/jitNetworkAccessPolicies/default"
+	)
+	pol := usPolicy(guard.ModeAlert)
+	pol.Rules[guard.RuleJITWindow] = guard.RulePolicy{Mode: guard.ModeAlert, MaxDuration: guard.Duration(3 * time.Hour)}
+	h := newHarness(t, pol)
+	h.observe(at(0), []byte(`{"id":"`+jitPolicy+`","name":"default","type":"Microsoft.Security/locations/jitNetworkAccessPolicies",
+		"location":"eastus","kind":"Basic","properties":{"virtualMachines":[{"id":"`+vm+`",
+		"ports":[{"number":22,"protocol":"*","allowedSourceAddressPrefix":"*","maxRequestAccessDuration":"PT5H"}]}],
+		"requests":[],"provisioningState":"Succeeded"}}`))
+	h.handle(change(jitPolicy, "corr-1", "al-1", alice), at(0))
+	var f *guard.Finding
+	for _, x := range h.findings() {
+		if x.Rule == guard.RuleJITWindow && guard.SameID(x.ResourceID, vm) {
+			f = &x
+		}
+	}
+	if f == nil || f.Status != guard.StatusOpen {
+		t.Fatalf("after a policy allowing 5h: finding %+v, want an open access.jit-window finding on the VM", f)
+	}
+
+	h.gone(at(10), jitPolicy)
+	sum := h.handle(deletion(jitPolicy, "corr-2", "eg-2", bob), at(10))
+	got, err := h.store.GetFinding(h.ctx, f.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Status != guard.StatusResolved || sum.Transitions != 1 {
+		t.Fatalf("after the policy's deletion: finding %s (%d transitions), want resolved once", got.Status, sum.Transitions)
+	}
+	res, _ := got.Evidence["resolution"].(map[string]any)
+	if facts, _ := res["facts"].(map[string]any); facts["policyDeleted"] != true ||
+		!strings.Contains(fmt.Sprint(res["message"]), "JIT policy default was deleted") {
+		t.Errorf("resolution = %v, want the policy's deletion", res)
+	}
+	if got.Trigger != triggerOf(deletion(jitPolicy, "corr-2", "eg-2", bob)) {
+		t.Errorf("trigger = %+v, want the deletion's", got.Trigger)
+	}
+}
+
 func TestNotFoundNeverSeen(t *testing.T) {
 	tests := []struct {
 		name string

@@ -97,6 +97,16 @@ type DependentRule interface {
 	References(res *Resource) []string
 }
 
+// DeletionRule is a rule whose verdicts are about other resources than the
+// one it judges (a JIT policy's are about VMs), so that deleting the judged
+// resource does not close them, as it closes the resource's own findings.
+// Deleted says what the deletion settles: in.Resource is the deleted state,
+// in.Previous the last known one (nil when it was never seen).
+type DeletionRule interface {
+	Rule
+	Deleted(in Input) []Verdict
+}
+
 // ChildVerdictGrant is the GrantID a rule gives a verdict about a child settings
 // resource reported on its parent (DESIGN 3.3: a SQL server's encryptionProtector,
 // a failover group): the child's IDKey, so that one parent's children have

@@ -342,6 +342,26 @@ func (r JITWindow) Evaluate(in guard.Input) []guard.Verdict {
 	return out
 }
 
+// Deleted resolves what a deleted JIT policy let be requested: its findings
+// are on the VMs, which the deletion does not close. Requests found too long
+// are left to their grants, which end with their windows: deleting the policy
+// is not known to close a port JIT opened (access.jit-overstay checks the NSGs
+// at the window's end either way).
+func (r JITWindow) Deleted(in guard.Input) []guard.Verdict {
+	prev, ok := parseJITPolicy(in.Previous)
+	if !ok {
+		return nil
+	}
+	var out []guard.Verdict
+	for _, c := range prev.configPorts() {
+		out = append(out, guard.Verdict{Rule: r.ID(), ResourceID: c.VM, GrantID: c.Key,
+			Message: fmt.Sprintf("JIT policy %s was deleted: %s on VM %s can no longer be requested through it.",
+				c.PolicyName, jitPort(c.Port, false), accessName(c.VM)),
+			Evidence: map[string]any{"jitPolicyId": c.PolicyID, "virtualMachineId": c.VM, "port": c.Port, "policyDeleted": true}})
+	}
+	return out
+}
+
 // Grants lists, for every request found too long whose window still runs, a
 // grant due at the window's end: the sweep then resolves the finding (the
 // overstay, if any, is access.jit-overstay's to report).

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -149,6 +150,35 @@ func TestJITWindowConfiguredMaximum(t *testing.T) {
 	}
 	if v := vs[jitConfigKey(specJITPolicy, specVM, 3389)]; v.Violation || !strings.Contains(v.Message, "no longer lets port 3389") {
 		t.Errorf("port 3389 removed: %+v, want a compliant verdict that resolves its finding", v)
+	}
+}
+
+// Deleting a JIT policy resolves what it let be requested (those findings are
+// on the VM, which the deletion does not close); its requests are left to
+// their grants.
+func TestJITWindowDeletedPolicy(t *testing.T) {
+	pol := accessTestPolicy(2*time.Hour, 0)
+	prev := accessRes(t, jitSpecPolicy(t), time.Time{})
+	gone := &guard.Resource{ID: specJITPolicy, Type: TypeJITPolicy, Deleted: true}
+	vs := JITWindow{}.Deleted(guard.Input{Policy: pol, Resource: gone, Previous: prev})
+	if len(vs) != 2 {
+		t.Fatalf("got %d verdicts, want one per configured port (22, 3389): %+v", len(vs), vs)
+	}
+	for _, port := range []int{22, 3389} {
+		v, ok := accessByGrant(vs)[jitConfigKey(specJITPolicy, specVM, port)]
+		switch {
+		case !ok:
+			t.Errorf("port %d: no verdict", port)
+		case v.Violation || v.Rule != guard.RuleJITWindow || !guard.SameID(v.ResourceID, specVM) ||
+			v.Evidence["policyDeleted"] != true || v.Evidence["port"] != port ||
+			!strings.Contains(v.Message, fmt.Sprintf("JIT policy default was deleted: port %d on VM vm1 can no longer be requested", port)):
+			t.Errorf("port %d: %+v, want a compliant verdict on the VM that the policy was deleted", port, v)
+		}
+	}
+	for name, prev := range map[string]*guard.Resource{"never seen": nil, "already deleted": gone} {
+		if vs := (JITWindow{}).Deleted(guard.Input{Policy: pol, Resource: gone, Previous: prev}); len(vs) != 0 {
+			t.Errorf("%s: %d verdicts, want none", name, len(vs))
+		}
 	}
 }
 
