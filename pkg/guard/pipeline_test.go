@@ -505,6 +505,55 @@ func TestDeletedJITPolicyResolvesItsVMFindings(t *testing.T) {
 	}
 }
 
+// A Key Vault key's findings are on the resources that use it, and only the
+// key's own changes judge them: a storage account that moves to another key
+// has the old key's finding resolved when the account is judged (Reviewer).
+func TestAccountMovedOffADisabledKey(t *testing.T) {
+	const keyID = "/subscriptions/" + subA + "/resourceGroups/rg-a/providers/Microsoft.KeyVault/vaults/kv-a/keys/docs-key"
+	accountOn := func(key string) []byte {
+		return []byte(`{"id":"` + acctID + `","name":"` + acctID[strings.LastIndex(acctID, "/")+1:] + `","type":"Microsoft.Storage/storageAccounts",
+			"location":"eastus","kind":"StorageV2","sku":{"name":"Standard_LRS","tier":"Standard"},
+			"properties":{"minimumTlsVersion":"TLS1_2","supportsHttpsTrafficOnly":true,"primaryLocation":"eastus","encryption":{
+			"keySource":"Microsoft.Keyvault","keyvaultproperties":{"keyvaulturi":"https://kv-a.vault.azure.net","keyname":"` + key + `",
+			"currentVersionedKeyIdentifier":"https://kv-a.vault.azure.net/keys/` + key + `/0b5a8c1d2e3f40718293a4b5c6d7e8f9"}}}}`)
+	}
+	pol := usPolicy(guard.ModeAlert)
+	pol.Rules[guard.RuleEncryptionCMK] = guard.RulePolicy{Mode: guard.ModeAlert}
+	h := newHarness(t, pol)
+	h.observe(at(0), accountOn("docs-key"))
+	h.handle(change(acctID, "corr-1", "al-1", alice), at(0))
+	h.observe(at(5), []byte(`{"id":"`+keyID+`","name":"docs-key","type":"Microsoft.KeyVault/vaults/keys","properties":{
+		"keyUri":"https://kv-a.vault.azure.net/keys/docs-key",
+		"keyUriWithVersion":"https://kv-a.vault.azure.net/keys/docs-key/0b5a8c1d2e3f40718293a4b5c6d7e8f9",
+		"attributes":{"enabled":false,"exportable":false}}}`))
+	h.handle(change(keyID, "corr-2", "al-2", alice), at(5))
+	id := guard.FindingID(guard.RuleEncryptionCMK, acctID, guard.IDKey(keyID))
+	f, err := h.store.GetFinding(h.ctx, id)
+	if err != nil || f.Status != guard.StatusOpen {
+		t.Fatalf("after the key was disabled: %+v, %v; want the account's finding about the key open", f, err)
+	}
+
+	h.observe(at(10), accountOn("drawings-key"))
+	before := len(h.audit())
+	sum := h.handle(change(acctID, "corr-3", "al-3", bob), at(10))
+	if f, err = h.store.GetFinding(h.ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	res, _ := f.Evidence["resolution"].(map[string]any)
+	if f.Status != guard.StatusResolved || sum.Transitions != 1 || !strings.Contains(fmt.Sprint(res["message"]), "no longer uses Key Vault key docs-key") {
+		t.Fatalf("after the account moved to another key: %s (%d transitions), resolution %v; want resolved once, the key no longer used",
+			f.Status, sum.Transitions, res)
+	}
+	if diff := cmp.Diff([]string{"finding.resolved", "change"}, h.auditKinds(before)); diff != "" {
+		t.Errorf("audit kinds of the move, verdicts aside (-want +got):\n%s", diff)
+	}
+	// The review's verdict is recorded as the rules' are.
+	vs := h.auditOf("verdict")
+	if last := string(vs[len(vs)-1].Data); !strings.Contains(last, "no longer uses Key Vault key docs-key") || vs[len(vs)-1].Subject != acctID {
+		t.Errorf("last verdict record %s on %s, want the review's on the account", last, vs[len(vs)-1].Subject)
+	}
+}
+
 func TestNotFoundNeverSeen(t *testing.T) {
 	tests := []struct {
 		name string

@@ -279,3 +279,102 @@ func TestParseKeyURI(t *testing.T) {
 		}
 	}
 }
+
+// A resource that stops using a key gets the findings of that key's use
+// resolved when it is judged (guard.Reviewer): nothing judges the old key on
+// its behalf again.
+func TestKeyVaultKeyReviewsAKeyNoLongerUsed(t *testing.T) {
+	const otherURI = "https://other-vault.vault.azure.net/keys/other-key"
+	storageOn := func(t *testing.T, uri string) *guard.Resource {
+		return resource(t, fixture(t, "storage_account_get.json", then(withCMK(t), func(m map[string]any) {
+			set(m, "properties.encryption.keyvaultproperties.currentVersionedKeyIdentifier", uri+"/"+sampleV1)
+		})))
+	}
+	storageMMK := resource(t, fixture(t, "storage_account_get.json", noEdit))
+	// An account naming its key by vault and name only: no key URI in its body.
+	storageByName := resource(t, fixture(t, "storage_account_get.json", then(withCMK(t), func(m map[string]any) {
+		set(m, "properties.encryption.keyvaultproperties.currentVersionedKeyIdentifier", "")
+		set(m, "properties.encryption.keyvaultproperties.keyname", "sample-key-name")
+		set(m, "properties.encryption.keyvaultproperties.keyvaulturi", "https://sample-vault-name.vault.azure.net")
+	})))
+	protectorOn := func(t *testing.T, uri string) *guard.Resource {
+		return resource(t, fixture(t, "sql_encryption_protector_get.json", func(m map[string]any) { set(m, "properties.uri", uri+"/"+sampleV1) }))
+	}
+	// The open findings the disabled key gave its users, as the pipeline stores them.
+	disabled := keyARM(t, sampleV1, map[string]any{"enabled": false})
+	findingsOf := func(t *testing.T, deps ...*guard.Resource) map[string][]guard.Finding {
+		out := map[string][]guard.Finding{}
+		for _, v := range judgeIn(t, KeyVaultKey{}, guard.Input{Policy: polUS, Resource: disabled, Dependents: deps, Now: testNow}) {
+			out[v.ResourceID] = append(out[v.ResourceID], guard.Finding{ID: guard.FindingID(v.Rule, v.ResourceID, v.GrantID), Rule: v.Rule,
+				ResourceID: v.ResourceID, Status: guard.StatusOpen, Evidence: v.Evidence, Message: v.Message})
+		}
+		return out
+	}
+	tests := []struct {
+		name        string
+		prev, cur   *guard.Resource
+		wantTargets []string
+		wantWho     string
+	}{
+		{"storage account moved to another key", storageUsing(t, sampleV1, ""), storageOn(t, otherURI), []string{storageID}, "Storage account sto8596"},
+		{"storage account moved to Microsoft-managed keys", storageUsing(t, sampleV1, ""), storageMMK, []string{storageID}, "Storage account sto8596"},
+		{"storage account naming its key by name moved to another", storageByName, storageOn(t, otherURI), []string{storageID}, "Storage account sto8596"},
+		{"TDE protector moved to another key: the server's findings", protectorUsing(t, sampleV1, false), protectorOn(t, otherURI), []string{sqlServer}, "SQL server sqlcrudtest-4645 (TDE protector)"},
+		{"same key, another version", storageUsing(t, sampleV1, ""), storageUsing(t, sampleV2, ""), nil, ""},
+		{"same key written in other casing", protectorUsing(t, sampleV1, false), protectorOn(t, strings.ToUpper(sampleKeyURI[:8])+sampleKeyURI[8:]), nil, ""},
+		{"never seen before", nil, storageMMK, nil, ""},
+		{"deleted", storageUsing(t, sampleV1, ""), &guard.Resource{ID: storageID, Type: TypeStorageAccount, Deleted: true}, nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := guard.Input{Policy: polUS, Resource: tt.cur, Previous: tt.prev, Now: testNow}
+			targets := KeyVaultKey{}.Reviews(in)
+			if !cmp.Equal(targets, tt.wantTargets) {
+				t.Fatalf("Reviews = %v, want %v", targets, tt.wantTargets)
+			}
+			if len(targets) == 0 {
+				return
+			}
+			fs := findingsOf(t, tt.prev)[targets[0]]
+			if len(fs) != 1 {
+				t.Fatalf("set-up: %d findings of the disabled key on %s", len(fs), targets[0])
+			}
+			// Findings Review must leave alone: another rule's evidence without a
+			// key, and a key-use finding whose ID is not the key's grant.
+			other := guard.Finding{ID: guard.FindingID(guard.RuleEncryptionCMK, targets[0], ""), ResourceID: targets[0], Evidence: map[string]any{"keySource": "Microsoft.Storage"}}
+			forged := fs[0]
+			forged.ID = "0123"
+			vs := KeyVaultKey{}.Review(in, append(fs, other, forged))
+			if len(vs) != 1 {
+				t.Fatalf("Review = %+v, want one verdict about the key no longer used", vs)
+			}
+			v := vs[0]
+			if v.Violation || v.GrantID != guard.IDKey(sampleKeyID) || guard.FindingID(v.Rule, v.ResourceID, v.GrantID) != fs[0].ID ||
+				v.Message != tt.wantWho+" no longer uses Key Vault key sample-key-name (vault sample-vault-name)." || v.Evidence["noLongerUsed"] != true {
+				t.Errorf("verdict %+v, want a compliant verdict on finding %s", v, fs[0].ID)
+			}
+		})
+	}
+}
+
+func TestMentionsKeys(t *testing.T) {
+	tests := []struct {
+		body string
+		want bool
+	}{
+		{`{"uri":"https://kv.vault.azure.net/keys/k/v"}`, true},
+		{`{"uri":"https://kv.vault.azure.net/KEYS/k"}`, true},
+		{`{"uri":"https:\/\/kv.vault.azure.net\/keys\/k"}`, true},
+		{`{"keyName":"k","keyVaultUri":"https://kv.vault.azure.net/"}`, true},
+		{`{"KEYNAME":"k","KEYVAULTURI":"https://kv.vault.azure.net/"}`, true},
+		{`{"id":"/subscriptions/s/resourceGroups/g"}`, false},
+		{`/`, false},
+		{``, false},
+		{`keys/`, true},
+	}
+	for _, tt := range tests {
+		if got := mentionsKeys([]byte(tt.body)); got != tt.want {
+			t.Errorf("mentionsKeys(%s) = %v, want %v", tt.body, got, tt.want)
+		}
+	}
+}
