@@ -552,6 +552,23 @@ func TestAccountMovedOffADisabledKey(t *testing.T) {
 	if last := string(vs[len(vs)-1].Data); !strings.Contains(last, "no longer uses Key Vault key docs-key") || vs[len(vs)-1].Subject != acctID {
 		t.Errorf("last verdict record %s on %s, want the review's on the account", last, vs[len(vs)-1].Subject)
 	}
+
+	// The same move whose event is lost: the sweep, which re-reads the account
+	// for its open finding, resolves it.
+	h2 := newHarness(t, pol)
+	h2.observe(at(0), accountOn("docs-key"))
+	h2.handle(change(acctID, "corr-1", "al-1", alice), at(0))
+	h2.observe(at(5), []byte(`{"id":"`+keyID+`","name":"docs-key","type":"Microsoft.KeyVault/vaults/keys","properties":{
+		"keyUri":"https://kv-a.vault.azure.net/keys/docs-key","attributes":{"enabled":false}}}`))
+	h2.handle(change(keyID, "corr-2", "al-2", alice), at(5))
+	if f, err = h2.store.GetFinding(h2.ctx, id); err != nil || f.Status != guard.StatusOpen {
+		t.Fatalf("set-up of the sweep case: %+v, %v; want the finding open", f, err)
+	}
+	h2.observe(at(10), accountOn("drawings-key"))
+	h2.sweep(at(15))
+	if f, err = h2.store.GetFinding(h2.ctx, id); err != nil || f.Status != guard.StatusResolved {
+		t.Errorf("after a sweep, the move's event lost: %+v, %v; want resolved", f, err)
+	}
 }
 
 func TestNotFoundNeverSeen(t *testing.T) {
