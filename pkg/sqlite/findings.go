@@ -17,7 +17,8 @@ var (
 INSERT INTO findings (id, id_key, rule, status, doc) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET id_key = excluded.id_key, rule = excluded.rule,
 	status = excluded.status, doc = excluded.doc`)
-	sqlFindingGet = prepared("SELECT doc FROM findings WHERE id = ?")
+	sqlFindingGet    = prepared("SELECT doc FROM findings WHERE id = ?")
+	sqlFindingSetDoc = prepared("UPDATE findings SET doc = ? WHERE id = ?")
 )
 
 // errAbort ends a write transaction without committing it, for a reason its
@@ -60,10 +61,12 @@ func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard
 			return err
 		}
 		var cur *guard.Finding
+		var was guard.Finding // the indexed columns as stored, whatever fn does to cur
 		if doc != "" {
 			if cur, err = decodeFinding(doc); err != nil {
 				return err
 			}
+			was = *cur
 		}
 		next, err := fn(cur)
 		if err != nil {
@@ -87,8 +90,16 @@ func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard
 		if err != nil {
 			return err
 		}
-		_, err = q.ExecContext(ctx, sqlFindingPut,
-			id, guard.IDKey(next.ResourceID), next.Rule, string(next.Status), newDoc)
+		if doc != "" && was.Status == next.Status && was.Rule == next.Rule && guard.IDKey(was.ResourceID) == guard.IDKey(next.ResourceID) {
+			// The indexed columns stay: rewrite the document alone, which leaves
+			// the three indexes untouched (the upsert sets their columns, so
+			// SQLite rewrites their entries). Most writes are this: a repeated
+			// verdict moving lastSeen.
+			_, err = q.ExecContext(ctx, sqlFindingSetDoc, newDoc, id)
+		} else {
+			_, err = q.ExecContext(ctx, sqlFindingPut,
+				id, guard.IDKey(next.ResourceID), next.Rule, string(next.Status), newDoc)
+		}
 		if err != nil {
 			return err
 		}
