@@ -142,6 +142,32 @@ func check(t *testing.T, b []byte) {
 	fastjsontest.SameAsStdlib[[]string](t, b)
 	fastjsontest.SameAsStdlib[string](t, b)
 	fastjsontest.SameAsStdlib[*event](t, b)
+	checkString(t, b)
+}
+
+// checkString checks String against encoding/json: a string reads as it does,
+// null and nothing as "", and anything else is not ok.
+func checkString(t *testing.T, b []byte) {
+	t.Helper()
+	got, ok := fastjson.String(b)
+	if len(b) == 0 || string(b) == "null" {
+		if !ok || got != "" {
+			t.Fatalf("String(%q) = %q, %v; want \"\", true", b, got, ok)
+		}
+		return
+	}
+	var want string
+	err := json.Unmarshal(b, &want)
+	if ok != (err == nil) || got != want {
+		t.Fatalf("String(%q) = %q, %v; encoding/json reads %q (%v)", b, got, ok, want, err)
+	}
+}
+
+func TestString(t *testing.T) {
+	for _, b := range []string{``, `null`, `"plain"`, `"esc\"aped"`, `"caf\u00e9"`, `"café"`, `  "spaced"  `, `12`, `true`,
+		`{"a":1}`, `["x"]`, `"unterminated`, `"tab\there"`, "\"ctl\x01\"", `nul`} {
+		checkString(t, []byte(b))
+	}
 }
 
 // FuzzUnmarshalMatchesStdlib is the differential test of Unmarshal: for any

@@ -161,37 +161,8 @@ func required(name string, raw json.RawMessage) (string, error) {
 	return s, nil
 }
 
-// str reads a JSON string. Absent and null read as "" and ok; any other kind of
-// value is not ok.
-func str(raw json.RawMessage) (string, bool) {
-	if len(raw) == 0 || string(raw) == "null" {
-		return "", true
-	}
-	if s, ok := plainString(raw); ok {
-		return s, true
-	}
-	var s string
-	if err := fastjson.Unmarshal(raw, &s); err != nil {
-		return "", false
-	}
-	return s, true
-}
-
-// plainString reads a JSON string literal that needs no decoding (printable
-// ASCII, no escapes), as nearly every field of a record is, without a trip
-// through encoding/json; ok is false for anything else.
-func plainString(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
-		return "", false
-	}
-	in := raw[1 : len(raw)-1]
-	for _, c := range in {
-		if c < 0x20 || c >= 0x80 || c == '"' || c == '\\' {
-			return "", false
-		}
-	}
-	return string(in), true
-}
+// str reads a JSON string: fastjson.String.
+func str(raw json.RawMessage) (string, bool) { return fastjson.String(raw) }
 
 // restValue is the REST schema's {"value": ..., "localizedValue": ...} form.
 type restValue struct {
