@@ -100,32 +100,22 @@ func (s *Store) ListAudit(ctx context.Context, after int64, limit int) ([]guard.
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.q(ctx).QueryContext(ctx, sqlAuditList,
-		after, limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list audit after %d: %w", after, err)
-	}
-	defer rows.Close()
-	var out []guard.AuditRecord
-	for rows.Next() {
-		var seq int64
-		var doc string
-		var data []byte
-		if err := rows.Scan(&seq, &doc, &data); err != nil {
-			return nil, fmt.Errorf("sqlite: list audit after %d: %w", after, err)
-		}
-		var rec guard.AuditRecord
-		if err := fastjson.Unmarshal([]byte(doc), &rec); err != nil {
-			return nil, fmt.Errorf("sqlite: list audit after %d: decode record %d: %w", after, seq, err)
-		}
-		rec.Seq = seq
-		if len(data) > 0 {
-			rec.Data = json.RawMessage(data)
-		}
-		out = append(out, rec)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list audit after %d: %w", after, err)
-	}
-	return out, nil
+	return list(ctx, s.q(ctx), fmt.Sprintf("list audit after %d", after), sqlAuditList, []any{after, limit},
+		func(rows *sql.Rows) (guard.AuditRecord, error) {
+			var seq int64
+			var doc string
+			var data []byte
+			if err := rows.Scan(&seq, &doc, &data); err != nil {
+				return guard.AuditRecord{}, err
+			}
+			var rec guard.AuditRecord
+			if err := fastjson.Unmarshal([]byte(doc), &rec); err != nil {
+				return guard.AuditRecord{}, fmt.Errorf("decode record %d: %w", seq, err)
+			}
+			rec.Seq = seq
+			if len(data) > 0 {
+				rec.Data = json.RawMessage(data)
+			}
+			return rec, nil
+		})
 }

@@ -137,27 +137,17 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 		query += " WHERE " + strings.Join(where, " AND ")
 	}
 	query += " ORDER BY id_key, rule, id"
-	rows, err := s.q(ctx).QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list findings: %w", err)
-	}
-	defer rows.Close()
-	var out []guard.Finding
-	for rows.Next() {
+	return list(ctx, s.q(ctx), "list findings", query, args, func(rows *sql.Rows) (guard.Finding, error) {
 		var doc string
 		if err := rows.Scan(&doc); err != nil {
-			return nil, fmt.Errorf("sqlite: list findings: %w", err)
+			return guard.Finding{}, err
 		}
-		fd, err := decodeFinding(doc)
+		f, err := decodeFinding(doc)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list findings: %w", err)
+			return guard.Finding{}, err
 		}
-		out = append(out, *fd)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list findings: %w", err)
-	}
-	return out, nil
+		return *f, nil
+	})
 }
 
 // findingDoc returns the stored document of a finding, or "" when there is none.

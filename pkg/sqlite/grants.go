@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -44,32 +45,21 @@ func (s *Store) PutGrant(ctx context.Context, g guard.Grant) error {
 // DueGrants returns the grants whose End is at or before the given time, sorted
 // by End then ID.
 func (s *Store) DueGrants(ctx context.Context, before time.Time) ([]guard.Grant, error) {
-	rows, err := s.q(ctx).QueryContext(ctx,
-		sqlGrantsDue, formatTime(before))
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list due grants: %w", err)
-	}
-	defer rows.Close()
-	var out []guard.Grant
-	for rows.Next() {
+	return list(ctx, s.q(ctx), "list due grants", sqlGrantsDue, []any{formatTime(before)}, func(rows *sql.Rows) (guard.Grant, error) {
 		var doc string
 		var details []byte
 		if err := rows.Scan(&doc, &details); err != nil {
-			return nil, fmt.Errorf("sqlite: list due grants: %w", err)
+			return guard.Grant{}, err
 		}
 		var g guard.Grant
 		if err := fastjson.Unmarshal([]byte(doc), &g); err != nil {
-			return nil, fmt.Errorf("sqlite: list due grants: decode grant: %w", err)
+			return guard.Grant{}, fmt.Errorf("decode grant: %w", err)
 		}
 		if len(details) > 0 {
 			g.Details = json.RawMessage(details)
 		}
-		out = append(out, g)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list due grants: %w", err)
-	}
-	return out, nil
+		return g, nil
+	})
 }
 
 // DeleteGrant removes a grant; removing one that is absent is not an error.

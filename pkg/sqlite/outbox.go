@@ -54,29 +54,7 @@ func (s *Store) DueItems(ctx context.Context, now time.Time, limit int) ([]guard
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.q(ctx).QueryContext(ctx, sqlOutboxDue,
-		formatTime(now), limit)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
-	}
-	defer rows.Close()
-	var out []guard.OutboxItem
-	for rows.Next() {
-		var doc string
-		var payload []byte
-		if err := rows.Scan(&doc, &payload); err != nil {
-			return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
-		}
-		it, err := decodeOutboxItem(doc, payload)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
-		}
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list due outbox items: %w", err)
-	}
-	return out, nil
+	return list(ctx, s.q(ctx), "list due outbox items", sqlOutboxDue, []any{formatTime(now), limit}, readOutboxItem)
 }
 
 // Complete removes a delivered item; completing one that is absent is not an error.
@@ -149,29 +127,22 @@ func (s *Store) changeOutboxItem(ctx context.Context, id, nextKey string, change
 
 // ListOutbox returns every item kept, oldest CreatedAt first, then by ID.
 func (s *Store) ListOutbox(ctx context.Context) ([]guard.OutboxItem, error) {
-	rows, err := s.q(ctx).QueryContext(ctx, sqlOutboxList)
+	out, err := list(ctx, s.q(ctx), "list outbox", sqlOutboxList, nil, readOutboxItem)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: list outbox: %w", err)
-	}
-	defer rows.Close()
-	var out []guard.OutboxItem
-	for rows.Next() {
-		var doc string
-		var payload []byte
-		if err := rows.Scan(&doc, &payload); err != nil {
-			return nil, fmt.Errorf("sqlite: list outbox: %w", err)
-		}
-		it, err := decodeOutboxItem(doc, payload)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: list outbox: %w", err)
-		}
-		out = append(out, it)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list outbox: %w", err)
+		return nil, err
 	}
 	sortOutbox(out)
 	return out, nil
+}
+
+// readOutboxItem reads an item from a row of (doc, payload).
+func readOutboxItem(rows *sql.Rows) (guard.OutboxItem, error) {
+	var doc string
+	var payload []byte
+	if err := rows.Scan(&doc, &payload); err != nil {
+		return guard.OutboxItem{}, err
+	}
+	return decodeOutboxItem(doc, payload)
 }
 
 // encodeOutboxItem returns it as stored: JSON without the payload, its times in UTC.

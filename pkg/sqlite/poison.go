@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -40,25 +41,15 @@ func (s *Store) PutPoison(ctx context.Context, p guard.PoisonRecord) error {
 // ListPoison returns every kept record, oldest At first (then in the order they
 // were kept).
 func (s *Store) ListPoison(ctx context.Context) ([]guard.PoisonRecord, error) {
-	rows, err := s.q(ctx).QueryContext(ctx, sqlPoisonList)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list poison: %w", err)
-	}
-	defer rows.Close()
-	var out []guard.PoisonRecord
-	for rows.Next() {
+	return list(ctx, s.q(ctx), "list poison", sqlPoisonList, nil, func(rows *sql.Rows) (guard.PoisonRecord, error) {
 		var doc string
 		if err := rows.Scan(&doc); err != nil {
-			return nil, fmt.Errorf("sqlite: list poison: %w", err)
+			return guard.PoisonRecord{}, err
 		}
 		var p guard.PoisonRecord
 		if err := fastjson.Unmarshal([]byte(doc), &p); err != nil {
-			return nil, fmt.Errorf("sqlite: list poison: decode record: %w", err)
+			return guard.PoisonRecord{}, fmt.Errorf("decode record: %w", err)
 		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list poison: %w", err)
-	}
-	return out, nil
+		return p, nil
+	})
 }

@@ -59,28 +59,18 @@ func (s *Store) PutResource(ctx context.Context, r *guard.Resource) error {
 
 // ListResources returns every resource with a known state, sorted by ID key.
 func (s *Store) ListResources(ctx context.Context) ([]guard.Resource, error) {
-	rows, err := s.q(ctx).QueryContext(ctx, sqlResourcesList)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: list resources: %w", err)
-	}
-	defer rows.Close()
-	var out []guard.Resource
-	for rows.Next() {
+	return list(ctx, s.q(ctx), "list resources", sqlResourcesList, nil, func(rows *sql.Rows) (guard.Resource, error) {
 		var doc string
 		var body []byte
 		if err := rows.Scan(&doc, &body); err != nil {
-			return nil, fmt.Errorf("sqlite: list resources: %w", err)
+			return guard.Resource{}, err
 		}
 		r, err := decodeResource(doc, body)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: list resources: %w", err)
+			return guard.Resource{}, err
 		}
-		out = append(out, *r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: list resources: %w", err)
-	}
-	return out, nil
+		return *r, nil
+	})
 }
 
 // getResource returns the resource stored under key, or nil when there is none.
