@@ -1,12 +1,9 @@
 package slack_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -42,24 +39,8 @@ func TestMessagesSentMatchGolden(t *testing.T) {
 			t.Errorf("%s: Content-Type %q", name, req.ContentType)
 		}
 		checkBlockKit(t, name, req.Body)
-		golden := filepath.Join("testdata", "golden", name+".json")
-		if *update {
-			if err := os.WriteFile(golden, req.Body, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (go test -update writes it)", err)
-		}
-		if !bytes.Equal(want, req.Body) {
-			t.Errorf("%s: the message sent differs from %s:\n%s", name, golden, req.Body)
-		}
 	}
-	files, _ := filepath.Glob("testdata/golden/*.json")
-	if len(files) != len(got) {
-		t.Errorf("%d golden files for %d messages: remove the stale ones", len(files), len(got))
-	}
+	notifytest.MatchGolden(t, got, *update, "message")
 }
 
 // checkBlockKit holds a message to the Block Kit limits Slack enforces.

@@ -44,24 +44,8 @@ func TestCardsSentMatchGolden(t *testing.T) {
 		if req.ContentType != "application/json" {
 			t.Errorf("%s: Content-Type %q", name, req.ContentType)
 		}
-		golden := filepath.Join("testdata", "golden", name+".json")
-		if *update {
-			if err := os.WriteFile(golden, req.Body, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (go test -update writes it)", err)
-		}
-		if !bytes.Equal(want, req.Body) {
-			t.Errorf("%s: the card sent differs from %s:\n%s", name, golden, req.Body)
-		}
 	}
-	files, _ := filepath.Glob("testdata/golden/*.json")
-	if len(files) != len(got) {
-		t.Errorf("%d golden files for %d cards: remove the stale ones", len(files), len(got))
-	}
+	notifytest.MatchGolden(t, got, *update, "card")
 }
 
 func TestGovernmentCardsLinkTheGovernmentPortal(t *testing.T) {

@@ -4,12 +4,15 @@
 package notifytest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"sort"
 	"sync"
 	"testing"
@@ -312,4 +315,32 @@ func PostCases(t *testing.T, kind string, newSender NewSenderFunc, digest bool, 
 	}
 	out["digest-gov"] = reqs[0]
 	return out
+}
+
+// MatchGolden compares each body a target received with
+// testdata/golden/NAME.json, byte for byte (with update, it writes them
+// first), and reports golden files no case wrote. what names a body in
+// messages ("card", "message", "event").
+func MatchGolden(t *testing.T, got map[string]Request, update bool, what string) {
+	t.Helper()
+	for _, name := range Sorted(got) {
+		body := got[name].Body
+		golden := filepath.Join("testdata", "golden", name+".json")
+		if update {
+			if err := os.WriteFile(golden, body, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (go test -update writes it)", err)
+		}
+		if !bytes.Equal(want, body) {
+			t.Errorf("%s: the %s sent differs from %s:\n%s", name, what, golden, body)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*.json"))
+	if len(files) != len(got) {
+		t.Errorf("%d golden files for %d %ss: remove the stale ones", len(files), len(got), what)
+	}
 }
