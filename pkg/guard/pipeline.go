@@ -403,6 +403,11 @@ func (p *Pipeline) evaluate(ctx context.Context, res, prev *Resource, trig Trigg
 				return sum, err
 			}
 		}
+		if rf, ok := r.(Referrer); ok {
+			if rin.Dependents, err = p.dependents(ctx, res, rf.Refers(rin)); err != nil {
+				return sum, err
+			}
+		}
 		if gr, ok := r.(GrantRule); ok {
 			for _, g := range gr.Grants(rin) {
 				g.Rule = r.ID()
@@ -427,7 +432,7 @@ func (p *Pipeline) review(ctx context.Context, in Input, trig Trigger) (Summary,
 	var sum Summary
 	for _, r := range p.Rules {
 		rv, ok := r.(Reviewer)
-		if !ok || p.Policy.RuleMode(r.ID()) == ModeOff {
+		if !ok || p.Policy.RuleMode(r.ID()) == ModeOff || !r.Applies(in.Resource.Type) {
 			continue
 		}
 		var mine []Finding

@@ -505,18 +505,26 @@ func TestDeletedJITPolicyResolvesItsVMFindings(t *testing.T) {
 	}
 }
 
+// accountOn is the storage account's ARM body with a customer-managed key in
+// vault kv-a.
+func accountOn(key string) []byte {
+	return []byte(`{"id":"` + acctID + `","name":"` + acctID[strings.LastIndex(acctID, "/")+1:] + `","type":"Microsoft.Storage/storageAccounts",
+		"location":"eastus","kind":"StorageV2","sku":{"name":"Standard_LRS","tier":"Standard"},
+		"properties":{"minimumTlsVersion":"TLS1_2","supportsHttpsTrafficOnly":true,"primaryLocation":"eastus","encryption":{
+		"keySource":"Microsoft.Keyvault","keyvaultproperties":{"keyvaulturi":"https://kv-a.vault.azure.net","keyname":"` + key + `",
+		"currentVersionedKeyIdentifier":"https://kv-a.vault.azure.net/keys/` + key + `/0b5a8c1d2e3f40718293a4b5c6d7e8f9"}}}}`)
+}
+
+// keyIn is the ARM ID of a key in vault kv-a.
+func keyIn(name string) string {
+	return "/subscriptions/" + subA + "/resourceGroups/rg-a/providers/Microsoft.KeyVault/vaults/kv-a/keys/" + name
+}
+
 // A Key Vault key's findings are on the resources that use it, and only the
 // key's own changes judge them: a storage account that moves to another key
 // has the old key's finding resolved when the account is judged (Reviewer).
 func TestAccountMovedOffADisabledKey(t *testing.T) {
-	const keyID = "/subscriptions/" + subA + "/resourceGroups/rg-a/providers/Microsoft.KeyVault/vaults/kv-a/keys/docs-key"
-	accountOn := func(key string) []byte {
-		return []byte(`{"id":"` + acctID + `","name":"` + acctID[strings.LastIndex(acctID, "/")+1:] + `","type":"Microsoft.Storage/storageAccounts",
-			"location":"eastus","kind":"StorageV2","sku":{"name":"Standard_LRS","tier":"Standard"},
-			"properties":{"minimumTlsVersion":"TLS1_2","supportsHttpsTrafficOnly":true,"primaryLocation":"eastus","encryption":{
-			"keySource":"Microsoft.Keyvault","keyvaultproperties":{"keyvaulturi":"https://kv-a.vault.azure.net","keyname":"` + key + `",
-			"currentVersionedKeyIdentifier":"https://kv-a.vault.azure.net/keys/` + key + `/0b5a8c1d2e3f40718293a4b5c6d7e8f9"}}}}`)
-	}
+	keyID := keyIn("docs-key")
 	pol := usPolicy(guard.ModeAlert)
 	pol.Rules[guard.RuleEncryptionCMK] = guard.RulePolicy{Mode: guard.ModeAlert}
 	h := newHarness(t, pol)
@@ -568,6 +576,32 @@ func TestAccountMovedOffADisabledKey(t *testing.T) {
 	h2.sweep(at(15))
 	if f, err = h2.store.GetFinding(h2.ctx, id); err != nil || f.Status != guard.StatusResolved {
 		t.Errorf("after a sweep, the move's event lost: %+v, %v; want resolved", f, err)
+	}
+}
+
+// A storage account moved onto a key known to be disabled is a finding at
+// once (Referrer), not at the key's next change.
+func TestAccountMovedOntoADisabledKey(t *testing.T) {
+	pol := usPolicy(guard.ModeAlert)
+	pol.Rules[guard.RuleEncryptionCMK] = guard.RulePolicy{Mode: guard.ModeAlert}
+	h := newHarness(t, pol)
+	h.observe(at(0), accountOn("docs-key"))
+	h.handle(change(acctID, "corr-1", "al-1", alice), at(0))
+	h.observe(at(5), []byte(`{"id":"`+keyIn("old-key")+`","name":"old-key","type":"Microsoft.KeyVault/vaults/keys","properties":{
+		"keyUri":"https://kv-a.vault.azure.net/keys/old-key","attributes":{"enabled":false}}}`))
+	h.handle(change(keyIn("old-key"), "corr-2", "al-2", alice), at(5)) // disabled, and nobody uses it yet
+	if n := len(h.findings()); n != 0 {
+		t.Fatalf("before the move: %d findings, want none", n)
+	}
+
+	h.observe(at(10), accountOn("old-key"))
+	sum := h.handle(change(acctID, "corr-3", "al-3", bob), at(10))
+	f, err := h.store.GetFinding(h.ctx, guard.FindingID(guard.RuleEncryptionCMK, acctID, guard.IDKey(keyIn("old-key"))))
+	if err != nil || f.Status != guard.StatusOpen || sum.Transitions != 1 || !strings.Contains(f.Message, "uses Key Vault key old-key (vault kv-a), which is disabled") {
+		t.Fatalf("after the move onto the disabled key: %+v, %v (%d transitions); want the account's finding open", f, err, sum.Transitions)
+	}
+	if f.Trigger != triggerOf(change(acctID, "corr-3", "al-3", bob)) {
+		t.Errorf("trigger %+v, want the account's change", f.Trigger)
 	}
 }
 

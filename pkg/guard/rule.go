@@ -25,7 +25,7 @@ type Input struct {
 	Resource   *Resource            // current state; Deleted when the resource is gone
 	Previous   *Resource            // last known state before this one, or nil
 	Related    map[string]*Resource // what a Gatherer asked for, by IDKey (Deleted when ARM answered 404)
-	Dependents []*Resource          // for a DependentRule: known resources that reference this one
+	Dependents []*Resource          // for a DependentRule: known resources that reference this one; for a Referrer, those it refers to
 	Now        time.Time
 }
 
@@ -105,6 +105,18 @@ type DependentRule interface {
 type DeletionRule interface {
 	Rule
 	Deleted(in Input) []Verdict
+}
+
+// Referrer is a rule that judges a resource through other known resources it
+// refers to (a storage account through the Key Vault key it has just been
+// pointed at, whose state only the key's own events bring). The pipeline
+// passes, in Input.Dependents, the known resources whose bodies contain
+// (case-insensitively) one of the strings Refers returns for the judged
+// state. Finding them reads every known resource: Refers should name only
+// what the state refers to anew.
+type Referrer interface {
+	Rule
+	Refers(in Input) []string
 }
 
 // Reviewer is a rule whose verdicts on a resource are reached through another

@@ -17,6 +17,7 @@ func dataRules() []guard.Rule {
 		SQLTDE{},
 		DiskCMK{},
 		KeyVaultKey{},
+		KeyVaultKeyUse{},
 
 		StorageTLS{}, // transit.tls
 		SQLTLS{},

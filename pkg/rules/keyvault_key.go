@@ -1,11 +1,9 @@
 package rules
 
 import (
-	"bytes"
 	"fmt"
 	"math"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -220,83 +218,6 @@ func (KeyVaultKey) Evaluate(in guard.Input) []guard.Verdict {
 		}
 	}
 	return out
-}
-
-var _ guard.Reviewer = KeyVaultKey{}
-
-// Reviews names, for a resource that no longer uses a key its last known
-// state used (a storage account moved to another key or to Microsoft-managed
-// keys), the resources whose findings about that key's use may be left open:
-// nothing judges the old key again on its behalf.
-func (KeyVaultKey) Reviews(in guard.Input) []string {
-	if in.Previous == nil || in.Previous.Deleted || in.Resource == nil || in.Resource.Deleted ||
-		bytes.Equal(in.Previous.Body, in.Resource.Body) || !mentionsKeys(in.Previous.Body) {
-		return nil // cheaply: most states judged name no key, or the same ones as before
-	}
-	now := usedKeys(in.Resource)
-	var out []string
-	for _, ref := range keyRefsOf(in.Previous) {
-		if !now[guard.IDKey(ref.target)+" "+ref.key.uri] && !slices.ContainsFunc(out, func(id string) bool { return guard.SameID(id, ref.target) }) {
-			out = append(out, ref.target)
-		}
-	}
-	return out
-}
-
-// Review resolves the findings of keys the judged state no longer uses: those
-// judgeKeyUse gave (their grant is the key's ID, their evidence names it)
-// about a key that is not among the resource's keys now.
-func (KeyVaultKey) Review(in guard.Input, findings []guard.Finding) []guard.Verdict {
-	now := usedKeys(in.Resource)
-	var out []guard.Verdict
-	for _, f := range findings {
-		keyID, _ := f.Evidence["keyId"].(string)
-		uri, _ := f.Evidence["keyUri"].(string)
-		if keyID == "" || uri == "" || f.ID != guard.FindingID(guard.RuleEncryptionCMK, f.ResourceID, guard.IDKey(keyID)) ||
-			now[guard.IDKey(f.ResourceID)+" "+uri] {
-			continue
-		}
-		name, _ := f.Evidence["keyName"].(string)
-		vault, _ := f.Evidence["vault"].(string)
-		out = append(out, guard.Verdict{Rule: guard.RuleEncryptionCMK, ResourceID: f.ResourceID, GrantID: guard.IDKey(keyID),
-			Message:  fmt.Sprintf("%s no longer uses Key Vault key %s (vault %s).", resourceWho(in.Previous, f.ResourceID), name, vault),
-			Evidence: map[string]any{"keyId": keyID, "keyName": name, "vault": vault, "keyUri": uri, "noLongerUsed": true}})
-	}
-	return out
-}
-
-// mentionsKeys reports, cheaply, whether a body may name a Key Vault key as
-// keyRefsOf reads them: a key URI holds "keys/" (or "keys\/", a slash escaped
-// in JSON), and a storage account may name its key by keyvaulturi and keyname
-// instead; in any casing, as encoding/json matches field names. It may say
-// yes of bodies that name none.
-func mentionsKeys(body []byte) bool {
-	lower := bytes.ToLower(body)
-	return bytes.Contains(lower, []byte("keys/")) || bytes.Contains(lower, []byte(`keys\/`)) ||
-		bytes.Contains(lower, []byte("keyvaulturi"))
-}
-
-// usedKeys is the keys a resource uses, as "IDKey(target) uri".
-func usedKeys(r *guard.Resource) map[string]bool {
-	out := map[string]bool{}
-	for _, ref := range keyRefsOf(r) {
-		out[guard.IDKey(ref.target)+" "+ref.key.uri] = true
-	}
-	return out
-}
-
-// resourceWho names the resource a finding is on for a sentence, as keyRefsOf
-// does for r (the state that used the key), or by its name.
-func resourceWho(r *guard.Resource, target string) string {
-	if r == nil {
-		return "Resource " + nameOf(target)
-	}
-	for _, ref := range keyRefsOf(r) {
-		if guard.SameID(ref.target, target) {
-			return ref.who
-		}
-	}
-	return "Resource " + nameOf(target)
 }
 
 func judgeKeyUse(k keyState, ref dependentRef, now time.Time) guard.Verdict {

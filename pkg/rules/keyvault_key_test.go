@@ -328,7 +328,7 @@ func TestKeyVaultKeyReviewsAKeyNoLongerUsed(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := guard.Input{Policy: polUS, Resource: tt.cur, Previous: tt.prev, Now: testNow}
-			targets := KeyVaultKey{}.Reviews(in)
+			targets := KeyVaultKeyUse{}.Reviews(in)
 			if !cmp.Equal(targets, tt.wantTargets) {
 				t.Fatalf("Reviews = %v, want %v", targets, tt.wantTargets)
 			}
@@ -344,7 +344,7 @@ func TestKeyVaultKeyReviewsAKeyNoLongerUsed(t *testing.T) {
 			other := guard.Finding{ID: guard.FindingID(guard.RuleEncryptionCMK, targets[0], ""), ResourceID: targets[0], Evidence: map[string]any{"keySource": "Microsoft.Storage"}}
 			forged := fs[0]
 			forged.ID = "0123"
-			vs := KeyVaultKey{}.Review(in, append(fs, other, forged))
+			vs := KeyVaultKeyUse{}.Review(in, append(fs, other, forged))
 			if len(vs) != 1 {
 				t.Fatalf("Review = %+v, want one verdict about the key no longer used", vs)
 			}
@@ -376,5 +376,53 @@ func TestMentionsKeys(t *testing.T) {
 		if got := mentionsKeys([]byte(tt.body)); got != tt.want {
 			t.Errorf("mentionsKeys(%s) = %v, want %v", tt.body, got, tt.want)
 		}
+	}
+}
+
+// A resource pointed at a key it did not use is judged against the key's last
+// known state at once (guard.Referrer), not at the key's next change.
+func TestKeyVaultKeyUseJudgesAKeyNewlyUsed(t *testing.T) {
+	const otherURI = "https://other-vault.vault.azure.net/keys/other-key"
+	storageOn := func(t *testing.T, uri string) *guard.Resource {
+		return resource(t, fixture(t, "storage_account_get.json", then(withCMK(t), func(m map[string]any) {
+			set(m, "properties.encryption.keyvaultproperties.currentVersionedKeyIdentifier", uri+"/"+sampleV1)
+		})))
+	}
+	refers := []struct {
+		name      string
+		prev, cur *guard.Resource
+		want      []string
+	}{
+		{"moved onto the key", storageOn(t, otherURI), storageUsing(t, sampleV1, ""), []string{sampleKeyURI}},
+		{"moved onto another key", storageUsing(t, sampleV1, ""), storageOn(t, otherURI), []string{otherURI}},
+		{"pinned to another version", storageUsing(t, sampleV1, sampleV1), storageUsing(t, sampleV2, sampleV2), []string{sampleKeyURI}},
+		{"following the latest version, a new one", storageUsing(t, sampleV1, ""), storageUsing(t, sampleV2, ""), nil},
+		{"moved off keys", storageUsing(t, sampleV1, ""), resource(t, fixture(t, "storage_account_get.json", noEdit)), nil},
+		{"seen for the first time", nil, storageUsing(t, sampleV1, ""), nil},
+		{"the same body", storageUsing(t, sampleV1, ""), storageUsing(t, sampleV1, ""), nil},
+	}
+	for _, tt := range refers {
+		if got := (KeyVaultKeyUse{}).Refers(guard.Input{Resource: tt.cur, Previous: tt.prev}); !cmp.Equal(got, tt.want) {
+			t.Errorf("%s: Refers = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+
+	judge := func(res *guard.Resource, deps ...*guard.Resource) []guard.Verdict {
+		return KeyVaultKeyUse{}.Evaluate(guard.Input{Policy: polUS, Resource: res, Dependents: deps, Now: testNow})
+	}
+	// What the pipeline finds for the key's URI: the key, and another user of it.
+	vs := judge(storageUsing(t, sampleV1, ""), keyARM(t, sampleV1, map[string]any{"enabled": false}), protectorUsing(t, sampleV1, false))
+	if len(vs) != 1 || !vs[0].Violation || vs[0].ResourceID != storageID || vs[0].GrantID != guard.IDKey(sampleKeyID) ||
+		!strings.Contains(vs[0].Message, "Storage account sto8596 uses Key Vault key sample-key-name (vault sample-vault-name), which is disabled") {
+		t.Errorf("onto a disabled key: %+v, want one violation on the account, the key as grant", vs)
+	}
+	if vs := judge(storageUsing(t, sampleV1, ""), keyARM(t, sampleV1, nil)); len(vs) != 1 || vs[0].Violation {
+		t.Errorf("onto a healthy key: %+v, want one compliant verdict", vs)
+	}
+	if vs := judge(storageUsing(t, sampleV2, sampleV2), keyARM(t, sampleV1, map[string]any{"enabled": false})); len(vs) != 0 {
+		t.Errorf("pinned to a version the known state does not describe: %+v, want none", vs)
+	}
+	if vs := judge(storageOn(t, otherURI), keyARM(t, sampleV1, map[string]any{"enabled": false})); len(vs) != 0 {
+		t.Errorf("a key the resource does not use: %+v, want none", vs)
 	}
 }

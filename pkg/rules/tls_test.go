@@ -147,7 +147,10 @@ func TestDataRulesRegistered(t *testing.T) {
 		for _, typ := range []string{typ, strings.ToUpper(typ), strings.ToLower(typ)} {
 			per := map[string]int{}
 			for _, r := range dataRules() {
-				if r.Applies(typ) {
+				if _, keyUse := r.(KeyVaultKeyUse); r.Applies(typ) && !keyUse {
+					// KeyVaultKeyUse is encryption.cmk beside a type's own CMK
+					// rule: its findings are about the keys a resource uses, each
+					// with the key as its grant.
 					per[r.ID()]++
 				}
 			}
@@ -190,5 +193,10 @@ func TestDataRulesRegistered(t *testing.T) {
 	}
 	if dep != 1 {
 		t.Errorf("%d dependent data rules, want the Key Vault key rule", dep)
+	}
+	for _, typ := range []string{TypeStorageAccount, TypeSQLEncryptionProtector, TypeDiskEncryptionSet, TypeCosmosAccount} {
+		if !(KeyVaultKeyUse{}).Applies(typ) {
+			t.Errorf("KeyVaultKeyUse does not apply to %s, whose key KeyVaultKey judges", typ)
+		}
 	}
 }
