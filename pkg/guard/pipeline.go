@@ -422,40 +422,6 @@ func (p *Pipeline) evaluate(ctx context.Context, res, prev *Resource, trig Trigg
 			return sum, err
 		}
 	}
-	s, err := p.review(ctx, in, trig)
-	sum.Add(s)
-	return sum, err
-}
-
-// review gives each Reviewer the findings it asks to see for the judged state.
-func (p *Pipeline) review(ctx context.Context, in Input, trig Trigger) (Summary, error) {
-	var sum Summary
-	for _, r := range p.Rules {
-		rv, ok := r.(Reviewer)
-		if !ok || p.Policy.RuleMode(r.ID()) == ModeOff || !r.Applies(in.Resource.Type) {
-			continue
-		}
-		var mine []Finding
-		for _, id := range rv.Reviews(in) {
-			fs, err := p.Store.ListFindings(ctx, FindingFilter{ResourceID: id, Rule: r.ID()})
-			if err != nil {
-				return sum, fmt.Errorf("list %s findings of %s: %w", r.ID(), id, err)
-			}
-			for _, f := range fs {
-				if f.Status != StatusResolved {
-					mine = append(mine, f)
-				}
-			}
-		}
-		if len(mine) == 0 {
-			continue
-		}
-		s, err := p.record(ctx, rv.Review(in, mine), in.Resource, in.Previous, trig, in.Now)
-		sum.Add(s)
-		if err != nil {
-			return sum, err
-		}
-	}
 	return sum, nil
 }
 

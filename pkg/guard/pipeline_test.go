@@ -522,7 +522,7 @@ func keyIn(name string) string {
 
 // A Key Vault key's findings are on the resources that use it, and only the
 // key's own changes judge them: a storage account that moves to another key
-// has the old key's finding resolved when the account is judged (Reviewer).
+// has the old key's finding resolved when the account is judged (Referrer: the pipeline finds the old key's state).
 func TestAccountMovedOffADisabledKey(t *testing.T) {
 	keyID := keyIn("docs-key")
 	pol := usPolicy(guard.ModeAlert)

@@ -119,19 +119,6 @@ type Referrer interface {
 	Refers(in Input) []string
 }
 
-// Reviewer is a rule whose verdicts on a resource are reached through another
-// resource (a Key Vault key's, on the storage accounts that use it), so that
-// judging the resource itself never revisits them: an account that stopped
-// using a key would keep the key's finding for good. When Reviews names
-// resources for a judged state (the account, or the SQL server of a TDE
-// protector), the pipeline passes their open and exempt findings of the
-// rule's ID to Review, which returns verdicts about those the state settles.
-type Reviewer interface {
-	Rule
-	Reviews(in Input) []string
-	Review(in Input, findings []Finding) []Verdict
-}
-
 // ChildVerdictGrant is the GrantID a rule gives a verdict about a child settings
 // resource reported on its parent (DESIGN 3.3: a SQL server's encryptionProtector,
 // a failover group): the child's IDKey, so that one parent's children have

@@ -129,8 +129,12 @@ type dependentRef struct {
 	where        string // the setting that names the key, for the action
 }
 
-// keyRefsOf lists the Key Vault keys a resource uses as its customer-managed key.
+// keyRefsOf lists the Key Vault keys a resource uses as its customer-managed
+// key; none for no resource or a deleted one.
 func keyRefsOf(d *guard.Resource) []dependentRef {
+	if d == nil || d.Deleted {
+		return nil
+	}
 	var out []dependentRef
 	add := func(uri string, latest bool, target, who, where string) {
 		if r, ok := parseKeyURI(uri); ok {

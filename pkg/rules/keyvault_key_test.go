@@ -280,10 +280,10 @@ func TestParseKeyURI(t *testing.T) {
 	}
 }
 
-// A resource that stops using a key gets the findings of that key's use
-// resolved when it is judged (guard.Reviewer): nothing judges the old key on
-// its behalf again.
-func TestKeyVaultKeyReviewsAKeyNoLongerUsed(t *testing.T) {
+// A resource that stops using a key has that key's finding resolved when it
+// is judged: Refers names the key it left, and Evaluate, given the key's last
+// known state, says it no longer uses it.
+func TestKeyVaultKeyUseResolvesAKeyNoLongerUsed(t *testing.T) {
 	const otherURI = "https://other-vault.vault.azure.net/keys/other-key"
 	storageOn := func(t *testing.T, uri string) *guard.Resource {
 		return resource(t, fixture(t, "storage_account_get.json", then(withCMK(t), func(m map[string]any) {
@@ -300,58 +300,43 @@ func TestKeyVaultKeyReviewsAKeyNoLongerUsed(t *testing.T) {
 	protectorOn := func(t *testing.T, uri string) *guard.Resource {
 		return resource(t, fixture(t, "sql_encryption_protector_get.json", func(m map[string]any) { set(m, "properties.uri", uri+"/"+sampleV1) }))
 	}
-	// The open findings the disabled key gave its users, as the pipeline stores them.
 	disabled := keyARM(t, sampleV1, map[string]any{"enabled": false})
-	findingsOf := func(t *testing.T, deps ...*guard.Resource) map[string][]guard.Finding {
-		out := map[string][]guard.Finding{}
-		for _, v := range judgeIn(t, KeyVaultKey{}, guard.Input{Policy: polUS, Resource: disabled, Dependents: deps, Now: testNow}) {
-			out[v.ResourceID] = append(out[v.ResourceID], guard.Finding{ID: guard.FindingID(v.Rule, v.ResourceID, v.GrantID), Rule: v.Rule,
-				ResourceID: v.ResourceID, Status: guard.StatusOpen, Evidence: v.Evidence, Message: v.Message})
-		}
-		return out
-	}
 	tests := []struct {
-		name        string
-		prev, cur   *guard.Resource
-		wantTargets []string
-		wantWho     string
+		name       string
+		prev, cur  *guard.Resource
+		wantRefers []string
+		wantOn     string // the resource the verdict is on, "" for none
+		wantWho    string
 	}{
-		{"storage account moved to another key", storageUsing(t, sampleV1, ""), storageOn(t, otherURI), []string{storageID}, "Storage account sto8596"},
-		{"storage account moved to Microsoft-managed keys", storageUsing(t, sampleV1, ""), storageMMK, []string{storageID}, "Storage account sto8596"},
-		{"storage account naming its key by name moved to another", storageByName, storageOn(t, otherURI), []string{storageID}, "Storage account sto8596"},
-		{"TDE protector moved to another key: the server's findings", protectorUsing(t, sampleV1, false), protectorOn(t, otherURI), []string{sqlServer}, "SQL server sqlcrudtest-4645 (TDE protector)"},
-		{"same key, another version", storageUsing(t, sampleV1, ""), storageUsing(t, sampleV2, ""), nil, ""},
-		{"same key written in other casing", protectorUsing(t, sampleV1, false), protectorOn(t, strings.ToUpper(sampleKeyURI[:8])+sampleKeyURI[8:]), nil, ""},
-		{"never seen before", nil, storageMMK, nil, ""},
-		{"deleted", storageUsing(t, sampleV1, ""), &guard.Resource{ID: storageID, Type: TypeStorageAccount, Deleted: true}, nil, ""},
+		{"storage account moved to another key", storageUsing(t, sampleV1, ""), storageOn(t, otherURI), []string{otherURI, sampleKeyURI}, storageID, "Storage account sto8596"},
+		{"storage account moved to Microsoft-managed keys", storageUsing(t, sampleV1, ""), storageMMK, []string{sampleKeyURI}, storageID, "Storage account sto8596"},
+		{"storage account naming its key by name moved to another", storageByName, storageOn(t, otherURI), []string{otherURI, sampleKeyURI}, storageID, "Storage account sto8596"},
+		{"TDE protector moved to another key: on the server", protectorUsing(t, sampleV1, false), protectorOn(t, otherURI), []string{otherURI, sampleKeyURI}, sqlServer, "SQL server sqlcrudtest-4645 (TDE protector)"},
+		{"same key, another version it follows", storageUsing(t, sampleV1, ""), storageUsing(t, sampleV2, ""), nil, "", ""},
+		{"same key written in other casing", protectorUsing(t, sampleV1, false), protectorOn(t, strings.ToUpper(sampleKeyURI[:8])+sampleKeyURI[8:]), nil, "", ""},
+		{"never seen before", nil, storageMMK, nil, "", ""},
+		{"deleted", storageUsing(t, sampleV1, ""), &guard.Resource{ID: storageID, Type: TypeStorageAccount, Deleted: true}, nil, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			in := guard.Input{Policy: polUS, Resource: tt.cur, Previous: tt.prev, Now: testNow}
-			targets := KeyVaultKeyUse{}.Reviews(in)
-			if !cmp.Equal(targets, tt.wantTargets) {
-				t.Fatalf("Reviews = %v, want %v", targets, tt.wantTargets)
+			if got := (KeyVaultKeyUse{}).Refers(in); !cmp.Equal(got, tt.wantRefers) {
+				t.Fatalf("Refers = %v, want %v", got, tt.wantRefers)
 			}
-			if len(targets) == 0 {
+			if tt.wantOn == "" {
 				return
 			}
-			fs := findingsOf(t, tt.prev)[targets[0]]
-			if len(fs) != 1 {
-				t.Fatalf("set-up: %d findings of the disabled key on %s", len(fs), targets[0])
-			}
-			// Findings Review must leave alone: another rule's evidence without a
-			// key, and a key-use finding whose ID is not the key's grant.
-			other := guard.Finding{ID: guard.FindingID(guard.RuleEncryptionCMK, targets[0], ""), ResourceID: targets[0], Evidence: map[string]any{"keySource": "Microsoft.Storage"}}
-			forged := fs[0]
-			forged.ID = "0123"
-			vs := KeyVaultKeyUse{}.Review(in, append(fs, other, forged))
+			// What the pipeline finds for those URIs: the old key's state, and
+			// a resource that is no key.
+			in.Dependents = []*guard.Resource{disabled, storageMMK}
+			vs := KeyVaultKeyUse{}.Evaluate(in)
 			if len(vs) != 1 {
-				t.Fatalf("Review = %+v, want one verdict about the key no longer used", vs)
+				t.Fatalf("Evaluate = %+v, want one verdict about the key no longer used", vs)
 			}
 			v := vs[0]
-			if v.Violation || v.GrantID != guard.IDKey(sampleKeyID) || guard.FindingID(v.Rule, v.ResourceID, v.GrantID) != fs[0].ID ||
+			if v.Violation || v.ResourceID != tt.wantOn || v.GrantID != guard.IDKey(sampleKeyID) ||
 				v.Message != tt.wantWho+" no longer uses Key Vault key sample-key-name (vault sample-vault-name)." || v.Evidence["noLongerUsed"] != true {
-				t.Errorf("verdict %+v, want a compliant verdict on finding %s", v, fs[0].ID)
+				t.Errorf("verdict %+v, want a compliant verdict on %s's finding about the key", v, tt.wantOn)
 			}
 		})
 	}
@@ -380,7 +365,8 @@ func TestMentionsKeys(t *testing.T) {
 }
 
 // A resource pointed at a key it did not use is judged against the key's last
-// known state at once (guard.Referrer), not at the key's next change.
+// known state at once (guard.Referrer), not at the key's next change; Refers
+// also names the keys it left (TestKeyVaultKeyUseResolvesAKeyNoLongerUsed).
 func TestKeyVaultKeyUseJudgesAKeyNewlyUsed(t *testing.T) {
 	const otherURI = "https://other-vault.vault.azure.net/keys/other-key"
 	storageOn := func(t *testing.T, uri string) *guard.Resource {
@@ -393,11 +379,11 @@ func TestKeyVaultKeyUseJudgesAKeyNewlyUsed(t *testing.T) {
 		prev, cur *guard.Resource
 		want      []string
 	}{
-		{"moved onto the key", storageOn(t, otherURI), storageUsing(t, sampleV1, ""), []string{sampleKeyURI}},
-		{"moved onto another key", storageUsing(t, sampleV1, ""), storageOn(t, otherURI), []string{otherURI}},
+		{"moved onto the key (and off another)", storageOn(t, otherURI), storageUsing(t, sampleV1, ""), []string{sampleKeyURI, otherURI}},
+		{"moved onto another key (and off the key)", storageUsing(t, sampleV1, ""), storageOn(t, otherURI), []string{otherURI, sampleKeyURI}},
 		{"pinned to another version", storageUsing(t, sampleV1, sampleV1), storageUsing(t, sampleV2, sampleV2), []string{sampleKeyURI}},
 		{"following the latest version, a new one", storageUsing(t, sampleV1, ""), storageUsing(t, sampleV2, ""), nil},
-		{"moved off keys", storageUsing(t, sampleV1, ""), resource(t, fixture(t, "storage_account_get.json", noEdit)), nil},
+		{"moved off keys", storageUsing(t, sampleV1, ""), resource(t, fixture(t, "storage_account_get.json", noEdit)), []string{sampleKeyURI}},
 		{"seen for the first time", nil, storageUsing(t, sampleV1, ""), nil},
 		{"the same body", storageUsing(t, sampleV1, ""), storageUsing(t, sampleV1, ""), nil},
 	}

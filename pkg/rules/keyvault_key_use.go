@@ -12,24 +12,20 @@ import (
 // customer-managed keys, seen from the resources that use them (a storage
 // account, a SQL server's TDE protector, a disk encryption set, a Cosmos DB
 // account). KeyVaultKey judges a key's users when the key changes; this rule
-// covers what the users' own changes settle, which nothing would judge until
-// the key changed again:
-//   - a resource pointed at a key it did not use before (or at another version
-//     it pins) is judged against the key's last known state (guard.Referrer),
-//     so that moving an account onto a disabled or expired key is a finding at
-//     once; and
-//   - a resource that no longer uses a key has that key's finding resolved
-//     (guard.Reviewer).
+// judges what a user's own change settles, which nothing would judge until the
+// key changed again (guard.Referrer: the pipeline finds the keys' last known
+// states):
+//   - a resource pointed at a key it did not use before, or at another version
+//     it pins, is judged against the key's state, so that moving an account
+//     onto a disabled or expired key is a finding at once;
+//   - a resource that no longer uses a key has that key's finding resolved.
 //
-// A resource seen for the first time is not looked up: finding the key reads
+// A resource seen for the first time is not looked up: finding the keys reads
 // every known resource, too much to do for each new account; its key's next
-// change, or KeyVaultKey's event, judges it.
+// change judges it.
 type KeyVaultKeyUse struct{}
 
-var (
-	_ guard.Referrer = KeyVaultKeyUse{}
-	_ guard.Reviewer = KeyVaultKeyUse{}
-)
+var _ guard.Referrer = KeyVaultKeyUse{}
 
 func (KeyVaultKeyUse) ID() string { return guard.RuleEncryptionCMK }
 
@@ -38,22 +34,30 @@ func (KeyVaultKeyUse) Applies(t string) bool {
 		isType(t, TypeDiskEncryptionSet) || isType(t, TypeCosmosAccount)
 }
 
-// Refers names the keys the judged state uses that its last known state did
-// not (or in another version it pins): their versionless URIs, as the keys'
-// own bodies hold them.
+// Refers names the keys whose use the change moved: those the judged state
+// uses that its last known state did not (or in another version it pins),
+// and those the last known state used that it no longer does; by their
+// versionless URIs, as the keys' own bodies hold them.
 func (KeyVaultKeyUse) Refers(in guard.Input) []string {
 	if in.Previous == nil || in.Previous.Deleted || in.Resource == nil || in.Resource.Deleted ||
-		bytes.Equal(in.Previous.Body, in.Resource.Body) || !mentionsKeys(in.Resource.Body) {
-		return nil
+		bytes.Equal(in.Previous.Body, in.Resource.Body) || !mentionsKeys(in.Previous.Body) && !mentionsKeys(in.Resource.Body) {
+		return nil // cheaply: most states judged name no key, or the same ones as before
 	}
-	before := map[string]bool{}
-	for _, ref := range keyRefsOf(in.Previous) {
-		before[pinned(ref)] = true
-	}
+	before, now := keyRefsOf(in.Previous), keyRefsOf(in.Resource)
 	var out []string
-	for _, ref := range keyRefsOf(in.Resource) {
-		if !before[pinned(ref)] && !slices.Contains(out, ref.key.uri) {
-			out = append(out, ref.key.uri)
+	add := func(uri string) {
+		if !slices.Contains(out, uri) {
+			out = append(out, uri)
+		}
+	}
+	for _, ref := range now {
+		if !slices.ContainsFunc(before, func(b dependentRef) bool { return pinned(b) == pinned(ref) }) {
+			add(ref.key.uri)
+		}
+	}
+	for _, ref := range before {
+		if !usesKey(now, ref.key.uri) {
+			add(ref.key.uri)
 		}
 	}
 	return out
@@ -68,63 +72,39 @@ func pinned(ref dependentRef) string {
 	return ref.key.uri + "/" + ref.key.version
 }
 
-// Evaluate judges the judged resource's use of each key among in.Dependents
-// (what Refers found), as KeyVaultKey would on the key's next change.
+// usesKey reports whether refs use the key with this versionless URI.
+func usesKey(refs []dependentRef, uri string) bool {
+	return slices.ContainsFunc(refs, func(r dependentRef) bool { return r.key.uri == uri })
+}
+
+// Evaluate judges, for each key among in.Dependents (what Refers found), the
+// judged resource's use of it as KeyVaultKey would on the key's next change,
+// or, when it no longer uses the key, that it no longer does.
 func (KeyVaultKeyUse) Evaluate(in guard.Input) []guard.Verdict {
 	var out []guard.Verdict
+	now := keyRefsOf(in.Resource)
 	for _, d := range in.Dependents {
 		k, ok := readKey(d)
 		if !ok {
 			continue // another user of the key, or no key at all
 		}
-		for _, ref := range keyRefsOf(in.Resource) {
-			if ref.key.uri != k.uri || !(ref.followLatest || ref.key.version == k.version || k.version == "") {
-				continue // another key, or a version whose state is not known
+		if usesKey(now, k.uri) {
+			for _, ref := range now {
+				if ref.key.uri == k.uri && (ref.followLatest || ref.key.version == k.version || k.version == "") {
+					out = append(out, judgeKeyUse(k, ref, in.Now))
+					break
+				}
 			}
-			out = append(out, judgeKeyUse(k, ref, in.Now))
-			break
+			continue // or a version whose state is not known
 		}
-	}
-	return out
-}
-
-// Reviews names, for a resource that no longer uses a key its last known
-// state used (a storage account moved to another key or to Microsoft-managed
-// keys), the resources whose findings about that key's use may be left open:
-// nothing judges the old key again on its behalf.
-func (KeyVaultKeyUse) Reviews(in guard.Input) []string {
-	if in.Previous == nil || in.Previous.Deleted || in.Resource == nil || in.Resource.Deleted ||
-		bytes.Equal(in.Previous.Body, in.Resource.Body) || !mentionsKeys(in.Previous.Body) {
-		return nil // cheaply: most states judged name no key, or the same ones as before
-	}
-	now := usedKeys(in.Resource)
-	var out []string
-	for _, ref := range keyRefsOf(in.Previous) {
-		if !now[guard.IDKey(ref.target)+" "+ref.key.uri] && !slices.ContainsFunc(out, func(id string) bool { return guard.SameID(id, ref.target) }) {
-			out = append(out, ref.target)
+		for _, ref := range keyRefsOf(in.Previous) {
+			if ref.key.uri == k.uri {
+				out = append(out, guard.Verdict{Rule: guard.RuleEncryptionCMK, ResourceID: ref.target, GrantID: guard.IDKey(k.id),
+					Message:  fmt.Sprintf("%s no longer uses Key Vault key %s (vault %s).", ref.who, k.name, k.vault),
+					Evidence: map[string]any{"keyId": k.id, "keyName": k.name, "vault": k.vault, "keyUri": k.uri, "noLongerUsed": true}})
+				break
+			}
 		}
-	}
-	return out
-}
-
-// Review resolves the findings of keys the judged state no longer uses: those
-// judgeKeyUse gave (their grant is the key's ID, their evidence names it)
-// about a key that is not among the resource's keys now.
-func (KeyVaultKeyUse) Review(in guard.Input, findings []guard.Finding) []guard.Verdict {
-	now := usedKeys(in.Resource)
-	var out []guard.Verdict
-	for _, f := range findings {
-		keyID, _ := f.Evidence["keyId"].(string)
-		uri, _ := f.Evidence["keyUri"].(string)
-		if keyID == "" || uri == "" || f.ID != guard.FindingID(guard.RuleEncryptionCMK, f.ResourceID, guard.IDKey(keyID)) ||
-			now[guard.IDKey(f.ResourceID)+" "+uri] {
-			continue
-		}
-		name, _ := f.Evidence["keyName"].(string)
-		vault, _ := f.Evidence["vault"].(string)
-		out = append(out, guard.Verdict{Rule: guard.RuleEncryptionCMK, ResourceID: f.ResourceID, GrantID: guard.IDKey(keyID),
-			Message:  fmt.Sprintf("%s no longer uses Key Vault key %s (vault %s).", resourceWho(in.Previous, f.ResourceID), name, vault),
-			Evidence: map[string]any{"keyId": keyID, "keyName": name, "vault": vault, "keyUri": uri, "noLongerUsed": true}})
 	}
 	return out
 }
@@ -138,27 +118,4 @@ func mentionsKeys(body []byte) bool {
 	lower := bytes.ToLower(body)
 	return bytes.Contains(lower, []byte("keys/")) || bytes.Contains(lower, []byte(`keys\/`)) ||
 		bytes.Contains(lower, []byte("keyvaulturi"))
-}
-
-// usedKeys is the keys a resource uses, as "IDKey(target) uri".
-func usedKeys(r *guard.Resource) map[string]bool {
-	out := map[string]bool{}
-	for _, ref := range keyRefsOf(r) {
-		out[guard.IDKey(ref.target)+" "+ref.key.uri] = true
-	}
-	return out
-}
-
-// resourceWho names the resource a finding is on for a sentence, as keyRefsOf
-// does for r (the state that used the key), or by its name.
-func resourceWho(r *guard.Resource, target string) string {
-	if r == nil {
-		return "Resource " + nameOf(target)
-	}
-	for _, ref := range keyRefsOf(r) {
-		if guard.SameID(ref.target, target) {
-			return ref.who
-		}
-	}
-	return "Resource " + nameOf(target)
 }
