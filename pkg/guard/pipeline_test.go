@@ -555,10 +555,10 @@ func TestAccountMovedOffADisabledKey(t *testing.T) {
 	if diff := cmp.Diff([]string{"finding.resolved", "change"}, h.auditKinds(before)); diff != "" {
 		t.Errorf("audit kinds of the move, verdicts aside (-want +got):\n%s", diff)
 	}
-	// The review's verdict is recorded as the rules' are.
+	// The verdict that resolves it is recorded as every rule's is.
 	vs := h.auditOf("verdict")
 	if last := string(vs[len(vs)-1].Data); !strings.Contains(last, "no longer uses Key Vault key docs-key") || vs[len(vs)-1].Subject != acctID {
-		t.Errorf("last verdict record %s on %s, want the review's on the account", last, vs[len(vs)-1].Subject)
+		t.Errorf("last verdict record %s on %s, want the no-longer-used verdict on the account", last, vs[len(vs)-1].Subject)
 	}
 
 	// The same move whose event is lost: the sweep, which re-reads the account
