@@ -75,6 +75,23 @@ func Nested(open string, n int, close string) string {
 	return open + strings.Repeat("[", n) + strings.Repeat("]", n) + close
 }
 
+// DeepInputs nest around encoding/json's limit of 10000 levels, and beyond it,
+// whatever the shape: the cases every package's deep-input test runs, beside
+// the deep ones of its own wire shapes. They are big, which slows a fuzzer
+// down (it minimizes what it derives from them), and it does not make deep
+// input by mutation: tests run them instead.
+func DeepInputs() []string {
+	return []string{
+		Nested(`[`, 9999, `]`),
+		Nested(`[`, 10000, `]`),
+		strings.Repeat("[", 10001),
+		strings.Repeat(`{"a":`, 10001),
+		`"` + strings.Repeat("[", 10001) + `"`,
+		`{"a":"` + strings.Repeat(`\"[`, 10001) + `"}`,
+		strings.Repeat("]", 10001) + strings.Repeat("[", 10001),
+	}
+}
+
 // SeedTestdata adds every testdata/*.json file of the package under test to
 // f's corpus and returns their contents, for the caller to add parts of them.
 func SeedTestdata(f *testing.F) [][]byte {
