@@ -12,13 +12,13 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf16"
 
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/notify/notifytest"
 	"github.com/exportguard/exportguard/pkg/policy"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
@@ -31,25 +31,8 @@ type faultHandler struct {
 	t     *testing.T
 	url   string
 	store guard.Store
-	logs  *syncBuffer
+	logs  *notifytest.SyncBuffer
 	max   int64
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startFaultHandler(t *testing.T, max int64) *faultHandler {
@@ -66,7 +49,7 @@ func startFaultHandler(t *testing.T, max int64) *faultHandler {
 			arm.Observe(l)
 		}
 	}
-	logs := &syncBuffer{}
+	logs := &notifytest.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	pl, err := newPipeline(st, arm, policy.Default(), log)
 	if err != nil {

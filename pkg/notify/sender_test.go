@@ -1,7 +1,6 @@
 package notify_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -20,29 +19,11 @@ import (
 	"github.com/exportguard/exportguard/pkg/webhook"
 )
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // world is a store, a log and a dispatcher over senders to loopback servers.
 type world struct {
 	t   *testing.T
 	st  *sqlite.Store
-	log *syncBuffer
+	log *notifytest.SyncBuffer
 	d   *guard.Dispatcher
 	srv map[string]*notifytest.Server // by kind
 }
@@ -54,7 +35,7 @@ func newWorld(t *testing.T, kinds ...string) *world {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	w := &world{t: t, st: st, log: &syncBuffer{}, srv: map[string]*notifytest.Server{}}
+	w := &world{t: t, st: st, log: &notifytest.SyncBuffer{}, srv: map[string]*notifytest.Server{}}
 	logger := slog.New(slog.NewTextHandler(w.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	senders := map[string]guard.Sender{}
 	for _, k := range kinds {

@@ -344,3 +344,21 @@ func MatchGolden(t *testing.T, got map[string]Request, update bool, what string)
 		t.Errorf("%d golden files for %d %ss: remove the stale ones", len(files), len(got), what)
 	}
 }
+
+// SyncBuffer collects log output written from several goroutines.
+type SyncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *SyncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *SyncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
