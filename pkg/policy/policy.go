@@ -185,8 +185,8 @@ func mergeRule(rp guard.RulePolicy, id string, fields map[string]json.RawMessage
 			return rp, keyErr(strings.TrimPrefix(err.Error(), "json: "), "rules", id, k)
 		}
 	}
-	// A zero window or grace would make every JIT request a finding (or none), and
-	// a negative one is meaningless: a duration the file gives must be positive.
+	// A zero maxDuration makes every JIT request a finding and a negative one is
+	// meaningless; DESIGN 3.5 refuses both, for every duration the file gives.
 	for _, d := range []struct {
 		key string
 		val guard.Duration
