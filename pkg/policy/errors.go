@@ -18,11 +18,14 @@ type KeyError struct {
 }
 
 func (e *KeyError) Error() string {
-	key := e.Key()
-	if e.Line > 0 {
-		return fmt.Sprintf("line %d: %s: %s", e.Line, key, e.Msg)
+	s := e.Msg
+	if key := e.Key(); key != "" {
+		s = key + ": " + s
 	}
-	return key + ": " + e.Msg
+	if e.Line > 0 {
+		s = fmt.Sprintf("line %d: %s", e.Line, s)
+	}
+	return s
 }
 
 // Key writes the path as a person reads it: rules.transit.tls.mode, exemptions[0].resource.

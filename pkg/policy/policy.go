@@ -14,10 +14,12 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/region"
 )
 
 //go:embed default.yaml
@@ -110,6 +112,9 @@ func parse(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 }
 
 func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
+	if err := checkStructure(raw); err != nil {
+		return nil, err
+	}
 	var f file
 	if err := yaml.UnmarshalStrict(offAsText(raw), &f); err != nil {
 		return nil, yamlError(raw, err)
@@ -180,6 +185,16 @@ func mergeRule(rp guard.RulePolicy, id string, fields map[string]json.RawMessage
 			return rp, keyErr(strings.TrimPrefix(err.Error(), "json: "), "rules", id, k)
 		}
 	}
+	// A zero maxDuration makes every JIT request a finding and a negative one is
+	// meaningless; DESIGN 3.5 refuses both, for every duration the file gives.
+	for _, d := range []struct {
+		key string
+		val guard.Duration
+	}{{"maxDuration", rp.MaxDuration}, {"grace", rp.Grace}} {
+		if _, given := fields[d.key]; given && d.val <= 0 {
+			return rp, keyErr(fmt.Sprintf("%s: a duration must be longer than zero", time.Duration(d.val)), "rules", id, d.key)
+		}
+	}
 	return rp, nil
 }
 
@@ -189,6 +204,9 @@ func validate(p *guard.Policy) error {
 	}
 	if len(p.AllowedRegions) == 0 && len(p.AllowedGeographies) == 0 {
 		return keyErr("at least one region (allowedRegions) or geography (allowedGeographies) must be allowed", "allowedRegions")
+	}
+	if err := validateRegions(p); err != nil {
+		return err
 	}
 	for i, s := range p.Scope.Subscriptions {
 		if !isGUID(s) {
@@ -207,9 +225,6 @@ func validate(p *guard.Policy) error {
 		}
 		if rp.Severity != "" && !slices.Contains([]string{"low", "medium", "high", "critical"}, rp.Severity) {
 			return keyErr(fmt.Sprintf("%q is not low, medium, high or critical", rp.Severity), "rules", id, "severity")
-		}
-		if rp.MaxDuration < 0 || rp.Grace < 0 {
-			return keyErr("durations cannot be negative", "rules", id)
 		}
 	}
 	if m := p.Remediation.Mode; !slices.Contains([]string{guard.RemediationOff, guard.RemediationDryRun, guard.RemediationApprove, guard.RemediationAuto}, m) {
@@ -242,6 +257,30 @@ func validate(p *guard.Policy) error {
 		}
 	}
 	return nil
+}
+
+// validateRegions refuses a region or geography pkg/region does not know: a
+// misspelt allowed region allows nothing, and then every resource in the region
+// meant is a finding (or, in a geography list, the whole geography is lost).
+func validateRegions(p *guard.Policy) error {
+	for i, r := range p.AllowedRegions {
+		if _, ok := region.Lookup(r); !ok {
+			return keyErr(unknownName("region", r, region.Suggest(r)), "allowedRegions", fmt.Sprintf("[%d]", i))
+		}
+	}
+	for i, g := range p.AllowedGeographies {
+		if _, ok := region.Geography(g); !ok {
+			return keyErr(unknownName("geography", g, region.SuggestGeography(g)), "allowedGeographies", fmt.Sprintf("[%d]", i))
+		}
+	}
+	return nil
+}
+
+func unknownName(kind, name, suggestion string) string {
+	if suggestion != "" {
+		return fmt.Sprintf("unknown %s %q (did you mean %s?)", kind, name, suggestion)
+	}
+	return fmt.Sprintf("unknown %s %q: no Azure %s has this name (az account list-locations lists them)", kind, name, kind)
 }
 
 // isGUID reports whether s looks like an Azure GUID (subscription, object ID).

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/region"
 )
 
 func TestDefault(t *testing.T) {
@@ -102,10 +103,17 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("cloud: AzureUSGovernment\nallowedRegions: [usgovvirginia]\nrules: {access.jit-window: {maxDuration: PT3H}}"))
 	f.Add([]byte("exemptions: [{resource: /subscriptions/s/resourceGroups/r, rules: [transit.tls], expiresOn: 2027-01-01T00:00:00Z}]"))
 	f.Add([]byte("&a [*a, *a]"))
+	f.Add([]byte("remediation: {mode: dry-run}\nremediation: {mode: auto}\n---\nallowedRegions: [eastuss]\n"))
+	f.Add([]byte("base: &b {mode: auto}\nremediation: {<<: *b}\nallowedGeographies: [United Stats]\nrules: {access.jit-overstay: {grace: -5m}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := Parse(b)
 		if err != nil {
 			return
+		}
+		for _, r := range p.AllowedRegions {
+			if _, ok := region.Lookup(r); !ok {
+				t.Fatalf("accepted unknown region %q", r)
+			}
 		}
 		if p.Cloud != "AzureCloud" && p.Cloud != "AzureUSGovernment" {
 			t.Fatalf("accepted cloud %q", p.Cloud)

@@ -10,13 +10,14 @@ import (
 )
 
 // readRoster reads the screened-persons roster: a list of principal object IDs,
-// or the name of a file holding one per line (# starts a comment).
+// or the name of a file holding one per line (# starts a comment). Its errors
+// name the file and line, never the entry: a roster is about people.
 func readRoster(raw json.RawMessage, dir string) ([]string, error) {
 	var ids []string
 	if err := json.Unmarshal(raw, &ids); err == nil {
 		for i, id := range ids {
 			if !isGUID(strings.TrimSpace(id)) {
-				return nil, keyErr(fmt.Sprintf("%q is not an object ID", id), "roster", fmt.Sprintf("[%d]", i))
+				return nil, keyErr("not an object ID", "roster", fmt.Sprintf("[%d]", i))
 			}
 			ids[i] = strings.ToLower(strings.TrimSpace(id))
 		}
@@ -44,7 +45,8 @@ func readRoster(raw json.RawMessage, dir string) ([]string, error) {
 			continue
 		}
 		if !isGUID(line) {
-			return nil, keyErr(fmt.Sprintf("%s line %d: %q is not an object ID", name, n, line), "roster")
+			// The line itself is not repeated: a roster may hold what should not be echoed.
+			return nil, keyErr(fmt.Sprintf("%s line %d: not an object ID", name, n), "roster")
 		}
 		ids = append(ids, strings.ToLower(line))
 	}

@@ -8,6 +8,20 @@
 // 2025-09-23), its pair table (regions-paired, 2025-03-19) and, for Azure Government,
 // cross-region-replication-azure (2022-12-12) and the storage GRS table (2018).
 // Pairs are directional: westus3 pairs one way with eastus.
+//
+// Four public regions that real payloads carry were added after that copy, so
+// regions.json is no longer identical to the research note:
+//   - eastus2euap and centraluseuap, the EUAP (early update access) canaries, paired
+//     with each other. ARM's Locations API lists them in geographyGroup US, physically
+//     at East US 2's and Central US's coordinates, with geography "Canary (US)"; they
+//     are recorded here in the United States, which is where their data lives
+//     (Azure/terraform-azurerm-avm-utl-regions, modules/cached-data/locations.tf.json,
+//     a cached `az account list-locations` answer).
+//   - taiwannorth and taiwannorthwest ("(Asia Pacific) Taiwan North", "… Taiwan
+//     Northwest" in `az account list-locations`; ARM's logical location taiwan is
+//     their geography; the Cosmos DB SDK added both in 2024, azure-cosmos-dotnet-v3
+//     PR 4386). No pair is published for them, so Pair answers "" and a
+//     geo-replicated account there is judged as replicating to an unknown region.
 package region
 
 import (
