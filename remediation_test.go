@@ -300,13 +300,19 @@ func TestReplayOutsideScopeNeverWritten(t *testing.T) {
 	}
 }
 
-func principalHeader(oid, upn string) string {
+// principalHeader is X-MS-CLIENT-PRINCIPAL for an Entra ID user holding the
+// given app roles (the "roles" claim of the token).
+func principalHeader(oid, upn string, roles ...string) string {
+	claims := []map[string]string{
+		{"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": oid},
+		{"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "val": upn},
+		{"typ": "name", "val": "Export Officer"},
+	}
+	for _, r := range roles {
+		claims = append(claims, map[string]string{"typ": "roles", "val": r})
+	}
 	b, _ := json.Marshal(map[string]any{"auth_typ": "aad", "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
-		"claims": []map[string]string{
-			{"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": oid},
-			{"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "val": upn},
-			{"typ": "name", "val": "Export Officer"},
-		}})
+		"claims": claims})
 	return base64.StdEncoding.EncodeToString(b)
 }
 
@@ -364,7 +370,7 @@ func TestApproveThroughAPIAndCLI(t *testing.T) {
 	}
 	approvedAt := time.Date(2026, 11, 18, 10, 5, 0, 0, time.UTC)
 	h := functions.NewHandler(functions.Options{Ingester: servedIngester(pl, st), Now: func() time.Time { return approvedAt },
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		APIAuth: functions.APIAuth{AppServiceAuth: true}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	// servedIngester's approvals stamp decisions with the wall clock; in this
 	// test, with the time of the session.
 	wallClock = func() time.Time { return approvedAt }
@@ -376,7 +382,20 @@ func TestApproveThroughAPIAndCLI(t *testing.T) {
 	if code, _ := apiCall(t, srv, "POST", "findings/"+cad+"/approve", map[string]string{"id": cad, "action": "approve"}, "", `{"reason":"x"}`); code != 401 {
 		t.Errorf("approve without a principal: %d, want 401", code)
 	}
-	officer := principalHeader("5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c", "export.officer@contoso.com")
+	// Who may not decide: a reader, and the person whose change caused the
+	// finding (bob.okafor@contoso.com in the session), approver or not.
+	reader := principalHeader("7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d", "auditor@contoso.com", functions.RoleReader)
+	if code, body := apiCall(t, srv, "POST", "findings/"+cad+"/approve", map[string]string{"id": cad, "action": "approve"}, reader, `{"reason":"x"}`); code != 403 {
+		t.Errorf("approve as a reader: %d %s, want 403", code, body)
+	}
+	cause := principalHeader("2c3d4e5f-6a7b-4c8d-9e0f-1a2b3c4d5e6f", "Bob.Okafor@contoso.com", functions.RoleApprover)
+	for _, action := range []string{"approve", "deny"} {
+		code, body := apiCall(t, srv, "POST", "findings/"+cad+"/"+action, map[string]string{"id": cad, "action": action}, cause, `{"reason":"mine"}`)
+		if code != 403 || !strings.Contains(string(body), "separation of duties") {
+			t.Errorf("%s by the finding's cause: %d %s, want 403", action, code, body)
+		}
+	}
+	officer := principalHeader("5e4d3c2b-1a09-4f8e-9d7c-6b5a4f3e2d1c", "export.officer@contoso.com", functions.RoleApprover)
 	code, body := apiCall(t, srv, "GET", "findings?status=open", nil, officer, "")
 	if code != 200 || strings.Count(string(body), `"status":"awaiting-approval"`) != 6 {
 		t.Errorf("GET findings: %d %s", code, body)

@@ -103,7 +103,8 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := functions.NewHandler(functions.Options{Ingester: servedIngester(pl, st), Logger: quiet})
+	h := functions.NewHandler(functions.Options{Ingester: servedIngester(pl, st), Logger: quiet,
+		APIAuth: functions.APIAuth{AppServiceAuth: true}}) // functionsHost plays App Service authentication
 	srv := httptest.NewServer(functionsHost(t, h))
 	defer srv.Close()
 
@@ -196,7 +197,7 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 func functionsHost(t *testing.T, h http.Handler) http.Handler {
 	principal := base64.StdEncoding.EncodeToString([]byte(`{"auth_typ":"aad","name_typ":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",` +
 		`"claims":[{"typ":"http://schemas.microsoft.com/identity/claims/objectidentifier","val":"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"},` +
-		`{"typ":"preferred_username","val":"auditor@contoso.com"}]}`))
+		`{"typ":"preferred_username","val":"auditor@contoso.com"},{"typ":"roles","val":"` + functions.RoleReader + `"}]}`))
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path, signedIn := r.URL.Path, true
 		if p, ok := strings.CutPrefix(path, "/anonymous"); ok {

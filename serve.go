@@ -29,7 +29,14 @@ Settings (app settings in Azure, local.settings.json locally):
   EXPORTGUARD_STORE      store URL (default sqlite:exportguard.db)
   EXPORTGUARD_POLICY     policy file (default: the built-in policy)
   EXPORTGUARD_LOG_LEVEL  debug, info, warn or error (default info)
-  AZURE_CLIENT_ID        client ID of a user-assigned managed identity, if used`,
+  AZURE_CLIENT_ID        client ID of a user-assigned managed identity, if used
+  AZURE_TENANT_ID        the Entra tenant whose principals the api accepts (recommended)
+  EXPORTGUARD_API_AUTH   local: believe X-MS-CLIENT-PRINCIPAL without App Service
+                         authentication (a workstation only; refused in Azure)
+
+The api and dashboard functions answer only when App Service sets WEBSITE_AUTH_ENABLED=True
+(its authentication is on), to callers holding the app role ExportGuard.Reader or
+ExportGuard.Approver.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if port == "" {
@@ -76,7 +83,8 @@ Settings (app settings in Azure, local.settings.json locally):
 					_, err := st.Processed(ctx, "readiness-probe")
 					return err
 				},
-				Logger: log,
+				APIAuth: functions.APIAuthFromEnv(os.Getenv),
+				Logger:  log,
 				// A batch of 32 Event Hubs messages of up to 1 MB each, JSON-encoded
 				// twice by the host (host.json maxEventBatchSize).
 				MaxBodyBytes: 160 << 20,

@@ -57,6 +57,8 @@ locals {
     EXPORTGUARD_POLICY     = var.policy_file == "" ? "" : "/home/site/wwwroot/${var.policy_file}"
     EXPORTGUARD_LOG_LEVEL  = var.log_level
     EXPORTGUARD_PUBLIC_URL = "https://${local.function_app_hostname}"
+    # The api accepts principals of this tenant only (pkg/functions/authz.go).
+    AZURE_TENANT_ID = data.azurerm_client_config.current.tenant_id
   }
 }
 
@@ -94,6 +96,32 @@ resource "azurerm_linux_function_app" "this" {
   }
 
   app_settings = merge(local.app_settings, local.notify_app_settings)
+
+  # App Service authentication with Entra ID in front of every HTTP function:
+  # it signs callers in (entra.tf's application), passes the principal to the
+  # handler in X-MS-CLIENT-PRINCIPAL and sets WEBSITE_AUTH_ENABLED=True, without
+  # which the api and dashboard functions refuse every call. Unauthenticated
+  # calls get 401 (browsers sign in at /.auth/login/aad). Excluded: the health
+  # probe, and Event Grid's deliveries to resourceevents, which carry the
+  # function's system key rather than an Entra token.
+  # https://registry.terraform.io/providers/hashicorp/azurerm/latest/docs/resources/linux_function_app#auth_settings_v2
+  auth_settings_v2 {
+    auth_enabled           = true
+    require_authentication = true
+    unauthenticated_action = "Return401"
+    default_provider       = "azureactivedirectory"
+    excluded_paths         = ["/api/health", "/runtime/webhooks/eventgrid"]
+    require_https          = true
+
+    active_directory_v2 {
+      client_id            = azuread_application.api.client_id
+      tenant_auth_endpoint = "https://${local.cloud.login_host}/${data.azurerm_client_config.current.tenant_id}/v2.0/"
+    }
+
+    login {
+      token_store_enabled = false # the handler needs the principal, not the caller's tokens
+    }
+  }
 
   tags = local.tags
 

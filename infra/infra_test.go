@@ -18,6 +18,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/eventhubs"
+	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/policy"
 	"github.com/exportguard/exportguard/pkg/rules"
 )
@@ -309,7 +310,7 @@ func allExprs(body *hclsyntax.Body, f func(where string, e hclsyntax.Expression)
 }
 
 var wantFiles = []string{"main.tf", "variables.tf", "outputs.tf", "functionapp.tf", "eventhubs.tf",
-	"eventgrid.tf", "cosmos.tf", "keyvault.tf", "identity.tf", "monitoring.tf"}
+	"eventgrid.tf", "cosmos.tf", "keyvault.tf", "identity.tf", "monitoring.tf", "entra.tf"}
 
 // Every reference resolves: variables, locals, data sources and resources are
 // declared, and every declared variable is used. (terraform validate would say
@@ -340,7 +341,7 @@ func TestEveryReferenceResolves(t *testing.T) {
 				if len(parts) < 3 || c.data[parts[1]+"."+parts[2]] == nil {
 					t.Errorf("%s: %s is not declared", where, name)
 				}
-			case strings.HasPrefix(root, "azurerm_"):
+			case strings.HasPrefix(root, "azurerm_"), strings.HasPrefix(root, "azuread_"):
 				if len(parts) < 2 || c.resources[root+"."+parts[1]] == nil {
 					t.Errorf("%s: %s is not declared", where, name)
 				}
@@ -945,5 +946,154 @@ func TestReadme(t *testing.T) {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("README.md does not mention %q", want)
 		}
+	}
+}
+
+// The api and dashboard functions sit behind App Service authentication with
+// the Entra application that declares their app roles, and only principals
+// assigned a role get a token (DESIGN 3.7, pkg/functions/authz.go).
+func TestAPIAuthentication(t *testing.T) {
+	c := load(t)
+	const app = "azuread_application.api"
+
+	// App Service authentication: on, required, 401 without a token, Entra ID
+	// with this application in the deployment's tenant and cloud.
+	fa := c.resource(t, "azurerm_linux_function_app.this")
+	for path, want := range map[string]bool{"auth_settings_v2.auth_enabled": true, "auth_settings_v2.require_authentication": true,
+		"auth_settings_v2.login.token_store_enabled": false} {
+		if b, ok := literalBool(attr(t, fa, path)); !ok || b != want {
+			t.Errorf("%s is not %v", path, want)
+		}
+	}
+	for path, want := range map[string]string{"auth_settings_v2.unauthenticated_action": "Return401",
+		"auth_settings_v2.default_provider": "azureactivedirectory"} {
+		if got := literalString(attr(t, fa, path)); got != want {
+			t.Errorf("%s = %q, want %q", path, got, want)
+		}
+	}
+	if !c.refersTo(attr(t, fa, "auth_settings_v2.active_directory_v2.client_id"), app+".client_id") {
+		t.Error("App Service authentication does not sign in with the exportguard application")
+	}
+	endpoint := attr(t, fa, "auth_settings_v2.active_directory_v2.tenant_auth_endpoint")
+	if !c.refersTo(endpoint, "local.cloud") || !c.refersTo(endpoint, "data.azurerm_client_config.current.tenant_id") {
+		t.Errorf("the tenant endpoint is not the deployment's tenant in its cloud (refers to %v)", c.refs(endpoint))
+	}
+	clouds := c.objectItems(t, c.locals["clouds"].Expr)
+	for cloud, host := range map[string]string{eventhubs.CloudPublic: "login.microsoftonline.com", eventhubs.CloudGovernment: "login.microsoftonline.us"} {
+		if got := literalString(c.objectItems(t, clouds[cloud])["login_host"]); got != host {
+			t.Errorf("%s: sign-in host %q, want %q", cloud, got, host)
+		}
+	}
+	// Only what must answer without a token is excluded: the health probe and
+	// Event Grid's deliveries (they carry the function's key).
+	if got := c.stringList(attr(t, fa, "auth_settings_v2.excluded_paths")); !slices.Equal(got, []string{"/api/health", "/runtime/webhooks/eventgrid"}) {
+		t.Errorf("paths without authentication: %v", got)
+	}
+	settings := c.objectItems(t, attr(t, fa, "app_settings"))
+	if e, ok := settings["AZURE_TENANT_ID"]; !ok || !c.refersTo(e, "data.azurerm_client_config.current.tenant_id") {
+		t.Error("AZURE_TENANT_ID (the api's tenant check) is not the deployment's tenant")
+	}
+	for name := range settings {
+		if name == functions.EnvAPIAuth || name == functions.EnvAuthEnabled {
+			t.Errorf("app setting %s: App Service sets WEBSITE_AUTH_ENABLED, and the local override is for workstations", name)
+		}
+	}
+
+	// The application's two roles, with fixed IDs and the values the handler reads.
+	a := c.resource(t, app)
+	roles := map[string]*hclsyntax.Block{}
+	ids := map[string]bool{}
+	uuid := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	for _, r := range nested(a, "app_role") {
+		v := literalString(attr(t, r, "value"))
+		roles[v] = r
+		id := literalString(attr(t, r, "id"))
+		if !uuid.MatchString(id) || ids[id] {
+			t.Errorf("app role %s: id %q is not a fixed, distinct UUID", v, id)
+		}
+		ids[id] = true
+		if b, ok := literalBool(attr(t, r, "enabled")); !ok || !b {
+			t.Errorf("app role %s is not enabled", v)
+		}
+	}
+	for role, members := range map[string][]string{functions.RoleReader: {"User", "Application"}, functions.RoleApprover: {"User"}} {
+		r, ok := roles[role]
+		if !ok {
+			t.Errorf("the application declares no app role %s (it declares %v)", role, keys(roles))
+			continue
+		}
+		if got := c.stringList(attr(t, r, "allowed_member_types")); !slices.Equal(got, members) {
+			t.Errorf("app role %s may be assigned to %v, want %v", role, got, members)
+		}
+	}
+	if len(roles) != 2 {
+		t.Errorf("app roles %v, want exactly the reader and the approver", keys(roles))
+	}
+	if got := c.stringList(attr(t, a, "web.redirect_uris")); len(got) != 0 ||
+		!strings.Contains(string(src(t, c, "entra.tf")), `"https://${local.function_app_hostname}/.auth/login/aad/callback"`) {
+		t.Error("the application's redirect URI is not App Service authentication's callback on the function app")
+	}
+
+	// Assignment required on the enterprise application.
+	sp := c.resource(t, "azuread_service_principal.api")
+	if !c.refersTo(attr(t, sp, "client_id"), app+".client_id") {
+		t.Error("the service principal is not the application's")
+	}
+	if b, ok := literalBool(attr(t, sp, "app_role_assignment_required")); !ok || !b {
+		t.Error("app_role_assignment_required is not true: anyone in the tenant could get a token")
+	}
+	// Assignments from the variables, each to its role.
+	for res, role := range map[string]string{"azuread_app_role_assignment.api_reader": functions.RoleReader,
+		"azuread_app_role_assignment.api_approver": functions.RoleApprover} {
+		b := c.resource(t, res)
+		e, ok := attr(t, b, "app_role_id").(*hclsyntax.ScopeTraversalExpr)
+		if !ok || traversalName(e.Traversal) != app+".app_role_ids" {
+			t.Errorf("%s: app_role_id is not the application's app_role_ids[...]", res)
+			continue
+		}
+		idx, ok := e.Traversal[len(e.Traversal)-1].(hcl.TraverseIndex)
+		if !ok || idx.Key.Type() != cty.String || idx.Key.AsString() != role {
+			t.Errorf("%s does not assign %s", res, role)
+		}
+		if !c.refersTo(attr(t, b, "resource_object_id"), "azuread_service_principal.api.object_id") {
+			t.Errorf("%s is not on the enterprise application", res)
+		}
+	}
+
+	// The azuread provider, in the deployment's cloud.
+	p, ok := c.providers["azuread"]
+	if !ok {
+		t.Fatal("no azuread provider")
+	}
+	if !c.refersTo(attr(t, p, "environment"), "local.cloud") {
+		t.Error("the azuread provider's environment does not follow var.cloud")
+	}
+	var version string
+	for _, tb := range c.terraform {
+		for _, rp := range nested(tb, "required_providers") {
+			if a, ok := rp.Body.Attributes["azuread"]; ok {
+				version = literalString(c.objectItems(t, a.Expr)["version"])
+			}
+		}
+	}
+	if !strings.HasPrefix(version, "~> 3.") {
+		t.Errorf("azuread version constraint %q, want ~> 3.x (client_id on azuread_service_principal)", version)
+	}
+
+	// func start on a workstation has no App Service authentication: the
+	// sample settings use the local override.
+	sample, err := os.ReadFile("../local.settings.sample.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls struct{ Values map[string]string }
+	if err := json.Unmarshal(sample, &ls); err != nil {
+		t.Fatal(err)
+	}
+	if ls.Values[functions.EnvAPIAuth] != "local" {
+		t.Errorf("local.settings.sample.json: %s = %q, want local", functions.EnvAPIAuth, ls.Values[functions.EnvAPIAuth])
+	}
+	if _, ok := ls.Values[functions.EnvTenantID]; !ok {
+		t.Errorf("local.settings.sample.json lacks %s", functions.EnvTenantID)
 	}
 }

@@ -4,6 +4,8 @@
 #
 #   main.tf        provider, clouds, names, resource group
 #   identity.tf    the app's user-assigned identity and every role it holds
+#   entra.tf       the Entra application App Service authentication signs callers
+#                  in with, its app roles (ExportGuard.Reader, .Approver), assignments
 #   functionapp.tf host storage, plan and the Linux Function App (custom handler)
 #   eventhubs.tf   Event Hubs namespace, hub, consumer groups, and the subscription's
 #                  diagnostic setting streaming the Administrative Activity Log there
@@ -18,6 +20,10 @@ terraform {
     azurerm = {
       source  = "hashicorp/azurerm"
       version = "~> 4.50"
+    }
+    azuread = {
+      source  = "hashicorp/azuread"
+      version = "~> 3.0"
     }
   }
 }
@@ -36,6 +42,12 @@ provider "azurerm" {
   storage_use_azuread = true
 }
 
+# The Entra application of App Service authentication (entra.tf), in the same
+# cloud as everything else; the tenant is the signed-in one.
+provider "azuread" {
+  environment = local.cloud.azurerm_environment # azuread accepts "public" and "usgovernment" too
+}
+
 data "azurerm_client_config" "current" {}
 
 # The subscription the guard is deployed in and watches: its Activity Log, its
@@ -51,11 +63,13 @@ locals {
       azurerm_environment = "public"
       servicebus_suffix   = "servicebus.windows.net"
       websites_suffix     = "azurewebsites.net"
+      login_host          = "login.microsoftonline.com"
     }
     AzureUSGovernment = {
       azurerm_environment = "usgovernment"
       servicebus_suffix   = "servicebus.usgovcloudapi.net"
       websites_suffix     = "azurewebsites.us"
+      login_host          = "login.microsoftonline.us"
     }
   }
   cloud = local.clouds[var.cloud]

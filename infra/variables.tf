@@ -171,3 +171,15 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "api_reader_object_ids" {
+  description = "Object IDs of users or groups given the app role ExportGuard.Reader (read findings, plans and the dashboard). Roles can also be assigned in the portal: Enterprise applications, exportguard-<name>, Users and groups."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_approver_object_ids" {
+  description = "Object IDs of users or groups given the app role ExportGuard.Approver (also approve or deny remediations)."
+  type        = list(string)
+  default     = []
+}

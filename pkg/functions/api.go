@@ -34,12 +34,14 @@ import (
 // "role_typ"}, together with X-MS-CLIENT-PRINCIPAL-ID, -NAME and -IDP.
 // External requests are not allowed to set these headers: they are present only
 // when App Service set them
-// (https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities).
-// A request without the principal (App Service authentication off, or an
-// anonymous caller let through) is refused with 401, whatever it asks for. The
-// approver's object ID and name, and the reason, go to the audit trail and the
-// finding. The function's authLevel is anonymous because App Service
-// authentication, not a function key, is what admits callers.
+// (https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities),
+// which holds only while App Service authentication is on; authz.go decides
+// what the principal may do (DESIGN 3.7): its app roles, its tenant, and
+// whether it caused the finding it would decide. A request without a readable
+// principal is refused with 401, whatever it asks for. The approver's object ID
+// and name, and the reason, go to the audit trail and the finding. The
+// function's authLevel is anonymous because App Service authentication, not a
+// function key, is what admits callers.
 //
 // The invocation itself always succeeds (200): the caller's status travels in
 // Outputs.res, whose body is a JSON object or array (never a string, which the
@@ -59,18 +61,34 @@ const (
 	maxReasonBytes = 2000
 )
 
-// Claim types that name a principal (Entra ID tokens, as App Service maps them).
+// Claim types of a principal (Entra ID tokens, as App Service maps them).
 var (
 	claimsObjectID = []string{"http://schemas.microsoft.com/identity/claims/objectidentifier", "oid"}
+	claimsTenantID = []string{"http://schemas.microsoft.com/identity/claims/tenantid", "tid"}
+	claimsAppID    = []string{"appid", "azp"}
 	claimsName     = []string{"preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn",
 		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "name", "email"}
+	// claimsSignIn are the names a principal signs in with (not display
+	// names): what an Activity Log caller may be (guard.CallerFromClaims).
+	claimsSignIn = []string{"preferred_username", "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "upn",
+		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name", "email",
+		"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress"}
 )
+
+// claimRoles is the claim type of app roles in Entra ID tokens; App Service
+// may map it to the principal's role_typ.
+const claimRoles = "roles"
 
 // Principal is the caller App Service authentication vouched for.
 type Principal struct {
-	ObjectID         string // Entra ID object ID (oid claim)
-	Name             string // UPN, preferred username or display name
-	IdentityProvider string // e.g. aad
+	ObjectID         string   // Entra ID object ID (oid claim)
+	Name             string   // UPN, preferred username or display name
+	IdentityProvider string   // auth_typ: aad for Entra ID
+	TenantID         string   // tid claim
+	AppID            string   // appid or azp claim: the client application
+	Roles            []string // app roles (claims of type role_typ or roles)
+
+	names []string // every sign-in name the claims carry (separation of duties)
 }
 
 // FindingsAPI is what the api function needs: findings to read, and remediation
@@ -195,7 +213,8 @@ func (r *httpRequest) route() (id, action string) {
 }
 
 // principal decodes X-MS-CLIENT-PRINCIPAL. ok is false when there is none, or
-// it cannot be read, or it names nobody.
+// it cannot be read, or it names nobody. Whether the principal may do anything
+// is for authz.go to say.
 func (r *httpRequest) principal() (Principal, bool) {
 	raw := strings.TrimSpace(r.header(headerPrincipal))
 	if raw == "" || len(raw) > maxPrincipalBytes {
@@ -218,6 +237,7 @@ func (r *httpRequest) principal() (Principal, bool) {
 			Val string `json:"val"`
 		} `json:"claims"`
 		NameType string `json:"name_typ"`
+		RoleType string `json:"role_typ"`
 	}
 	if json.Unmarshal(b, &cp) != nil {
 		return Principal{}, false
@@ -232,14 +252,22 @@ func (r *httpRequest) principal() (Principal, bool) {
 		}
 		return ""
 	}
-	p := Principal{ObjectID: claim(claimsObjectID...), IdentityProvider: firstNonEmpty(cp.AuthType, r.header(headerPrincipalIDP))}
+	p := Principal{ObjectID: claim(claimsObjectID...), IdentityProvider: strings.TrimSpace(cp.AuthType),
+		TenantID: claim(claimsTenantID...), AppID: claim(claimsAppID...)}
 	names := claimsName
 	if cp.NameType != "" {
 		names = append([]string{cp.NameType}, names...)
 	}
 	p.Name = firstNonEmpty(claim(names...), strings.TrimSpace(r.header(headerPrincipalName)))
-	if p.ObjectID == "" {
-		p.ObjectID = strings.TrimSpace(r.header(headerPrincipalID))
+	for _, c := range cp.Claims {
+		v := strings.TrimSpace(c.Val)
+		switch {
+		case v == "":
+		case strings.EqualFold(c.Typ, claimRoles) || (cp.RoleType != "" && strings.EqualFold(c.Typ, cp.RoleType)):
+			p.Roles = append(p.Roles, v)
+		case slices.ContainsFunc(claimsSignIn, func(t string) bool { return strings.EqualFold(c.Typ, t) }):
+			p.names = append(p.names, v)
+		}
 	}
 	if p.ObjectID == "" && p.Name == "" {
 		return Principal{}, false
@@ -286,19 +314,33 @@ func apiError(status int, msg string) (int, any) {
 	return status, map[string]string{"error": msg}
 }
 
-// serveAPI answers one request with its status and body.
+// serveAPI answers one request with its status and body. Who may ask is
+// decided first, from the request alone (authz.go); only then is anything
+// looked up.
 func (h *handler) serveAPI(ctx context.Context, req *httpRequest, log *slog.Logger) (int, any) {
+	if no := h.auth.admit(); no != nil {
+		log.Error("api: refused: the caller's identity cannot be trusted", slog.String("why", no.msg))
+		return apiError(no.status, no.msg)
+	}
 	who, ok := req.principal()
 	if !ok {
 		log.Warn("api: request without an authenticated principal refused")
 		return apiError(http.StatusUnauthorized, "authentication required: App Service authentication must vouch for the caller (X-MS-CLIENT-PRINCIPAL)")
 	}
 	log = log.With(slog.String("principalId", who.ObjectID), slog.String("principal", who.Name))
+	if no := h.auth.authenticate(who); no != nil {
+		log.Warn("api: principal refused", slog.String("why", no.msg), slog.String("idp", who.IdentityProvider), slog.String("tenant", who.TenantID))
+		return apiError(no.status, no.msg)
+	}
+	id, action := req.route()
+	if need := neededRole(action); !who.may(need) {
+		log.Warn("api: principal without the role refused", slog.String("need", need), slog.Any("roles", who.Roles))
+		return apiError(http.StatusForbidden, "this needs the app role "+need+"; ask an administrator of the exportguard enterprise application to assign it")
+	}
 	backend, ok := h.ing.(FindingsAPI)
 	if !ok {
 		return apiError(http.StatusServiceUnavailable, "the findings API is not configured")
 	}
-	id, action := req.route()
 	method := strings.ToUpper(strings.TrimSpace(req.Method))
 	switch {
 	case isDashboard(req): // the dashboard function (dashboard.go)
@@ -323,6 +365,9 @@ func (h *handler) serveAPI(ctx context.Context, req *httpRequest, log *slog.Logg
 	case method == http.MethodGet && id != "" && (strings.EqualFold(action, "approve") || strings.EqualFold(action, "deny")):
 		// The approve and deny links in Teams and Slack cards open here: a page
 		// that asks for the reason and posts the decision.
+		if status, body, ok := h.mayDecide(ctx, backend, who, id, strings.ToLower(action), log); !ok {
+			return status, body
+		}
 		return http.StatusOK, confirmPage(id, strings.ToLower(action), who)
 	case method == http.MethodPost && id != "" && (strings.EqualFold(action, "approve") || strings.EqualFold(action, "deny")):
 		if !sameOrigin(req) {
@@ -337,6 +382,31 @@ func (h *handler) serveAPI(ctx context.Context, req *httpRequest, log *slog.Logg
 		return apiError(http.StatusMethodNotAllowed, "use GET /api/findings[/{id}] or POST /api/findings/{id}/approve|deny")
 	}
 	return apiError(http.StatusMethodNotAllowed, "method not allowed; use GET or POST")
+}
+
+// mayDecide applies separation of duties (DESIGN 3.7): the principal whose
+// action caused the finding (its trigger.caller) may neither approve nor deny
+// its remediation. ok is false with the answer to give when the finding cannot
+// be read or the principal caused it.
+func (h *handler) mayDecide(ctx context.Context, backend FindingsAPI, who Principal, id, action string, log *slog.Logger) (int, any, bool) {
+	f, err := backend.GetFinding(ctx, id)
+	if errors.Is(err, guard.ErrNotFound) {
+		status, body := apiError(http.StatusNotFound, "no finding with this ID")
+		return status, body, false
+	}
+	if err != nil {
+		log.Error("api: read finding", slog.String("findingId", id), slog.String("error", err.Error()))
+		status, body := apiError(http.StatusInternalServerError, "the store could not be read")
+		return status, body, false
+	}
+	if causedBy(f.Trigger.Caller, who) {
+		log.Warn("api: "+action+" refused: the principal caused the finding (separation of duties)",
+			slog.String("findingId", id), slog.String("caller", f.Trigger.Caller))
+		status, body := apiError(http.StatusForbidden, "separation of duties: the change that caused this finding was yours ("+
+			f.Trigger.Caller+"), so another approver must decide its remediation")
+		return status, body, false
+	}
+	return 0, nil, true
 }
 
 // findingWithPlans is a finding (DESIGN 3.4) with its remediation plans beside.
@@ -394,6 +464,9 @@ func (h *handler) decide(ctx context.Context, backend FindingsAPI, req *httpRequ
 		return apiError(http.StatusBadRequest, "a reason is required")
 	case len(reason) > maxReasonBytes:
 		return apiError(http.StatusBadRequest, "the reason is too long")
+	}
+	if status, body, ok := h.mayDecide(ctx, backend, who, id, action, log); !ok {
+		return status, body
 	}
 	decide := backend.Approve
 	if action == "deny" {

@@ -1,11 +1,13 @@
 package functions
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -69,20 +71,40 @@ func (f *fakeAPI) Deny(_ context.Context, id string, who Principal, reason strin
 	return f.decide("deny", id, who, reason)
 }
 
+// tenant is the Entra tenant of the test principals.
+const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
 // clientPrincipal is X-MS-CLIENT-PRINCIPAL as App Service authentication writes
-// it for an Entra ID user (auth_typ aad; claim names as its default mapping).
-func clientPrincipal(oid, upn string) string {
-	cp := map[string]any{"auth_typ": "aad", "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
-		"role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
-		"claims": []map[string]string{
-			{"typ": "aud", "val": "api://exportguard"},
-			{"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": oid},
-			{"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "val": upn},
-			{"typ": "name", "val": "Alice Nguyen"},
-			{"typ": "preferred_username", "val": upn},
-		}}
+// it for an Entra ID user (auth_typ aad; claim names as its default mapping,
+// app roles under role_typ), holding the given app roles.
+func clientPrincipal(oid, upn string, roles ...string) string {
+	claims := []map[string]string{
+		{"typ": "aud", "val": "api://exportguard"},
+		{"typ": "http://schemas.microsoft.com/identity/claims/tenantid", "val": tenant},
+		{"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": oid},
+		{"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn", "val": upn},
+		{"typ": "name", "val": "Alice Nguyen"},
+		{"typ": "preferred_username", "val": upn},
+	}
+	if oid == "" {
+		claims = slices.Delete(claims, 2, 3)
+	}
+	for _, r := range roles {
+		claims = append(claims, map[string]string{"typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role", "val": r})
+	}
+	return encodePrincipal(map[string]any{"auth_typ": "aad", "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",
+		"role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role", "claims": claims})
+}
+
+func encodePrincipal(cp map[string]any) string {
 	b, _ := json.Marshal(cp)
 	return base64.StdEncoding.EncodeToString(b)
+}
+
+// newAPIHandler is the handler as serve builds it in Azure: App Service
+// authentication on, principals of one tenant.
+func newAPIHandler(t testing.TB, ing Ingester) (http.Handler, *bytes.Buffer) {
+	return newTestHandler(t, ing, func(o *Options) { o.APIAuth = APIAuth{AppServiceAuth: true, TenantID: tenant} })
 }
 
 // apiInvocation is the envelope the host POSTs to /api for an httpTrigger
@@ -151,7 +173,7 @@ func TestAPIFunctionJSON(t *testing.T) {
 
 func TestAPIRefusesWithoutAPrincipal(t *testing.T) {
 	api := &fakeAPI{findings: []guard.Finding{{ID: "f1", Status: guard.StatusOpen}}}
-	h, logs := newTestHandler(t, api, nil)
+	h, logs := newAPIHandler(t, api)
 	for _, tc := range []struct{ name, method, path, principal, body string }{
 		{"list without header", "GET", "findings", "", ""},
 		{"approve without header", "POST", "findings/f1/approve", "", `{"reason":"x"}`},
@@ -191,8 +213,8 @@ func TestAPIListsAndGetsFindings(t *testing.T) {
 		{ID: "f2", Rule: guard.RuleTransitTLS, Status: guard.StatusOpen, SubscriptionID: "bbbb", ResourceID: "/subscriptions/bbbb/y"},
 		{ID: "f3", Rule: guard.RuleResidencyReplication, Status: guard.StatusResolved, SubscriptionID: "aaaa", ResourceID: "/subscriptions/aaaa/z"},
 	}}
-	h, _ := newTestHandler(t, api, nil)
-	p := clientPrincipal(oid, "alice.nguyen@contoso.com")
+	h, _ := newAPIHandler(t, api)
+	p := clientPrincipal(oid, "alice.nguyen@contoso.com", RoleReader)
 
 	res := callAPI(t, h, apiInvocation("GET", "findings?status=open&rule=residency.replication&subscription=aaaa", nil, p, ""))
 	var fs []guard.Finding
@@ -228,8 +250,8 @@ func TestAPIListsAndGetsFindings(t *testing.T) {
 
 func TestAPIApproveAndDeny(t *testing.T) {
 	api := &fakeAPI{findings: []guard.Finding{{ID: "f1", Status: guard.StatusOpen}}}
-	h, _ := newTestHandler(t, api, nil)
-	p := clientPrincipal(oid, "alice.nguyen@contoso.com")
+	h, _ := newAPIHandler(t, api)
+	p := clientPrincipal(oid, "alice.nguyen@contoso.com", RoleApprover)
 	res := callAPI(t, h, apiInvocation("POST", "findings/f1/approve", map[string]string{"id": "f1", "action": "approve"}, p, `{"reason":"CHG-1042"}`))
 	if res.StatusCode != 200 || !strings.Contains(string(res.Body), `"decision":"approved"`) {
 		t.Errorf("approve: %d %s", res.StatusCode, res.Body)
@@ -281,8 +303,8 @@ func TestAPIApproveAndDeny(t *testing.T) {
 }
 
 func TestAPIWithoutBackend(t *testing.T) {
-	h, _ := newTestHandler(t, &fakeIngester{}, nil)
-	res := callAPI(t, h, apiInvocation("GET", "findings", nil, clientPrincipal(oid, "a@b"), ""))
+	h, _ := newAPIHandler(t, &fakeIngester{})
+	res := callAPI(t, h, apiInvocation("GET", "findings", nil, clientPrincipal(oid, "a@b", RoleReader), ""))
 	if res.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("status %d, want 503", res.StatusCode)
 	}
@@ -311,7 +333,7 @@ func TestPrincipalDecoding(t *testing.T) {
 // api function: it never panics, always answers the host with 200 and a status
 // for the caller in Outputs.res, and decides nothing without a principal.
 func FuzzAPIRequest(f *testing.F) {
-	p := clientPrincipal(oid, "alice@contoso.com")
+	p := clientPrincipal(oid, "alice@contoso.com", RoleApprover)
 	f.Add(`{"Method":"GET","Url":"https://x/api/findings","Query":{"status":"open"}}`, p)
 	f.Add(`{"Method":"POST","Url":"https://x/api/findings/f1/approve","Params":{"id":"f1","action":"approve"},"Body":"{\"reason\":\"r\"}"}`, p)
 	f.Add(`{"Method":"POST","Params":{"id":["f1"],"action":7},"Body":12,"Query":"{}"}`, "")
@@ -319,7 +341,7 @@ func FuzzAPIRequest(f *testing.F) {
 	f.Add(`{}`, "%%%")
 	f.Fuzz(func(t *testing.T, req, principal string) {
 		api := &fakeAPI{findings: []guard.Finding{{ID: "f1", Status: guard.StatusOpen}}}
-		h, _ := newTestHandler(t, api, nil)
+		h, _ := newAPIHandler(t, api)
 		var r map[string]any
 		if json.Unmarshal([]byte(req), &r) == nil && r != nil {
 			r["Headers"] = map[string][]string{"X-MS-CLIENT-PRINCIPAL": {principal}}
@@ -364,8 +386,8 @@ func strconvQuote(s string) string {
 // decides nothing, and a post from another site's page is refused.
 func TestAPIConfirmationPage(t *testing.T) {
 	api := &fakeAPI{findings: []guard.Finding{{ID: "f1", Status: guard.StatusOpen}}}
-	h, _ := newTestHandler(t, api, nil)
-	p := clientPrincipal(oid, "alice.nguyen@contoso.com")
+	h, _ := newAPIHandler(t, api)
+	p := clientPrincipal(oid, "alice.nguyen@contoso.com", RoleApprover)
 	params := map[string]string{"id": "f1", "action": "approve"}
 
 	a := checkAnswer(t, do(h, hostRequest(http.MethodPost, "/api", apiInvocation("GET", "findings/f1/approve", params, p, ""))))

@@ -55,8 +55,8 @@ func TestDashboardFunctionJSON(t *testing.T) {
 
 func TestDashboard(t *testing.T) {
 	d := &fakeDashboard{fakeAPI: fakeAPI{findings: []guard.Finding{{ID: "dashboard", Status: guard.StatusOpen}}}}
-	h, logs := newTestHandler(t, d, nil)
-	p := clientPrincipal(oid, "alice.nguyen@contoso.com")
+	h, logs := newAPIHandler(t, d)
+	p := clientPrincipal(oid, "alice.nguyen@contoso.com", RoleReader)
 
 	status, ct, body := callDashboard(t, h, apiInvocation("GET", "dashboard", nil, p, ""))
 	var page string
@@ -95,14 +95,14 @@ func TestDashboard(t *testing.T) {
 }
 
 func TestDashboardFailures(t *testing.T) {
-	p := clientPrincipal(oid, "alice.nguyen@contoso.com")
+	p := clientPrincipal(oid, "alice.nguyen@contoso.com", RoleReader)
 	// An API without a dashboard.
-	h, _ := newTestHandler(t, &fakeAPI{}, nil)
+	h, _ := newAPIHandler(t, &fakeAPI{})
 	if status, _, _ := callDashboard(t, h, apiInvocation("GET", "dashboard", nil, p, "")); status != http.StatusServiceUnavailable {
 		t.Errorf("no dashboard: %d, want 503", status)
 	}
 	// A store that fails: 500, and nothing of the error in the answer.
-	h, logs := newTestHandler(t, &fakeDashboard{err: errStoreDown}, nil)
+	h, logs := newAPIHandler(t, &fakeDashboard{err: errStoreDown})
 	status, _, body := callDashboard(t, h, apiInvocation("GET", "dashboard", nil, p, ""))
 	if status != http.StatusInternalServerError || strings.Contains(string(body), "SECRETSIG") || strings.Contains(string(body), "cosmos.example.net") {
 		t.Errorf("store down: %d %s", status, body)

@@ -326,6 +326,9 @@ func TestLocalSettingsSample(t *testing.T) {
 		"COSMOS_KEY":                                   "",
 		"EXPORTGUARD_PUBLIC_URL":                       "https://<function-app>.azurewebsites.net",
 		"AZURE_CLIENT_ID":                              "",
+		"AZURE_TENANT_ID":                              "",
+		// func start has no App Service authentication in front (authz.go).
+		"EXPORTGUARD_API_AUTH": "local",
 	}
 	if diff := cmp.Diff(want, s.Values); diff != "" {
 		t.Errorf("Values (-want +got):\n%s", diff)

@@ -39,6 +39,9 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Now is the clock handed to the pipeline; nil means time.Now.
 	Now func() time.Time
+	// APIAuth is who the api and dashboard functions believe (authz.go); the
+	// zero value refuses every call to them.
+	APIAuth APIAuth
 	// Logger receives one structured line per invocation; nil means slog.Default().
 	Logger *slog.Logger
 	// MaxBodyBytes bounds an invocation's request body; 0 or less means 64 MiB (an
@@ -77,6 +80,7 @@ func NewHandler(opts Options) http.Handler {
 		ing:   opts.Ingester,
 		ready: opts.Ready,
 		now:   opts.Now,
+		auth:  opts.APIAuth,
 		log:   opts.Logger,
 		max:   opts.MaxBodyBytes,
 	}
@@ -105,6 +109,7 @@ type handler struct {
 	ing       Ingester
 	ready     func(context.Context) error
 	now       func() time.Time
+	auth      APIAuth
 	log       *slog.Logger
 	max       int64
 	functions map[string]invokeFunc
