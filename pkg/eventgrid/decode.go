@@ -142,8 +142,7 @@ func changeOf(e event) (c guard.Change, ok bool, err error) {
 }
 
 // checkIDs refuses a change whose resource ID could be read two ways: it must
-// reach no rule, plan or write (DESIGN 3.6). The reason names the field, never
-// repeats the ID.
+// reach no rule, plan or write (DESIGN 3.6). The reason never repeats the ID.
 func checkIDs(c guard.Change) error {
 	if err := guard.CheckResourceID(c.ResourceID); err != nil {
 		return err
