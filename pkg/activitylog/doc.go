@@ -10,6 +10,11 @@
 // string, and two resultType vocabularies. Decode accepts all of these, and one bad
 // record never hides the good ones in its envelope.
 //
+// A record whose resourceId is not plainly an ARM ID (a "..", "." or empty
+// segment, a backslash, a percent-escape, a control character:
+// guard.CheckResourceID) is rejected with the reason: it could name one
+// resource as text and another once a URL is resolved (DESIGN 3.6).
+//
 // Records are triggers, not truth. properties.requestbody and responseBody are
 // optional hints that may be masked or truncated, so Decode never builds the
 // resource from them; the pipeline reads ARM.

@@ -38,6 +38,8 @@ func FuzzDecode(f *testing.F) {
 		`{"records":[` + strings.Repeat(`[`, 2000) + strings.Repeat(`]`, 2000) + `]}`,
 		`{"records":[{"identity":` + strings.Repeat(`{"a":`, 3000) + `1` + strings.Repeat(`}`, 3000) + `}]}`,
 		strings.Repeat(`{"records":`, 500),
+		`{"records":[{"time":"2019-01-21T22:14:26Z","resourceId":"/subscriptions/s/resourceGroups/rg/../../../subscriptions/o","operationName":"a/write"},{"time":"2019-01-21T22:14:26Z","resourceId":"/subscriptions/s/resourceGroups/r%2e","operationName":"a/write"}]}`,
+		`{"records":[{"time":"2019-01-21T22:14:26Z","resourceId":"/subscriptions/s\\x\u0001/","operationName":"a/write"}]}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -84,6 +86,9 @@ func checkChange(t *testing.T, c guard.Change) {
 	t.Helper()
 	if c.ResourceID == "" || c.Operation == "" || c.EventID == "" {
 		t.Fatalf("change %+v lacks ResourceID, Operation or EventID", c)
+	}
+	if err := guard.CheckResourceID(c.ResourceID); err != nil {
+		t.Fatalf("change for %q passed: %v", c.ResourceID, err)
 	}
 	switch c.Outcome {
 	case guard.OutcomeSucceeded, guard.OutcomeStarted, guard.OutcomeFailed, guard.OutcomeUnknown:

@@ -63,6 +63,9 @@ func changeOf(r *record) (guard.Change, error) {
 	if err != nil {
 		return guard.Change{}, err
 	}
+	if err := guard.CheckResourceID(id); err != nil { // DESIGN 3.6: never reaches a rule
+		return guard.Change{}, fmt.Errorf("resourceId: %w", err)
+	}
 	opName, err := required("operationName", valueOf(r.OperationName))
 	if err != nil {
 		return guard.Change{}, err

@@ -96,6 +96,9 @@ func New(cred azcore.TokenCredential, opts *azarm.ClientOptions) (*Client, error
 // ReadResource implements guard.ResourceReader: GET the resource with the
 // api-version pinned for its type. A 404 is guard.ErrNotFound.
 func (c *Client) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
+	if err := checkID(http.MethodGet, id); err != nil {
+		return nil, err
+	}
 	typ := guard.TypeOf(id)
 	if !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") || typ == "" {
 		return nil, fmt.Errorf("arm: %q is not a resource ID", id)
@@ -140,7 +143,21 @@ func (c *Client) ReadResource(ctx context.Context, id string) (*guard.Resource, 
 	if res.ID == "" {
 		return nil, errors.New("arm: GET " + id + ": body has no id")
 	}
+	if err := guard.CheckResourceID(res.ID); err != nil {
+		return nil, fmt.Errorf("arm: GET %s: the body's id: %w", id, err)
+	}
 	return res, nil
+}
+
+// checkID refuses an ID that could name one resource as text and another once
+// the URL is resolved ("…/rg/../../../subscriptions/OTHER/…"), before any URL
+// is built from it (DESIGN 3.6). It is guard.ErrUnsupported too: no retry
+// can make it readable or writable.
+func checkID(method, id string) error {
+	if err := guard.CheckResourceID(id); err != nil {
+		return fmt.Errorf("arm: %s: %w: %w", method, err, guard.ErrUnsupported)
+	}
+	return nil
 }
 
 // escapePath escapes each segment of a resource ID for the URL path.

@@ -47,7 +47,8 @@ const DefaultPollFrequency = 10 * time.Second
 // it is polled to its end with runtime.NewPoller, which follows
 // Azure-AsyncOperation, Operation-Location or Location (and, for PATCH and PUT,
 // reads the resource at its own URL when the operation is over). The writer
-// never registers resource providers.
+// never registers resource providers, and refuses an ID guard.CheckResourceID
+// refuses before it builds a URL (guard.ErrUnsupported: never retried).
 type Writer struct {
 	c *Client
 	// PollFrequency is the polling interval without Retry-After;
@@ -113,6 +114,9 @@ func (w *Writer) Delete(ctx context.Context, id string) error {
 }
 
 func (w *Writer) write(ctx context.Context, method, id string, body []byte) (*guard.Resource, error) {
+	if err := checkID(method, id); err != nil {
+		return nil, err
+	}
 	typ := guard.TypeOf(id)
 	if !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") || typ == "" {
 		return nil, fmt.Errorf("arm: %s %q: not a resource ID under a subscription: %w", method, id, guard.ErrUnsupported)
@@ -165,7 +169,7 @@ func (w *Writer) write(ctx context.Context, method, id string, body []byte) (*gu
 		return nil, nil
 	}
 	res, err := guard.NewResource(out, time.Now())
-	if err != nil || res.ID == "" {
+	if err != nil || guard.CheckResourceID(res.ID) != nil {
 		return nil, nil // an answer that is no resource: the caller reads back
 	}
 	return res, nil

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"path"
 	"reflect"
 	"strings"
 	"sync"
@@ -62,6 +63,9 @@ type fakeARM struct {
 	ops       map[string]*pendingOp
 	opSeq     int
 	fail      []int // statuses to answer the next writes with, before any is accepted
+	// normalize resolves "." and ".." in the path first, as a URL-normalising
+	// front end may (ids_test.go).
+	normalize bool
 }
 
 type pendingOp struct {
@@ -83,6 +87,9 @@ func (f *fakeARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.hosts[r.Host]++
+	if f.normalize {
+		r.URL.Path = path.Clean(r.URL.Path)
+	}
 	if got := r.Header.Get("Authorization"); got != "Bearer test-token" {
 		f.t.Errorf("%s %s: Authorization %q", r.Method, r.URL.Path, got)
 	}

@@ -113,19 +113,46 @@ func decodeEvent(raw json.RawMessage) (c guard.Change, ok bool, err error) {
 	if err != nil {
 		return c, false, err
 	}
+	c, ok, err = changeOf(e)
+	if ok && err == nil {
+		err = checkIDs(c)
+	}
+	if err != nil {
+		return guard.Change{}, false, wrapType(e, err)
+	}
+	return c, ok, nil
+}
+
+// changeOf turns an event of interest into a change; ok is false for an event
+// of no interest.
+func changeOf(e event) (c guard.Change, ok bool, err error) {
 	if action, outcome, ok := resourceEventType(e.Type); ok {
 		c, err = resourceChange(e, action, outcome)
-		return c, err == nil, wrapType(e, err)
+		return c, true, err
 	}
 	if action, ok := notificationType(e.Type); ok {
 		c, err = notificationChange(e, action)
-		return c, err == nil, wrapType(e, err)
+		return c, true, err
 	}
 	if kind, ok := keyEventType(e.Type); ok {
 		c, err = keyChange(e, kind)
-		return c, err == nil, wrapType(e, err)
+		return c, true, err
 	}
 	return c, false, nil
+}
+
+// checkIDs refuses a change whose resource ID could be read two ways: it must
+// reach no rule, plan or write (DESIGN 3.6). The reason never repeats the ID.
+func checkIDs(c guard.Change) error {
+	if err := guard.CheckResourceID(c.ResourceID); err != nil {
+		return err
+	}
+	if c.Resource != nil && c.Resource.ID != c.ResourceID {
+		if err := guard.CheckResourceID(c.Resource.ID); err != nil {
+			return fmt.Errorf("the resource the event carries: %w", err)
+		}
+	}
+	return nil
 }
 
 func wrapType(e event, err error) error {

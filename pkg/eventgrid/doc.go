@@ -23,6 +23,13 @@
 //     event said so (research note §3; no official payload of a key event exists,
 //     so the decoder is as tolerant as the one secret example requires).
 //
+// An event's resource ID is only ever a name, and it is checked as one
+// (guard.CheckResourceID): an ID with a "..", "." or empty segment, a
+// backslash, a percent-escape or a control character could name one resource
+// as text and another once a URL is resolved, so the event is rejected with
+// the reason and never reaches a rule (DESIGN 3.6). So is a Microsoft.Resources
+// event whose data.subscriptionId is not the subscription its ID names.
+//
 // Every other type is counted as ignored. That includes the subscription
 // validation event, which the Functions host or the HTTP adapter answers, Key
 // Vault secret, certificate and access-policy events, and Storage events.

@@ -41,6 +41,9 @@ func FuzzDecode(f *testing.F) {
 		`[` + strings.Repeat(`[`, 2000) + strings.Repeat(`]`, 2000) + `]`,
 		`{"specversion":"1.0","id":"a","source":"/s","type":"t","x":` + strings.Repeat(`{"a":`, 3000) + `1` + strings.Repeat(`}`, 3000) + `}`,
 		strings.Repeat(`[{"data":`, 500),
+		`{"id":"a","eventType":"Microsoft.Resources.ResourceWriteSuccess","eventTime":"2023-07-28T20:13:10Z","subject":"/subscriptions/s/resourceGroups/r/../../subscriptions/o/providers/A.B/c/d","data":{"subscriptionId":"o"}}`,
+		`{"specversion":"1.0","id":"k","source":"/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v/%2e%2e","type":"Microsoft.KeyVault.KeyNearExpiry","time":"2026-11-01T08:00:00Z","data":{"Id":"https://v.vault.azure.net/keys/k/1"}}`,
+		`{"id":"a","eventType":"Microsoft.ResourceNotifications.Resources.Deleted","eventTime":"2023-07-28T20:13:10Z","data":{"resourceInfo":{"id":"/subscriptions/s//x\\y","type":"A.B/c"}}}`,
 		`{"id":"k","eventType":"Microsoft.KeyVault.KeyNearExpiry","eventTime":"2026-11-01T08:00:00Z","topic":"/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v","data":{"Id":"https://v.vault.azure.net/keys/k/1","EXP":"1e3","NBF":null}}`,
 		`{"id":"k","eventType":"Microsoft.KeyVault.KeyExpired","eventTime":"2026-11-01T08:00:00Z","topic":"/subscriptions/s/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v","data":{"Id":"https://v.vault.azure.net:443/keys/k","ObjectName ":" k","Version":" 2","id":"dup"}}`,
 		`{"specversion":"1.0","id":"k","source":"/subscriptions/%7Bs%7D/resourceGroups/r/providers/Microsoft.KeyVault/vaults/v","type":"Microsoft.KeyVault.KeyNewVersionCreated","time":"2026-11-01T08:00:00Z","data":{"Id":"https://v.vault.azure.net/keys/k/1","EXP":1.5e300}}`,
@@ -95,6 +98,9 @@ func checkChange(t *testing.T, c guard.Change) {
 	t.Helper()
 	if c.ResourceID == "" || c.Operation == "" || c.EventID == "" {
 		t.Fatalf("change %+v lacks ResourceID, Operation or EventID", c)
+	}
+	if err := guard.CheckResourceID(c.ResourceID); err != nil {
+		t.Fatalf("change for %q passed: %v", c.ResourceID, err)
 	}
 	switch c.Outcome {
 	case guard.OutcomeSucceeded, guard.OutcomeFailed: // the only outcomes an event type names

@@ -62,9 +62,12 @@ func resourceChange(e event, action guard.Action, outcome guard.Outcome) (guard.
 	if op == "" {
 		return guard.Change{}, errors.New("no operation: data.operationName and authorization.action are empty and the resource ID names no type")
 	}
-	sub := text(d.SubscriptionID)
-	if sub == "" {
-		sub = strings.TrimSpace(guard.SubscriptionOf(id))
+	sub, idSub := text(d.SubscriptionID), strings.TrimSpace(guard.SubscriptionOf(id))
+	switch {
+	case sub == "":
+		sub = idSub
+	case idSub != "" && !strings.EqualFold(sub, idSub):
+		return guard.Change{}, errors.New("data.subscriptionId is not the subscription the resource ID names")
 	}
 	claims := make(map[string]string, len(d.Claims))
 	for k, v := range d.Claims {

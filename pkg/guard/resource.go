@@ -78,12 +78,23 @@ func TypeOf(id string) string {
 
 // WithinScope reports whether id is scope or lies below it on whole path segments
 // ("…/rg-a" covers "…/rg-a/providers/…" but not "…/rg-ab"), case-insensitively.
+// Both must be usable IDs (CheckResourceID, trailing slashes aside): an ID with a
+// ".." segment lies below nothing, whatever its text starts with.
 func WithinScope(id, scope string) bool {
-	i, s := IDKey(id), IDKey(scope)
-	if s == "" {
+	i, s := strings.TrimRight(strings.TrimSpace(id), "/"), strings.TrimRight(strings.TrimSpace(scope), "/")
+	if CheckResourceID(i) != nil || CheckResourceID(s) != nil {
 		return false
 	}
-	return i == s || strings.HasPrefix(i, s+"/")
+	is, ss := strings.Split(i[1:], "/"), strings.Split(s[1:], "/")
+	if len(ss) > len(is) {
+		return false
+	}
+	for k := range ss {
+		if !strings.EqualFold(is[k], ss[k]) {
+			return false
+		}
+	}
+	return true
 }
 
 // ParentOf returns the ID of the resource a child resource belongs to

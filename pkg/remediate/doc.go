@@ -53,7 +53,11 @@
 // remediation.refused, status none). Every ARM ID a plan would write is checked,
 // at planning and again by the executor just before it writes, against the
 // policy it runs with then. An ID that names no subscription (a management group
-// scope) is never written.
+// scope) is never written, nor is one guard.CheckResourceID refuses (a "..",
+// "." or empty segment, an escape, a backslash, a control character): the
+// subscription is read from whole segments of a checked ID, never from text
+// ("/subscriptions/ALLOWED/resourceGroups/rg/../../../subscriptions/OTHER/…"
+// names OTHER).
 //
 // # Actions
 //
@@ -79,7 +83,9 @@
 // write is made), already in the desired state (no write: a re-run, a crash after
 // the write, or a person fixed it first), or changed in some other way since the
 // plan (no write; the plan fails, since nobody approved acting on that state).
-// A DELETE answered 404 is done.
+// A DELETE answered 404 is done. The resource that read returns must carry the
+// ID the plan reads (case-insensitively, DESIGN 3.4): an answer about another
+// resource fails the plan and nothing is written.
 //
 // # Approvals
 //

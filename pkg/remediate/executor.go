@@ -129,6 +129,13 @@ func (e *Executor) Send(ctx context.Context, it guard.OutboxItem, now time.Time)
 		if err != nil {
 			return e.attemptFailed(ctx, now, p, it, results, fmt.Errorf("read %s: %w", s.Read, err))
 		}
+		if before != nil && !guard.SameID(before.ID, s.Read) {
+			// DESIGN 3.6: the resource ARM returned must be the one planned.
+			why := "ARM answered the read of " + s.Read + " with another resource: nothing was written"
+			log.Warn("remediation refused: ARM returned another resource", "read", s.Read)
+			results = append(results, stepResult{Method: s.Method, Target: s.Target, Outcome: "refused", Reason: why, Before: before})
+			return e.finish(ctx, now, p, "failed", "remediation.failed", "failed", why, results)
+		}
 		state, body, why := checkStep(p.Action, s, before)
 		switch state {
 		case stateDone:

@@ -149,12 +149,18 @@ func planID(findingID string, at time.Time) string {
 // approvedID is the ID of the item an approval enqueues.
 func approvedID(id string) string { return id + ":approved" }
 
-// writeScope reports whether every ID may be written under the policy.
+// writeScope reports whether every ID may be read and written under the
+// policy. The subscription is taken from the segments of an ID that
+// guard.CheckResourceID accepts: "/subscriptions/ALLOWED/resourceGroups/rg/../../../subscriptions/OTHER/…"
+// starts with an allowed subscription as text and names another (DESIGN 3.6).
 func writeScope(pol *guard.Policy, ids ...string) (bool, string) {
 	if pol == nil || len(pol.Scope.Subscriptions) == 0 {
 		return false, "scope.subscriptions is empty: exportguard writes to no subscription until the policy lists those it may change"
 	}
 	for _, id := range ids {
+		if err := guard.CheckResourceID(id); err != nil {
+			return false, "an ID the plan reads or writes is not usable: " + err.Error()
+		}
 		sub := guard.SubscriptionOf(id)
 		if sub == "" {
 			return false, id + " is not under a subscription"
@@ -166,11 +172,11 @@ func writeScope(pol *guard.Policy, ids ...string) (bool, string) {
 	return true, ""
 }
 
-// targets are the IDs a plan writes, and the finding's resource.
+// targets are the IDs a plan reads and writes, and the finding's resource.
 func (p *Plan) targets() []string {
 	ids := []string{p.ResourceID}
 	for _, s := range p.Action.Steps {
-		ids = append(ids, s.Target)
+		ids = append(ids, s.Target, s.Read)
 	}
 	return ids
 }

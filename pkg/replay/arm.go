@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"sort"
 	"sync"
 	"time"
@@ -42,8 +43,20 @@ func (a *ARM) Observe(l Line) {
 	a.byID[key] = obs
 }
 
+// checkID refuses, as ARM in Azure does (package arm), an ID that could be read
+// two ways: never read, never written, never a 404 (DESIGN 3.6).
+func checkID(method, id string) error {
+	if err := guard.CheckResourceID(id); err != nil {
+		return fmt.Errorf("%s: %w: %w", method, err, guard.ErrUnsupported)
+	}
+	return nil
+}
+
 // ReadResource implements guard.ResourceReader.
 func (a *ARM) ReadResource(_ context.Context, id string) (*guard.Resource, error) {
+	if err := checkID(http.MethodGet, id); err != nil {
+		return nil, err
+	}
 	now := a.clock()
 	a.mu.Lock()
 	obs := a.byID[guard.IDKey(id)]

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
 )
 
 // MaxLineBytes bounds one session line (an Event Hubs message is at most 1 MB;
@@ -82,6 +84,9 @@ func ParseLine(b []byte) (Line, error) {
 		}
 		if strings.TrimSpace(head.ID) == "" {
 			return Line{}, errors.New("arm body without an id")
+		}
+		if err := guard.CheckResourceID(strings.TrimSpace(head.ID)); err != nil {
+			return Line{}, fmt.Errorf("arm body id: %w", err) // DESIGN 3.6: never an answer to a read
 		}
 		l.ID, l.Deleted = strings.TrimSpace(head.ID), l.Deleted || head.Deleted
 	}

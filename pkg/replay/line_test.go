@@ -30,6 +30,13 @@ func TestParseLine(t *testing.T) {
 		{"bad time", `{"source":"clock","at":"yesterday"}`, "not an RFC 3339 time", Line{}},
 		{"no body", `{"source":"eventgrid","time":"2026-11-02T11:00:00Z"}`, "without a body", Line{}},
 		{"arm without id", `{"source":"arm","observedAt":"2026-11-02T11:00:00Z","body":{"name":"x"}}`, "without an id", Line{}},
+		{"arm id with ..", `{"source":"arm","observedAt":"2026-11-02T11:00:00Z","body":{"id":"/subscriptions/a/resourceGroups/rg/../../../subscriptions/b"}}`, "arm body id: resource ID refused: dot segment", Line{}},
+		{"arm id escaped", `{"source":"arm","observedAt":"2026-11-02T11:00:00Z","body":{"id":"/subscriptions/a/resourceGroups/%2e%2e"}}`, "arm body id: resource ID refused: percent-escape", Line{}},
+		{"arm id with a backslash", `{"source":"arm","observedAt":"2026-11-02T11:00:00Z","body":{"id":"/subscriptions/a\\b"}}`, "arm body id: resource ID refused: backslash", Line{}},
+		{"arm id with a control character", `{"source":"arm","observedAt":"2026-11-02T11:00:00Z","body":{"id":"/subscriptions/a\u0007"}}`, "arm body id: resource ID refused: control character", Line{}},
+		{"arm id relative", `{"source":"arm","observedAt":"2026-11-02T11:00:00Z","body":{"id":"subscriptions/a"}}`, "arm body id: resource ID refused: no leading slash", Line{}},
+		{"arm id at a management group", `{"source":"arm","observedAt":"2026-11-02T09:00:00Z","body":{"id":"/providers/Microsoft.Management/managementGroups/mg/providers/Microsoft.Authorization/roleAssignments/r"}}`, "",
+			Line{Source: "arm", At: time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC), ID: "/providers/Microsoft.Management/managementGroups/mg/providers/Microsoft.Authorization/roleAssignments/r"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,6 +96,7 @@ func FuzzParseLine(f *testing.F) {
 		`{"source":"eventhub","enqueuedTime":"2026-11-02T09:14:02.301Z","body":{"records":[]}}`,
 		`{"source":"arm","observedAt":"2026-11-02T09:00:00Z","deleted":true,"body":{"id":"/subscriptions/s/x"}}`,
 		`{"source":"clock","at":"2026-11-02T11:00:00Z"}`, `{}`, `null`, `[]`, `{"source":"arm","observedAt":"2026-11-02T09:00:00Z","body":[]}`,
+		`{"source":"arm","observedAt":"2026-11-02T09:00:00Z","body":{"id":"/subscriptions/s/x/../../y\\z"}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -100,8 +108,8 @@ func FuzzParseLine(f *testing.F) {
 		if _, ok := timeKeys[l.Source]; !ok {
 			t.Fatalf("accepted a line with source %q", l.Source)
 		}
-		if l.Source == SourceARM && l.ID == "" {
-			t.Fatal("accepted an arm line without an id")
+		if l.Source == SourceARM && guard.CheckResourceID(l.ID) != nil {
+			t.Fatalf("accepted an arm line with the id %q", l.ID)
 		}
 		if l.Source != SourceClock && len(l.Body) == 0 {
 			t.Fatal("accepted a line without a body")
@@ -122,5 +130,25 @@ func TestProgressIsReported(t *testing.T) {
 	}
 	if len(calls) != 2 || calls[0] != 1000 || calls[1] != 2000 {
 		t.Errorf("progress calls = %v, want [1000 2000]", calls)
+	}
+}
+
+// The session's ARM refuses, as ARM's client does, an ID that could be read two
+// ways: no answer (not even a 404, which would read as "deleted"), no write.
+func TestARMRefusesBadIDs(t *testing.T) {
+	a := NewARM(func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC) })
+	const bad = "/subscriptions/a/resourceGroups/rg/../../../subscriptions/b/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/x"
+	ctx := context.Background()
+	_, rerr := a.ReadResource(ctx, bad)
+	_, perr := a.Patch(ctx, bad, []byte(`{}`))
+	_, uerr := a.Put(ctx, bad, []byte(`{}`))
+	derr := a.Delete(ctx, bad)
+	for i, err := range []error{rerr, perr, uerr, derr} {
+		if !errors.Is(err, guard.ErrBadResourceID) || !errors.Is(err, guard.ErrUnsupported) || errors.Is(err, guard.ErrNotFound) {
+			t.Errorf("call %d: %v, want a refusal of the ID", i, err)
+		}
+	}
+	if w := a.Writes(); len(w) != 0 {
+		t.Errorf("writes recorded: %+v", w)
 	}
 }

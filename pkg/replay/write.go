@@ -30,6 +30,8 @@ import (
 //     (an NSG's securityRules[], by id) is removed from the parent's body too.
 //
 // There is no long-running operation in replay: each write is done at once.
+// An ID guard.CheckResourceID refuses is never written nor recorded (wrapped
+// guard.ErrUnsupported), as package arm refuses it in Azure.
 
 // Write is one write made to a session's ARM.
 type Write struct {
@@ -67,6 +69,9 @@ func (a *ARM) record(id string, now time.Time, body json.RawMessage, deleted boo
 
 // Patch implements the remediation Writer: a JSON merge patch at the replay clock.
 func (a *ARM) Patch(_ context.Context, id string, body []byte) (*guard.Resource, error) {
+	if err := checkID(http.MethodPatch, id); err != nil {
+		return nil, err
+	}
 	now := a.clock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -91,6 +96,9 @@ func (a *ARM) Patch(_ context.Context, id string, body []byte) (*guard.Resource,
 
 // Put implements the remediation Writer: the body becomes the state.
 func (a *ARM) Put(_ context.Context, id string, body []byte) (*guard.Resource, error) {
+	if err := checkID(http.MethodPut, id); err != nil {
+		return nil, err
+	}
 	now := a.clock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -125,6 +133,9 @@ func (a *ARM) Put(_ context.Context, id string, body []byte) (*guard.Resource, e
 // Delete implements the remediation Writer. Deleting what is not there is not
 // an error, as ARM answers 204 or 404 and both mean gone.
 func (a *ARM) Delete(_ context.Context, id string) error {
+	if err := checkID(http.MethodDelete, id); err != nil {
+		return err
+	}
 	now := a.clock()
 	a.mu.Lock()
 	defer a.mu.Unlock()
