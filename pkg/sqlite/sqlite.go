@@ -47,7 +47,7 @@ const (
 type Store struct {
 	db    *sql.DB
 	path  string
-	dsn   string // the driver's name for it (dataSource)
+	dsn   string               // the driver's name for it (dataSource)
 	stmts map[string]*sql.Stmt // the prepared statements (see prepared), read-only after Open
 	// writer is held by the write transaction in progress in this process.
 	// SQLite makes a second writer wait by sleeping and polling (up to 100 ms
