@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -72,11 +71,8 @@ Settings (app settings in Azure, local.settings.json locally):
 			}
 			h := functions.NewHandler(functions.Options{
 				Ingester: servedIngester(pl, st), // with the api function's findings API
-				Ready: func(ctx context.Context) error {
-					_, err := st.Processed(ctx, "readiness-probe")
-					return err
-				},
-				Logger: log,
+				Ready:    storeReady(st),         // a write, rolled back: 503 when the store cannot take one
+				Logger:   log,
 				// A batch of 32 Event Hubs messages of up to 1 MB each, JSON-encoded
 				// twice by the host (host.json maxEventBatchSize).
 				MaxBodyBytes: 160 << 20,

@@ -118,7 +118,7 @@ func (s *Store) integrityCheck(ctx context.Context) error {
 	defer db.Close()
 	rows, err := db.QueryContext(ctx, "PRAGMA quick_check(10)")
 	if err != nil {
-		return fmt.Errorf("the file is corrupt or unreadable (PRAGMA quick_check: %w)", err)
+		return fmt.Errorf("the integrity check (PRAGMA quick_check) could not run: %w", err)
 	}
 	defer rows.Close()
 	var lines []string

@@ -1,43 +1,16 @@
 package sqlite
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/sqlite/sqlitetest"
 )
 
-// fillStore writes n findings, each with an audit record, in one batch: a
-// store of a few MB for n in the thousands.
-func fillStore(t *testing.T, s *Store, n int) {
-	t.Helper()
-	err := s.Batch(t.Context(), func(ctx context.Context) error {
-		for i := range n {
-			id := fmt.Sprintf("f-%d", i)
-			_, err := s.UpdateFinding(ctx, id, func(*guard.Finding) (*guard.Finding, error) {
-				return &guard.Finding{ID: id, Rule: guard.RuleEncryptionCMK, Status: guard.StatusOpen,
-					ResourceID: fmt.Sprintf("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a%d", i),
-					Message:    "Storage account uses Microsoft-managed keys, not a customer-managed key."}, nil
-			})
-			if err != nil {
-				return err
-			}
-			if _, err := s.AppendAudit(ctx, guard.AuditRecord{Kind: "change", Subject: id, At: time.Unix(int64(i), 0),
-				Data: []byte(`{"operation":"Microsoft.Storage/storageAccounts/write","source":"eventhub"}`)}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
+func fillStore(t *testing.T, s *Store, n int) { sqlitetest.Fill(t, s, n) }
 
 // writtenStore is a store file with n findings in it, closed.
 func writtenStore(t *testing.T, dir string, n int) string {

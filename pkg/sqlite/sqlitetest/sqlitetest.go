@@ -5,7 +5,9 @@
 package sqlitetest
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"os"
 	"os/exec"
@@ -13,7 +15,44 @@ import (
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/guard"
 )
+
+// Store is what Fill writes to: the SQLite store (this package cannot import
+// it: its own tests import this package).
+type Store interface {
+	guard.Store
+	guard.Batcher
+}
+
+// Fill writes n open findings, each with its audit record, in one batch: a
+// store file of about 1 MB per thousand.
+func Fill(t testing.TB, st Store, n int) {
+	t.Helper()
+	err := st.Batch(context.Background(), func(ctx context.Context) error {
+		for i := range n {
+			id := fmt.Sprintf("f-%d", i)
+			_, err := st.UpdateFinding(ctx, id, func(*guard.Finding) (*guard.Finding, error) {
+				return &guard.Finding{ID: id, Rule: guard.RuleEncryptionCMK, Status: guard.StatusOpen,
+					ResourceID: fmt.Sprintf("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a%d", i),
+					Message:    "Storage account uses Microsoft-managed keys, not a customer-managed key."}, nil
+			})
+			if err != nil {
+				return err
+			}
+			if _, err := st.AppendAudit(ctx, guard.AuditRecord{Kind: "change", Subject: id, At: time.Unix(int64(i), 0),
+				Data: []byte(`{"operation":"Microsoft.Storage/storageAccounts/write","source":"eventhub"}`)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
 
 // ReadOnly makes the file at path unwritable to a process that opens it from
 // now until the test ends: mode 0444, or, for root, whom modes do not stop,
