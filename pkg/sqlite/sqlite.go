@@ -10,6 +10,11 @@
 // one file; a file store uses the WAL journal, so readers never wait for them.
 // The pipeline makes each delivery one transaction (Batch, guard.Batcher), and
 // the statements it runs on every record are prepared once (tx.go).
+//
+// A store that opens and reads may still be unable to write (a read-only file,
+// a full disk) or be corrupt, and go on answering until a reader trips: Open
+// refuses a file that fails SQLite's integrity check, and Ready, the health
+// check, proves that a write would go through (ready.go).
 package sqlite
 
 import (
