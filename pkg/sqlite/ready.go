@@ -24,8 +24,10 @@ import (
 //     after a commit and ignores when it fails; Ready runs one (PASSIVE).
 //   - A full disk: the rolled-back transaction succeeds, since SQLite keeps an
 //     uncommitted transaction's pages in memory; a commit fails with
-//     SQLITE_FULL once the WAL must grow. So Ready also asks the file system
-//     how much room is left (diskfree_*.go).
+//     SQLITE_FULL once the WAL must grow, and a checkpoint once the file must.
+//     So Ready asks the file system how much room is left (diskfree_*.go)
+//     before it checkpoints. (A file closed cleanly does not even open on a
+//     full disk: its -shm file cannot be made, SQLITE_IOERR_SHMSIZE.)
 //   - A corrupt file (64 KB of random bytes in the middle) opens, reads and
 //     takes writes on pages it does not touch; PRAGMA quick_check finds it
 //     (integrityCheck). Open runs it, and so does Ready every integrityEvery.
