@@ -96,7 +96,10 @@ fails.
               the Event Hubs settings functions/activitylog/function.json reads,
               EXPORTGUARD_STORE, EXPORTGUARD_LOG_LEVEL
   policy      EXPORTGUARD_POLICY (or --policy) loads and is valid; remediation can act
-  store       the store opens and answers a read (a missing SQLite file is not created)
+  store       the store opens, answers a read and takes a write, as the health function checks:
+              a SQLite file passes PRAGMA quick_check and takes a write it rolls back, with room
+              on its disk; Cosmos DB takes a small document and reads it back (a missing SQLite
+              file is not created)
   identity    with --subscription ID: this machine's identity (DefaultAzureCredential: managed
               identity in Azure, az login locally) reads the subscription from ARM
   notify      each notification target of the policy has its URL (named, never shown)
@@ -338,8 +341,8 @@ func describeStore(raw string) string {
 	return raw
 }
 
-// store opens the store and reads from it. A SQLite file that does not exist
-// is not created.
+// store opens the store, reads from it and runs the readiness check (a write
+// rolled back). A SQLite file that does not exist is not created.
 func (d *doctor) store(ctx context.Context, raw string, timeout time.Duration) guard.Store {
 	const check = "store"
 	if raw == "" {
@@ -396,7 +399,13 @@ func (d *doctor) store(ctx context.Context, raw string, timeout time.Duration) g
 		st.Close()
 		return nil
 	}
-	d.say(docOK, check, "%s opened and answered a read", describeStore(raw))
+	// The health function's readiness check. A store that reads but cannot
+	// write is kept for the checks that only read it.
+	if err := storeReady(st)(ctx); err != nil {
+		d.say(docFail, check, "%s answered a read, but cannot take a write: %v", describeStore(raw), err)
+		return st
+	}
+	d.say(docOK, check, "%s opened, answered a read and took a write", describeStore(raw))
 	return st
 }
 

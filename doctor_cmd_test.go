@@ -16,6 +16,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/sqlite"
+	"github.com/exportguard/exportguard/pkg/sqlite/sqlitetest"
 )
 
 // exportguard doctor, with local stores and settings only: no network but
@@ -100,7 +101,7 @@ func TestDoctorLocalSetupThatWorks(t *testing.T) {
 		{docOK, "settings", []string{"ActivityLogEventHubName is insights-activity-logs"}},
 		{docOK, "settings", []string{"ActivityLogEventHub__fullyQualifiedNamespace is eh-guard.servicebus.windows.net"}},
 		{docOK, "policy", []string{"the built-in policy is valid", "AzureCloud", "dry-run"}},
-		{docOK, "store", []string{db, "opened and answered a read"}},
+		{docOK, "store", []string{db, "opened, answered a read and took a write"}},
 		{docSkip, "identity", []string{"--subscription"}},
 		{docWarn, "notify", []string{"no notification targets"}},
 		// The last Activity Log message of the session, processed at its replay clock.
@@ -251,6 +252,51 @@ func TestDoctorDoesNotCreateTheStore(t *testing.T) {
 	if !hasLine(out, docSkip, "settings", "FUNCTIONS_WORKER_RUNTIME not checked") ||
 		!hasLine(out, docSkip, "settings", "ActivityLogEventHub__fullyQualifiedNamespace not checked") {
 		t.Errorf("out:\n%s", out)
+	}
+}
+
+// A store that opens but is corrupt, or reads but cannot write, fails the
+// store check with the reason, as the health function would answer 503; what
+// can still be read of a store that cannot write is still reported.
+func TestDoctorBrokenStore(t *testing.T) {
+	doctorEnv(t, time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC))
+	for _, tc := range []struct {
+		name   string
+		broken func(t *testing.T) string // returns the store file
+		want   []string                  // in the FAIL store line
+		reads  bool                      // the store is still read (last event, outbox)
+	}{
+		{"corrupt", func(t *testing.T) string {
+			path := writtenStoreFile(t, t.TempDir(), 3000)
+			sqlitetest.Corrupt(t, path, 64<<10, 1)
+			return path
+		}, []string{"cannot be opened", "the file is corrupt (PRAGMA quick_check: "}, false},
+		{"read-only", func(t *testing.T) string {
+			path := writtenStoreFile(t, t.TempDir(), 10)
+			sqlitetest.ReadOnly(t, path)
+			return path
+		}, []string{"answered a read, but cannot take a write", "readonly database"}, true},
+		{"on a full disk, beside serve", func(t *testing.T) string {
+			dir := sqlitetest.SmallDisk(t, 8<<20)
+			path := filepath.Join(dir, "exportguard.db")
+			sqlitetest.Fill(t, openServed(t, path), 10) // and kept open, as serve keeps it
+			sqlitetest.FillDisk(t, dir)
+			return path
+		}, []string{"answered a read, but cannot take a write", "the disk is full"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := tc.broken(t)
+			out, err := doctorRun(t, "--store", "sqlite:"+path)
+			if err == nil {
+				t.Errorf("doctor passed a %s store:\n%s", tc.name, out)
+			}
+			if !hasLine(out, docFail, "store", append([]string{path}, tc.want...)...) {
+				t.Errorf("no FAIL store line with %q in:\n%s", tc.want, out)
+			}
+			if got := hasLine(out, docOK, "outbox", "nothing pending"); got != tc.reads {
+				t.Errorf("outbox read: %v, want %v:\n%s", got, tc.reads, out)
+			}
+		})
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -79,12 +78,9 @@ ExportGuard.Approver.`,
 			}
 			h := functions.NewHandler(functions.Options{
 				Ingester: servedIngester(pl, st), // with the api function's findings API
-				Ready: func(ctx context.Context) error {
-					_, err := st.Processed(ctx, "readiness-probe")
-					return err
-				},
-				APIAuth: functions.APIAuthFromEnv(os.Getenv),
-				Logger:  log,
+				Ready:    storeReady(st),         // a write, rolled back: 503 when the store cannot take one
+				APIAuth:  functions.APIAuthFromEnv(os.Getenv),
+				Logger:   log,
 				// A batch of 32 Event Hubs messages of up to 1 MB each, JSON-encoded
 				// twice by the host (host.json maxEventBatchSize).
 				MaxBodyBytes: 160 << 20,

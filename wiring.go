@@ -61,6 +61,19 @@ func openStore(ctx context.Context, url string) (guard.Store, error) {
 	return nil, fmt.Errorf("store: unknown kind %q (want sqlite:PATH, memory: or cosmos:URL)", scheme)
 }
 
+// storeReady is the health function's readiness check: the store's Ready
+// (sqlite and cosmos: a write tried and rolled back or read back, see
+// there), or a read for a store without one.
+func storeReady(st guard.Store) func(context.Context) error {
+	if r, ok := st.(interface{ Ready(context.Context) error }); ok {
+		return r.Ready
+	}
+	return func(ctx context.Context) error {
+		_, err := st.Processed(ctx, "readiness-probe")
+		return err
+	}
+}
+
 // newPipeline wires the centre to the decoders and rules.
 func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy, log *slog.Logger) (*guard.Pipeline, error) {
 	p := &guard.Pipeline{

@@ -19,7 +19,8 @@
 //	container  partition key  document ID            holds
 //	findings   /id            finding ID             {finding, idKey}
 //	resources  /id            guard.IDKey of the ID  {resource, idKey}
-//	ledger     /id            event key              {key, at}; default TTL (below)
+//	ledger     /id            event key              {key, at}; default TTL (below);
+//	                                                 and Ready's document (~readiness)
 //	grants     /id            grant ID               {grant, endAt}
 //	outbox     /id            item ID                {item, nextAt, enqueuedAt}
 //	poison     /id            record ID              {poison, atKey, keptAt}

@@ -10,6 +10,11 @@
 // one file; a file store uses the WAL journal, so readers never wait for them.
 // The pipeline makes each delivery one transaction (Batch, guard.Batcher), and
 // the statements it runs on every record are prepared once (tx.go).
+//
+// A store that opens and reads may still be unable to write (a read-only file,
+// a full disk) or be corrupt, and go on answering until a reader trips: Open
+// refuses a file that fails SQLite's integrity check, and Ready, the health
+// check, proves that a write would go through (ready.go).
 package sqlite
 
 import (
@@ -19,6 +24,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -46,6 +52,7 @@ const (
 type Store struct {
 	db    *sql.DB
 	path  string
+	dsn   string               // the driver's name for it (dataSource)
 	stmts map[string]*sql.Stmt // the prepared statements (see prepared), read-only after Open
 	// writer is held by the write transaction in progress in this process.
 	// SQLite makes a second writer wait by sleeping and polling (up to 100 ms
@@ -55,10 +62,19 @@ type Store struct {
 	// SQLite's lock (busy_timeout).
 	writer chan struct{}
 	busy   time.Duration // how long a writer waits for another (busyTimeout but in tests)
+
+	// The integrity check Ready repeats (ready.go): when it last ran, and what
+	// it found; checkEvery and now are integrityEvery and time.Now but in tests.
+	checkMu    sync.Mutex
+	checked    time.Time
+	checkErr   error
+	checkEvery time.Duration
+	now        func() time.Time
 }
 
 // Open opens the store at path, creating the file (but not its directory) when
-// it is missing and bringing its schema up to date. Path ":memory:" opens a store
+// it is missing and bringing its schema up to date. A file that fails SQLite's
+// integrity check (PRAGMA quick_check) is refused. Path ":memory:" opens a store
 // that lives in memory until it is closed.
 func Open(ctx context.Context, path string) (*Store, error) {
 	return open(ctx, path, busyTimeout)
@@ -87,7 +103,16 @@ func open(ctx context.Context, path string, busy time.Duration) (*Store, error) 
 		db.SetConnMaxLifetime(0)
 		db.SetConnMaxIdleTime(0)
 	}
-	s := &Store{db: db, path: path, writer: make(chan struct{}, 1), busy: busy}
+	s := &Store{db: db, path: path, dsn: dsn, writer: make(chan struct{}, 1), busy: busy, checkEvery: integrityEvery, now: time.Now}
+	if !memory {
+		// Before anything is written to it: a corrupt file is refused, not
+		// migrated, and not handed to the pipeline.
+		if err := s.integrityCheck(ctx); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+		}
+		s.checked = s.now()
+	}
 	if err := s.setup(ctx, memory); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
