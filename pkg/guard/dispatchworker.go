@@ -69,7 +69,9 @@ func (w *DispatchWorker) Run(ctx context.Context) {
 }
 
 // round runs the dispatcher until the items due are handled: again while a
-// run took a full batch, at most maxRounds times.
+// run delivered or gave up on something (a sender may have enqueued more: a
+// remediation's outcome is told) or took a full batch, at most maxRounds
+// times. Items put back for a retry are not due again before the next tick.
 func (w *DispatchWorker) round(ctx context.Context) {
 	batch := w.d.Batch
 	if batch <= 0 {
@@ -86,7 +88,7 @@ func (w *DispatchWorker) round(ctx context.Context) {
 			}
 			return
 		}
-		if sum.Delivered+sum.Retried+sum.Failed < batch {
+		if sum.Delivered+sum.Failed == 0 && sum.Retried < batch {
 			return
 		}
 	}
