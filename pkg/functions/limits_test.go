@@ -53,7 +53,7 @@ func TestLiteralLenIsTheDecodedLength(t *testing.T) {
 		`""`, `"abc"`, `"a\"b\\c\/d\n\t\r\b\f"`, `"\u0001\u00e9\u20ac"`, `"é€😀"`,
 		`"\ud83d\ude00"`,       // a surrogate pair: 4 bytes
 		`"\ud83d"`, `"\ude00"`, // lone surrogates: U+FFFD each
-		`"\ud83d\u0041"`,           // a high surrogate before another escape
+		`"\ud83d\u0041"`,            // a high surrogate before another escape
 		`"\ud83dx"`, "\"\xff\xfe\"", // a lone surrogate before text; bytes that are not UTF-8
 		"\"a\xe2\x82\"", // a cut UTF-8 sequence
 		`"\uD83D\uDE00"`, `"\u00E9"`,
@@ -92,7 +92,7 @@ func (p *poisonIngester) KeepPoison(_ context.Context, src guard.Source, reason 
 func TestOversizedMessageBodyIsPoison(t *testing.T) {
 	ing := &poisonIngester{}
 	h, _ := newTestHandler(t, ing, nil)
-	atLimit := strings.Repeat("\u00e9", MaxMessageBytes/2)           // 1 MiB decoded
+	atLimit := strings.Repeat("\u00e9", MaxMessageBytes/2)            // 1 MiB decoded
 	over := strings.Repeat("\x01", MaxMessageBytes+1)                 // 6 bytes each once escaped
 	arr, _ := json.Marshal([]string{`{"records":[]}`, over, atLimit}) // the host's string[]
 	data, _ := json.Marshal(string(arr))
