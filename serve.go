@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
+	"sync"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
@@ -56,13 +58,20 @@ ExportGuard.Approver.`,
 			if err != nil {
 				return err
 			}
-			// Managed identity in Azure, the developer's sign-in locally.
-			cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-				ClientOptions: policy.ClientOptions{Cloud: conf}})
-			if err != nil {
-				return fmt.Errorf("credential: %w", err)
+			reader := serveTesting.reader
+			if reader == nil {
+				// Managed identity in Azure, the developer's sign-in locally.
+				cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
+					ClientOptions: policy.ClientOptions{Cloud: conf}})
+				if err != nil {
+					return fmt.Errorf("credential: %w", err)
+				}
+				if reader, err = armreader.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
+					return err
+				}
 			}
-			reader, err := armreader.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}})
+			holdMemory()
+			maxBody, err := serveBodyLimit(hostJSONPath(), log)
 			if err != nil {
 				return err
 			}
@@ -76,17 +85,36 @@ ExportGuard.Approver.`,
 			if err != nil {
 				return err
 			}
+			// Notifications and remediations are delivered beside the
+			// invocations, never inside them: an invocation commits, answers
+			// and pokes the worker.
+			worker := backgroundDelivery(pl, log)
+			var delivered func()
+			if worker != nil {
+				delivered = worker.Poke
+			}
 			h := functions.NewHandler(functions.Options{
-				Ingester: servedIngester(pl, st), // with the api function's findings API
-				Ready:    storeReady(st),         // a write, rolled back: 503 when the store cannot take one
-				APIAuth:  functions.APIAuthFromEnv(os.Getenv),
-				Logger:   log,
-				// A batch of 32 Event Hubs messages of up to 1 MB each, JSON-encoded
-				// twice by the host (host.json maxEventBatchSize).
-				MaxBodyBytes: 160 << 20,
+				Ingester:         servedIngester(pl, st), // with the api function's findings API
+				Ready:            storeReady(st),         // a write, rolled back: 503 when the store cannot take one
+				APIAuth:          functions.APIAuthFromEnv(os.Getenv),
+				Logger:           log,
+				MaxBodyBytes:     maxBody,
+				MaxInFlightBytes: serveInFlightBytes,
+				Delivered:        delivered,
 			})
-			log.Info("exportguard serving", "cloud", p.Cloud, "port", port)
-			return functions.ListenAndServe(ctx, net.JoinHostPort("127.0.0.1", port), h, log)
+			log.Info("exportguard serving", "cloud", p.Cloud, "port", port, "maxBodyBytes", maxBody)
+			// The worker outlives the server's graceful shutdown (what the last
+			// invocations commit is delivered), then stops; a send it cuts off
+			// stays in the outbox for the next start.
+			wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+			var wg sync.WaitGroup
+			if worker != nil {
+				wg.Go(func() { worker.Run(wctx) })
+			}
+			err = functions.ListenAndServe(ctx, net.JoinHostPort("127.0.0.1", port), h, log)
+			stop()
+			wg.Wait()
+			return err
 		},
 	}
 	cmd.Flags().StringVar(&port, "port", "", "port to listen on (default $FUNCTIONS_CUSTOMHANDLER_PORT)")

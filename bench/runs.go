@@ -184,7 +184,7 @@ func HTTPServer(e *Env) *httptest.Server {
 			_, err := e.Store.Processed(ctx, "readiness-probe")
 			return err
 		},
-		MaxBodyBytes: 160 << 20, // as serve sets it
+		MaxBodyBytes: functions.BodyLimit(8), // as serve sets it from host.json
 	})
 	return httptest.NewServer(h)
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/exportguard/exportguard/internal/fastjson"
 )
@@ -96,6 +98,13 @@ func unquote(v []byte, max int) []byte {
 	return v
 }
 
+// oversized is a message body over MaxMessageBytes, left as the host sent it.
+type oversized struct {
+	index int    // its place in the batch, from 0
+	size  int    // its length decoded
+	raw   []byte // the array element, still escaped
+}
+
 // messageBodies turns Data.events of an Event Hubs trigger with cardinality many and
 // dataType string into the message bodies, each exactly as it was published. On the
 // wire that value is a JSON string holding a JSON array of strings (§2.5), possibly
@@ -103,27 +112,108 @@ func unquote(v []byte, max int) []byte {
 // form for dataType omitted) and elements that are themselves encoded strings are
 // accepted too.
 //
+// A message body that is longer than MaxMessageBytes once decoded is not decoded
+// at all: it is measured where it lies (literalLen) and returned in over, still
+// escaped, for the caller to keep as poison; bodies holds the others, in order.
+//
 // When the value does not hold a JSON array, messageBodies returns an error together
 // with the value's text, unquoted as far as it goes, for the caller to hand on whole.
-func messageBodies(raw json.RawMessage) (bodies [][]byte, whole []byte, err error) {
+func messageBodies(raw json.RawMessage) (bodies [][]byte, over []oversized, whole []byte, err error) {
 	text := unquote(raw, maxUnwrap)
 	t := bytes.TrimSpace(text)
 	if len(t) == 0 || t[0] != '[' {
-		return nil, text, errors.New("Data.events does not hold a JSON array")
+		return nil, nil, text, errors.New("Data.events does not hold a JSON array")
 	}
 	var elems []json.RawMessage
 	if err := fastjson.Unmarshal(t, &elems); err != nil {
-		return nil, text, errors.New("Data.events holds an array that is not valid JSON")
+		return nil, nil, text, errors.New("Data.events holds an array that is not valid JSON")
 	}
 	bodies = make([][]byte, 0, len(elems))
-	for _, e := range elems {
+	for i, e := range elems {
+		if n := literalLen(e); n > MaxMessageBytes {
+			over = append(over, oversized{index: i, size: n, raw: e})
+			continue
+		}
 		// A string element is a message body as text (one layer, or two when
 		// encoded again); an object or array element is the body itself.
 		// Anything else (null, a number) goes on as it is, for the pipeline's
 		// decoder to reject and keep.
 		bodies = append(bodies, unquote(e, maxUnwrap))
 	}
-	return bodies, nil, nil
+	return bodies, over, nil, nil
+}
+
+// literalLen is the length of what v stands for, counted without decoding it:
+// for a JSON string literal, the length of its text as encoding/json decodes it
+// (an escape is what it stands for, a byte that is not UTF-8 and a lone
+// surrogate escape become U+FFFD); for anything else, len(v). A message body
+// the host sent encoded twice is measured at its first layer, which is never
+// shorter than the body.
+func literalLen(v []byte) int {
+	t := bytes.TrimSpace(v)
+	if len(t) < 2 || t[0] != '"' || t[len(t)-1] != '"' {
+		return len(t)
+	}
+	s := t[1 : len(t)-1]
+	n := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		switch {
+		case c == '\\' && i+1 < len(s) && s[i+1] == 'u':
+			r, ok := hex4(s[i+2:])
+			if !ok {
+				return len(t) // not a literal encoding/json reads; unquote leaves it as it is
+			}
+			i += 6
+			if utf16.IsSurrogate(r) {
+				if r2, ok := hex4(s[min(i+2, len(s)):]); ok && i+1 < len(s) && s[i] == '\\' && s[i+1] == 'u' &&
+					utf16.DecodeRune(r, r2) != utf8.RuneError {
+					n += 4
+					i += 6
+					continue
+				}
+				r = utf8.RuneError
+			}
+			n += utf8.RuneLen(r)
+		case c == '\\':
+			n++
+			i += 2
+		case c < utf8.RuneSelf:
+			n++
+			i++
+		default:
+			r, size := utf8.DecodeRune(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				n += 3 // U+FFFD
+			} else {
+				n += size
+			}
+			i += size
+		}
+	}
+	return n
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[:4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
 }
 
 // eventJSON turns Data.event of an Event Grid trigger into the event as JSON. The

@@ -292,7 +292,7 @@ func TestHostJSON(t *testing.T) {
 		t.Errorf("extensionBundle = %+v, want Microsoft.Azure.Functions.ExtensionBundle [4.*, 5.0.0)", h.ExtensionBundle)
 	}
 	eh := h.Extensions.EventHubs
-	if eh.MaxEventBatchSize != 32 || eh.MinEventBatchSize != 1 || eh.MaxWaitTime != "00:00:30" ||
+	if eh.MaxEventBatchSize != 8 || eh.MinEventBatchSize != 1 || eh.MaxWaitTime != "00:00:30" ||
 		eh.BatchCheckpointFrequency != 1 || eh.PrefetchCount != 300 || eh.InitialOffsetOptions.Type != "fromStart" {
 		t.Errorf("extensions.eventHubs = %+v", eh)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -31,6 +33,13 @@ type BatchIngester interface {
 	IngestAll(ctx context.Context, src guard.Source, bodies [][]byte, now time.Time) (guard.Summary, error)
 }
 
+// PoisonKeeper is an Ingester that keeps input it will not read as poison,
+// with the reason (guard.Pipeline.KeepPoison): the handler gives it the
+// message bodies of a batch that are over MaxMessageBytes, unread.
+type PoisonKeeper interface {
+	KeepPoison(ctx context.Context, src guard.Source, reason string, body []byte, now time.Time) error
+}
+
 // Options configures NewHandler. Only Ingester is required.
 type Options struct {
 	Ingester Ingester
@@ -44,10 +53,31 @@ type Options struct {
 	APIAuth APIAuth
 	// Logger receives one structured line per invocation; nil means slog.Default().
 	Logger *slog.Logger
-	// MaxBodyBytes bounds an invocation's request body; 0 or less means 64 MiB (an
-	// Event Hubs batch of 64 messages, escaped twice, stays well below it).
+	// MaxBodyBytes bounds an invocation's request body: BodyLimit of the
+	// host.json batch size. 0 or less means BodyLimit(8). It is lowered to
+	// what MaxInFlightBytes can hold.
 	MaxBodyBytes int64
+	// MaxInFlightBytes bounds the memory the invocations running at once may
+	// cost, counted as BodyCost bytes per byte of their request bodies: an
+	// invocation whose body does not fit waits (until the host gives up on
+	// it) for others to finish. 0 or less means DefaultInFlightBytes.
+	MaxInFlightBytes int64
+	// Delivered, when set, is called after each invocation that succeeded
+	// (serve pokes its delivery worker: what the invocation put in the
+	// outbox is delivered beside it, never inside it).
+	Delivered func()
 }
+
+// Memory. An invocation holds its request body, the envelope decoded from it
+// (Data's values), the batch's text unescaped once, the message bodies and
+// what the pipeline decodes from them, and not all of it is garbage at once.
+// BodyCost bytes per body byte covers that, with the collector held to the
+// process's memory limit (serve sets it): TestFaultBodiesMemory measures a
+// process given the largest bodies at once.
+const (
+	BodyCost             = 4
+	DefaultInFlightBytes = 256 << 20
+)
 
 // Function names: the folders under functions/, which the host POSTs to as
 // /<name>. The binding names are those the function.json files declare.
@@ -64,10 +94,7 @@ const (
 	bindRes    = "res"
 )
 
-const (
-	defaultMaxBodyBytes = 64 << 20
-	readyTimeout        = 5 * time.Second
-)
+const readyTimeout = 5 * time.Second
 
 // NewHandler returns the custom handler: GET / for the host's readiness probe, one
 // POST route per function, and GET /health for a person. It panics when
@@ -83,6 +110,7 @@ func NewHandler(opts Options) http.Handler {
 		auth:  opts.APIAuth,
 		log:   opts.Logger,
 		max:   opts.MaxBodyBytes,
+		done:  opts.Delivered,
 	}
 	if h.now == nil {
 		h.now = time.Now
@@ -91,8 +119,14 @@ func NewHandler(opts Options) http.Handler {
 		h.log = slog.Default()
 	}
 	if h.max <= 0 {
-		h.max = defaultMaxBodyBytes
+		h.max = BodyLimit(8)
 	}
+	budget := opts.MaxInFlightBytes
+	if budget <= 0 {
+		budget = DefaultInFlightBytes
+	}
+	h.max = min(h.max, budget/BodyCost)
+	h.gate = semaphore.NewWeighted(budget)
 	h.functions = map[string]invokeFunc{
 		fnActivityLog:    h.activityLog,
 		fnResourceEvents: h.resourceEvents,
@@ -112,6 +146,8 @@ type handler struct {
 	auth      APIAuth
 	log       *slog.Logger
 	max       int64
+	gate      *semaphore.Weighted // bytes in flight, BodyCost per body byte
+	done      func()
 	functions map[string]invokeFunc
 }
 
@@ -181,7 +217,7 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request, name string, fn
 	log := h.log.With(slog.String("function", name),
 		slog.String("invocationId", clip(r.Header.Get("X-Azure-Functions-InvocationId"), 64)))
 
-	body, status, err := h.readBody(w, r)
+	body, release, status, err := h.readBody(w, r, log)
 	if err != nil {
 		// Refusing a batch fails it on every retry, and Event Hubs then checkpoints
 		// past it: an oversized body is lost data, so it is logged as an error.
@@ -193,7 +229,9 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request, name string, fn
 		writeError(w, status, err.Error())
 		return
 	}
+	defer release()
 	inv, err := decodeInvocation(body)
+	body = nil // garbage once decoded: decodeInvocation copies what it keeps
 	if err != nil {
 		log.Warn("invocation refused", slog.Int("status", http.StatusBadRequest), slog.String("error", err.Error()))
 		writeError(w, http.StatusBadRequest, err.Error())
@@ -230,22 +268,68 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request, name string, fn
 		res.logs = []string{}
 	}
 	writeJSON(w, http.StatusOK, invocationResponse{Outputs: res.outputs, Logs: res.logs})
+	if h.done != nil {
+		h.done()
+	}
 }
 
-// readBody reads the whole body, at most h.max bytes of it.
-func (h *handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, int, error) {
+// readBody reads the whole body, at most h.max bytes of it, once the gate lets
+// it in: before reading it reserves BodyCost times what the body may be (its
+// Content-Length, else h.max), and once it is read keeps BodyCost times what it
+// is. release gives that back; the caller calls it when the invocation is done.
+// An invocation that waits for the gate waits with the request's context: the
+// host's functionTimeout, or the host closing the connection, ends the wait
+// (503), and the host's retry policy applies as to any failed invocation.
+func (h *handler) readBody(w http.ResponseWriter, r *http.Request, log *slog.Logger) (body []byte, release func(), status int, err error) {
 	tooLarge := fmt.Errorf("request body over the %d-byte limit", h.max)
 	if r.ContentLength > h.max {
-		return nil, http.StatusRequestEntityTooLarge, tooLarge
+		return nil, nil, http.StatusRequestEntityTooLarge, tooLarge
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.max))
-	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return nil, http.StatusRequestEntityTooLarge, tooLarge
+	want := h.max
+	if r.ContentLength >= 0 {
+		want = r.ContentLength
+	}
+	held := want * BodyCost
+	if !h.gate.TryAcquire(held) {
+		log.Info("invocation waits for memory: others hold the bytes it may need", slog.Int64("bytes", want))
+		if err := h.gate.Acquire(r.Context(), held); err != nil {
+			return nil, nil, http.StatusServiceUnavailable, errors.New("gave up waiting for memory held by other invocations; the host will retry")
 		}
-		return nil, http.StatusBadRequest, errors.New("could not read the request body")
 	}
-	return body, 0, nil
+	body, err = readAll(http.MaxBytesReader(w, r.Body, h.max), r.ContentLength)
+	if err != nil {
+		h.gate.Release(held)
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return nil, nil, http.StatusRequestEntityTooLarge, tooLarge
+		}
+		return nil, nil, http.StatusBadRequest, errors.New("could not read the request body")
+	}
+	if keep := int64(len(body)) * BodyCost; keep < held {
+		h.gate.Release(held - keep)
+		held = keep
+	}
+	return body, func() { h.gate.Release(held) }, 0, nil
+}
+
+// readAll is io.ReadAll into a buffer of the size announced, when it is.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	if size < 0 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, 0, size+1) // +1: the read that finds the end
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // longer than announced: grow as io.ReadAll does
+		}
+	}
 }
 
 // activityLog runs an Event Hubs batch. A BatchIngester takes the bodies in one
@@ -260,7 +344,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 		return result{}, &requestError{http.StatusBadRequest, "the invocation has no Data.events"}
 	}
 	var logs []string
-	bodies, whole, err := messageBodies(raw)
+	bodies, over, whole, err := messageBodies(raw)
 	if err != nil {
 		// Not a batch at all. The pipeline has a poison store for input it cannot
 		// read, but this never reached its decoder, so hand the text over as one
@@ -273,6 +357,23 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 	}
 
 	now := h.now()
+	for _, o := range over {
+		// Over Event Hubs' message limit: not unescaped, not decoded. Kept
+		// (its start, as the host sent it) with the reason; the rest of the
+		// batch goes on.
+		reason := fmt.Sprintf("message body %d of the batch is %d bytes, over Event Hubs' %d-byte message limit; kept as the host sent it (escaped), not read",
+			o.index+1, o.size, MaxMessageBytes)
+		log.Warn("message body over the message limit", slog.Int("body", o.index), slog.Int("bytes", o.size))
+		logs = append(logs, fnActivityLog+": "+reason)
+		keeper, ok := h.ing.(PoisonKeeper)
+		if !ok {
+			continue
+		}
+		if err := keeper.KeepPoison(ctx, guard.SourceEventHub, reason, o.raw, now); err != nil {
+			log.Error("keeping an oversized message body failed", slog.String("error", err.Error()))
+			return result{}, fmt.Errorf("an oversized message body could not be kept: %w", err)
+		}
+	}
 	if all, ok := h.ing.(BatchIngester); ok {
 		if err := ctx.Err(); err != nil {
 			log.Error("invocation cancelled", slog.Int("unprocessed", len(bodies)), slog.String("error", err.Error()))

@@ -640,8 +640,8 @@ func TestNewHandlerDefaults(t *testing.T) {
 	if got := ing.sweeps[0]; got.Before(before) || time.Since(got) > time.Minute {
 		t.Errorf("Sweep at %v, want the wall clock", got)
 	}
-	if got := h.(*handler).max; got != 64<<20 {
-		t.Errorf("MaxBodyBytes default = %d, want 64 MiB", got)
+	if got := h.(*handler).max; got != BodyLimit(8) {
+		t.Errorf("MaxBodyBytes default = %d, want BodyLimit(8) = %d", got, BodyLimit(8))
 	}
 
 	defer func() {

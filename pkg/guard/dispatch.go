@@ -116,6 +116,12 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		} else {
 			sendErr = s.Send(ctx, it, now)
 		}
+		if sendErr != nil && ctx.Err() != nil {
+			// Cut off (the process is stopping): not the target's failure, so
+			// no attempt is counted; the item stays due as it was and is sent
+			// by the next Run, here or after a restart.
+			return sum, ctx.Err()
+		}
 		if sendErr == nil {
 			if err := d.Outbox.Complete(ctx, it.ID); err != nil {
 				return sum, fmt.Errorf("dispatch: complete %s: %w", it.ID, err)

@@ -3,6 +3,7 @@ package guard_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -72,5 +73,61 @@ func TestDispatcher(t *testing.T) {
 	}
 	if it := got["bad-1"]; !it.Failed || it.Attempts != 1 || it.LastError != "400 Bad Request" {
 		t.Errorf("permanent error: %+v, want failed at once with the reason", it)
+	}
+}
+
+// deafOutbox is an outbox whose writes finish whatever becomes of their
+// context, as a store's may once its request is on the wire.
+type deafOutbox struct{ guard.Outbox }
+
+func (o deafOutbox) Retry(ctx context.Context, id string, next time.Time, lastErr string) error {
+	return o.Outbox.Retry(context.WithoutCancel(ctx), id, next, lastErr)
+}
+
+func (o deafOutbox) Fail(ctx context.Context, id, reason string) error {
+	return o.Outbox.Fail(context.WithoutCancel(ctx), id, reason)
+}
+
+// A send cut off because the process is stopping (its context cancelled) is
+// not an attempt, whether or not the store would still write one: the item
+// stays due as it was, and the next Run delivers it.
+// The worker and the dispatcher it runs stop together (serve), so this is
+// what keeps an item cut off at shutdown from being spent or lost.
+func TestDispatcherCutOffKeepsTheItem(t *testing.T) {
+	st, err := sqlite.Open(context.Background(), sqlite.Memory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for _, id := range []string{"a", "b"} {
+		if err := st.Enqueue(context.Background(), guard.OutboxItem{ID: id, Kind: "k", CreatedAt: t0, NextAttempt: t0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sent, cut := map[string]int{}, false
+	d := &guard.Dispatcher{Outbox: deafOutbox{st}, Senders: map[string]guard.Sender{
+		"k": guard.SenderFunc(func(ctx context.Context, it guard.OutboxItem, _ time.Time) error {
+			if it.ID == "a" && !cut {
+				cut = true
+				cancel() // the process stops while the target has the request
+				return fmt.Errorf("webhook: no answer: %w", ctx.Err())
+			}
+			sent[it.ID]++
+			return nil
+		})}}
+	if _, err := d.Run(ctx, t0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run cut off = %v, want context.Canceled", err)
+	}
+	items, err := st.ListOutbox(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || items[0].Attempts != 0 || !items[0].NextAttempt.Equal(t0) || items[0].LastError != "" {
+		t.Fatalf("outbox after the cut = %+v, want both items as they were", items)
+	}
+	sum, err := d.Run(context.Background(), t0)
+	if err != nil || sum.Delivered != 2 || sent["a"] != 1 || sent["b"] != 1 {
+		t.Errorf("next Run = %+v, %v, sent %v; want both delivered once", sum, err, sent)
 	}
 }
