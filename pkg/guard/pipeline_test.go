@@ -1199,3 +1199,56 @@ func TestVerdictsAreAudited(t *testing.T) {
 		t.Errorf("verdict records after a sweep with no transition = %d, want still 1", got)
 	}
 }
+
+// A state an event carried may open or keep a finding open; what would
+// resolve one makes the pipeline read ARM, and only ARM's answer resolves
+// (DESIGN 3.6). Whatever is judged, a state ARM answered stays the last known
+// one: the state an event carried never replaces it.
+func TestCarriedStateResolvesOnlyThroughARM(t *testing.T) {
+	tests := []struct {
+		name       string
+		arm        func(t *testing.T, h *harness) // what ARM answers when the payload arrives
+		wantStatus guard.Status
+		wantFacts  bool // resolved as deleted
+		wantReads  int
+	}{
+		{"ARM still violating", func(t *testing.T, h *harness) {}, guard.StatusOpen, false, 2},
+		{"ARM compliant too", func(t *testing.T, h *harness) { h.observe(at(8), inside(t, acctID)) }, guard.StatusResolved, false, 2},
+		{"ARM answers 404", func(t *testing.T, h *harness) { h.gone(at(8), acctID) }, guard.StatusResolved, true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, usPolicy(guard.ModeAlert))
+			h.observe(at(-5), outside(t, acctID))
+			h.handle(change(acctID, "corr-1", "al-1", alice), t0)
+			tt.arm(t, h)
+			carried, err := guard.NewResource(inside(t, acctID), at(9))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := change(acctID, "", "rn-1", "")
+			c.Source, c.Resource = guard.SourceEventGrid, carried
+
+			sum := h.handle(c, at(10))
+
+			f := h.finding(acctID)
+			if f.Status != tt.wantStatus {
+				t.Fatalf("finding = %s, want %s (summary %+v)", f.Status, tt.wantStatus, sum)
+			}
+			if sum.Unconfirmed != 1 {
+				t.Errorf("summary = %+v, want the payload's resolution unconfirmed once", sum)
+			}
+			res, _ := f.Evidence["resolution"].(map[string]any)
+			if facts, _ := res["facts"].(map[string]any); (facts["deleted"] == true) != tt.wantFacts {
+				t.Errorf("resolution = %v, want deleted %v", res, tt.wantFacts)
+			}
+			if got := h.reader.count(acctID); got != tt.wantReads {
+				t.Errorf("ARM reads = %d, want %d", got, tt.wantReads)
+			}
+			known, err := h.store.GetResource(h.ctx, acctID)
+			if err != nil || known.FromEvent {
+				t.Errorf("last known state = %+v, %v; want one ARM answered", known, err)
+			}
+		})
+	}
+}
