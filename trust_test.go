@@ -181,7 +181,9 @@ func TestTrustReplayIntoAStoreKeepsOtherFindings(t *testing.T) {
 	egLine := func(at time.Time, ev map[string]any) string {
 		return line(map[string]any{"source": "eventgrid", "time": at.Format(time.RFC3339), "body": []map[string]any{ev}})
 	}
-	clockLine := func(at time.Time) string { return line(map[string]any{"source": "clock", "at": at.Format(time.RFC3339)}) }
+	clockLine := func(at time.Time) string {
+		return line(map[string]any{"source": "clock", "at": at.Format(time.RFC3339)})
+	}
 	write := func(id, eventID string, at time.Time) map[string]any {
 		return armEvent(id, "Microsoft.Resources.ResourceWriteSuccess", "Microsoft.Storage/storageAccounts/write", eventID, at)
 	}
