@@ -288,20 +288,10 @@ func (p *Pipeline) skip(c Change) string {
 	return ""
 }
 
-// keepState stores a judged state as the resource's last known state. A state
-// an event carried never replaces one read from ARM: the state before that a
-// rule compares with, and a remediation restores, stays one ARM answered.
+// keepState stores a judged state as the resource's last known state.
 func (p *Pipeline) keepState(ctx context.Context, res *Resource) error {
 	if res == nil {
 		return nil
-	}
-	if res.FromEvent {
-		switch known, err := p.Store.GetResource(ctx, res.ID); {
-		case err == nil && !known.FromEvent:
-			return nil
-		case err != nil && !errors.Is(err, ErrNotFound):
-			return fmt.Errorf("get last known state of %s: %w", res.ID, err)
-		}
 	}
 	if err := p.Store.PutResource(ctx, res); err != nil {
 		return fmt.Errorf("store state of %s: %w", res.ID, err)
@@ -434,6 +424,17 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 	prev, perr := p.Store.GetResource(ctx, id)
 	switch {
 	case errors.Is(perr, ErrNotFound):
+		// Never judged itself, but findings may name it (a VM a JIT grant
+		// was checked on): ARM's 404 settles those.
+		fs, err := p.Store.ListFindings(ctx, FindingFilter{ResourceID: id})
+		if err != nil {
+			return nil, fmt.Errorf("list findings of %s: %w", id, err)
+		}
+		for _, f := range fs {
+			if f.Status != StatusResolved {
+				return &Resource{ID: id, Type: typ, Deleted: true, ObservedAt: now.UTC()}, nil
+			}
+		}
 		p.log().Info("resource unknown to ARM and never seen; no verdict", "resourceId", id)
 		return nil, nil
 	case perr != nil:
@@ -450,7 +451,10 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 
 // judge runs the rules over the resource's new state, against the last known
 // state, and returns the new state for the caller to store (keepState) once
-// everything that follows from it is done; nil when it was not judged.
+// everything that follows from it is done; nil when it was not judged, or
+// when an event carried it and the last known state is one ARM answered,
+// which it never replaces: the state before that a rule compares with, and a
+// remediation restores, stays one ARM answered (DESIGN 3.6).
 func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now time.Time) (Summary, *Resource, error) {
 	var sum Summary
 	var prev *Resource
@@ -477,6 +481,9 @@ func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now t
 		return s, res, err
 	}
 	s, err := p.evaluate(ctx, res, prev, trig, now)
+	if res.FromEvent && prev != nil && !prev.FromEvent {
+		return s, nil, err
+	}
 	return s, res, err
 }
 

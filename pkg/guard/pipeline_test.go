@@ -1252,3 +1252,33 @@ func TestCarriedStateResolvesOnlyThroughARM(t *testing.T) {
 		})
 	}
 }
+
+// ARM's 404 settles the findings about a resource the guard never judged
+// itself (a VM a JIT grant was checked on) when the sweep asks; with no
+// answer at all (no arm line), they stay.
+func TestNotFoundSettlesFindingsOfAResourceNeverJudged(t *testing.T) {
+	vm := rgA + "/providers/Microsoft.Compute/virtualMachines/vm-jit"
+	tests := []struct {
+		name string
+		arm  func(h *harness)
+		act  func(h *harness)
+		want guard.Status
+	}{
+		{"sweep, ARM answers 404", func(h *harness) { h.gone(at(5), vm) }, func(h *harness) { h.sweep(at(10)) }, guard.StatusResolved},
+		{"sweep, no answer", func(h *harness) {}, func(h *harness) { h.sweep(at(10)) }, guard.StatusOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := usPolicy(guard.ModeAlert)
+			pol.Rules[guard.RuleJITOverstay] = guard.RulePolicy{Mode: guard.ModeAlert}
+			h := newHarness(t, pol)
+			seed(t, h, guard.Finding{Rule: guard.RuleJITOverstay, Status: guard.StatusOpen, ResourceID: vm,
+				SubscriptionID: subA, FirstSeen: at(-30), LastSeen: at(-30)})
+			tt.arm(h)
+			tt.act(h)
+			if f := h.findingOf(guard.RuleJITOverstay, vm); f.Status != tt.want {
+				t.Errorf("access.jit-overstay on the VM = %s, want %s", f.Status, tt.want)
+			}
+		})
+	}
+}
