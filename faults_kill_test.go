@@ -528,6 +528,8 @@ func (w *journalWriter) record(ctx context.Context, method, id string, body []by
 		switch {
 		case errors.Is(err, guard.ErrNotFound):
 			e.States = append(e.States, journalState{ID: t, Deleted: true})
+		case errors.Is(err, guard.ErrUnknown):
+			// Never seen (the Tags API's own ID): nothing to give back.
 		case err != nil:
 			return err
 		default:

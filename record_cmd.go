@@ -566,7 +566,9 @@ func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Reso
 			r.unread(id, err)
 		}
 	case errors.Is(lr.err, guard.ErrNotFound):
-		if kerr == nil {
+		// Only a deleted line makes a resource gone in replay; a session
+		// without one for it does not know (DESIGN 3.2).
+		if !errors.Is(kerr, guard.ErrNotFound) {
 			body, _ := json.Marshal(map[string]string{"id": id})
 			if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
 				ReadAt: lr.at.Format(time.RFC3339Nano), Deleted: true, Body: body}); err != nil {

@@ -51,13 +51,26 @@ type Change struct {
 	Resource       *Resource // the resource as the event carried it, when it did
 }
 
-// OperationKey identifies the operation independently of how it was reported, so
-// that one operation seen by the Activity Log and by Event Grid is handled once.
+// OperationKey identifies the operation on one resource independently of how it
+// was reported, so that one operation seen by the Activity Log and by Event Grid
+// is handled once. It always names the resource: two resources in one delivery
+// that share an event ID are two changes (DESIGN 3.6).
 func (c Change) OperationKey() string {
 	if c.CorrelationID == "" {
-		return "event:" + string(c.Source) + ":" + c.EventID
+		return c.legacyKey() + "|" + IDKey(c.ResourceID)
 	}
 	return "op:" + strings.ToLower(strings.TrimSpace(c.CorrelationID)) + "|" + IDKey(c.ResourceID) + "|" + strings.ToLower(strings.TrimSpace(c.Operation))
+}
+
+// legacyKey is the key versions before issue 14 marked a change without a
+// correlation ID by: the event alone. It is only ever read, so that an event
+// such a version processed is still a duplicate when it is delivered again; it
+// is "" for a change whose key never changed.
+func (c Change) legacyKey() string {
+	if c.CorrelationID != "" {
+		return ""
+	}
+	return "event:" + string(c.Source) + ":" + c.EventID
 }
 
 // ActionOf derives the action from an ARM operation name

@@ -26,7 +26,8 @@ type Rejected struct {
 type Decoder func(body []byte) (Decoded, error)
 
 // ResourceReader reads a resource as ARM returns it now. It returns ErrNotFound
-// (wrapped) for a resource that does not exist (404) or is unknown.
+// (wrapped) for a resource that does not exist (404), and ErrUnknown (wrapped)
+// when it has no answer either way (a recorded session that never saw it).
 type ResourceReader interface {
 	ReadResource(ctx context.Context, id string) (*Resource, error)
 }

@@ -154,10 +154,10 @@ func (p *Pipeline) prefetch(ctx context.Context, cs []Change) {
 	var ids []string
 	wanted := map[string]bool{}
 	for _, c := range cs {
-		if c.Resource != nil || c.Action == ActionDelete || wanted[IDKey(c.ResourceID)] || p.skip(c) != "" {
+		if c.Resource != nil || wanted[IDKey(c.ResourceID)] || p.skip(c) != "" {
 			continue
 		}
-		if seen, err := p.Store.Processed(ctx, c.OperationKey()); err != nil || seen {
+		if seen, err := p.processed(ctx, c); err != nil || seen {
 			continue
 		}
 		wanted[IDKey(c.ResourceID)] = true
@@ -218,15 +218,16 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 		return sum, nil
 	}
 	key := c.OperationKey()
-	seen, err := p.Store.Processed(ctx, key)
+	seen, err := p.processed(ctx, c)
 	if err != nil {
-		return sum, fmt.Errorf("check ledger for %s: %w", key, err)
+		return sum, err
 	}
 	if seen {
 		p.debugChange(ctx, c, "change skipped: already processed")
 		sum.Duplicates++
 		return sum, nil
 	}
+	c = p.received(c, now)
 	res, err := p.stateAfter(ctx, c, now)
 	if err != nil {
 		return sum, err
@@ -240,6 +241,18 @@ func (p *Pipeline) HandleChange(ctx context.Context, c Change, now time.Time) (S
 			return sum, err
 		}
 		judged = keep
+		if s.Unconfirmed > 0 {
+			// The event's state would resolve findings: only ARM may (DESIGN
+			// 3.6). What it answers is judged like any state read, and kept.
+			s, keep, err := p.confirm(ctx, res, trig, now)
+			sum.Add(s)
+			if err != nil {
+				return sum, err
+			}
+			if keep != nil {
+				judged = keep
+			}
+		}
 	} else {
 		sum.Skipped++
 	}
@@ -308,20 +321,90 @@ func (p *Pipeline) judged(resourceType string) bool {
 }
 
 // stateAfter finds the state of the resource after the change: carried by the
-// event, gone after a delete, or read from ARM. It returns nil when the state is
-// unknown (never seen, and ARM does not know it either).
+// event, or read from ARM. A delete, whoever reports it, is read from ARM too:
+// an event saying a resource is gone is a reason to look, not an answer (DESIGN
+// 3.6). It returns nil when the state is unknown (never seen, and ARM does not
+// know it either).
 func (p *Pipeline) stateAfter(ctx context.Context, c Change, now time.Time) (*Resource, error) {
-	switch {
-	case c.Resource != nil:
-		return c.Resource, nil
-	case c.Action == ActionDelete:
-		return &Resource{ID: c.ResourceID, Type: c.ResourceType, Deleted: true, ObservedAt: now.UTC()}, nil
+	id, typ := c.ResourceID, c.ResourceType
+	if c.Resource != nil {
+		if !c.Resource.Deleted {
+			return c.Resource, nil
+		}
+		id, typ = c.Resource.ID, c.Resource.Type
 	}
-	return p.read(ctx, c.ResourceID, c.ResourceType, now)
+	res, err := p.read(ctx, id, typ, now)
+	if errors.Is(err, ErrUnknown) {
+		return nil, nil
+	}
+	return res, err
+}
+
+// confirm reads from ARM a resource whose state an event carried, and judges
+// what ARM answers, which may resolve findings. Nothing changes when ARM has no
+// answer.
+func (p *Pipeline) confirm(ctx context.Context, carried *Resource, trig Trigger, now time.Time) (Summary, *Resource, error) {
+	res, err := p.read(ctx, carried.ID, carried.Type, now)
+	switch {
+	case errors.Is(err, ErrUnknown):
+		return Summary{}, nil, nil
+	case err != nil:
+		return Summary{}, nil, err
+	case res == nil:
+		return Summary{}, nil, nil
+	}
+	return p.judge(ctx, res, trig, now)
+}
+
+// MaxClockSkew is how far past its receipt an event's time may lie before it
+// is taken as a lie: such a time is replaced by the time of receipt (DESIGN 3.6).
+const MaxClockSkew = 5 * time.Minute
+
+// received prepares a change as the pipeline believes it: a state the event
+// carried is marked as such (Resource.FromEvent), and an event time, or a
+// carried state's time, later than its receipt (plus MaxClockSkew) is taken
+// as the receipt time, so that a state dated in the future cannot hide every
+// real one after it.
+func (p *Pipeline) received(c Change, now time.Time) Change {
+	limit := now.Add(MaxClockSkew)
+	if c.EventTime.After(limit) {
+		p.log().Warn("event time later than its receipt; taken as the receipt time", "resourceId", c.ResourceID,
+			"eventId", c.EventID, "source", c.Source, "eventTime", c.EventTime, "receivedAt", now.UTC())
+		c.EventTime = now.UTC()
+	}
+	if c.Resource != nil {
+		r := *c.Resource
+		r.FromEvent = true
+		if r.ObservedAt.After(limit) {
+			p.log().Warn("state an event carried is dated later than its receipt; taken as the receipt time", "resourceId", r.ID,
+				"eventId", c.EventID, "observedAt", r.ObservedAt, "receivedAt", now.UTC())
+			r.ObservedAt = now.UTC()
+		}
+		c.Resource = &r
+	}
+	return c
+}
+
+// processed reports whether the change is in the ledger, under its key or the
+// key a version before issue 14 gave it.
+func (p *Pipeline) processed(ctx context.Context, c Change) (bool, error) {
+	key := c.OperationKey()
+	seen, err := p.Store.Processed(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("check ledger for %s: %w", key, err)
+	}
+	if legacy := c.legacyKey(); !seen && legacy != "" {
+		if seen, err = p.Store.Processed(ctx, legacy); err != nil {
+			return false, fmt.Errorf("check ledger for %s: %w", legacy, err)
+		}
+	}
+	return seen, nil
 }
 
 // read asks ARM for the resource. A 404 for a resource known before means it was
-// deleted; for one never seen, that nothing is known.
+// deleted; for one never seen, that nothing is known. A reader with no answer
+// (ErrUnknown: a recorded session that never saw the resource) is returned as
+// that error, for the caller to leave everything about the resource as it is.
 func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Resource, error) {
 	res, err := p.readARM(ctx, id)
 	if err == nil {
@@ -331,20 +414,35 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 		p.log().Info("resource type cannot be read; no verdict", "resourceId", id, "error", err.Error())
 		return nil, nil
 	}
+	if errors.Is(err, ErrUnknown) {
+		p.log().Info("no state known for the resource; nothing about it changes", "resourceId", id)
+		return nil, fmt.Errorf("read %s: %w", id, err)
+	}
 	if !errors.Is(err, ErrNotFound) {
 		return nil, fmt.Errorf("read %s: %w", id, err)
 	}
 	prev, perr := p.Store.GetResource(ctx, id)
 	switch {
 	case errors.Is(perr, ErrNotFound):
+		// Never judged itself, but findings may name it (a VM a JIT grant
+		// was checked on): ARM's 404 settles those.
+		fs, err := p.Store.ListFindings(ctx, FindingFilter{ResourceID: id})
+		if err != nil {
+			return nil, fmt.Errorf("list findings of %s: %w", id, err)
+		}
+		for _, f := range fs {
+			if f.Status != StatusResolved {
+				return &Resource{ID: id, Type: typ, Deleted: true, ObservedAt: now.UTC()}, nil
+			}
+		}
 		p.log().Info("resource unknown to ARM and never seen; no verdict", "resourceId", id)
 		return nil, nil
 	case perr != nil:
 		return nil, fmt.Errorf("get last known state of %s: %w", id, perr)
 	case prev.Deleted:
 		return nil, nil
-	case prev.ObservedAt.After(now):
-		// Known to exist after this moment: a 404 now is out of date (a late
+	case !prev.FromEvent && prev.ObservedAt.After(now):
+		// ARM saw it exist after this moment: a 404 now is out of date (a late
 		// delivery, a replay run again over the same store), not a deletion.
 		return nil, nil
 	}
@@ -353,16 +451,20 @@ func (p *Pipeline) read(ctx context.Context, id, typ string, now time.Time) (*Re
 
 // judge runs the rules over the resource's new state, against the last known
 // state, and returns the new state for the caller to store (keepState) once
-// everything that follows from it is done; nil when it was not judged.
+// everything that follows from it is done; nil when it was not judged, or
+// when an event carried it and the last known state is one ARM answered,
+// which it never replaces: the state before that a rule compares with, and a
+// remediation restores, stays one ARM answered (DESIGN 3.6).
 func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now time.Time) (Summary, *Resource, error) {
 	var sum Summary
 	var prev *Resource
 	switch known, err := p.Store.GetResource(ctx, res.ID); {
-	case err == nil && res.ObservedAt.Before(known.ObservedAt):
-		// An older state than the one already judged: judging it again would move
-		// findings back in time.
-		p.log().Debug("state older than the last known; not judged", "resourceId", res.ID,
-			"observedAt", res.ObservedAt, "lastKnown", known.ObservedAt)
+	case err == nil && !known.FromEvent && res.ObservedAt.Before(known.ObservedAt):
+		// Older than a state ARM answered and that was judged: judging it
+		// again would move findings back in time. Only ARM's word counts
+		// here; a state an event carried, whatever its date, hides nothing.
+		p.log().Warn("state older than the last known state read from ARM; not judged", "resourceId", res.ID,
+			"observedAt", res.ObservedAt, "lastKnown", known.ObservedAt, "fromEvent", res.FromEvent)
 		return sum, nil, nil
 	case err == nil:
 		prev = known
@@ -379,6 +481,9 @@ func (p *Pipeline) judge(ctx context.Context, res *Resource, trig Trigger, now t
 		return s, res, err
 	}
 	s, err := p.evaluate(ctx, res, prev, trig, now)
+	if res.FromEvent && prev != nil && !prev.FromEvent {
+		return s, nil, err
+	}
 	return s, res, err
 }
 
@@ -466,12 +571,15 @@ func (p *Pipeline) applyAll(ctx context.Context, vs []Verdict, res, prev *Resour
 	var sum Summary
 	for _, v := range vs {
 		sum.Verdicts++
-		changed, err := p.updateFinding(ctx, FindingID(v.Rule, v.ResourceID, v.GrantID), v, SubscriptionOf(v.ResourceID), res, prev, trig, now)
+		moved, err := p.updateFinding(ctx, FindingID(v.Rule, v.ResourceID, v.GrantID), v, SubscriptionOf(v.ResourceID), res, prev, trig, now)
 		if err != nil {
 			return sum, err
 		}
-		if changed {
+		switch moved {
+		case moveChanged:
 			sum.Transitions++
+		case moveUnconfirmed:
+			sum.Unconfirmed++
 		}
 	}
 	return sum, nil
@@ -505,6 +613,8 @@ func (p *Pipeline) gather(ctx context.Context, g Gatherer, res *Resource) (map[s
 			switch {
 			case errors.Is(err, ErrNotFound):
 				r = &Resource{ID: id, Type: TypeOf(id), Deleted: true}
+			case errors.Is(err, ErrUnknown):
+				r = nil // no answer: neither there nor gone
 			case err != nil:
 				return nil, fmt.Errorf("gather %s for %s: %w", id, res.ID, err)
 			}
@@ -580,35 +690,51 @@ func (p *Pipeline) closeAll(ctx context.Context, id string, trig Trigger, now ti
 		}
 		v := Verdict{Rule: f.Rule, ResourceID: f.ResourceID, Message: "The resource was deleted.",
 			Evidence: map[string]any{"deleted": true, "deletedResource": id}}
-		changed, err := p.updateFinding(ctx, f.ID, v, f.SubscriptionID, nil, nil, trig, now)
+		moved, err := p.updateFinding(ctx, f.ID, v, f.SubscriptionID, nil, nil, trig, now)
 		if err != nil {
 			return sum, err
 		}
-		if changed {
+		if moved == moveChanged {
 			sum.Transitions++
 		}
 	}
 	return sum, nil
 }
 
+// move is what updateFinding did with a verdict.
+type move int
+
+const (
+	moveNone        move = iota // the finding stays in its state
+	moveChanged                 // the finding changed state
+	moveUnconfirmed             // it would have resolved, on a state an event carried: left for ARM to confirm
+)
+
 // updateFinding moves a finding through its states (open, resolved, exempt) and
 // reports whether it changed state. Only transitions are audited (and, later,
-// notified); a repeated verdict only moves lastSeen.
-func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub string, res, prev *Resource, trig Trigger, now time.Time) (bool, error) {
+// notified); a repeated verdict only moves lastSeen. A verdict on a state an
+// event carried (res.FromEvent) may open a finding or keep it open, never
+// resolve it (DESIGN 3.6).
+func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub string, res, prev *Resource, trig Trigger, now time.Time) (move, error) {
 	now = now.UTC()
 	var from, to Status
+	unconfirmed := false
 	var unfinished *Finding // a transition stored by a process that died before telling it
 	// A transition this call stores is this call's to tell: no other call of
 	// this process takes it over meanwhile (mayFinish).
 	defer telling(id, now)()
 	stored, err := p.Store.UpdateFinding(ctx, id, func(cur *Finding) (*Finding, error) {
-		from, to, unfinished = "", "", nil
+		from, to, unfinished, unconfirmed = "", "", nil, false
 		if cur != nil && cur.Pending != nil {
 			u := *cur
 			unfinished = &u
 		}
 		next := nextFinding(cur, p.Policy, v, id, sub, trig, now)
 		if next == nil {
+			return nil, nil
+		}
+		if next.Status == StatusResolved && res != nil && res.FromEvent {
+			unconfirmed = true
 			return nil, nil
 		}
 		if cur != nil {
@@ -622,7 +748,7 @@ func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub 
 		return next, nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("update finding %s (%s on %s): %w", id, v.Rule, v.ResourceID, err)
+		return moveNone, fmt.Errorf("update finding %s (%s on %s): %w", id, v.Rule, v.ResourceID, err)
 	}
 	same := unfinished != nil && sameTrigger(unfinished.Trigger, trig)
 	self := 0
@@ -643,21 +769,26 @@ func (p *Pipeline) updateFinding(ctx context.Context, id string, v Verdict, sub 
 		}
 		p.log().Warn("telling a finding transition a process left untold", "findingId", id, "to", unfinished.Status, "at", unfinished.Pending.At)
 		if err := p.tell(ctx, t, *unfinished.Pending); err != nil {
-			return false, err
+			return moveNone, err
 		}
+	}
+	stay := moveNone
+	if unconfirmed {
+		p.log().Info("finding not resolved on a state an event carried; asking ARM", "findingId", id, "rule", v.Rule, "resourceId", v.ResourceID)
+		stay = moveUnconfirmed
 	}
 	if from == to {
 		if unfinished != nil {
-			return false, p.told(ctx, id, *unfinished.Pending)
+			return stay, p.told(ctx, id, *unfinished.Pending)
 		}
-		return false, nil
+		return stay, nil
 	}
 	p.log().Info("finding "+string(to), "findingId", id, "rule", v.Rule, "resourceId", v.ResourceID, "from", from)
 	pending := *stored.Pending
 	if err := p.tell(ctx, Transition{Finding: *stored, From: from, Verdict: v, Resource: res, Previous: prev}, pending); err != nil {
-		return true, err
+		return moveChanged, err
 	}
-	return true, p.told(ctx, id, pending)
+	return moveChanged, p.told(ctx, id, pending)
 }
 
 // PendingLease is how long a transition stored and not yet told is left to the

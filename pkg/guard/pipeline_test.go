@@ -349,29 +349,32 @@ func TestDeletion(t *testing.T) {
 		wantTrig  guard.Trigger
 	}{
 		{
-			name: "delete change resolves open findings",
+			name: "delete change, ARM answers 404: open findings resolve",
 			del: func(t *testing.T, h *harness) guard.Summary {
+				h.gone(at(9), acctID)
 				return h.handle(deletion(acctID, "corr-del", "eg-del", bob), at(10))
 			},
-			wantReads: 1,
+			wantReads: 2,
 			wantTrig:  guard.Trigger{Source: guard.SourceEventGrid, EventID: "eg-del", CorrelationID: "corr-del", Caller: bob},
 		},
 		{
-			name:   "delete change resolves exempt findings",
+			name:   "delete change, ARM answers 404: exempt findings resolve",
 			exempt: true,
 			del: func(t *testing.T, h *harness) guard.Summary {
+				h.gone(at(9), acctID)
 				return h.handle(deletion(acctID, "corr-del", "eg-del", bob), at(10))
 			},
-			wantReads: 1,
+			wantReads: 2,
 			wantTrig:  guard.Trigger{Source: guard.SourceEventGrid, EventID: "eg-del", CorrelationID: "corr-del", Caller: bob},
 		},
 		{
-			name: "Event Grid ResourceDeleteSuccess through Ingest",
+			name: "Event Grid ResourceDeleteSuccess through Ingest, ARM answers 404",
 			del: func(t *testing.T, h *harness) guard.Summary {
+				h.gone(at(9), acctID)
 				ev := egEvent(acctID, "Microsoft.Resources.ResourceDeleteSuccess", deleteOp, "corr-del", "eg-del", at(9), bob)
 				return h.ingest(guard.SourceEventGrid, egDelivery(t, ev), at(10))
 			},
-			wantReads: 1,
+			wantReads: 2,
 			wantTrig:  guard.Trigger{Source: guard.SourceEventGrid, EventID: "eg-del", CorrelationID: "corr-del", Caller: bob},
 		},
 		{
@@ -443,6 +446,74 @@ func TestDeletion(t *testing.T) {
 			res, err := h.store.GetResource(h.ctx, acctID)
 			if err != nil || !res.Deleted {
 				t.Errorf("last known state = %+v, %v; want deleted", res, err)
+			}
+		})
+	}
+}
+
+// A delete, whoever reports it, is a reason to read ARM: while ARM still
+// answers with the resource (a forged delete, or a genuine one delivered after
+// the resource was created again), its state is judged like any other and
+// nothing resolves on the event's word (DESIGN 3.6).
+func TestDeleteEventIsConfirmedByARM(t *testing.T) {
+	rnDeleted := func(t *testing.T, id string, when time.Time) []byte {
+		t.Helper()
+		b, err := json.Marshal([]map[string]any{{"id": "rn-del", "eventType": "Microsoft.ResourceNotifications.Resources.Deleted",
+			"subject": id, "eventTime": when.Format(time.RFC3339Nano), "dataVersion": "1", "metadataVersion": "1",
+			"topic": "/subscriptions/" + subA, "data": map[string]any{"resourceInfo": map[string]any{"id": id, "type": "Microsoft.Storage/storageAccounts"}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	tests := []struct {
+		name  string
+		state func(t *testing.T) []byte // what ARM answers after the delete event
+		del   func(t *testing.T, h *harness) guard.Summary
+		want  guard.Status
+	}{
+		{"Event Grid ResourceDeleteSuccess, resource still there", func(t *testing.T) []byte { return outside(t, acctID) },
+			func(t *testing.T, h *harness) guard.Summary {
+				ev := egEvent(acctID, "Microsoft.Resources.ResourceDeleteSuccess", deleteOp, "corr-del", "eg-del", at(9), bob)
+				return h.ingest(guard.SourceEventGrid, egDelivery(t, ev), at(10))
+			}, guard.StatusOpen},
+		{"Activity Log delete record, resource still there", func(t *testing.T) []byte { return outside(t, acctID) },
+			func(t *testing.T, h *harness) guard.Summary {
+				return h.ingest(guard.SourceEventHub, alMessage(t, alRecord(acctID, deleteOp, "Success", "corr-del", at(9), bob)), at(10))
+			}, guard.StatusOpen},
+		{"Resource Notifications Deleted, resource still there", func(t *testing.T) []byte { return outside(t, acctID) },
+			func(t *testing.T, h *harness) guard.Summary {
+				return h.ingest(guard.SourceEventGrid, rnDeleted(t, acctID, at(9)), at(10))
+			}, guard.StatusOpen},
+		{"late delete of a resource created again, now compliant", func(t *testing.T) []byte { return inside(t, acctID) },
+			func(t *testing.T, h *harness) guard.Summary {
+				ev := egEvent(acctID, "Microsoft.Resources.ResourceDeleteSuccess", deleteOp, "corr-del", "eg-del", at(1), bob)
+				return h.ingest(guard.SourceEventGrid, egDelivery(t, ev), at(10))
+			}, guard.StatusResolved},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, usPolicy(guard.ModeAlert))
+			h.observe(at(-5), outside(t, acctID))
+			h.handle(change(acctID, "corr-1", "al-1", alice), t0)
+			h.observe(at(5), tt.state(t))
+
+			tt.del(t, h)
+
+			f := h.finding(acctID)
+			if f.Status != tt.want {
+				t.Fatalf("finding after the delete event = %s, want %s", f.Status, tt.want)
+			}
+			if res, _ := f.Evidence["resolution"].(map[string]any); res != nil {
+				if facts, _ := res["facts"].(map[string]any); facts["deleted"] == true {
+					t.Errorf("resolved as deleted while ARM has the resource: %v", res)
+				}
+			}
+			if got := h.reader.count(acctID); got != 2 {
+				t.Errorf("ARM reads of the account = %d, want 2 (the delete is read, not believed)", got)
+			}
+			if res, err := h.store.GetResource(h.ctx, acctID); err != nil || res.Deleted {
+				t.Errorf("last known state = %+v, %v; want the state ARM answered", res, err)
 			}
 		})
 	}
@@ -1126,5 +1197,88 @@ func TestVerdictsAreAudited(t *testing.T) {
 	h.sweep(at(10)) // same verdict again, on a tick: no transition, nothing recorded
 	if got := len(h.auditOf("verdict")); got != 1 {
 		t.Errorf("verdict records after a sweep with no transition = %d, want still 1", got)
+	}
+}
+
+// A state an event carried may open or keep a finding open; what would
+// resolve one makes the pipeline read ARM, and only ARM's answer resolves
+// (DESIGN 3.6). Whatever is judged, a state ARM answered stays the last known
+// one: the state an event carried never replaces it.
+func TestCarriedStateResolvesOnlyThroughARM(t *testing.T) {
+	tests := []struct {
+		name       string
+		arm        func(t *testing.T, h *harness) // what ARM answers when the payload arrives
+		wantStatus guard.Status
+		wantFacts  bool // resolved as deleted
+		wantReads  int
+	}{
+		{"ARM still violating", func(t *testing.T, h *harness) {}, guard.StatusOpen, false, 2},
+		{"ARM compliant too", func(t *testing.T, h *harness) { h.observe(at(8), inside(t, acctID)) }, guard.StatusResolved, false, 2},
+		{"ARM answers 404", func(t *testing.T, h *harness) { h.gone(at(8), acctID) }, guard.StatusResolved, true, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t, usPolicy(guard.ModeAlert))
+			h.observe(at(-5), outside(t, acctID))
+			h.handle(change(acctID, "corr-1", "al-1", alice), t0)
+			tt.arm(t, h)
+			carried, err := guard.NewResource(inside(t, acctID), at(9))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := change(acctID, "", "rn-1", "")
+			c.Source, c.Resource = guard.SourceEventGrid, carried
+
+			sum := h.handle(c, at(10))
+
+			f := h.finding(acctID)
+			if f.Status != tt.wantStatus {
+				t.Fatalf("finding = %s, want %s (summary %+v)", f.Status, tt.wantStatus, sum)
+			}
+			if sum.Unconfirmed != 1 {
+				t.Errorf("summary = %+v, want the payload's resolution unconfirmed once", sum)
+			}
+			res, _ := f.Evidence["resolution"].(map[string]any)
+			if facts, _ := res["facts"].(map[string]any); (facts["deleted"] == true) != tt.wantFacts {
+				t.Errorf("resolution = %v, want deleted %v", res, tt.wantFacts)
+			}
+			if got := h.reader.count(acctID); got != tt.wantReads {
+				t.Errorf("ARM reads = %d, want %d", got, tt.wantReads)
+			}
+			known, err := h.store.GetResource(h.ctx, acctID)
+			if err != nil || known.FromEvent {
+				t.Errorf("last known state = %+v, %v; want one ARM answered", known, err)
+			}
+		})
+	}
+}
+
+// ARM's 404 settles the findings about a resource the guard never judged
+// itself (a VM a JIT grant was checked on) when the sweep asks; with no
+// answer at all (no arm line), they stay.
+func TestNotFoundSettlesFindingsOfAResourceNeverJudged(t *testing.T) {
+	vm := rgA + "/providers/Microsoft.Compute/virtualMachines/vm-jit"
+	tests := []struct {
+		name string
+		arm  func(h *harness)
+		act  func(h *harness)
+		want guard.Status
+	}{
+		{"sweep, ARM answers 404", func(h *harness) { h.gone(at(5), vm) }, func(h *harness) { h.sweep(at(10)) }, guard.StatusResolved},
+		{"sweep, no answer", func(h *harness) {}, func(h *harness) { h.sweep(at(10)) }, guard.StatusOpen},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pol := usPolicy(guard.ModeAlert)
+			pol.Rules[guard.RuleJITOverstay] = guard.RulePolicy{Mode: guard.ModeAlert}
+			h := newHarness(t, pol)
+			seed(t, h, guard.Finding{Rule: guard.RuleJITOverstay, Status: guard.StatusOpen, ResourceID: vm,
+				SubscriptionID: subA, FirstSeen: at(-30), LastSeen: at(-30)})
+			tt.arm(h)
+			tt.act(h)
+			if f := h.findingOf(guard.RuleJITOverstay, vm); f.Status != tt.want {
+				t.Errorf("access.jit-overstay on the VM = %s, want %s", f.Status, tt.want)
+			}
+		})
 	}
 }

@@ -15,6 +15,13 @@ var ErrNotFound = errors.New("not found")
 // pipeline then knows nothing of the resource: no verdict, and no retry.
 var ErrUnsupported = errors.New("unsupported")
 
+// ErrUnknown is returned (wrapped) by a ResourceReader that has no answer about
+// a resource: a recorded session with no arm line for it at the replay clock
+// (DESIGN 3.2). Unlike ErrNotFound it says nothing of whether the resource
+// exists, so nothing about it changes: its findings and its last known state
+// stay as they are.
+var ErrUnknown = errors.New("state unknown")
+
 // ErrConflict is returned (wrapped) when an optimistic write lost a race more often
 // than the store would retry.
 var ErrConflict = errors.New("conflict")

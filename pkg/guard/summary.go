@@ -11,6 +11,10 @@ type Summary struct {
 	Ignored     int // event types of no interest
 	Verdicts    int // rule verdicts reached
 	Transitions int // findings opened, resolved, reopened or exempted
+	// Unconfirmed counts compliant verdicts on a state an event carried that
+	// would have resolved a finding: they resolve nothing until ARM confirms
+	// them (DESIGN 3.6), and make the pipeline read the resource.
+	Unconfirmed int
 }
 
 // Add adds another summary to this one.
@@ -22,6 +26,7 @@ func (s *Summary) Add(o Summary) {
 	s.Ignored += o.Ignored
 	s.Verdicts += o.Verdicts
 	s.Transitions += o.Transitions
+	s.Unconfirmed += o.Unconfirmed
 }
 
 // LogValue lets a summary be logged as a group of counts.

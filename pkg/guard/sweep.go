@@ -32,6 +32,9 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
 			}
 			seen[key] = true
 			res, err := p.read(ctx, f.ResourceID, TypeOf(f.ResourceID), now)
+			if errors.Is(err, ErrUnknown) {
+				continue // no answer is not a deletion: the findings stay as they are
+			}
 			if err != nil {
 				if ctx.Err() != nil {
 					return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
@@ -103,6 +106,9 @@ func (p *Pipeline) checkGrants(ctx context.Context, trig Trigger, now time.Time,
 			continue
 		}
 		res, err := p.read(ctx, g.ResourceID, TypeOf(g.ResourceID), now)
+		if errors.Is(err, ErrUnknown) {
+			continue // no answer is not a deletion: the grant stays due
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return sum, err

@@ -36,6 +36,11 @@ func BuildAction(t guard.Transition) Action {
 	none := func(reason string) Action {
 		return Action{Type: ActionNone, Description: "no automatic remediation", Reason: reason}
 	}
+	if t.Resource != nil && t.Resource.FromEvent {
+		// A plan rests on a state read from ARM, never on one an event carried
+		// (DESIGN 3.6): the payload could say anything.
+		return none("the finding opened on a state an event carried, not one read from ARM: nothing is planned from it (alert only)")
+	}
 	switch f.Rule {
 	case guard.RuleResidencyReplication:
 		switch {
@@ -173,6 +178,12 @@ func storageCMKAction(id string, prev *guard.Resource) Action {
 	none := Action{Type: ActionNone, Description: "no automatic remediation",
 		Reason: "no earlier customer-managed key of this account is known: nothing to restore (alert only)"}
 	if prev == nil || prev.Deleted {
+		return none
+	}
+	if prev.FromEvent {
+		// The key restored is the one ARM last showed, never one an event
+		// named (DESIGN 3.6): a payload could name any vault.
+		none.Reason = "the account's earlier state was carried by an event, not read from ARM: its key is not restored (alert only)"
 		return none
 	}
 	var b struct {

@@ -66,7 +66,7 @@
 //	residency.replication  Cosmos DB account         PATCH properties.locations without the regions outside the allowed set, failover priorities renumbered in order (cosmos.remove-regions); none when such a region is the write region
 //	residency.replication  SQL failover group        DELETE the failover group; approval always (sql.delete-failover-group)
 //	residency.replication  SQL geo-replication link  DELETE the replication link; approval always (sql.delete-replication-link)
-//	encryption.cmk         storage account           PATCH properties.encryption back to the previous known Key Vault key (keySource, keyvaultproperties keyname/keyvaulturi/keyversion, identity) (storage.restore-cmk); none when no earlier Key Vault key is known
+//	encryption.cmk         storage account           PATCH properties.encryption back to the previous known Key Vault key (keySource, keyvaultproperties keyname/keyvaulturi/keyversion, identity) (storage.restore-cmk); none when no earlier Key Vault key read from ARM is known
 //	transit.tls            storage account           PATCH minimumTlsVersion TLS1_2 and supportsHttpsTrafficOnly true, whichever is wrong (storage.set-tls)
 //	transit.tls            SQL server                PATCH minimalTlsVersion 1.2 (sql.set-tls)
 //	transit.tls            Cosmos DB account         PATCH minimalTlsVersion Tls12 (cosmos.set-tls)
@@ -77,6 +77,12 @@
 // Other findings (SQL TDE, disks, Key Vault keys, access.jit-window,
 // access.unscreened-principal) get no automatic action: their remediation
 // status is none and the finding alerts as before.
+//
+// A plan is built only from states read from ARM (DESIGN 3.6): a finding that
+// opened on a state an event carried (guard.Resource.FromEvent: a Resource
+// Notifications payload, a Key Vault key event) gets action none, and
+// storage.restore-cmk restores only a key the account had in a state ARM
+// answered. The executor re-checks every plan against ARM before it writes.
 //
 // Every action is idempotent. Before each write the executor reads the resource
 // and classifies it: still in the violating state the plan was made against (the

@@ -563,6 +563,36 @@ func TestNoActionCases(t *testing.T) {
 	}
 }
 
+// A plan is built from states read from ARM only (DESIGN 3.6): neither a
+// judged state nor a previous state an event carried is its ground.
+func TestNoPlanFromAStateAnEventCarried(t *testing.T) {
+	withKey := &guard.Resource{ID: accountA, Type: "Microsoft.Storage/storageAccounts", ObservedAt: t0,
+		Body: []byte(`{"properties":{"encryption":{"keySource":"Microsoft.Keyvault","keyvaultproperties":{"keyname":"k","keyvaulturi":"https://kv-other.vault.azure.net"}}}}`)}
+	carried := func(r *guard.Resource) *guard.Resource { c := *r; c.FromEvent = true; return &c }
+	tls := &guard.Resource{ID: accountA, Type: "Microsoft.Storage/storageAccounts", ObservedAt: t0, Body: []byte(`{"properties":{"minimumTlsVersion":"TLS1_0"}}`)}
+	tests := []struct {
+		name string
+		t    guard.Transition
+		want string // action type
+	}{
+		{"CMK, previous state read from ARM", guard.Transition{Finding: guard.Finding{Rule: guard.RuleEncryptionCMK, ResourceID: accountA}, Previous: withKey}, ActionStorageCMK},
+		{"CMK, previous state an event carried", guard.Transition{Finding: guard.Finding{Rule: guard.RuleEncryptionCMK, ResourceID: accountA}, Previous: carried(withKey)}, ActionNone},
+		{"TLS, state read from ARM", guard.Transition{Finding: guard.Finding{Rule: guard.RuleTransitTLS, ResourceID: accountA}, Resource: tls}, ActionStorageTLS},
+		{"TLS, state an event carried", guard.Transition{Finding: guard.Finding{Rule: guard.RuleTransitTLS, ResourceID: accountA}, Resource: carried(tls)}, ActionNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := BuildAction(tt.t)
+			if a.Type != tt.want {
+				t.Errorf("action = %+v, want %s", a, tt.want)
+			}
+			if tt.want == ActionNone && !strings.Contains(a.Reason, "event") {
+				t.Errorf("reason %q does not say an event carried the state", a.Reason)
+			}
+		})
+	}
+}
+
 func TestSQLDeletesNeedApprovalInAuto(t *testing.T) {
 	fg := "/subscriptions/" + subA + "/resourceGroups/rg/providers/Microsoft.Sql/servers/s/failoverGroups/fg"
 	e := newEnv(t, guard.RemediationAuto, subA)

@@ -13,8 +13,10 @@ import (
 )
 
 // ARM answers resource reads from a session's arm lines at the replay clock: the
-// latest line observed at or before the clock, and 404 when that line says the
-// resource was deleted or when there is none (DESIGN 3.2).
+// latest line observed at or before the clock, 404 when that line says the
+// resource was deleted, and guard.ErrUnknown when there is none (DESIGN 3.2): a
+// session that never saw a resource does not know it is gone, so replaying it
+// into a store that holds other resources leaves them as they are.
 type ARM struct {
 	mu     sync.Mutex
 	byID   map[string][]observation
@@ -62,7 +64,10 @@ func (a *ARM) ReadResource(_ context.Context, id string) (*guard.Resource, error
 	obs := a.byID[guard.IDKey(id)]
 	a.mu.Unlock()
 	i := sort.Search(len(obs), func(i int) bool { return obs[i].at.After(now) }) - 1
-	if i < 0 || obs[i].deleted {
+	switch {
+	case i < 0:
+		return nil, fmt.Errorf("GET %s at %s: no arm line at or before it: %w", id, now.Format(time.RFC3339), guard.ErrUnknown)
+	case obs[i].deleted:
 		return nil, fmt.Errorf("GET %s at %s: %w", id, now.Format(time.RFC3339), guard.ErrNotFound)
 	}
 	res, err := guard.NewResource(obs[i].body, obs[i].at)

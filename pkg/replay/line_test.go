@@ -71,17 +71,26 @@ func TestARMAnswersAtTheReplayClock(t *testing.T) {
 		a.Observe(l)
 	}
 	tests := []struct {
+		id      string
 		clock   time.Time
-		wantSKU string // "" means 404
+		wantSKU string // "404" means not found, "?" unknown
 	}{
-		{at(9), ""}, {at(10), "GRS"}, {at(11), "GRS"}, {at(12), "LRS"}, {at(13), "LRS"}, {at(14), ""}, {at(15), ""},
+		{id, at(9), "?"}, {id, at(10), "GRS"}, {id, at(11), "GRS"}, {id, at(12), "LRS"}, {id, at(13), "LRS"}, {id, at(14), "404"}, {id, at(15), "404"},
+		// No line at all: the session does not know it, which is not "gone" (DESIGN 3.2).
+		{id + "x", at(15), "?"},
 	}
 	for _, tt := range tests {
 		clock = tt.clock
-		res, err := a.ReadResource(context.Background(), strings.ToLower(id))
-		if tt.wantSKU == "" {
-			if !errors.Is(err, guard.ErrNotFound) {
-				t.Errorf("at %s: got %v, want 404", clock.Format("15:04"), err)
+		res, err := a.ReadResource(context.Background(), strings.ToLower(tt.id))
+		switch tt.wantSKU {
+		case "404":
+			if !errors.Is(err, guard.ErrNotFound) || errors.Is(err, guard.ErrUnknown) {
+				t.Errorf("%s at %s: got %v, want 404", tt.id, clock.Format("15:04"), err)
+			}
+			continue
+		case "?":
+			if !errors.Is(err, guard.ErrUnknown) || errors.Is(err, guard.ErrNotFound) {
+				t.Errorf("%s at %s: got %v, want unknown (not 404)", tt.id, clock.Format("15:04"), err)
 			}
 			continue
 		}

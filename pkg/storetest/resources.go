@@ -51,7 +51,7 @@ func testResources(t *testing.T, open Opener) {
 		diff(t, "ListResources", []guard.Resource{v2}, listResources(t, s))
 	})
 
-	t.Run("Body and Deleted round-trip", func(t *testing.T) {
+	t.Run("Body, Deleted and FromEvent round-trip", func(t *testing.T) {
 		body := json.RawMessage(`{"id":"` + sa1 + `","type":"Microsoft.Storage/storageAccounts",` +
 			`"location":"westeurope","sku":{"name":"Standard_GRS"},"tags":{"owner":"<team & co>"},` +
 			`"properties":{"minimumTlsVersion":"TLS1_2","networkAcls":{"ipRules":[]},"n":12.5}}`)
@@ -65,14 +65,17 @@ func testResources(t *testing.T, open Opener) {
 				Location: "westeurope", Deleted: true, ObservedAt: t0}},
 			{"deleted, with body", guard.Resource{ID: sa1, Type: "Microsoft.Storage/storageAccounts",
 				Deleted: true, ObservedAt: t0, Body: body}},
+			// What an event carried is told apart from what ARM answered (DESIGN 3.6).
+			{"carried by an event", guard.Resource{ID: sa1, Type: "Microsoft.Storage/storageAccounts",
+				Location: "westeurope", ObservedAt: t0, Body: body, FromEvent: true}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := open(t)
 				putResource(t, s, tc.r)
 				got := getResource(t, s, sa1)
 				diff(t, "GetResource", &tc.r, got)
-				if got.Deleted != tc.r.Deleted {
-					t.Errorf("GetResource: got Deleted %v, want %v", got.Deleted, tc.r.Deleted)
+				if got.Deleted != tc.r.Deleted || got.FromEvent != tc.r.FromEvent {
+					t.Errorf("GetResource: got Deleted %v, FromEvent %v; want %v, %v", got.Deleted, got.FromEvent, tc.r.Deleted, tc.r.FromEvent)
 				}
 				wantUTC(t, "GetResource", got.ObservedAt)
 				diff(t, "ListResources", []guard.Resource{tc.r}, listResources(t, s))
