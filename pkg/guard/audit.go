@@ -10,13 +10,20 @@ import (
 
 // auditHashVersion names the encoding AuditHash hashes. It is hashed first, so
 // that a later encoding can never produce the hash of a record in this one.
-const auditHashVersion = "exportguard.audit.v1"
+// Version 2 (a record of a partition's chain) also covers Partition; a record
+// without one is of the single chain stores kept before partitions (version 1),
+// which migrated stores and old exports still hold.
+const (
+	auditHashVersion1 = "exportguard.audit.v1"
+	auditHashVersion2 = "exportguard.audit.v2"
+)
 
 // AuditHash returns the hash a record's Hash must equal: the SHA-256, in
-// lowercase hex, of these seven fields, each written as a netstring (its
-// length in bytes in decimal, ":", its bytes, ","), in this order:
+// lowercase hex, of these fields, each written as a netstring (its length in
+// bytes in decimal, ":", its bytes, ","), in this order:
 //
-//	"exportguard.audit.v1"
+//	"exportguard.audit.v2"                  ("exportguard.audit.v1" for a record without a Partition)
+//	Partition                               (not written at all for a record without one)
 //	Seq in decimal                          e.g. "42"
 //	At in UTC as RFC 3339 with nanoseconds  time.RFC3339Nano: "2025-03-14T07:26:53.589793Z"
 //	                                        (no trailing zeros in the fraction, none at all on a whole second)
@@ -43,7 +50,12 @@ func AuditHash(rec AuditRecord) string {
 		h.Write(b)
 		h.Write([]byte{','})
 	}
-	field([]byte(auditHashVersion))
+	if rec.Partition == "" {
+		field([]byte(auditHashVersion1))
+	} else {
+		field([]byte(auditHashVersion2))
+		field([]byte(rec.Partition))
+	}
 	field(strconv.AppendInt(nil, rec.Seq, 10))
 	field([]byte(rec.At.UTC().Format(time.RFC3339Nano)))
 	field([]byte(rec.Kind))

@@ -28,7 +28,13 @@ var ErrConflict = errors.New("conflict")
 
 // Store is exportguard's state. Every implementation (the embedded SQLite store,
 // Cosmos DB) passes the contract suite in pkg/storetest.
+//
+// State is kept in partitions (PartitionOf, DESIGN 6): the calls that read or
+// write one resource's findings, event keys, audit chain or outbox items name
+// its partition, so that a store can keep them together and change them in one
+// atomic, conditional write.
 type Store interface {
+	Batcher
 	Findings
 	Resources
 	Ledger
@@ -39,18 +45,29 @@ type Store interface {
 	Close() error
 }
 
-// Batcher is a Store that can make many calls one transaction. The pipeline
-// handles each delivery in one Batch when its store is a Batcher: one commit
-// for a hundred records instead of several for each, and a delivery either
-// stored whole or not at all (it is delivered again). Cosmos DB has no
-// transaction across partitions and is not a Batcher; each of its calls stands
-// alone, as every call does on any store outside a Batch.
+// Batcher makes many calls one atomic unit. The pipeline handles each change in
+// a Batch (and a delivery's changes under one more): a change's finding
+// transitions, audit record, outbox items, event key and state are stored
+// together or not at all, so nothing is ever left half told.
+//
+// The embedded store commits a Batch as one SQLite transaction, and a Batch
+// under a Batch's context joins it (a delivery is one transaction). Cosmos DB
+// has no transaction across partitions: it reads each partition a Batch
+// touches once, keeps the writes, and commits each partition's writes as one
+// transactional batch conditional on what it read (DESIGN 6), partitions in
+// the order of their last write (so the partition that marks a change
+// processed, written last, commits last); a Batch under a Batch's context is
+// committed on its own when it returns. When a conditional commit loses a race
+// (another instance changed the partition), the store reads again and runs fn
+// again, so fn may run more than once: it must do nothing but call the store
+// (and read what may be read again, such as ARM through the read cache).
 type Batcher interface {
-	// Batch runs fn with a context under which the store's calls join one
-	// transaction, committed when fn returns nil and rolled back when it
-	// returns an error. Reads inside see the batch's writes; each call keeps
-	// its own atomicity (an UpdateFinding whose fn fails writes nothing). A
-	// Batch under a Batch's context joins it.
+	// Batch runs fn with a context under which the store's calls form one
+	// atomic unit, committed when fn returns nil and discarded when it returns
+	// an error. Reads inside see the batch's writes; each call keeps its own
+	// atomicity (an UpdateFinding whose fn fails writes nothing). A Batch under
+	// a Batch's context either joins it or is committed on its own when it
+	// returns; either way each Batch call is atomic.
 	Batch(ctx context.Context, fn func(ctx context.Context) error) error
 }
 
@@ -58,14 +75,15 @@ type Batcher interface {
 type Findings interface {
 	// GetFinding returns the finding with this ID, or ErrNotFound.
 	GetFinding(ctx context.Context, id string) (*Finding, error)
-	// UpdateFinding reads the finding with this ID (nil when there is none),
+	// UpdateFinding reads the finding with this ID in this partition (the
+	// PartitionOf of its ResourceID; nil when there is none),
 	// calls fn, and stores what fn returns, as one atomic read-modify-write: two
 	// callers racing on one finding never lose an update. fn may run more than
 	// once and must have no side effects; it must not call the store. When fn
 	// returns nil, nothing is written. A finding fn returns with an empty ID gets id;
-	// one with another ID is refused.
+	// one with another ID, or whose ResourceID is of another partition, is refused.
 	// It returns what was stored (or the current finding when fn returned nil).
-	UpdateFinding(ctx context.Context, id string, fn func(cur *Finding) (*Finding, error)) (*Finding, error)
+	UpdateFinding(ctx context.Context, partition, id string, fn func(cur *Finding) (*Finding, error)) (*Finding, error)
 	// ListFindings returns findings matching the filter, sorted by resource ID
 	// (case-insensitively) then rule.
 	ListFindings(ctx context.Context, f FindingFilter) ([]Finding, error)
@@ -76,9 +94,6 @@ type FindingFilter struct {
 	Status     Status
 	Rule       string
 	ResourceID string // exact resource, case-insensitively
-	// Pending selects findings with a transition stored but not yet told
-	// (Finding.Pending), which the sweep finishes.
-	Pending bool
 }
 
 // Resources keeps the last known state of each resource.
@@ -94,13 +109,15 @@ type Resources interface {
 }
 
 // Ledger remembers which events have been processed: delivery is at least once,
-// so duplicates are normal.
+// so duplicates are normal. An event key is kept in the partition of the
+// resource the change names, where a duplicate is found with the one read the
+// change makes anyway; keys are forgotten after the store's ledger TTL.
 type Ledger interface {
-	// Processed reports whether key was marked processed.
-	Processed(ctx context.Context, key string) (bool, error)
-	// MarkProcessed records key as processed at the given time. Marking twice is
-	// not an error.
-	MarkProcessed(ctx context.Context, key string, at time.Time) error
+	// Processed reports whether key was marked processed in this partition.
+	Processed(ctx context.Context, partition, key string) (bool, error)
+	// MarkProcessed records key as processed in this partition at the given
+	// time. Marking twice is not an error.
+	MarkProcessed(ctx context.Context, partition, key string, at time.Time) error
 }
 
 // Grant is a time-bound access grant (JIT request, PIM assignment) to check when
@@ -128,8 +145,9 @@ type Grants interface {
 
 // OutboxItem is a notification or remediation waiting to be delivered.
 type OutboxItem struct {
-	ID          string          `json:"id"`   // idempotency key: enqueueing it twice keeps one
-	Kind        string          `json:"kind"` // e.g. notify.teams, remediate
+	ID          string          `json:"id"`        // idempotency key: enqueueing it twice keeps one
+	Partition   string          `json:"partition"` // of the finding it is about (PartitionOf), where it is kept
+	Kind        string          `json:"kind"`      // e.g. notify.teams, remediate
 	Payload     json.RawMessage `json:"payload"`
 	CreatedAt   time.Time       `json:"createdAt"`
 	NextAttempt time.Time       `json:"nextAttempt"`
@@ -147,53 +165,63 @@ type Outbox interface {
 	// oldest NextAttempt first (ties in enqueue order). A limit <= 0 returns nothing.
 	DueItems(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
 	// Complete removes a delivered item; completing an absent one is not an error.
-	Complete(ctx context.Context, id string) error
+	Complete(ctx context.Context, partition, id string) error
 	// Retry records a failed attempt and when to try again; ErrNotFound if absent.
-	Retry(ctx context.Context, id string, next time.Time, lastErr string) error
+	Retry(ctx context.Context, partition, id string, next time.Time, lastErr string) error
 	// Fail gives up on an item after a last failed attempt: it is kept, Failed,
 	// with the reason as LastError, and is never due again; ErrNotFound if absent.
-	Fail(ctx context.Context, id, reason string) error
+	Fail(ctx context.Context, partition, id, reason string) error
 	// ListOutbox returns every item kept, pending and failed, oldest CreatedAt
 	// first (then by ID).
 	ListOutbox(ctx context.Context) ([]OutboxItem, error)
 }
 
 // AuditRecord is one entry of the append-only, hash-chained audit trail (see
-// AuditHash for what Hash covers, and VerifyAudit for how a trail is checked).
+// AuditHash for what Hash covers, and VerifyAudit for how a chain is checked).
+// The trail is one chain per partition, and the chain of seals (SealPartition)
+// that orders them all.
 type AuditRecord struct {
-	Seq     int64           `json:"seq"` // assigned by the store: 1, 2, 3, … without gaps
+	// Partition is the chain the record belongs to: PartitionOf the resource it
+	// is about, or SealPartition. "" only in a trail kept before partitions.
+	Partition string `json:"partition,omitempty"`
+	// Seq is assigned by the store: 1, 2, 3, … without gaps, in its partition.
+	Seq     int64           `json:"seq"`
 	At      time.Time       `json:"at"`
 	Kind    string          `json:"kind"`    // e.g. change, finding.open
 	Subject string          `json:"subject"` // usually a resource ID or finding ID
 	Data    json.RawMessage `json:"data,omitempty"`
-	// PrevHash is the Hash of the record with Seq-1, and "" for Seq 1; the
-	// store sets it.
+	// PrevHash is the Hash of the record with Seq-1 in the partition, and ""
+	// for Seq 1; the store sets it.
 	PrevHash string `json:"prevHash"`
 	// Hash is AuditHash of this record (hex SHA-256); the store sets it.
 	Hash string `json:"hash"`
 }
 
-// Audit is the append-only trail, one hash chain per store: each record's
-// PrevHash is the Hash of the record before it, so that altering, removing,
-// inserting or reordering a stored record breaks the chain where it happened
-// (VerifyAudit finds it). There is one chain, not one per subscription,
-// because a verifier needs one total order of everything the store logged; a
-// chain per subscription (appended in parallel, each with its own Seqs) would
-// be a later change for scale, with the Seq and PrevHash of each chain kept
-// the same way.
+// Audit is the append-only trail: one hash chain per partition, so that
+// appenders of different resources never wait for each other, and a chain of
+// seals (SealPartition, written by the sweep timer) that chains the heads of
+// the partitions into one global order (SealData). Each record's PrevHash is
+// the Hash of the record before it in its partition, so that altering,
+// removing, inserting or reordering a stored record breaks the chain where it
+// happened (VerifyAudit finds it).
 type Audit interface {
-	// AppendAudit appends a record and returns it as stored: with the next Seq
-	// (1 for the first record, then without gaps), PrevHash the Hash of the
-	// record before it, and Hash, all three set atomically with the append, so
-	// that concurrent appenders still build one valid chain. The Seq, PrevHash
-	// and Hash given are ignored; At is kept in UTC, and Data byte for byte,
-	// since the hash covers its bytes.
+	// AppendAudit appends a record to the chain of rec.Partition (which must
+	// not be empty) and returns it as stored: with the partition's next Seq (1
+	// for its first record, then without gaps), PrevHash the Hash of the
+	// partition's record before it, and Hash, all three set atomically with
+	// the append, so that concurrent appenders still build one valid chain. The
+	// Seq, PrevHash and Hash given are ignored; At is kept in UTC, and Data byte
+	// for byte, since the hash covers its bytes.
 	AppendAudit(ctx context.Context, rec AuditRecord) (AuditRecord, error)
-	// ListAudit returns records with Seq greater than after, in Seq order, up to
-	// limit (a limit <= 0 returns nothing), as stored: a record altered or
-	// removed behind the store's back is returned altered or not at all, for
-	// VerifyAudit to find.
-	ListAudit(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
+	// ListAudit returns the partition's records with Seq greater than after, in
+	// Seq order, up to limit (a limit <= 0 returns nothing), as stored: a
+	// record altered or removed behind the store's back is returned altered or
+	// not at all, for VerifyAudit to find.
+	ListAudit(ctx context.Context, partition string, after int64, limit int) ([]AuditRecord, error)
+	// AuditHeads returns the last record of every partition's chain whose last
+	// record's At is at or after since (the zero time: every chain), the seal
+	// chain included, sorted by partition.
+	AuditHeads(ctx context.Context, since time.Time) ([]AuditHead, error)
 }
 
 // PoisonRecord is input that could not be processed, kept with the reason so that
