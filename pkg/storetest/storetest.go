@@ -36,7 +36,10 @@ import (
 type Opener = func(t *testing.T) guard.Store
 
 // Run runs the contract suite against the stores open returns. Every subtest
-// opens a store of its own.
+// opens a store of its own. Nothing in it assumes that a Batch runs its fn
+// once (Cosmos DB runs it again after a lost race), and its concurrent writers
+// (at most 32 goroutines) are few enough that a store that retries lost races
+// must never give up on one.
 func Run(t *testing.T, open func(t *testing.T) guard.Store) {
 	t.Run("Findings", func(t *testing.T) { testFindings(t, open) })
 	t.Run("Resources", func(t *testing.T) { testResources(t, open) })
