@@ -237,6 +237,104 @@ func TestBatchServerStaleETag(t *testing.T) {
 	}
 }
 
+// TestBatchServerRollbackRestoresEverything: what a failed batch undoes is
+// put back exactly: replaced, upserted, patched and deleted documents return
+// with their content and ETags, stay findable by reads and queries, and take
+// conditional writes on those ETags.
+func TestBatchServerRollbackRestoresEverything(t *testing.T) {
+	c := batchContainer(t, server(t), nil)
+	tags := seed(t, c, bdoc{ID: "r", V: "r0"}, bdoc{ID: "u", V: "u0"}, bdoc{ID: "q", V: "q0"},
+		bdoc{ID: "d", V: "d0"}, bdoc{ID: "dup", V: "dup0"})
+	patch := azcosmos.PatchOperations{}
+	patch.AppendSet("/v", "q1")
+
+	b := c.NewTransactionalBatch(partKey)
+	b.ReplaceItem("r", mk("r", "r1"), ifMatch(tags["r"]))
+	b.UpsertItem(mk("u", "u1"), nil)
+	b.PatchItem("q", patch, nil)
+	b.DeleteItem("d", nil)
+	b.CreateItem(mk("n", "n0"), nil)
+	b.ReplaceItem("n", mk("n", "n1"), nil)
+	b.CreateItem(mk("dup", "dup1"), nil) // 409
+	failed(t, run(t, c, b, nil), 424, 424, 424, 424, 424, 424, 409)
+
+	for id, v := range map[string]string{"r": "r0", "u": "u0", "q": "q0", "d": "d0", "dup": "dup0"} {
+		unchanged(t, c, id, v, tags[id])
+	}
+	absent(t, c, "n")
+	pager := c.NewQueryItemsPager("SELECT c.id FROM c", partKey, nil)
+	var ids []string
+	for pager.More() {
+		page, err := pager.NextPage(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, item := range page.Items {
+			var d bdoc
+			json.Unmarshal(item, &d)
+			ids = append(ids, d.ID)
+		}
+	}
+	slices.Sort(ids)
+	if want := []string{"d", "dup", "q", "r", "u"}; !slices.Equal(ids, want) {
+		t.Errorf("a query after the rollback finds %v, want %v", ids, want)
+	}
+
+	// The restored ETags are live: a batch conditional on them commits.
+	b = c.NewTransactionalBatch(partKey)
+	b.ReplaceItem("r", mk("r", "r2"), ifMatch(tags["r"]))
+	b.DeleteItem("d", ifMatch(tags["d"]))
+	succeeded(t, run(t, c, b, nil), 200, 204)
+	absent(t, c, "d")
+}
+
+// TestBatchServerConcurrentIfMatch: batches racing on one document with the
+// same ifMatch: exactly one commits, every other fails with 412 and leaves
+// nothing of itself behind.
+func TestBatchServerConcurrentIfMatch(t *testing.T) {
+	c := batchContainer(t, server(t), nil)
+	tag := seed(t, c, bdoc{ID: "x", V: "v0"})["x"]
+	const writers = 16
+	var wg sync.WaitGroup
+	results := make([]azcosmos.TransactionalBatchResponse, writers)
+	errs := make([]error, writers)
+	for i := range writers {
+		wg.Go(func() {
+			b := c.NewTransactionalBatch(partKey)
+			b.CreateItem(mk(fmt.Sprintf("side-%d", i), "v"), nil)
+			b.ReplaceItem("x", mk("x", fmt.Sprintf("w%d", i)), ifMatch(tag))
+			results[i], errs[i] = c.ExecuteTransactionalBatch(context.Background(), b, nil)
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i := range writers {
+		if errs[i] != nil {
+			t.Fatalf("writer %d: %v", i, errs[i])
+		}
+		if results[i].Success {
+			if winner >= 0 {
+				t.Fatalf("writers %d and %d both committed on etag %q", winner, i, tag)
+			}
+			winner = i
+			continue
+		}
+		if got := statuses(results[i]); !slices.Equal(got, []int32{424, 412}) {
+			t.Errorf("writer %d: statuses %v, want [424 412]", i, got)
+		}
+		absent(t, c, fmt.Sprintf("side-%d", i))
+	}
+	if winner < 0 {
+		t.Fatal("no writer committed")
+	}
+	if v, _, _ := state(t, c, part, "x"); v != fmt.Sprintf("w%d", winner) {
+		t.Errorf("x: v=%q, want the winner's w%d", v, winner)
+	}
+	if _, _, ok := state(t, c, part, fmt.Sprintf("side-%d", winner)); !ok {
+		t.Errorf("the winner's create is missing")
+	}
+}
+
 // TestBatchServerReplace: a replace inside a batch works, with or without
 // ifMatch, and answers the document's new ETag.
 func TestBatchServerReplace(t *testing.T) {

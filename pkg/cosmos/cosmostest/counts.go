@@ -21,8 +21,11 @@ type Counts struct {
 	ByKind   map[string]int64 `json:"byKind"`
 	BytesIn  int64            `json:"bytesIn"`  // request body bytes (headers not counted)
 	BytesOut int64            `json:"bytesOut"` // response body bytes (headers not counted)
-	Batches  int64            `json:"batches"`  // transactional batch requests
-	BatchOps int64            `json:"batchOps"` // operations in those batches
+	// Batches are the atomic transactional batches whose body was a JSON
+	// array (refused ones too: over 100 operations, over 2 MB), BatchOps the
+	// operations in them.
+	Batches  int64 `json:"batches"`
+	BatchOps int64 `json:"batchOps"`
 }
 
 // ReadCounts returns the counts of the server at endpoint.
