@@ -43,7 +43,7 @@ func (s *Store) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.A
 	}
 	var out guard.AuditRecord
 	err := s.inUnit(ctx, func(ctx context.Context, u *unit) error {
-		p, err := s.load(ctx, u, rec.Partition)
+		p, err := s.loadForWrite(ctx, u, rec.Partition)
 		if err != nil {
 			return err
 		}
@@ -75,9 +75,11 @@ func (s *Store) ListAudit(ctx context.Context, partition string, after int64, li
 		return nil, nil
 	}
 	after = max(after, 0)
-	sql := fmt.Sprintf("SELECT TOP %d * FROM c WHERE c.kind = 'audit' AND c.seq > @after ORDER BY c.seq", limit)
+	// c.pk repeats the partition key: the local test server applies TOP
+	// before it keeps the partition's documents only.
+	sql := fmt.Sprintf("SELECT TOP %d * FROM c WHERE c.pk = @pk AND c.kind = 'audit' AND c.seq > @after ORDER BY c.seq", limit)
 	docs, err := queryDocs[auditDoc](ctx, s.container(cPartitions), partitionKey(partition), sql,
-		[]azcosmos.QueryParameter{param("@after", after)})
+		[]azcosmos.QueryParameter{param("@pk", pkOfPartition(partition)), param("@after", after)})
 	if err != nil {
 		return nil, fmt.Errorf("cosmos: list audit of %s after %d: %w", partition, after, err)
 	}

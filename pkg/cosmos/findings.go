@@ -62,7 +62,7 @@ func (s *Store) UpdateFinding(ctx context.Context, partition, id string, fn func
 	var out *guard.Finding
 	err := s.inUnit(ctx, func(ctx context.Context, u *unit) error {
 		out = nil
-		p, err := s.load(ctx, u, partition)
+		p, err := s.loadForWrite(ctx, u, partition)
 		if err != nil {
 			return err
 		}

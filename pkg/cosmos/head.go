@@ -49,11 +49,11 @@ type auditHeadDoc struct {
 // documentation). FindingIDs and Statuses repeat what Findings holds, so that
 // cross-partition queries can select heads without a JOIN.
 type headDoc struct {
-	ID         string                    `json:"id"` // headID
-	PK         string                    `json:"pk"`
-	Partition  string                    `json:"partition"`
-	Kind       string                    `json:"kind"` // "head"
-	WriteID    string                    `json:"writeId"`
+	ID        string `json:"id"` // headID
+	PK        string `json:"pk"`
+	Partition string `json:"partition"`
+	Kind      string `json:"kind"` // "head"
+	WriteID   string `json:"writeId"`
 	// Resources holds guard.Resource documents by guard.IDKey, and Findings
 	// guard.Finding documents by ID, kept encoded: every read decodes a copy
 	// of its own, and writing the head encodes none of them again.

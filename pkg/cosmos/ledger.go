@@ -31,7 +31,7 @@ func (s *Store) MarkProcessed(ctx context.Context, partition, key string, at tim
 		return fmt.Errorf("cosmos: mark processed %s: empty partition", key)
 	}
 	err := s.inUnit(ctx, func(ctx context.Context, u *unit) error {
-		p, err := s.load(ctx, u, partition)
+		p, err := s.loadForWrite(ctx, u, partition)
 		if err != nil {
 			return err
 		}

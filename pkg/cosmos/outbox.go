@@ -33,7 +33,7 @@ func outboxDocID(id string) string { return "outbox-" + docID(id) }
 const failedNextAt = "9999-12-31T23:59:59.999999999Z"
 
 // opFor returns the unit's outbox write of an item, or nil.
-func (p *part) opFor(id string) *itemOp {
+func (p *partState) opFor(id string) *itemOp {
 	for _, op := range p.items {
 		if op.id == id {
 			return op
@@ -43,7 +43,7 @@ func (p *part) opFor(id string) *itemOp {
 }
 
 // setOp makes op the unit's outbox write of its item.
-func (p *part) setOp(op *itemOp) {
+func (p *partState) setOp(op *itemOp) {
 	for i, o := range p.items {
 		if o.id == op.id {
 			p.items = slices.Delete(p.items, i, i+1)
@@ -65,7 +65,7 @@ func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
 	}
 	it.CreatedAt, it.NextAttempt = utc(it.CreatedAt), utc(it.NextAttempt)
 	err := s.inUnit(ctx, func(ctx context.Context, u *unit) error {
-		p, err := s.load(ctx, u, it.Partition)
+		p, err := s.loadForWrite(ctx, u, it.Partition)
 		if err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
 // error (its delete meets none, 404, and is dropped from the batch).
 func (s *Store) Complete(ctx context.Context, partition, id string) error {
 	err := s.inUnit(ctx, func(ctx context.Context, u *unit) error {
-		p, err := s.load(ctx, u, partition)
+		p, err := s.loadForWrite(ctx, u, partition)
 		if err != nil {
 			return err
 		}
@@ -140,7 +140,7 @@ func (s *Store) Fail(ctx context.Context, partition, id, reason string) error {
 // item, which only such commits change) and writes what change makes of it.
 func (s *Store) changeItem(ctx context.Context, partition, id string, change func(*outboxDoc)) error {
 	return s.inUnit(ctx, func(ctx context.Context, u *unit) error {
-		p, err := s.load(ctx, u, partition)
+		p, err := s.loadForWrite(ctx, u, partition)
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (s *Store) changeItem(ctx context.Context, partition, id string, change fun
 
 // readOutbox returns an item of a partition the unit has read (nil when
 // absent), reading it once.
-func (s *Store) readOutbox(ctx context.Context, p *part, id string) (*outboxDoc, error) {
+func (s *Store) readOutbox(ctx context.Context, p *partState, id string) (*outboxDoc, error) {
 	if d, ok := p.itemsRead[id]; ok {
 		return d, nil
 	}

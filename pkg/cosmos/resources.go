@@ -47,7 +47,7 @@ func (s *Store) PutResource(ctx context.Context, r *guard.Resource) error {
 		return fmt.Errorf("cosmos: put resource %s: encode: %w", r.ID, err)
 	}
 	err = s.inUnit(ctx, func(ctx context.Context, u *unit) error {
-		p, err := s.load(ctx, u, guard.PartitionOf(r.ID))
+		p, err := s.loadForWrite(ctx, u, guard.PartitionOf(r.ID))
 		if err != nil {
 			return err
 		}

@@ -36,19 +36,25 @@ type unitKey struct{}
 // outbox operations to commit beside them.
 type unit struct {
 	parent *unit
-	parts  map[string]*part // by partition
-	seed   map[string]*part // heads known from the attempt before (committed or read after a lost race)
-	clock  int              // counts writes, for the commit order
+	parts  map[string]*partState // by partition
+	seed   map[string]*partState // heads known from the attempt before (committed or read after a lost race)
+	clock  int                   // counts writes, for the commit order
 }
 
-// part is one partition as a unit knows it.
-type part struct {
+// partState is one partition as a unit knows it.
+type partState struct {
 	partition string
 	head      *headDoc    // as read, with the unit's writes
 	etag      azcore.ETag // of the head read; "" when there was none
-	lastWrite int         // the unit's clock at its last write; 0: read only
-	audits    []auditDoc  // records appended, in Seq order
-	items     []*itemOp   // outbox writes, in order, one per item ID
+	base      *headDoc    // the head as read, before the unit's first write to it
+	// done says an earlier run of fn in the same Batch committed this
+	// partition: head is what it held before, and writes to it are dropped
+	// (see Batch); after is what it holds now.
+	done      bool
+	after     *partState
+	lastWrite int        // the unit's clock at its last write; 0: read only
+	audits    []auditDoc // records appended, in Seq order
+	items     []*itemOp  // outbox writes, in order, one per item ID
 	itemsRead map[string]*outboxDoc
 }
 
@@ -73,12 +79,12 @@ func unitOf(ctx context.Context) *unit {
 	return u
 }
 
-func (u *unit) dirty(p *part) bool {
+func (u *unit) dirty(p *partState) bool {
 	return p.lastWrite > 0
 }
 
 // wrote records a write to p.
-func (u *unit) wrote(p *part) {
+func (u *unit) wrote(p *partState) {
 	u.clock++
 	p.lastWrite = u.clock
 }
@@ -92,19 +98,24 @@ func (u *unit) wrote(p *part) {
 // fn runs again in a new unit, with the partition read again, up to
 // Options.UpdateAttempts times with jittered backoff; then the error wraps
 // guard.ErrConflict. A Batch under a Batch commits on its own when it returns,
-// and hands what it read and wrote to the unit around it. Partitions committed
-// before the one that lost stay committed: there is no transaction across
-// partitions.
+// and hands what it read and wrote to the unit around it.
+//
+// There is no transaction across partitions: partitions committed before the
+// one that lost stay committed. When fn runs again, it reads them as they
+// were before that commit, and what it writes to them is dropped, so that a
+// Batch's writes to a partition land once (fn, given the same reads, writes
+// the same), while the partition that lost, and those after it, are read
+// again and committed anew.
 func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
 	parent := unitOf(ctx)
-	var seed map[string]*part
+	var seed map[string]*partState
 	for attempt := 1; ; attempt++ {
-		u := &unit{parent: parent, parts: map[string]*part{}, seed: seed}
+		u := &unit{parent: parent, parts: map[string]*partState{}, seed: seed}
 		if err := fn(context.WithValue(ctx, unitKey{}, u)); err != nil {
 			return err
 		}
 		lost, err := s.commit(ctx, u)
-		u.handOver(err != nil)
+		u.handOver()
 		if err == nil {
 			return nil
 		}
@@ -120,7 +131,7 @@ func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) e
 			return fmt.Errorf("cosmos: batch: %w: other writers changed partition %s first %d times in a row: %w",
 				guard.ErrConflict, lost.partition, attempt, err)
 		}
-		seed = u.committed()
+		seed = u.nextSeed()
 		if lost.head != nil {
 			seed[lost.partition] = lost
 		}
@@ -142,12 +153,12 @@ func (s *Store) inUnit(ctx context.Context, fn func(ctx context.Context, u *unit
 // load returns the partition as the unit knows it, reading its head the
 // first time: from the attempt before, from a unit around it that has read it
 // and not written it, or with one point read (404: an empty partition).
-func (s *Store) load(ctx context.Context, u *unit, partition string) (*part, error) {
+func (s *Store) load(ctx context.Context, u *unit, partition string) (*partState, error) {
 	if p, ok := u.parts[partition]; ok {
 		return p, nil
 	}
 	if p, ok := u.seed[partition]; ok {
-		q := &part{partition: partition, head: p.head.clone(), etag: p.etag}
+		q := &partState{partition: partition, head: p.head.clone(), etag: p.etag, done: p.done, after: p.after}
 		u.parts[partition] = q
 		return q, nil
 	}
@@ -156,7 +167,7 @@ func (s *Store) load(ctx context.Context, u *unit, partition string) (*part, err
 			if a.dirty(p) {
 				break // its writes are its own to commit
 			}
-			q := &part{partition: partition, head: p.head.clone(), etag: p.etag}
+			q := &partState{partition: partition, head: p.head.clone(), etag: p.etag}
 			u.parts[partition] = q
 			return q, nil
 		}
@@ -165,9 +176,19 @@ func (s *Store) load(ctx context.Context, u *unit, partition string) (*part, err
 	if err != nil {
 		return nil, err
 	}
-	p := &part{partition: partition, head: h, etag: etag}
+	p := &partState{partition: partition, head: h, etag: etag}
 	u.parts[partition] = p
 	return p, nil
+}
+
+// loadForWrite is load for a call that may write the partition: it keeps
+// the head as it was before the unit's first write (see Batch).
+func (s *Store) loadForWrite(ctx context.Context, u *unit, partition string) (*partState, error) {
+	p, err := s.load(ctx, u, partition)
+	if err == nil && p.base == nil && !p.done {
+		p.base = p.head.clone()
+	}
+	return p, err
 }
 
 // readHead reads a partition's head with one point read; an absent head is
@@ -201,44 +222,67 @@ func (s *Store) peek(ctx context.Context, partition string) (*headDoc, error) {
 	return h, err
 }
 
-// committed returns the parts of u that were committed: what they hold now.
-func (u *unit) committed() map[string]*part {
-	seed := map[string]*part{}
-	for k, p := range u.parts {
-		if p.lastWrite < 0 {
+// nextSeed returns what the next run of fn starts from after a lost race:
+// the partitions committed by this run and the runs before, as they were
+// before (done).
+func (u *unit) nextSeed() map[string]*partState {
+	seed := map[string]*partState{}
+	for k, p := range u.seed {
+		if p.done {
 			seed[k] = p
+		}
+	}
+	for k, p := range u.parts {
+		if p.lastWrite < 0 && !p.done {
+			seed[k] = &partState{partition: k, head: p.base, done: true,
+				after: &partState{partition: k, head: p.head, etag: p.etag}}
 		}
 	}
 	return seed
 }
 
-// handOver gives the unit around u what u read and committed (only what it
-// committed, after a failed commit), where that unit has not written the
-// partition itself, so that a later Batch in it reads none of them again.
-func (u *unit) handOver(committedOnly bool) {
+// handOver gives the unit around u what u read and committed, where that
+// unit has not written the partition itself, so that a later Batch in it
+// reads none of them again. (After a failed commit, what it read is handed
+// over too: the Batch around it reads it again only if it loses a race on it.)
+func (u *unit) handOver() {
 	a := u.parent
 	if a == nil {
 		return
 	}
-	for k, p := range u.parts {
-		if q, ok := a.parts[k]; ok && a.dirty(q) || committedOnly && p.lastWrite >= 0 {
-			continue
+	give := func(k string, p *partState) {
+		if q, ok := a.parts[k]; ok && a.dirty(q) {
+			return
 		}
-		a.parts[k] = &part{partition: k, head: p.head, etag: p.etag}
+		if p.done {
+			p = p.after
+		}
+		if p.lastWrite > 0 { // written, not committed
+			return
+		}
+		a.parts[k] = &partState{partition: k, head: p.head, etag: p.etag}
+	}
+	for k, p := range u.seed {
+		if _, ok := u.parts[k]; !ok && p.done {
+			give(k, p)
+		}
+	}
+	for k, p := range u.parts {
+		give(k, p)
 	}
 }
 
 // commit commits each partition u wrote, in the order of their last writes,
 // each as one transactional batch. When one loses a race it returns that
 // partition (with its head as read again, when it was) and an error.
-func (s *Store) commit(ctx context.Context, u *unit) (*part, error) {
-	var written []*part
+func (s *Store) commit(ctx context.Context, u *unit) (*partState, error) {
+	var written []*partState
 	for _, p := range u.parts {
-		if u.dirty(p) {
+		if u.dirty(p) && !p.done {
 			written = append(written, p)
 		}
 	}
-	slices.SortFunc(written, func(a, b *part) int { return cmp.Compare(a.lastWrite, b.lastWrite) })
+	slices.SortFunc(written, func(a, b *partState) int { return cmp.Compare(a.lastWrite, b.lastWrite) })
 	for _, p := range written {
 		lost, err := s.commitPart(ctx, p)
 		if err != nil {
@@ -274,7 +318,7 @@ type batchOp struct {
 // carries this commit's write ID, the batch had landed and only its answer
 // was lost (the transient retry then met its own write); otherwise the race
 // is lost, and the returned part holds the head as read now.
-func (s *Store) commitPart(ctx context.Context, p *part) (*part, error) {
+func (s *Store) commitPart(ctx context.Context, p *partState) (*partState, error) {
 	writeID := newWriteID()
 	hb, err := p.head.encode(writeID, s.ledgerTTL)
 	if err != nil {
@@ -358,17 +402,17 @@ func (s *Store) commitPart(ctx context.Context, p *part) (*part, error) {
 // landedOrLost reads the head after its condition failed: the batch landed
 // when the head carries its write ID (an answer lost in transit, the retry
 // meeting its own write), and the race is lost otherwise.
-func (s *Store) landedOrLost(ctx context.Context, p *part, writeID string, status int32) (*part, error) {
+func (s *Store) landedOrLost(ctx context.Context, p *partState, writeID string, status int32) (*partState, error) {
 	h, etag, err := s.readHead(ctx, p.partition)
 	if err != nil {
-		return &part{partition: p.partition}, fmt.Errorf("%w (status %d), and reading it again failed: %w", errLostRace, status, err)
+		return &partState{partition: p.partition}, fmt.Errorf("%w (status %d), and reading it again failed: %w", errLostRace, status, err)
 	}
 	if h.WriteID == writeID {
 		p.head, p.etag = h, etag
 		p.audits, p.items = nil, nil
 		return nil, nil
 	}
-	return &part{partition: p.partition, head: h, etag: etag}, fmt.Errorf("%w (status %d)", errLostRace, status)
+	return &partState{partition: p.partition, head: h, etag: etag}, fmt.Errorf("%w (status %d)", errLostRace, status)
 }
 
 // failedOp returns the index and status of the operation that failed a batch:
