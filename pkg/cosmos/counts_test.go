@@ -79,7 +79,7 @@ func writeChange(ctx context.Context, s *Store, c change) (dup bool, err error) 
 				}
 				next := guard.Finding{ID: id, Rule: rule, Severity: "high", Status: status, SubscriptionID: "s",
 					ResourceID: c.resource, Message: "the storage account is in " + c.location,
-					Evidence: map[string]any{"location": c.location, "allowed": []string{"westeurope", "northeurope"}},
+					Evidence:  map[string]any{"location": c.location, "allowed": []string{"westeurope", "northeurope"}},
 					FirstSeen: c.at, LastSeen: c.at}
 				if cur != nil {
 					from, next.FirstSeen = cur.Status, cur.FirstSeen
