@@ -11,14 +11,14 @@
 // writes, so that a change is one read and one atomic, conditional write, and
 // instances meet only when they change the same resource.
 //
-//	container   partition key  documents
-//	partitions  /pk            per partition: "head" {pk, partition, resources: {idKey: Resource},
-//	                           findings: {id: Finding}, seen: {event key: time}, audit: {seq, hash, at},
-//	                           findingIds, statuses, writeId}; "audit-<Seq, 12 digits>" {record, data};
-//	                           "outbox-<item ID or ~hash>" {item, nextAt, enqueuedAt};
-//	                           and Ready's document (partition key ~readiness)
-//	grants      /id            grant ID: {grant, endAt}
-//	poison      /id            record ID: {poison, atKey, keptAt}
+//	container  partition key  documents
+//	partitions /pk            per partition: "head" {pk, partition, resources: {idKey: Resource},
+//	                          findings: {id: Finding}, seen: {event key: time}, audit: {seq, hash, at},
+//	                          findingIds, statuses, writeId}; "audit-<Seq, 12 digits>" {record, data};
+//	                          "outbox-<item ID or ~hash>" {item, nextAt, enqueuedAt};
+//	                          and Ready's document (partition key ~readiness)
+//	grants     /id            grant ID: {grant, endAt}
+//	poison     /id            record ID: {poison, atKey, keptAt}
 //
 // The partition key is the partition itself, or "~" and its SHA-256 when it is
 // longer than 1,000 bytes; every document keeps the partition readable. The
