@@ -27,10 +27,9 @@ func TestUpdateFindingTwoStores(t *testing.T) {
 	const goroutines, updates = 4, 20 // per store
 	a, b := openPair(t)
 	const id = "f-shared"
-	_, err := a.UpdateFinding(t.Context(), id, func(*guard.Finding) (*guard.Finding, error) {
+	_, err := a.UpdateFinding(t.Context(), testPartition, id, func(*guard.Finding) (*guard.Finding, error) {
 		return &guard.Finding{ID: id, Rule: guard.RuleResidencyLocation, Status: guard.StatusOpen,
-			ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa",
-			Evidence:   map[string]any{"count": 0}}, nil
+			ResourceID: testResource, Evidence: map[string]any{"count": 0}}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +42,7 @@ func TestUpdateFindingTwoStores(t *testing.T) {
 		for g := range goroutines {
 			wg.Go(func() {
 				for u := range updates {
-					f, err := s.UpdateFinding(t.Context(), id, increment)
+					f, err := s.UpdateFinding(t.Context(), testPartition, id, increment)
 					if err != nil {
 						t.Errorf("store %d, goroutine %d, update %d: %v", i, g, u, err)
 						return
@@ -88,13 +87,13 @@ func increment(cur *guard.Finding) (*guard.Finding, error) {
 	return &next, nil
 }
 
-// TestAppendAuditConcurrent: goroutines of two stores append at once. Seqs are
-// unique, without gaps, increasing for each appender, ListAudit pages through
-// all of them across buckets (of 10 here) in order, and they form one chain.
+// TestAppendAuditConcurrent: goroutines of two stores append to one
+// partition's chain at once. Seqs are unique, without gaps, increasing for
+// each appender, ListAudit pages through all of them in order, and they form
+// one chain.
 func TestAppendAuditConcurrent(t *testing.T) {
 	const goroutines, appends = 4, 12 // per store
 	a, b := openPair(t)
-	a.auditBucket, b.auditBucket = 10, 10
 
 	var mu sync.Mutex
 	bySeq := map[int64]string{}
@@ -105,8 +104,8 @@ func TestAppendAuditConcurrent(t *testing.T) {
 				last := int64(0)
 				for n := range appends {
 					subject := fmt.Sprintf("s%d-g%d-%d", i, g, n)
-					rec, err := s.AppendAudit(t.Context(), guard.AuditRecord{At: time.Now(), Kind: "test", Subject: subject,
-						Data: []byte(fmt.Sprintf(`{"n": %d}`, n))})
+					rec, err := s.AppendAudit(t.Context(), guard.AuditRecord{Partition: testPartition, At: time.Now(), Kind: "test",
+						Subject: subject, Data: []byte(fmt.Sprintf(`{"n": %d}`, n))})
 					if err != nil {
 						t.Errorf("%s: %v", subject, err)
 						return
@@ -137,7 +136,7 @@ func TestAppendAuditConcurrent(t *testing.T) {
 		var got []guard.AuditRecord
 		after := int64(0)
 		for range total {
-			page, err := s.ListAudit(t.Context(), after, 7)
+			page, err := s.ListAudit(t.Context(), testPartition, after, 7)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -160,3 +159,9 @@ func TestAppendAuditConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// testResource is a resource the package's own tests use, and testPartition
+// its partition.
+const testResource = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa"
+
+var testPartition = guard.PartitionOf(testResource)

@@ -2,45 +2,50 @@ package cosmos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
-	"time"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 )
 
 // Container names.
 const (
-	cFindings  = "findings"
-	cResources = "resources"
-	cLedger    = "ledger"
-	cGrants    = "grants"
-	cOutbox    = "outbox"
-	cAudit     = "audit"
-	cPoison    = "poison"
+	cPartitions = "partitions"
+	cGrants     = "grants"
+	cPoison     = "poison"
 )
+
+// legacyContainers are the containers of the layout before partitions
+// (besides grants and poison, which both layouts have).
+var legacyContainers = []string{"findings", "resources", "ledger", "outbox", "audit"}
+
+// ErrOldLayout is returned (wrapped) by Open for a database of the layout
+// before partitions, which must be migrated first.
+var ErrOldLayout = errors.New("the database has the store layout before partitions (issue 15)")
 
 // containerSpec is a container as this store needs it.
 type containerSpec struct {
 	name         string
 	partitionKey string // the one partition key path
-	ledger       bool   // gets the ledger TTL
+	// unindexed are paths kept out of the index: what no query filters on,
+	// so that writing them costs no index updates.
+	unindexed []string
 }
 
 // containerSpecs are the store's containers; the package documentation says why
 // each is partitioned as it is.
 var containerSpecs = []containerSpec{
-	{name: cFindings, partitionKey: "/id"},
-	{name: cResources, partitionKey: "/id"},
-	{name: cLedger, partitionKey: "/id", ledger: true},
+	{name: cPartitions, partitionKey: "/pk",
+		unindexed: []string{"/resources/*", "/findings/*", "/seen/*", "/record/*", "/data/?", "/item/*"}},
 	{name: cGrants, partitionKey: "/id"},
-	{name: cOutbox, partitionKey: "/id"},
-	{name: cAudit, partitionKey: "/bucket"},
 	{name: cPoison, partitionKey: "/id"},
 }
 
-// setup creates (with EnsureContainers) or checks the database and containers.
+// setup creates (with EnsureContainers) or checks the database and containers,
+// after refusing a database of the old layout.
 func (s *Store) setup(ctx context.Context, o Options) error {
 	if o.EnsureContainers {
 		_, err := s.client.CreateDatabase(ctx, azcosmos.DatabaseProperties{ID: s.database}, nil)
@@ -50,6 +55,9 @@ func (s *Store) setup(ctx context.Context, o Options) error {
 	}
 	db, err := s.client.NewDatabase(s.database)
 	if err != nil {
+		return err
+	}
+	if err := refuseOldLayout(ctx, db); err != nil {
 		return err
 	}
 	for _, spec := range containerSpecs {
@@ -65,6 +73,45 @@ func (s *Store) setup(ctx context.Context, o Options) error {
 	return nil
 }
 
+// refuseOldLayout fails for a database that has containers of the layout
+// before partitions and no partitions container: its state would be
+// invisible to this store, and a new layout beside it would split the state
+// in two.
+func refuseOldLayout(ctx context.Context, db *azcosmos.DatabaseClient) error {
+	exists := func(name string) (bool, error) {
+		c, err := db.NewContainer(name)
+		if err != nil {
+			return false, err
+		}
+		_, err = c.Read(ctx, nil)
+		if isStatus(err, http.StatusNotFound) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("container %s: read properties: %w", name, err)
+		}
+		return true, nil
+	}
+	if ok, err := exists(cPartitions); ok || err != nil {
+		return err
+	}
+	var old []string
+	for _, name := range legacyContainers {
+		ok, err := exists(name)
+		if err != nil {
+			return err
+		}
+		if ok {
+			old = append(old, name)
+		}
+	}
+	if len(old) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: containers %s and no %s container; copy it into a new database with `exportguard store migrate --from URL --to URL` and use that one",
+		ErrOldLayout, strings.Join(old, ", "), cPartitions)
+}
+
 // ensureContainer checks that a container exists with the expected partition
 // key, creating it first when it is missing and o.EnsureContainers is set.
 func ensureContainer(ctx context.Context, db *azcosmos.DatabaseClient, c *azcosmos.ContainerClient, spec containerSpec, o Options) error {
@@ -73,7 +120,7 @@ func ensureContainer(ctx context.Context, db *azcosmos.DatabaseClient, c *azcosm
 		if !o.EnsureContainers {
 			return fmt.Errorf("missing: create it (partition key %s) and its database with the infrastructure, or open with EnsureContainers (ensureContainers=true in the store URL)", spec.partitionKey)
 		}
-		_, err = db.CreateContainer(ctx, containerProperties(spec, o.LedgerTTL), nil)
+		_, err = db.CreateContainer(ctx, containerProperties(spec), nil)
 		if err != nil && !isStatus(err, http.StatusConflict) {
 			return fmt.Errorf("create: %w", err)
 		}
@@ -93,19 +140,19 @@ func ensureContainer(ctx context.Context, db *azcosmos.DatabaseClient, c *azcosm
 }
 
 // containerProperties are those of a container this store creates.
-func containerProperties(spec containerSpec, ledgerTTL time.Duration) azcosmos.ContainerProperties {
+func containerProperties(spec containerSpec) azcosmos.ContainerProperties {
 	p := azcosmos.ContainerProperties{
 		ID:                     spec.name,
 		PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{spec.partitionKey}},
 	}
-	if spec.ledger {
-		if ledgerTTL == 0 {
-			ledgerTTL = DefaultLedgerTTL
+	if len(spec.unindexed) > 0 {
+		ip := &azcosmos.IndexingPolicy{Automatic: true, IndexingMode: azcosmos.IndexingModeConsistent,
+			IncludedPaths: []azcosmos.IncludedPath{{Path: "/*"}}}
+		for _, path := range spec.unindexed {
+			ip.ExcludedPaths = append(ip.ExcludedPaths, azcosmos.ExcludedPath{Path: path})
 		}
-		if ledgerTTL > 0 {
-			secs := int32(min(max(ledgerTTL/time.Second, 1), 1<<31-1))
-			p.DefaultTimeToLive = &secs
-		}
+		ip.ExcludedPaths = append(ip.ExcludedPaths, azcosmos.ExcludedPath{Path: `/"_etag"/?`})
+		p.IndexingPolicy = ip
 	}
 	return p
 }

@@ -1,45 +1,30 @@
 package cosmos
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 )
 
 // TestContainersCreated: EnsureContainers makes every container with its
-// partition key, and the ledger with its default TTL. (The local server keeps
-// the TTL but expires nothing, so expiry itself is Azure's to test.)
+// partition key, and the partitions container with what it indexes.
 func TestContainersCreated(t *testing.T) {
-	for _, tc := range []struct {
-		name    string
-		ttl     time.Duration
-		wantTTL *int32
-	}{
-		{"default TTL", 0, ptr(int32(30 * 24 * 60 * 60))},
-		{"TTL of a day", 24 * time.Hour, ptr(int32(24 * 60 * 60))},
-		{"no expiry", -1, nil},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := testOptions(t, newDatabaseName())
-			o.LedgerTTL = tc.ttl
-			s := openWith(t, o)
-			for _, spec := range containerSpecs {
-				p := readProperties(t, s, spec.name)
-				if got := p.PartitionKeyDefinition.Paths; !slices.Equal(got, []string{spec.partitionKey}) {
-					t.Errorf("%s: partition key %v, want [%s]", spec.name, got, spec.partitionKey)
-				}
-				want := (*int32)(nil)
-				if spec.ledger {
-					want = tc.wantTTL
-				}
-				if !equalPtr(p.DefaultTimeToLive, want) {
-					t.Errorf("%s: default TTL %v, want %v", spec.name, deref(p.DefaultTimeToLive), deref(want))
-				}
-			}
-		})
+	s := openTest(t)
+	for _, spec := range containerSpecs {
+		p := readProperties(t, s, spec.name)
+		if got := p.PartitionKeyDefinition.Paths; !slices.Equal(got, []string{spec.partitionKey}) {
+			t.Errorf("%s: partition key %v, want [%s]", spec.name, got, spec.partitionKey)
+		}
+		if p.DefaultTimeToLive != nil {
+			t.Errorf("%s: default TTL %d, want none (audit records must not expire)", spec.name, *p.DefaultTimeToLive)
+		}
+	}
+	ip := containerProperties(containerSpecs[0]).IndexingPolicy
+	if ip == nil || !slices.ContainsFunc(ip.ExcludedPaths, func(p azcosmos.ExcludedPath) bool { return p.Path == "/seen/*" }) {
+		t.Errorf("partitions: indexing policy %+v, want /seen/* (and the other bulky paths) kept out of the index", ip)
 	}
 }
 
@@ -51,7 +36,7 @@ func TestOpenWithoutEnsureContainers(t *testing.T) {
 	if s, err := Open(t.Context(), o); err == nil {
 		s.Close()
 		t.Fatal("Open of a database that does not exist: got no error")
-	} else if !strings.Contains(err.Error(), "container findings: missing") {
+	} else if !strings.Contains(err.Error(), "container partitions: missing") {
 		t.Errorf("Open of a database that does not exist: got %v, want it to name the missing container", err)
 	}
 
@@ -59,6 +44,30 @@ func TestOpenWithoutEnsureContainers(t *testing.T) {
 	openWith(t, o)
 	o.EnsureContainers = false
 	openWith(t, o)
+}
+
+// TestOpenRefusesOldLayout: a database with the containers of the layout
+// before partitions, and no partitions container, is refused, with or
+// without EnsureContainers, naming the command that migrates it; nothing is
+// created beside it.
+func TestOpenRefusesOldLayout(t *testing.T) {
+	for _, ensure := range []bool{false, true} {
+		o := testOptions(t, newDatabaseName())
+		db := makeOldLayout(t, o)
+		o.EnsureContainers = ensure
+		s, err := Open(t.Context(), o)
+		if err == nil {
+			s.Close()
+			t.Fatalf("Open (EnsureContainers %v) of an old-layout database: got no error", ensure)
+		}
+		if !errors.Is(err, ErrOldLayout) || !strings.Contains(err.Error(), "exportguard store migrate --from URL --to URL") {
+			t.Errorf("Open (EnsureContainers %v) of an old-layout database: got %v, want ErrOldLayout naming the migrate command", ensure, err)
+		}
+		c, _ := db.NewContainer(cPartitions)
+		if _, err := c.Read(t.Context(), nil); !isStatus(err, 404) {
+			t.Errorf("Open (EnsureContainers %v) of an old-layout database created the partitions container (%v)", ensure, err)
+		}
+	}
 }
 
 // TestOpenRefusesWrongPartitionKey: a container made by hand with another
@@ -70,22 +79,22 @@ func TestOpenRefusesWrongPartitionKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, _ := db.NewContainer(cLedger)
+	c, _ := db.NewContainer(cPartitions)
 	if _, err := c.Delete(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.CreateContainer(t.Context(), azcosmos.ContainerProperties{ID: cLedger,
-		PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{"/key"}}}, nil)
+	_, err = db.CreateContainer(t.Context(), azcosmos.ContainerProperties{ID: cPartitions,
+		PartitionKeyDefinition: azcosmos.PartitionKeyDefinition{Paths: []string{"/id"}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s2, err := Open(t.Context(), o)
 	if err == nil {
 		s2.Close()
-		t.Fatal("Open with the ledger partitioned by /key: got no error")
+		t.Fatal("Open with partitions partitioned by /id: got no error")
 	}
-	if !strings.Contains(err.Error(), "container ledger: partition key [/key], want [/id]") {
-		t.Errorf("Open with the ledger partitioned by /key: got %v", err)
+	if !strings.Contains(err.Error(), "container partitions: partition key [/id], want [/pk]") {
+		t.Errorf("Open with partitions partitioned by /id: got %v", err)
 	}
 }
 
@@ -96,15 +105,4 @@ func readProperties(t *testing.T, s *Store, name string) azcosmos.ContainerPrope
 		t.Fatalf("read %s properties: %v", name, err)
 	}
 	return *resp.ContainerProperties
-}
-
-func ptr[T any](v T) *T { return &v }
-
-func equalPtr[T comparable](a, b *T) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
-
-func deref[T any](p *T) any {
-	if p == nil {
-		return "none"
-	}
-	return *p
 }

@@ -6,94 +6,137 @@
 //
 // # Containers and partition keys
 //
-// Every access the pipeline makes names one document by a key it already has
-// (a finding ID, a resource ID, an event key, a grant or outbox item ID), so
-// most containers are partitioned by their document ID: point reads and
-// conditional writes touch one logical partition, documents spread evenly over
-// physical partitions however many subscriptions there are, and no logical
-// partition can outgrow its 20 GB limit. Partitioning findings or resources by
-// subscription would put a large subscription's whole estate in one hot
-// partition, and GetFinding(id), which knows no subscription, would have to fan
-// out.
+// State is kept in partitions (guard.PartitionOf, DESIGN 6): one logical
+// partition per judged resource holds everything a change of it reads and
+// writes, so that a change is one read and one atomic, conditional write, and
+// instances meet only when they change the same resource.
 //
-//	container  partition key  document ID            holds
-//	findings   /id            finding ID             {finding, idKey}
-//	resources  /id            guard.IDKey of the ID  {resource, idKey}
-//	ledger     /id            event key              {key, at}; default TTL (below);
-//	                                                 and Ready's document (~readiness)
-//	grants     /id            grant ID               {grant, endAt}
-//	outbox     /id            item ID                {item, nextAt, enqueuedAt}
-//	poison     /id            record ID              {poison, atKey, keptAt}
-//	audit      /bucket        Seq                    {record, seq, data}, bucket = Seq/1000;
-//	                                                 and the tail document (bucket "tail")
+//	container  partition key  documents
+//	partitions /pk            per partition: "head" {pk, partition, resources: {idKey: Resource},
+//	                          findings: {id: Finding}, seen: {event key: time}, audit: {seq, hash, at},
+//	                          findingIds, statuses, writeId}; "audit-<Seq, 12 digits>" {record, data};
+//	                          "outbox-<item ID or ~hash>" {item, nextAt, enqueuedAt};
+//	                          and Ready's document (partition key ~readiness)
+//	grants     /id            grant ID: {grant, endAt}
+//	poison     /id            record ID: {poison, atKey, keptAt}
 //
-// A key that is long or holds characters unsafe in an ID or a URL (resource IDs
-// hold "/") is stored under "~" and its SHA-256; the key itself is kept in the
+// The partition key is the partition itself, or "~" and its SHA-256 when it is
+// longer than 1,000 bytes; every document keeps the partition readable. The
+// seals' chain (guard.SealPartition, "~seals") is a partition like any other,
+// holding only audit records. findingIds and statuses repeat what findings
+// holds so that a query across partitions can select heads without a JOIN.
+// The container's indexing policy (set by EnsureContainers) leaves out the
+// bulky paths no query filters on (resources, findings, seen keys, record
+// bodies, outbox items): writing them then costs no index updates.
+//
+// Reads of a partition are point reads of its head: GetResource, Processed,
+// UpdateFinding's read, ListFindings of one resource. The listings
+// (ListFindings, ListResources, GetFinding by ID, DueItems, ListOutbox,
+// AuditHeads, DueGrants, ListPoison) are queries across partitions. Through the
+// Gateway, which azcosmos uses, those may only filter and project (no ORDER BY,
+// TOP, OFFSET, DISTINCT, GROUP BY or aggregates; the local server would accept
+// them, the tests refuse them), so they filter on the server and sort and cut
+// here. They serve sweeps and reports, not the per-event path. ListAudit is a
+// query in one partition, where ORDER BY and TOP are served.
+//
+// A key that is long or holds characters unsafe in an ID (resource IDs hold
+// "/") is stored under "~" and its SHA-256; the key itself is kept in the
 // document. Times that queries compare are kept as fixed-width UTC strings
 // (timeKey), so that string order is time order.
 //
-// The listings (ListFindings, ListResources, DueGrants, DueItems, ListPoison)
-// are cross-partition queries. Through the Gateway, which azcosmos uses, those
-// may only filter and project (no ORDER BY, TOP, OFFSET, DISTINCT, GROUP BY or
-// aggregates; the local server would accept them, the tests refuse them), so
-// they filter on the server and sort and cut here. They serve sweeps and
-// reports, not the per-event path.
+// # One transactional batch per partition and change
 //
-// The audit trail is the exception: a reader pages through it in Seq order, so
-// it is partitioned in buckets of 1000 consecutive Seqs, and ListAudit reads
-// bucket after bucket with single-partition queries, where ORDER BY and TOP are
-// served. Appends go to one bucket at a time, but they are serialised by the
-// Seq anyway.
+// Every write names its partition, and every write, inside a Batch or not, is
+// committed as one transactional batch (ExecuteTransactionalBatch) in that
+// partition: the head replaced with If-Match on the ETag read (created when
+// there was none), the audit records created, the outbox items created,
+// replaced or deleted. Cosmos DB applies all of it or nothing, so a change's
+// finding transitions, its audit record, its outbox items, its event key and
+// the new state are stored together, and the conditional head makes the
+// partition's writers take turns: on 412 (or 409 for a head created twice)
+// the unit is read again and run again, up to Options.UpdateAttempts times
+// with jittered backoff, then guard.ErrConflict. Every head carries a random
+// write ID, so that a batch which landed but whose answer was lost (azcore
+// then sends it again and it meets its own head) is recognised as done. An
+// outbox create that meets an item of its ID (409) or a delete that meets
+// none (404) is dropped from the batch and the batch sent again: Enqueue keeps
+// an item that is there, Complete of an absent one is not an error.
 //
-// # Concurrency
+// Batch (unit.go) is a unit of work: it reads each partition it touches once,
+// keeps the writes in memory, and commits each partition written as one batch,
+// in the order of each partition's last write (the partition that marks a
+// change processed commits last). A Batch nested in another commits on its own
+// when it returns, and hands the heads it read and committed to the Batch
+// around it, so that a delivery's Batch reads a partition once however many
+// of its changes touch it. There is no transaction across partitions: when
+// the second of two partitions loses its race, the first stays committed, and
+// fn runs again with the first read as it was before and its writes to it
+// dropped, so that each partition's writes land once.
 //
-// Cosmos DB (and the local server) has no multi-document transactions here, so
-// every read-modify-write (UpdateFinding, PutResource, Retry, the audit tail) is
-// optimistic: read the document and its ETag, compute, replace with If-Match
-// (or create, when there was none); on 412 or 409 another writer got there
-// first, so read again and compute again, with jittered backoff, at most
-// Options.UpdateAttempts times (default 32), then fail with guard.ErrConflict.
-// Two handler instances racing on one finding never lose an update. Each write
-// carries a random write ID, so that a write which landed but whose answer was
-// lost (azcore then retries it and meets its own result as a 412 or 409) is
-// recognised as done rather than applied twice.
+// A transactional batch holds at most 100 operations (and 2 MB): a unit
+// whose writes to one partition need more (the head, plus one per audit
+// record and outbox write) is refused with an error rather than split, since a
+// split would no longer be atomic. A change writes the head, one record and a
+// few items.
+// https://learn.microsoft.com/azure/cosmos-db/nosql/transactional-batch#limitations
+//
+// # Why batches, measured
+//
+// Issue 15 set two designs against each other: this one, and one conditional
+// replace of the partition's document holding the change's audit record and
+// outbox items, copied out to documents of their own afterwards. Counted at the
+// local server (counts_test.go, TestRequestsPerChange and
+// TestSingleDocumentAlternative, with a storage account's 1.6 KB ARM body, two
+// rules' verdicts and one notification):
+//
+//	                                    requests  bytes sent  bytes received
+//	judged change, batch (a transition)    2         5,200        340
+//	judged change, batch (none)            2         4,200      3,300
+//	the same change, single document       4         6,400      9,800
+//	duplicate                              1             0      3,100
+//	a record no rule judges                0             0          0
+//	10 changes of one resource, one Batch 11        55,700      2,600
+//
+// Request units are not measured here (the local server charges none); by
+// Cosmos DB's documented charges (a point read of 1 KB costs 1 RU and of 100
+// KB 10 RU; a write of 1 KB 5 RU and of 100 KB 50 RU, under Session
+// consistency and default indexing;
+// https://learn.microsoft.com/azure/cosmos-db/optimize-cost-reads-writes) and
+// taking a batch's charge as the sum of its operations', a judged change is
+// about 1 RU for the read and 5 to 6 RU for each of the head, the record and
+// the item: some 12 to 17 RU. The single document writes the same documents
+// (plus the record and items inside the head), so about the same RU, but in
+// twice the requests, with the record and items sent twice, and with a
+// copy-out that a crash can leave undone, needing a sweep to finish it. The
+// batch is atomic as it stands, so it was chosen.
+//
+// # Event keys: TTL and cap
+//
+// The head keeps the event keys seen in the partition, so that the read a
+// change makes finds a duplicate too. Keys marked more than Options.LedgerTTL
+// (default 30 days, far beyond Event Grid's 24 hours of retries and Event
+// Hubs' retention) before the newest one are dropped when the head is
+// written, and at most the newest 2,000 are kept. The age is measured from the
+// newest key, not the clock, so that a replay of a recorded session, whose
+// times lie in the past, keeps its keys. The cap bounds the head: each key
+// costs about 80 bytes, so a head at the cap is some 160 KB, read by every
+// change of the resource (about 16 RU) and written by every judged one (about
+// 80 RU; TestBytesPerChangeWithSeenKeys logs the bytes). A resource changed more
+// than 2,000 times within a redelivery window could see an old duplicate
+// judged again, which the pipeline tolerates (findings are idempotent).
+//
+// # Old layout
+//
+// A database with the containers of the layout before partitions (findings,
+// resources, ledger, outbox, audit) and no partitions container is refused by
+// Open (ErrOldLayout), with or without EnsureContainers, naming
+// `exportguard store migrate --from URL --to URL`. OpenLegacy reads such a
+// database for the migration (guard.LegacyStore); it only reads.
 //
 // Reads that are not followed by a conditional write may be slightly stale in
 // accounts with Session (or weaker) consistency, as this store keeps no session
 // tokens: a stale read before a conditional write only costs a retry; a stale
-// ledger read may let a duplicate event through, which the pipeline tolerates.
-//
-// # Audit Seq without transactions
-//
-// Seq must increase strictly. Rather than a counter document incremented and
-// then a record created under the number (a writer dying in between leaves a
-// gap, and a reader can see Seq n+1 before n), the record itself is created
-// under the next Seq: a create fails with 409 if that ID exists, so each Seq is
-// taken exactly once. The tail document holds a Seq whose record exists; an
-// appender reads it, tries Seq tail+1, and on 409 moves past the taken Seq (and
-// the tail, re-read). After a successful create it moves the tail forward with
-// an ETag-conditional replace, on a best-effort basis: a lagging tail costs
-// later appenders a few 409s, never a duplicate. Since every appender starts
-// after a Seq known to exist, Seqs have no gaps and a record becomes visible
-// only after every lower one; ListAudit relies on that to stop at the end
-// (and reads on past a hole only when the tail lies beyond it: a record
-// removed behind the store's back).
-//
-// Records are hash-chained (guard.AuditHash): before each try at Seq n the
-// appender reads record n-1, which exists by the above, and creates record n
-// with PrevHash set to its Hash; on a 409 it chains again to the record that
-// took the Seq. Every Seq is taken by one create, so the chain has one record
-// per Seq and no forks. Record data is kept as a verbatim string, byte for
-// byte, since the hash covers its bytes.
-//
-// # Ledger TTL
-//
-// The ledger container gets a default time to live (Options.LedgerTTL, default
-// 30 days, far beyond Event Grid's 24 hours of retries and Event Hubs'
-// retention; raise it if consumers are ever rewound further). Cosmos DB removes
-// expired documents by itself. The local test server (@vercel/cosmosdb-server)
-// keeps the container's defaultTtl but never expires anything; the tests check
-// only what it does: that the container is created with the TTL.
+// duplicate check lets a duplicate through, which the pipeline tolerates.
 //
 // # Throttling and transient errors
 //
@@ -107,10 +150,9 @@
 //
 // azcosmos, in front of that policy, retries reads once per region on 5xx but
 // marks a write that failed with 408 or 5xx as not retriable, since it cannot
-// know whether the write landed. This store's writes can be sent again (creates
-// of an existing ID and deletes of an absent one change nothing, upserts are
-// idempotent, and a conditional write that landed is recognised by its write
-// ID), so every request is tried again up to 3 times on 408, 449, 5xx or a
+// know whether the write landed. This store's writes can be sent again (a
+// transactional batch that landed is recognised by its head's write ID,
+// grants are upserted, poison records created once), so every request is tried again up to 3 times on 408, 449, 5xx or a
 // dropped connection, 100, 200 and 400 ms apart (transient.go). Every wait and
 // every try is bounded, so one call is too: a few minutes at the very worst,
 // when every try hangs until TryTimeout. The caller's context bounds it further.
@@ -128,9 +170,9 @@
 //
 // With Options.EnsureContainers, Open creates the database and any missing
 // container (ensureContainers=true in the store URL). Infrastructure that
-// creates them itself must use the names and partition key paths above and a
-// default TTL on the ledger, and can then grant the app's identity data-plane
-// rights only (Cosmos DB Built-in Data Contributor), which cannot create
+// creates them itself must use the names and partition key paths above (and
+// should use the indexing policy of containerSpecs), and can then grant the
+// app's identity data-plane rights only (Cosmos DB Built-in Data Contributor), which cannot create
 // containers. Either way, Open checks that every container exists with its
 // partition key.
 package cosmos

@@ -14,76 +14,94 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
-// findingDoc is a finding as stored in the findings container.
-type findingDoc struct {
-	ID      string              `json:"id"`    // docID of the finding ID; also the partition key
-	IDKey   string              `json:"idKey"` // guard.IDKey of the resource ID, for filters and order
-	WriteID string              `json:"writeId"`
-	Finding guard.StoredFinding `json:"finding"`
-}
-
-// GetFinding returns the finding with this ID, or an error wrapping guard.ErrNotFound.
+// GetFinding returns the finding with this ID, or an error wrapping
+// guard.ErrNotFound: from the partitions the Batch of ctx has read, or with a
+// query across partitions for the head whose findingIds hold the ID (the
+// caller knows no partition).
 func (s *Store) GetFinding(ctx context.Context, id string) (*guard.Finding, error) {
-	did := docID(id)
-	doc, _, err := readItem(ctx, s.container(cFindings), pkOf(did), did)
+	if u := unitOf(ctx); u != nil {
+		for a := u; a != nil; a = a.parent {
+			for _, p := range a.parts {
+				if raw, ok := p.head.Findings[id]; ok {
+					return decodeFinding(raw)
+				}
+			}
+		}
+	}
+	heads, err := queryDocs[headDoc](ctx, s.container(cPartitions), crossPartition,
+		"SELECT c.partition, c.findings FROM c WHERE c.kind = 'head' AND ARRAY_CONTAINS(c.findingIds, @id)",
+		[]azcosmos.QueryParameter{param("@id", id)})
 	if err != nil {
 		return nil, fmt.Errorf("cosmos: get finding %s: %w", id, err)
 	}
-	if doc == nil {
-		return nil, fmt.Errorf("cosmos: get finding %s: %w", id, guard.ErrNotFound)
+	for _, h := range heads {
+		if raw, ok := h.Findings[id]; ok {
+			f, err := decodeFinding(raw)
+			if err != nil {
+				return nil, fmt.Errorf("cosmos: get finding %s: %w", id, err)
+			}
+			return f, nil
+		}
 	}
-	f, err := decodeFinding(doc)
-	if err != nil {
-		return nil, fmt.Errorf("cosmos: get finding %s: %w", id, err)
-	}
-	return f, nil
+	return nil, fmt.Errorf("cosmos: get finding %s: %w", id, guard.ErrNotFound)
 }
 
-// UpdateFinding reads the finding with this ID, calls fn and stores what fn
-// returns, replacing the finding only if it is still the one read (its ETag) or
-// creating it only if there still is none. When another writer changed it in
-// between, it reads again and calls fn again (see Options.UpdateAttempts). fn
-// gets a copy of its own. The finding fn returns is stored under id; an empty
-// ID is set to id, another ID is an error.
-func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
+// UpdateFinding reads the finding from its partition's head, calls fn with a
+// copy of its own, and keeps what fn returns in the head, committed with the
+// rest of the Batch of ctx (or, outside a Batch, at once): one conditional
+// transactional batch, run again from a fresh read when another writer changed
+// the partition first. The finding fn returns is stored under id; an empty ID
+// is set to id; another ID, or a resource of another partition, is refused.
+func (s *Store) UpdateFinding(ctx context.Context, partition, id string, fn func(cur *guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
 	if id == "" {
 		return nil, errors.New("cosmos: update finding: empty ID")
 	}
-	did := docID(id)
+	if partition == "" {
+		return nil, fmt.Errorf("cosmos: update finding %s: empty partition", id)
+	}
 	var out *guard.Finding
-	err := s.change(ctx, s.container(cFindings), pkOf(did), did, func(cur []byte, writeID string) ([]byte, error) {
+	err := s.inUnit(ctx, func(ctx context.Context, u *unit) error {
 		out = nil
-		var curF *guard.Finding
-		if cur != nil {
-			f, err := decodeFinding(cur)
-			if err != nil {
-				return nil, err
-			}
-			curF = f
-		}
-		next, err := fn(curF)
+		p, err := s.loadForWrite(ctx, u, partition)
 		if err != nil {
-			return nil, err
+			return err
+		}
+		var cur *guard.Finding
+		if raw, ok := p.head.Findings[id]; ok {
+			if cur, err = decodeFinding(raw); err != nil {
+				return err
+			}
+		}
+		next, err := fn(cur)
+		if err != nil {
+			return err
 		}
 		if next == nil {
-			if cur != nil {
-				out, err = decodeFinding(cur) // not curF: fn may have changed it
+			if raw, ok := p.head.Findings[id]; ok {
+				out, err = decodeFinding(raw) // not cur: fn may have changed it
 			}
-			return nil, err
+			return err
 		}
-		if next.ID == "" {
-			n := *next
+		n := *next
+		switch {
+		case n.ID == "":
 			n.ID = id
-			next = &n
-		} else if next.ID != id {
-			return nil, fmt.Errorf("fn returned finding %s", next.ID)
+		case n.ID != id:
+			return fmt.Errorf("fn returned finding %s", n.ID)
 		}
-		doc, err := encodeFinding(did, writeID, next)
+		if got := guard.PartitionOf(n.ResourceID); got != partition {
+			return fmt.Errorf("fn returned a finding about %s, of partition %s, not %s", n.ResourceID, got, partition)
+		}
+		raw, err := encodeFinding(&n)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out, err = decodeFinding(doc)
-		return doc, err
+		if out, err = decodeFinding(raw); err != nil {
+			return err
+		}
+		p.head.Findings[id] = raw
+		u.wrote(p)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cosmos: update finding %s: %w", id, err)
@@ -92,62 +110,97 @@ func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard
 }
 
 // ListFindings returns the findings matching f, sorted by resource ID key, rule
-// and finding ID. The query spans every partition and only filters; the sorting
-// is done here.
+// and finding ID. A filter on a resource reads its partition's head; any other
+// is a query across partitions for the heads that hold a finding of the status
+// asked for (filters only: the rest of the filter and the order are applied
+// here). Inside a Batch, the heads it has read stand for the stored ones.
 func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guard.Finding, error) {
-	var where []string
-	var params []azcosmos.QueryParameter
-	if f.Status != "" {
-		where, params = append(where, "c.finding.status = @status"), append(params, param("@status", string(f.Status)))
-	}
-	if f.Rule != "" {
-		where, params = append(where, "c.finding.rule = @rule"), append(params, param("@rule", f.Rule))
-	}
+	var heads []*headDoc
 	if f.ResourceID != "" {
-		where, params = append(where, "c.idKey = @idKey"), append(params, param("@idKey", guard.IDKey(f.ResourceID)))
+		h, err := s.peek(ctx, guard.PartitionOf(f.ResourceID))
+		if err != nil {
+			return nil, fmt.Errorf("cosmos: list findings: %w", err)
+		}
+		heads = append(heads, h)
+	} else {
+		sql := "SELECT c.partition, c.findings FROM c WHERE c.kind = 'head'"
+		var params []azcosmos.QueryParameter
+		if f.Status != "" {
+			sql += " AND ARRAY_CONTAINS(c.statuses, @status)"
+			params = append(params, param("@status", string(f.Status)))
+		}
+		var err error
+		if heads, err = s.queryHeads(ctx, sql, params); err != nil {
+			return nil, fmt.Errorf("cosmos: list findings: %w", err)
+		}
 	}
-	if f.Pending {
-		where = append(where, "IS_DEFINED(c.finding.pending)")
-	}
-	sql := "SELECT * FROM c"
-	if len(where) > 0 {
-		sql += " WHERE " + strings.Join(where, " AND ")
-	}
-	docs, err := queryDocs[findingDoc](ctx, s.container(cFindings), crossPartition, sql, params)
-	if err != nil {
-		return nil, fmt.Errorf("cosmos: list findings: %w", err)
-	}
-	slices.SortFunc(docs, func(a, b findingDoc) int {
-		return cmp.Or(strings.Compare(a.IDKey, b.IDKey), strings.Compare(a.Finding.Rule, b.Finding.Rule),
-			strings.Compare(a.Finding.ID, b.Finding.ID))
-	})
 	var out []guard.Finding
-	for _, d := range docs {
-		out = append(out, d.Finding.Unstored())
+	for _, h := range heads {
+		for id, raw := range h.Findings {
+			fd, err := decodeFinding(raw)
+			if err != nil {
+				return nil, fmt.Errorf("cosmos: list findings: %s: %w", id, err)
+			}
+			if f.Status != "" && fd.Status != f.Status || f.Rule != "" && fd.Rule != f.Rule ||
+				f.ResourceID != "" && guard.IDKey(fd.ResourceID) != guard.IDKey(f.ResourceID) {
+				continue
+			}
+			out = append(out, *fd)
+		}
+	}
+	slices.SortFunc(out, func(a, b guard.Finding) int {
+		return cmp.Or(strings.Compare(guard.IDKey(a.ResourceID), guard.IDKey(b.ResourceID)),
+			strings.Compare(a.Rule, b.Rule), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// queryHeads runs a query across partitions that selects heads (or fields of
+// them, partition among them). Inside a Batch, the heads of the partitions
+// it has read replace what the query returned of them, and stand in the
+// result whether the query selected them or not: callers filter again.
+func (s *Store) queryHeads(ctx context.Context, sql string, params []azcosmos.QueryParameter) ([]*headDoc, error) {
+	docs, err := queryDocs[headDoc](ctx, s.container(cPartitions), crossPartition, sql, params)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	var out []*headDoc
+	for a := unitOf(ctx); a != nil; a = a.parent {
+		for k, p := range a.parts {
+			if !seen[k] {
+				seen[k] = true
+				out = append(out, p.head)
+			}
+		}
+	}
+	for i := range docs {
+		if !seen[docs[i].Partition] {
+			out = append(out, &docs[i])
+		}
 	}
 	return out, nil
 }
 
 // encodeFinding returns the document of f: its times in UTC.
-func encodeFinding(did, writeID string, f *guard.Finding) ([]byte, error) {
+func encodeFinding(f *guard.Finding) (json.RawMessage, error) {
 	c := *f
 	c.FirstSeen, c.LastSeen = utc(c.FirstSeen), utc(c.LastSeen)
 	if c.ResolvedAt != nil {
 		t := utc(*c.ResolvedAt)
 		c.ResolvedAt = &t
 	}
-	b, err := json.Marshal(findingDoc{ID: did, IDKey: guard.IDKey(c.ResourceID), WriteID: writeID, Finding: guard.Stored(c)})
+	b, err := json.Marshal(c)
 	if err != nil {
-		return nil, fmt.Errorf("encode finding: %w", err)
+		return nil, fmt.Errorf("encode finding %s: %w", f.ID, err)
 	}
 	return b, nil
 }
 
-func decodeFinding(doc []byte) (*guard.Finding, error) {
-	var d findingDoc
-	if err := json.Unmarshal(doc, &d); err != nil {
+func decodeFinding(raw json.RawMessage) (*guard.Finding, error) {
+	var f guard.Finding
+	if err := json.Unmarshal(raw, &f); err != nil {
 		return nil, fmt.Errorf("decode finding: %w", err)
 	}
-	f := d.Finding.Unstored()
 	return &f, nil
 }

@@ -83,7 +83,7 @@ func TestGatewayRulesRefuseCrossPartitionOrderBy(t *testing.T) {
 		{"SELECT TOP 1 * FROM c", crossPartition, true},
 		{"SELECT * FROM c WHERE c.id = 'x' ORDER BY c.idKey", pkOf("x"), false},
 	} {
-		_, err := query(t.Context(), s.container(cFindings), tc.pk, tc.sql, nil)
+		_, err := query(t.Context(), s.container(cPartitions), tc.pk, tc.sql, nil)
 		if got := isStatus(err, http.StatusBadRequest); got != tc.refused {
 			t.Errorf("%s: got error %v, want refused %v", tc.sql, err, tc.refused)
 		}

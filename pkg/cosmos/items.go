@@ -15,7 +15,7 @@ import (
 )
 
 // docID is the Cosmos DB document ID (and, in containers partitioned by /id,
-// the partition key) of a store key: the key itself when it is short and made
+// the partition key; in partitions, after "outbox-") of a store key: the key itself when it is short and made
 // of characters that are safe in an ID and a URL path, otherwise "~" and its
 // SHA-256. "~" is not among the kept characters, so no two keys share an ID. The
 // key itself is always kept in the document too.
@@ -81,18 +81,6 @@ func readItem(ctx context.Context, c *azcosmos.ContainerClient, pk azcosmos.Part
 func createItem(ctx context.Context, c *azcosmos.ContainerClient, pk azcosmos.PartitionKey, doc []byte) error {
 	return retryTransient(ctx, func() error {
 		_, err := c.CreateItem(ctx, pk, doc, nil)
-		return err
-	})
-}
-
-// writeItem creates a document (etag empty) or replaces the one whose ETag is
-// etag; another writer's document fails it with 409 or 412.
-func writeItem(ctx context.Context, c *azcosmos.ContainerClient, pk azcosmos.PartitionKey, id string, doc []byte, etag azcore.ETag) error {
-	if etag == "" {
-		return createItem(ctx, c, pk, doc)
-	}
-	return retryTransient(ctx, func() error {
-		_, err := c.ReplaceItem(ctx, pk, id, doc, &azcosmos.ItemOptions{IfMatchEtag: &etag})
 		return err
 	})
 }
@@ -168,6 +156,23 @@ func queryDocs[T any](ctx context.Context, c *azcosmos.ContainerClient, pk azcos
 		out = append(out, d)
 	}
 	return out, nil
+}
+
+// encodeJSON marshals a document.
+func encodeJSON(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// decodeJSON unmarshals a document.
+func decodeJSON(b []byte, v any) error {
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %T: %w", v, err)
+	}
+	return nil
 }
 
 // param is a query parameter.

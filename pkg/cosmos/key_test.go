@@ -81,7 +81,7 @@ func TestKeyNeverShowsInErrorsOrLogs(t *testing.T) {
 	o := testOptions(t, newDatabaseName())
 	o.Key = secretKey
 	s := openWith(t, o)
-	if err := s.MarkProcessed(t.Context(), "k", time.Now()); err != nil {
+	if err := s.MarkProcessed(t.Context(), testPartition, "k", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.GetFinding(t.Context(), "absent"); err == nil || leaks(err.Error()) {

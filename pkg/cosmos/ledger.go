@@ -2,42 +2,47 @@ package cosmos
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 )
 
-// ledgerDoc is a processed event as kept in the ledger container. The
-// container's default TTL removes it once it is older than the ledger TTL.
-type ledgerDoc struct {
-	ID  string    `json:"id"` // docID of the key; also the partition key
-	Key string    `json:"key"`
-	At  time.Time `json:"at"`
-}
-
-// Processed reports whether key was marked processed (and has not expired).
-func (s *Store) Processed(ctx context.Context, key string) (bool, error) {
-	did := docID(key)
-	doc, _, err := readItem(ctx, s.container(cLedger), pkOf(did), did)
+// Processed reports whether key was marked processed in the partition (and
+// not pruned since): the partition's head holds the keys seen, so the read a
+// change makes of its partition finds a duplicate too.
+func (s *Store) Processed(ctx context.Context, partition, key string) (bool, error) {
+	h, err := s.peek(ctx, partition)
 	if err != nil {
 		return false, fmt.Errorf("cosmos: look up processed %s: %w", key, err)
 	}
-	return doc != nil, nil
+	_, ok := h.Seen[key]
+	return ok, nil
 }
 
-// MarkProcessed records key as processed at the given time; a key marked
-// already keeps its first time.
-func (s *Store) MarkProcessed(ctx context.Context, key string, at time.Time) error {
+// MarkProcessed records key as processed in the partition's head at the
+// given time (a key marked already keeps its first time), committed with the
+// rest of the Batch of ctx. The head keeps the keys of the last ledger TTL
+// before its newest, at most the newest 2,000 (see the package documentation).
+func (s *Store) MarkProcessed(ctx context.Context, partition, key string, at time.Time) error {
 	if key == "" {
 		return errors.New("cosmos: mark processed: empty key")
 	}
-	did := docID(key)
-	b, err := json.Marshal(ledgerDoc{ID: did, Key: key, At: utc(at)})
-	if err != nil {
-		return fmt.Errorf("cosmos: mark processed %s: %w", key, err)
+	if partition == "" {
+		return fmt.Errorf("cosmos: mark processed %s: empty partition", key)
 	}
-	if err := createIfAbsent(ctx, s.container(cLedger), pkOf(did), b); err != nil {
+	err := s.inUnit(ctx, func(ctx context.Context, u *unit) error {
+		p, err := s.loadForWrite(ctx, u, partition)
+		if err != nil {
+			return err
+		}
+		if _, ok := p.head.Seen[key]; ok {
+			return nil
+		}
+		p.head.Seen[key] = utc(at)
+		u.wrote(p)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("cosmos: mark processed %s: %w", key, err)
 	}
 	return nil

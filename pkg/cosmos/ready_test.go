@@ -12,7 +12,7 @@ import (
 func TestReadyWrites(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		status int // answered to the ledger's writes; 0 for none
+		status int // answered to writes in the partitions container; 0 for none
 		want   string
 	}{
 		{"writes work", 0, ""},
@@ -20,12 +20,12 @@ func TestReadyWrites(t *testing.T) {
 		{"writes throttled", http.StatusTooManyRequests, "429"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &faults{match: docsOf(cLedger, http.MethodPost), status: tc.status}
+			f := &faults{match: docsOf(cPartitions, http.MethodPost), status: tc.status}
 			if tc.status != 0 {
 				f.left.Store(1000)
 			}
 			_, s := openFaulty(t, f)
-			if _, err := s.Processed(t.Context(), "event:eventgrid:e-1"); err != nil {
+			if _, err := s.Processed(t.Context(), testPartition, "event:eventgrid:e-1"); err != nil {
 				t.Fatalf("reads fail too: %v", err)
 			}
 			err := s.Ready(t.Context())

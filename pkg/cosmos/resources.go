@@ -11,34 +11,27 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
-// resourceDoc is a resource's last known state as stored in the resources container.
-type resourceDoc struct {
-	ID       string         `json:"id"`                // docID of the ID key; also the partition key
-	IDKey    string         `json:"idKey"`             // guard.IDKey of the resource ID
-	WriteID  string         `json:"writeId,omitempty"` // written by versions that read before they wrote
-	Resource guard.Resource `json:"resource"`
-}
-
 // GetResource returns the last known state of the resource, whatever the casing
-// of id, or an error wrapping guard.ErrNotFound.
+// of id, or an error wrapping guard.ErrNotFound: from its partition's head.
 func (s *Store) GetResource(ctx context.Context, id string) (*guard.Resource, error) {
-	did := docID(guard.IDKey(id))
-	doc, _, err := readItem(ctx, s.container(cResources), pkOf(did), did)
+	key := guard.IDKey(id)
+	h, err := s.peek(ctx, guard.PartitionOf(id))
 	if err != nil {
 		return nil, fmt.Errorf("cosmos: get resource %s: %w", id, err)
 	}
-	if doc == nil {
+	raw, ok := h.Resources[key]
+	if !ok {
 		return nil, fmt.Errorf("cosmos: get resource %s: %w", id, guard.ErrNotFound)
 	}
-	r, err := decodeResource(doc)
+	r, err := decodeResource(raw)
 	if err != nil {
 		return nil, fmt.Errorf("cosmos: get resource %s: %w", id, err)
 	}
 	return r, nil
 }
 
-// PutResource stores r under the key of its ID: one upsert, no read (the last
-// writer wins, as on the embedded store).
+// PutResource keeps r in its partition's head, under the key of its ID,
+// committed with the rest of the Batch of ctx (or at once, outside one).
 func (s *Store) PutResource(ctx context.Context, r *guard.Resource) error {
 	if r == nil {
 		return errors.New("cosmos: put resource: nil resource")
@@ -49,36 +42,58 @@ func (s *Store) PutResource(ctx context.Context, r *guard.Resource) error {
 	}
 	c := *r
 	c.ObservedAt = utc(c.ObservedAt)
-	did := docID(key)
-	b, err := json.Marshal(resourceDoc{ID: did, IDKey: key, Resource: c})
+	raw, err := json.Marshal(c)
 	if err != nil {
 		return fmt.Errorf("cosmos: put resource %s: encode: %w", r.ID, err)
 	}
-	if err := upsertItem(ctx, s.container(cResources), pkOf(did), b); err != nil {
+	err = s.inUnit(ctx, func(ctx context.Context, u *unit) error {
+		p, err := s.loadForWrite(ctx, u, guard.PartitionOf(r.ID))
+		if err != nil {
+			return err
+		}
+		p.head.Resources[key] = raw
+		u.wrote(p)
+		return nil
+	})
+	if err != nil {
 		return fmt.Errorf("cosmos: put resource %s: %w", r.ID, err)
 	}
 	return nil
 }
 
-// ListResources returns every resource with a known state, sorted by ID key
-// (here: the query spans every partition and only selects).
+// ListResources returns every resource with a known state, sorted by ID key:
+// a query across partitions for the heads' resources.
 func (s *Store) ListResources(ctx context.Context) ([]guard.Resource, error) {
-	docs, err := queryDocs[resourceDoc](ctx, s.container(cResources), crossPartition, "SELECT * FROM c", nil)
+	heads, err := s.queryHeads(ctx, "SELECT c.partition, c.resources FROM c WHERE c.kind = 'head'", nil)
 	if err != nil {
 		return nil, fmt.Errorf("cosmos: list resources: %w", err)
 	}
-	slices.SortFunc(docs, func(a, b resourceDoc) int { return strings.Compare(a.IDKey, b.IDKey) })
-	var out []guard.Resource
-	for _, d := range docs {
-		out = append(out, d.Resource)
+	type keyed struct {
+		key string
+		r   *guard.Resource
+	}
+	var all []keyed
+	for _, h := range heads {
+		for key, raw := range h.Resources {
+			r, err := decodeResource(raw)
+			if err != nil {
+				return nil, fmt.Errorf("cosmos: list resources: %s: %w", key, err)
+			}
+			all = append(all, keyed{key, r})
+		}
+	}
+	slices.SortFunc(all, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	out := make([]guard.Resource, 0, len(all))
+	for _, k := range all {
+		out = append(out, *k.r)
 	}
 	return out, nil
 }
 
-func decodeResource(doc []byte) (*guard.Resource, error) {
-	var d resourceDoc
-	if err := json.Unmarshal(doc, &d); err != nil {
+func decodeResource(raw json.RawMessage) (*guard.Resource, error) {
+	var r guard.Resource
+	if err := json.Unmarshal(raw, &r); err != nil {
 		return nil, fmt.Errorf("decode resource: %w", err)
 	}
-	return &d.Resource, nil
+	return &r, nil
 }

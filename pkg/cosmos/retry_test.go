@@ -1,6 +1,7 @@
 package cosmos
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -26,6 +27,7 @@ type faults struct {
 	hits   atomic.Int32 // how many were failed
 	status int
 	header http.Header
+	body   string // "" for an error of Cosmos DB's shape
 	landed bool
 }
 
@@ -42,7 +44,11 @@ func (f *faults) Do(req *http.Request) (*http.Response, error) {
 		}
 		resp.Body.Close()
 	}
-	return response(req, f.status, f.header.Clone(), `{"code":"Injected","message":"injected by the test"}`), nil
+	body := f.body
+	if body == "" {
+		body = `{"code":"Injected","message":"injected by the test"}`
+	}
+	return response(req, f.status, f.header.Clone(), body), nil
 }
 
 // openFaulty opens a second store, whose requests pass through f, on the
@@ -66,22 +72,22 @@ func docsOf(container, method string) func(*http.Request) bool {
 // TestThrottlingIsRetried: 429s with x-ms-retry-after-ms are waited out as the
 // server asks (azcore's retry policy), and the write lands once.
 func TestThrottlingIsRetried(t *testing.T) {
-	f := &faults{match: docsOf(cLedger, http.MethodPost), status: http.StatusTooManyRequests,
+	f := &faults{match: docsOf(cPartitions, http.MethodPost), status: http.StatusTooManyRequests,
 		header: http.Header{"X-Ms-Retry-After-Ms": {"60"}}}
 	plain, s := openFaulty(t, f)
 	f.left.Store(3)
 	start := time.Now()
-	if err := s.MarkProcessed(t.Context(), "event:eventgrid:e-1", time.Now()); err != nil {
+	if err := s.MarkProcessed(t.Context(), testPartition, "event:eventgrid:e-1", time.Now()); err != nil {
 		t.Fatalf("MarkProcessed through three 429s: %v", err)
 	}
 	elapsed := time.Since(start)
 	if got := f.hits.Load(); got != 3 {
 		t.Errorf("429s answered: %d, want 3", got)
 	}
-	if elapsed < 3*60*time.Millisecond || elapsed > 5*time.Second {
-		t.Errorf("MarkProcessed took %v, want about 3 × 60 ms (the server's x-ms-retry-after-ms)", elapsed)
+	if elapsed < 3*60*time.Millisecond {
+		t.Errorf("MarkProcessed took %v, want at least 3 × 60 ms (the server's x-ms-retry-after-ms)", elapsed)
 	}
-	if ok, err := plain.Processed(t.Context(), "event:eventgrid:e-1"); !ok || err != nil {
+	if ok, err := plain.Processed(t.Context(), testPartition, "event:eventgrid:e-1"); !ok || err != nil {
 		t.Errorf("Processed: got %v, %v, want true, nil", ok, err)
 	}
 }
@@ -99,17 +105,13 @@ func TestThrottlingIsBounded(t *testing.T) {
 		{"throttled for ever", "5", 1 + defaultMaxRetries},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := &faults{match: docsOf(cLedger, http.MethodGet), status: http.StatusTooManyRequests,
+			f := &faults{match: docsOf(cPartitions, http.MethodGet), status: http.StatusTooManyRequests,
 				header: http.Header{"X-Ms-Retry-After-Ms": {tc.retryAfter}}}
 			_, s := openFaulty(t, f)
 			f.left.Store(1000)
-			start := time.Now()
-			_, err := s.Processed(t.Context(), "k")
+			_, err := s.Processed(t.Context(), testPartition, "k")
 			if !isStatus(err, http.StatusTooManyRequests) {
 				t.Errorf("Processed: got %v, want a 429 error", err)
-			}
-			if d := time.Since(start); d > 2*time.Second {
-				t.Errorf("Processed gave up after %v, want well under 2 s", d)
 			}
 			if got := f.hits.Load(); got != tc.wantHits {
 				t.Errorf("tries: %d, want %d", got, tc.wantHits)
@@ -139,89 +141,87 @@ func TestTransientErrorsAreRetried(t *testing.T) {
 	}
 }
 
-// TestLostAnswerIsNotAppliedTwice: a write that lands but whose answer is lost
-// (here a 503) is sent again by the store, and meets itself (412 on a replace, 409 on a
-// create). UpdateFinding and AppendAudit recognise their own write by its
-// write ID: fn runs once, the record is appended once.
+// TestLostAnswerIsNotAppliedTwice: a transactional batch that lands but whose
+// answer is lost (here a 503) is sent again by the store and meets itself
+// (412 on the head's replace, 409 on its create). The store reads the head,
+// finds its own write ID there, and takes the commit as done: fn runs once,
+// the record is appended once.
 func TestLostAnswerIsNotAppliedTwice(t *testing.T) {
-	t.Run("UpdateFinding replace", func(t *testing.T) {
-		f := &faults{match: docsOf(cFindings, http.MethodPut), status: http.StatusServiceUnavailable, landed: true}
-		plain, s := openFaulty(t, f)
-		mustUpdate(t, plain, "f-1", func(*guard.Finding) (*guard.Finding, error) {
-			return &guard.Finding{Evidence: map[string]any{"count": 0}}, nil
-		})
-		f.left.Store(1)
-		calls := 0
-		got := mustUpdate(t, s, "f-1", func(cur *guard.Finding) (*guard.Finding, error) {
-			calls++
-			return increment(cur)
-		})
-		if calls != 1 || got.Evidence["count"] != 1.0 || f.hits.Load() != 1 {
-			t.Errorf("fn called %d times, count %v, faults %d; want 1, 1, 1", calls, got.Evidence["count"], f.hits.Load())
-		}
-		if f, _ := plain.GetFinding(t.Context(), "f-1"); f.Evidence["count"] != 1.0 {
-			t.Errorf("stored count %v, want 1", f.Evidence["count"])
-		}
-	})
-
-	t.Run("UpdateFinding create", func(t *testing.T) {
-		f := &faults{match: docsOf(cFindings, http.MethodPost), status: http.StatusServiceUnavailable, landed: true}
-		plain, s := openFaulty(t, f)
-		f.left.Store(1)
-		calls := 0
-		mustUpdate(t, s, "f-1", func(cur *guard.Finding) (*guard.Finding, error) {
-			calls++
-			if cur != nil {
-				return increment(cur)
+	for _, tc := range []struct {
+		name  string
+		setup bool // the finding exists first: the head is replaced, not created
+	}{
+		{"head created", false},
+		{"head replaced", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &faults{match: isBatch, status: http.StatusServiceUnavailable, landed: true}
+			plain, s := openFaulty(t, f)
+			if tc.setup {
+				mustUpdate(t, plain, "f-1", func(*guard.Finding) (*guard.Finding, error) { return counter(0), nil })
 			}
-			return &guard.Finding{Evidence: map[string]any{"count": 1}}, nil
-		})
-		if stored, _ := plain.GetFinding(t.Context(), "f-1"); calls != 1 || stored.Evidence["count"] != 1.0 {
-			t.Errorf("fn called %d times, stored count %v; want 1, 1", calls, stored.Evidence["count"])
-		}
-	})
-
-	t.Run("AppendAudit", func(t *testing.T) {
-		f := &faults{match: func(r *http.Request) bool {
-			return docsOf(cAudit, http.MethodPost)(r) && r.Header.Get("x-ms-documentdb-partitionkey") != `["tail"]` &&
-				r.Header.Get("x-ms-documentdb-query") == ""
-		}, status: http.StatusServiceUnavailable, landed: true}
-		plain, s := openFaulty(t, f)
-		f.left.Store(1)
-		for want := int64(1); want <= 2; want++ {
-			rec, err := s.AppendAudit(t.Context(), guard.AuditRecord{At: time.Now(), Kind: "test"})
-			if err != nil || rec.Seq != want {
-				t.Fatalf("AppendAudit: got Seq %d, %v, want %d", rec.Seq, err, want)
+			f.left.Store(1)
+			calls := 0
+			err := s.Batch(t.Context(), func(ctx context.Context) error {
+				calls++
+				if _, err := s.UpdateFinding(ctx, testPartition, "f-1", func(cur *guard.Finding) (*guard.Finding, error) {
+					if cur == nil {
+						return counter(1), nil
+					}
+					return increment(cur)
+				}); err != nil {
+					return err
+				}
+				_, err := s.AppendAudit(ctx, guard.AuditRecord{Partition: testPartition, At: time.Now(), Kind: "test"})
+				return err
+			})
+			if err != nil {
+				t.Fatalf("Batch: %v", err)
 			}
-		}
-		recs, err := plain.ListAudit(t.Context(), 0, 10)
-		if err != nil || len(recs) != 2 || f.hits.Load() != 1 {
-			t.Errorf("ListAudit: got %d records, %v (faults %d), want 2 (1)", len(recs), err, f.hits.Load())
-		}
-	})
+			stored, err := plain.GetFinding(t.Context(), "f-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := plain.ListAudit(t.Context(), testPartition, 0, 10)
+			if calls != 1 || stored.Evidence["count"] != 1.0 || len(recs) != 1 || f.hits.Load() != 1 {
+				t.Errorf("fn ran %d times, stored count %v, %d records (%v), faults %d; want 1, 1, 1, 1",
+					calls, stored.Evidence["count"], len(recs), err, f.hits.Load())
+			}
+		})
+	}
+}
+
+// isBatch matches transactional batch requests.
+func isBatch(r *http.Request) bool {
+	return docsOf(cPartitions, http.MethodPost)(r) && r.Header.Get("x-ms-cosmos-is-batch-request") != ""
+}
+
+func counter(n int) *guard.Finding {
+	return &guard.Finding{ResourceID: testResource, Evidence: map[string]any{"count": n}}
 }
 
 func mustUpdate(t *testing.T, s *Store, id string, fn func(*guard.Finding) (*guard.Finding, error)) *guard.Finding {
 	t.Helper()
-	f, err := s.UpdateFinding(t.Context(), id, fn)
+	f, err := s.UpdateFinding(t.Context(), testPartition, id, fn)
 	if err != nil {
 		t.Fatalf("UpdateFinding %s: %v", id, err)
 	}
 	return f
 }
 
-// TestUpdateGivesUpWithConflict: a finding that changes under every attempt
-// ends in guard.ErrConflict after Options.UpdateAttempts.
+// TestUpdateGivesUpWithConflict: a partition whose head changes under every
+// attempt (412 on every batch) ends in guard.ErrConflict after
+// Options.UpdateAttempts runs of fn.
 func TestUpdateGivesUpWithConflict(t *testing.T) {
-	f := &faults{match: docsOf(cFindings, http.MethodPut), status: http.StatusPreconditionFailed}
+	f := &faults{match: isBatch, status: http.StatusMultiStatus, body: `[{"statusCode":412},{"statusCode":424}]`}
 	plain, s := openFaulty(t, f)
 	s.attempts = 3
-	mustUpdate(t, plain, "f-1", func(*guard.Finding) (*guard.Finding, error) { return &guard.Finding{}, nil })
+	mustUpdate(t, plain, "f-1", func(*guard.Finding) (*guard.Finding, error) { return counter(0), nil })
 	f.left.Store(1000)
 	calls := 0
-	_, err := s.UpdateFinding(t.Context(), "f-1", func(cur *guard.Finding) (*guard.Finding, error) {
+	_, err := s.UpdateFinding(t.Context(), testPartition, "f-1", func(cur *guard.Finding) (*guard.Finding, error) {
 		calls++
-		return cur, nil
+		return increment(cur)
 	})
 	if !errors.Is(err, guard.ErrConflict) || calls != 3 {
 		t.Errorf("UpdateFinding: got %v after %d calls of fn, want guard.ErrConflict after 3", err, calls)

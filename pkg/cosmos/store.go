@@ -23,11 +23,13 @@ import (
 var _ guard.Store = (*Store)(nil)
 
 const (
-	// DefaultLedgerTTL is how long the ledger remembers a processed event: far
-	// longer than any redelivery (Event Grid retries for 24 hours, Event Hubs
-	// keeps events for 1 to 7 days on Standard).
+	// DefaultLedgerTTL is how long a partition remembers a processed event
+	// (before the newest it has seen): far longer than any redelivery (Event
+	// Grid retries for 24 hours, Event Hubs keeps events for 1 to 7 days on
+	// Standard).
 	DefaultLedgerTTL = 30 * 24 * time.Hour
-	// DefaultUpdateAttempts bounds the optimistic read-modify-write loops.
+	// DefaultUpdateAttempts bounds how often a unit of work is run again after
+	// losing a race.
 	DefaultUpdateAttempts = 32
 )
 
@@ -57,18 +59,20 @@ type Options struct {
 	// developer's az login elsewhere), for the cloud the endpoint lies in.
 	Credential azcore.TokenCredential
 	// EnsureContainers creates the database and any missing container (with
-	// the partition keys and ledger TTL of this package). Leave it false where
+	// the partition keys and indexing policy of this package). Leave it false where
 	// infrastructure code creates them, and where the identity has data-plane
 	// rights only (the built-in data contributor role cannot create
 	// containers): Open then only checks that they exist as expected.
 	EnsureContainers bool
-	// LedgerTTL is the default time to live of the ledger container, set when
-	// EnsureContainers creates it: 0 means DefaultLedgerTTL, a negative value no
-	// expiry. An existing container keeps the TTL it has.
+	// LedgerTTL is how long a partition's head keeps a processed event key:
+	// keys marked longer than this before the newest are dropped when the head
+	// is written. 0 means DefaultLedgerTTL, a negative value no age limit (the
+	// newest 2,000 keys are kept either way).
 	LedgerTTL time.Duration
-	// UpdateAttempts bounds how often a read-modify-write is tried when other
-	// writers keep winning (412, 409): 0 means DefaultUpdateAttempts. Past it,
-	// the write fails with guard.ErrConflict.
+	// UpdateAttempts bounds how often a unit of work (a Batch, or a single
+	// write) is run when other writers keep changing its partition first (412,
+	// 409): 0 means DefaultUpdateAttempts. Past it, it fails with
+	// guard.ErrConflict.
 	UpdateAttempts int
 	// ClientOptions are azcosmos's. Zero retry settings get this package's
 	// defaults (see the package documentation).
@@ -82,12 +86,12 @@ type Store struct {
 	database   string
 	containers map[string]*azcosmos.ContainerClient
 	attempts   int
-	// auditBucket is auditBucketSize outside tests.
-	auditBucket int64
+	ledgerTTL  time.Duration // > 0, or 0 for no age limit
 }
 
 // Open connects to the database, creates or checks its containers, and returns
-// the store. The key never appears in the errors it returns.
+// the store. A database of the layout before partitions is refused, with the
+// command that migrates it. The key never appears in the errors it returns.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	ep, err := checkEndpoint(o.Endpoint, o.Key != "")
 	if err != nil {
@@ -102,9 +106,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, fmt.Errorf("cosmos: open %s: %w", where, err)
 	}
 	s := &Store{client: client, database: o.Database, containers: map[string]*azcosmos.ContainerClient{},
-		attempts: o.UpdateAttempts, auditBucket: auditBucketSize}
+		attempts: o.UpdateAttempts, ledgerTTL: o.LedgerTTL}
 	if s.attempts <= 0 {
 		s.attempts = DefaultUpdateAttempts
+	}
+	switch {
+	case s.ledgerTTL == 0:
+		s.ledgerTTL = DefaultLedgerTTL
+	case s.ledgerTTL < 0:
+		s.ledgerTTL = 0
 	}
 	if err := s.setup(ctx, o); err != nil {
 		client.Close()
