@@ -226,7 +226,7 @@ func (v *TrailVerifier) Finish(heads []AuditHead) (*TrailReport, error) {
 		s := v.named[p][seq]
 		last := v.last(p)
 		return nil, v.fail(p, &AuditError{Seq: seq, Problem: AuditRemoved,
-			Reason: fmt.Sprintf("seal %d names it, but the partition's chain ends at Seq %d: records were cut off its end, or the seal names a record that never was", s.seal, last.Seq),
+			Reason:   fmt.Sprintf("seal %d names it, but the partition's chain ends at Seq %d: records were cut off its end, or the seal names a record that never was", s.seal, last.Seq),
 			Verified: v.verified(p)})
 	}
 	if heads != nil {

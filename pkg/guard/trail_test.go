@@ -153,10 +153,16 @@ func TestVerifyTrail(t *testing.T) {
 			reseal(m, func(d *guard.SealData) { d.Root = strings.Repeat("0", 64) })
 		}, partition: guard.SealPartition, seq: 2, problem: guard.AuditBadSeal, reason: "is not the Merkle root"},
 		{name: "seal heads not sorted", edit: func(m *memTrail) {
-			reseal(m, func(d *guard.SealData) { d.Heads[0], d.Heads[1] = d.Heads[1], d.Heads[0]; d.Root = guard.MerkleRoot(d.Heads) })
+			reseal(m, func(d *guard.SealData) {
+				d.Heads[0], d.Heads[1] = d.Heads[1], d.Heads[0]
+				d.Root = guard.MerkleRoot(d.Heads)
+			})
 		}, partition: guard.SealPartition, seq: 2, problem: guard.AuditBadSeal, reason: "not sorted"},
 		{name: "seal going back", edit: func(m *memTrail) {
-			reseal(m, func(d *guard.SealData) { d.Heads[0].Seq, d.Heads[0].Hash = 1, m.chains[partA][0].Hash; *d = guard.NewSealData(d.Heads) })
+			reseal(m, func(d *guard.SealData) {
+				d.Heads[0].Seq, d.Heads[0].Hash = 1, m.chains[partA][0].Hash
+				*d = guard.NewSealData(d.Heads)
+			})
 		}, partition: guard.SealPartition, seq: 2, problem: guard.AuditBadSeal, reason: "before Seq 2 an earlier seal named"},
 		{name: "legacy head on a later seal", edit: func(m *memTrail) {
 			reseal(m, func(d *guard.SealData) { d.Legacy = &guard.AuditHead{Seq: 3, Hash: strings.Repeat("1", 64)} })
