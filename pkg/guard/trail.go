@@ -274,8 +274,9 @@ func (v *TrailVerifier) verified(p string) int {
 // VerifyTrail reads a store's whole trail (the seals, then each partition's
 // chain, in the order of AuditHeads, a page of pageSize records at a time)
 // through a TrailVerifier. It returns a *TrailError naming the first bad
-// record, or what verified.
-func VerifyTrail(ctx context.Context, r TrailReader, pageSize int, each func(AuditRecord)) (*TrailReport, error) {
+// record, or what verified. each, when not nil, sees every record before it is
+// checked; an error it returns ends the walk with that error.
+func VerifyTrail(ctx context.Context, r TrailReader, pageSize int, each func(AuditRecord) error) (*TrailReport, error) {
 	heads, err := r.AuditHeads(ctx, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("read the audit heads: %w", err)
@@ -283,7 +284,9 @@ func VerifyTrail(ctx context.Context, r TrailReader, pageSize int, each func(Aud
 	var v TrailVerifier
 	if err := WalkAudit(ctx, r, SealPartition, pageSize, func(rec AuditRecord) error {
 		if each != nil {
-			each(rec)
+			if err := each(rec); err != nil {
+				return err
+			}
 		}
 		return v.AddSeal(rec)
 	}); err != nil {
@@ -295,7 +298,9 @@ func VerifyTrail(ctx context.Context, r TrailReader, pageSize int, each func(Aud
 		}
 		if err := WalkAudit(ctx, r, h.Partition, pageSize, func(rec AuditRecord) error {
 			if each != nil {
-				each(rec)
+				if err := each(rec); err != nil {
+					return err
+				}
 			}
 			if rec.Partition != h.Partition && v.err == nil {
 				return v.fail(h.Partition, &AuditError{Seq: rec.Seq, Kind: rec.Kind, Subject: rec.Subject, Problem: AuditInserted,

@@ -192,7 +192,7 @@ func TestVerifyTrail(t *testing.T) {
 			m := sampleTrail()
 			tc.edit(m)
 			var read int
-			rep, err := guard.VerifyTrail(context.Background(), m, 2, func(guard.AuditRecord) { read++ })
+			rep, err := guard.VerifyTrail(context.Background(), m, 2, func(guard.AuditRecord) error { read++; return nil })
 			if tc.problem == "" {
 				if err != nil {
 					t.Fatalf("VerifyTrail: %v", err)
