@@ -541,7 +541,7 @@ func (a *anchors) check(rec guard.AuditRecord, plain string) error {
 	a.seen[k] = true
 	if rec.Hash != want {
 		return fmt.Errorf("%s: %w: its hash is %s, --expect says %s: the chain was rewritten at or before it",
-			anchorName(k, rec.Kind, rec.Subject), errAnchor, rec.Hash, want)
+			anchorName(anchorKey{rec.Partition, rec.Seq}, rec.Kind, rec.Subject), errAnchor, rec.Hash, want)
 	}
 	return nil
 }
@@ -574,14 +574,14 @@ func (a *anchors) missing(plain string) error {
 		return cmp.Or(strings.Compare(x.partition, y.partition), cmp.Compare(x.seq, y.seq))
 	})
 	k := keys[0]
-	chain := "the trail"
+	name, chain := anchorName(k, "", ""), "the trail"
 	switch {
 	case k.partition != "":
 		chain = "the partition's chain"
 	case plain == guard.SealPartition:
-		chain = "the seal chain"
+		name, chain = anchorName(anchorKey{plain, k.seq}, "", ""), "the seal chain"
 	}
-	return fmt.Errorf("%s: removed: --expect names it, but %s ends at Seq %d: records were cut off its end", anchorName(k, "", ""), chain, a.last[k.partition])
+	return fmt.Errorf("%s: removed: --expect names it, but %s ends at Seq %d: records were cut off its end", name, chain, a.last[k.partition])
 }
 
 // progress shows a count on stderr when stderr is a terminal.
