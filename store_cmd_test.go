@@ -227,12 +227,12 @@ func TestStoreMigrateRefuses(t *testing.T) {
 	}{
 		"a destination with data of its own": {[]string{"--from", "sqlite:" + old, "--to", "sqlite:" + used}, "holds an audit trail (partition /subscriptions/"},
 		"the same store":                     {[]string{"--from", "sqlite:" + old, "--to", "sqlite:" + filepath.Join(filepath.Dir(old), ".", "old.db")}, "name the same store"},
-		"into memory":                         {[]string{"--from", "sqlite:" + old, "--to", "memory:"}, "an in-memory store is gone"},
-		"from memory":                         {[]string{"--from", "memory:", "--to", "sqlite:" + filepath.Join(dir, "x.db")}, "holds nothing to migrate"},
-		"from a new store":                    {[]string{"--from", "sqlite:" + used, "--to", "sqlite:" + filepath.Join(dir, "y.db")}, "schema version 2, not the layout before partitions"},
-		"from a missing file":                 {[]string{"--from", "sqlite:" + filepath.Join(dir, "none.db"), "--to", "sqlite:" + filepath.Join(dir, "z.db")}, "no such file"},
-		"from cosmos":                         {[]string{"--from", "cosmos:http://127.0.0.1:1/?database=x", "--to", "sqlite:" + filepath.Join(dir, "c.db")}, "not supported yet"},
-		"without --to":                        {[]string{"--from", "sqlite:" + old}, "give --from URL"},
+		"into memory":                        {[]string{"--from", "sqlite:" + old, "--to", "memory:"}, "an in-memory store is gone"},
+		"from memory":                        {[]string{"--from", "memory:", "--to", "sqlite:" + filepath.Join(dir, "x.db")}, "holds nothing to migrate"},
+		"from a new store":                   {[]string{"--from", "sqlite:" + used, "--to", "sqlite:" + filepath.Join(dir, "y.db")}, "schema version 2, not the layout before partitions"},
+		"from a missing file":                {[]string{"--from", "sqlite:" + filepath.Join(dir, "none.db"), "--to", "sqlite:" + filepath.Join(dir, "z.db")}, "no such file"},
+		"from cosmos":                        {[]string{"--from", "cosmos:http://127.0.0.1:1/?database=x", "--to", "sqlite:" + filepath.Join(dir, "c.db")}, "not supported yet"},
+		"without --to":                       {[]string{"--from", "sqlite:" + old}, "give --from URL"},
 	} {
 		_, _, err := run(t, append([]string{"store", "migrate"}, tc.args...)...)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
