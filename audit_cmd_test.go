@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -99,25 +100,48 @@ func sealStore(t *testing.T, db string) guard.AuditRecord {
 	return seal
 }
 
-// sealedStore is a store with a sealed replay of storage-replication and an
-// unsealed one of jit-overstay after it, its trail, and the partitions of the
-// second replay (unsealed).
+// sealedStore is a store with a replay of storage-replication, sealed (by
+// the replay's sweeps, and by sealStore), and one of jit-overstay after it; its
+// trail, its last seal, and the partitions with records newer than every seal
+// naming them (unsealed).
 func sealedStore(t *testing.T) (db string, seal guard.AuditRecord, trail map[string][]guard.AuditRecord, unsealed []string) {
 	t.Helper()
 	db = replayedStore(t)
-	seal = sealStore(t, db)
-	before := storeTrail(t, openTestStore(t, db))
+	sealStore(t, db)
 	replayInto(t, db, "jit-overstay")
 	trail = storeTrail(t, openTestStore(t, db))
+	seals := trail[guard.SealPartition]
+	if len(seals) == 0 {
+		t.Fatal("no seal")
+	}
+	seal = seals[len(seals)-1]
+	sealed := sealedSeqs(t, seals)
 	for p, recs := range trail {
-		if p != guard.SealPartition && len(recs) > len(before[p]) {
+		if p != guard.SealPartition && recs[len(recs)-1].Seq > sealed[p] {
 			unsealed = append(unsealed, p)
 		}
 	}
+	slices.Sort(unsealed)
 	if len(trail) < 3 || len(unsealed) == 0 {
-		t.Fatalf("the replays left %d chains, %d of them changed after the seal; want more to work with", len(trail), len(unsealed))
+		t.Fatalf("the replays left %d chains, %d of them with records newer than the seals; want more to work with", len(trail), len(unsealed))
 	}
 	return db, seal, trail, unsealed
+}
+
+// sealedSeqs is the highest Seq any of these seals names, by partition.
+func sealedSeqs(t *testing.T, seals []guard.AuditRecord) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, s := range seals {
+		var sd guard.SealData
+		if err := json.Unmarshal(s.Data, &sd); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range sd.Heads {
+			out[h.Partition] = max(out[h.Partition], h.Seq)
+		}
+	}
+	return out
 }
 
 // execSQL changes the store file behind exportguard's back.
@@ -156,8 +180,9 @@ func TestAuditVerifyStore(t *testing.T) {
 	}
 	records, partitions := count(trail)
 	m := verifiedTrail.FindStringSubmatch(out)
-	if m == nil || m[2] != strconv.Itoa(records) || m[3] != strconv.Itoa(partitions) || m[4] != "1" || m[5] != "1" || m[6] != seal.Hash {
-		t.Errorf("audit verify printed\n%s\nwant %d records in %d partitions, 1 seal with hash %s", out, records, partitions, seal.Hash)
+	seals := strconv.Itoa(len(trail[guard.SealPartition]))
+	if m == nil || m[2] != strconv.Itoa(records) || m[3] != strconv.Itoa(partitions) || m[4] != seals || m[5] != itoa(seal.Seq) || m[6] != seal.Hash {
+		t.Errorf("audit verify printed\n%s\nwant %d records in %d partitions, %s seals, the last Seq %d hash %s", out, records, partitions, seals, seal.Seq, seal.Hash)
 	}
 	if !strings.Contains(out, "newer than the last seal") {
 		t.Errorf("audit verify did not report the unsealed records:\n%s", out)
@@ -247,80 +272,89 @@ func resealLast(t *testing.T, lines []string, edit func(*guard.SealData)) {
 // TestAuditVerifyNamesTheBadRecord: an export of a sealed store, tampered
 // with, names the first bad record: its partition, Seq, kind and subject.
 func TestAuditVerifyNamesTheBadRecord(t *testing.T) {
-	db, seal, trail, _ := sealedStore(t)
-	var sd guard.SealData
-	if err := json.Unmarshal(seal.Data, &sd); err != nil {
-		t.Fatal(err)
-	}
-	var sealed string // a sealed partition with two records at least
-	var sealedHead int64
-	for _, h := range sd.Heads {
-		if h.Seq >= 2 && sealed == "" {
-			sealed, sealedHead = h.Partition, h.Seq
+	db, lastSeal, trail, _ := sealedStore(t)
+	seals := trail[guard.SealPartition]
+	sealed := sealedSeqs(t, seals)
+	var p string // a sealed partition with two records at least
+	for q, seq := range sealed {
+		if seq >= 2 && (p == "" || q < p) {
+			p = q
 		}
 	}
-	if sealed == "" {
-		t.Fatal("no partition with two records")
+	if p == "" {
+		t.Fatal("no sealed partition with two records")
 	}
-	rec2 := trail[sealed][1]
+	// The first record of p a seal names.
+	firstSealed := sealed[p]
+	for _, s := range seals {
+		var sd guard.SealData
+		_ = json.Unmarshal(s.Data, &sd)
+		for _, h := range sd.Heads {
+			if h.Partition == p {
+				firstSealed = min(firstSealed, h.Seq)
+			}
+		}
+	}
+	rec2, seal1 := trail[p][1], seals[0]
 	for _, tc := range []struct {
 		name string
 		edit func(lines []string) []string
-		want string
+		want []string
 	}{
 		{"a record altered", func(l []string) []string {
-			i := lineOf(t, l, sealed, 2)
+			i := lineOf(t, l, p, 2)
 			l[i] = strings.Replace(l[i], `"subject":"`, `"subject":"x`, 1)
 			return l
-		}, "partition " + sealed + ": audit record 2 (" + rec2.Kind + " x" + rec2.Subject + "): altered: its hash does not match its content"},
+		}, []string{"partition " + p + ": audit record 2 (" + rec2.Kind + " x" + rec2.Subject + "): altered: its hash does not match its content"}},
 		{"a record removed", func(l []string) []string {
-			i := lineOf(t, l, sealed, 1)
+			i := lineOf(t, l, p, 1)
 			return append(l[:i:i], l[i+1:]...)
-		}, "partition " + sealed + ": audit record 1: removed: the trail starts at Seq 2"},
+		}, []string{"partition " + p + ": audit record 1: removed: the trail starts at Seq 2"}},
 		{"a record inserted", func(l []string) []string {
-			i := lineOf(t, l, sealed, 2)
+			i := lineOf(t, l, p, 2)
 			r := parseLine(t, l[i])
-			r.Subject, r.PrevHash = "forged", trail[sealed][0].Hash
+			r.Subject, r.PrevHash = "forged", "0"
 			r.Hash = guard.AuditHash(r)
 			return append(l[:i:i], append([]string{formatLine(t, r)}, l[i:]...)...)
-		}, "partition " + sealed + ": audit record 2 (" + rec2.Kind + " " + rec2.Subject + "): inserted: Seq 2 repeats"},
-		{"the seal altered", func(l []string) []string {
-			l[len(l)-1] = strings.Replace(l[len(l)-1], `"subject":"test"`, `"subject":"tost"`, 1)
+		}, []string{"partition " + p + ": audit record 2 (" + rec2.Kind + " forged): inserted: its PrevHash 0 is not the hash"}},
+		{"a seal altered", func(l []string) []string {
+			i := lineOf(t, l, guard.SealPartition, 1)
+			l[i] = strings.Replace(l[i], `"subject":"`, `"subject":"x`, 1)
 			return l
-		}, "partition ~seals: audit record 1 (seal tost): altered"},
+		}, []string{"partition ~seals: audit record 1 (seal x" + seal1.Subject + "): altered"}},
 		{"a seal naming a head that does not exist", func(l []string) []string {
 			resealLast(t, l, func(sd *guard.SealData) {
 				*sd = guard.NewSealData(append(sd.Heads, guard.AuditHead{Partition: "/subscriptions/none", Seq: 3, Hash: rec2.Hash}))
 			})
 			return l
-		}, "partition /subscriptions/none: audit record 3: removed: seal 1 names it, but the partition's chain ends at Seq 0"},
+		}, []string{"partition /subscriptions/none: audit record 3: removed: seal " + itoa(lastSeal.Seq) + " names it, but the partition's chain ends at Seq 0"}},
 		{"a seal with a wrong root", func(l []string) []string {
 			resealLast(t, l, func(sd *guard.SealData) { sd.Root = strings.Repeat("0", 64) })
 			return l
-		}, "partition ~seals: audit record 1 (seal test): bad seal: its root 0000000000000000… is not the Merkle root"},
+		}, []string{"partition ~seals: audit record " + itoa(lastSeal.Seq) + " (seal " + lastSeal.Subject + "): bad seal: its root 0000000000000000… is not the Merkle root"}},
 		{"a partition rewritten after its seal", func(l []string) []string {
-			// Its whole chain rewritten with valid hashes: only the seal shows
-			// it, at the head the seal names.
+			// Its whole chain rewritten with valid hashes: only a seal shows
+			// it, at the first record a seal names.
 			prev := ""
-			for seq := int64(1); seq <= int64(len(trail[sealed])); seq++ {
-				i := lineOf(t, l, sealed, seq)
+			for seq := int64(1); seq <= int64(len(trail[p])); seq++ {
+				i := lineOf(t, l, p, seq)
 				r := parseLine(t, l[i])
-				if seq == 1 {
-					r.Subject = "rewritten"
-				}
+				r.At = r.At.Add(time.Second)
 				r.PrevHash = prev
 				r.Hash = guard.AuditHash(r)
 				prev, l[i] = r.Hash, formatLine(t, r)
 			}
 			return l
-		}, "partition " + sealed + ": audit record " + itoa(sealedHead) + " (" + trail[sealed][sealedHead-1].Kind + " " + trail[sealed][sealedHead-1].Subject +
-			"): rewritten: its hash is"},
+		}, []string{"partition " + p + ": audit record " + itoa(firstSealed) + " (" + trail[p][firstSealed-1].Kind + " " + trail[p][firstSealed-1].Subject + "): rewritten: its hash is",
+			"the partition was rewritten at or before it after that seal"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			file := writeLines(t, tc.edit(exportLines(t, db)))
 			_, _, err := run(t, "audit", "verify", "--file", file)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("audit verify --file: got %v, want an error with %q", err, tc.want)
+			for _, want := range tc.want {
+				if err == nil || !strings.Contains(err.Error(), want) {
+					t.Errorf("audit verify --file: got %v, want an error with %q", err, want)
+				}
 			}
 		})
 	}
@@ -366,15 +400,15 @@ func TestAuditVerifyExpect(t *testing.T) {
 	if last.Seq == 1 {
 		want = "2 expected hash(es) match"
 	}
-	out, _, err := run(t, "audit", "verify", "--store", store, "--expect", "1:"+seal.Hash,
+	out, _, err := run(t, "audit", "verify", "--store", store, "--expect", itoa(seal.Seq)+":"+seal.Hash,
 		"--expect", p+"@"+itoa(last.Seq)+":"+strings.ToUpper(last.Hash), "--expect", resourceID+"@1:"+trail[p][0].Hash)
 	if err != nil || !strings.Contains(out, want) {
 		t.Errorf("audit verify with the right hashes expected: %q, %v", out, err)
 	}
 	for name, tc := range map[string]struct{ expect, want string }{
-		"another seal hash":        {"1:" + last.Hash, "partition ~seals: audit record 1 (seal test): not the expected hash"},
+		"another seal hash":        {itoa(seal.Seq) + ":" + last.Hash, "partition ~seals: audit record " + itoa(seal.Seq) + " (seal " + seal.Subject + "): not the expected hash"},
 		"another record hash":      {p + "@1:" + seal.Hash, "partition " + p + ": audit record 1 ("},
-		"a seal beyond the end":    {"2:" + seal.Hash, "audit record 2: removed: --expect names it, but the seal chain ends at Seq 1"},
+		"a seal beyond the end":    {itoa(seal.Seq+1) + ":" + seal.Hash, "partition ~seals: audit record " + itoa(seal.Seq+1) + ": removed: --expect names it, but the seal chain ends at Seq " + itoa(seal.Seq)},
 		"a record beyond the end":  {p + "@" + itoa(last.Seq+1) + ":" + last.Hash, "partition " + p + ": audit record " + itoa(last.Seq+1) + ": removed: --expect names it, but the partition's chain ends at Seq " + itoa(last.Seq)},
 		"not a hash":               {"1:abc", `--expect "1:abc": want SEQ:HASH`},
 		"not a Seq":                {"x:" + seal.Hash, "want SEQ:HASH"},
@@ -397,8 +431,9 @@ func TestAuditExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	records, partitions := count(trail)
-	if want := "exported " + strconv.Itoa(records+1) + " audit record(s) of sqlite:" + db + " to " + file + ": " + strconv.Itoa(partitions) +
-		" partition chain(s) and 1 seal(s); last seal Seq 1 hash " + seal.Hash; !strings.Contains(stderr, want) {
+	seals := len(trail[guard.SealPartition])
+	if want := "exported " + strconv.Itoa(records+seals) + " audit record(s) of sqlite:" + db + " to " + file + ": " + strconv.Itoa(partitions) +
+		" partition chain(s) and " + strconv.Itoa(seals) + " seal(s); last seal Seq " + itoa(seal.Seq) + " hash " + seal.Hash; !strings.Contains(stderr, want) {
 		t.Errorf("stderr %q lacks %q", stderr, want)
 	}
 	b, err := os.ReadFile(file)
@@ -406,8 +441,8 @@ func TestAuditExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
-	if len(lines) != records+1 {
-		t.Fatalf("%d lines, want %d records and the seal", len(lines), records)
+	if len(lines) != records+seals {
+		t.Fatalf("%d lines, want %d records and %d seals", len(lines), records, seals)
 	}
 	// Partition by partition, each in Seq order, then the seals; every record
 	// as the store keeps it.
