@@ -170,7 +170,7 @@ func count(trail map[string][]guard.AuditRecord) (records, partitions int) {
 	return records, partitions
 }
 
-var verifiedTrail = regexp.MustCompile(`^(\S+): (\d+) audit record\(s\) verified in (\d+) partition chain\(s\), and (\d+) seal\(s\); last seal Seq (\d+) hash ([0-9a-f]{64})\n`)
+var trailVerifiedLine = regexp.MustCompile(`^(\S+): (\d+) audit record\(s\) verified in (\d+) partition chain\(s\), and (\d+) seal\(s\); last seal Seq (\d+) hash ([0-9a-f]{64})\n`)
 
 func TestAuditVerifyStore(t *testing.T) {
 	db, seal, trail, unsealed := sealedStore(t)
@@ -179,7 +179,7 @@ func TestAuditVerifyStore(t *testing.T) {
 		t.Fatalf("audit verify of an untouched trail: %v", err)
 	}
 	records, partitions := count(trail)
-	m := verifiedTrail.FindStringSubmatch(out)
+	m := trailVerifiedLine.FindStringSubmatch(out)
 	seals := strconv.Itoa(len(trail[guard.SealPartition]))
 	if m == nil || m[2] != strconv.Itoa(records) || m[3] != strconv.Itoa(partitions) || m[4] != seals || m[5] != itoa(seal.Seq) || m[6] != seal.Hash {
 		t.Errorf("audit verify printed\n%s\nwant %d records in %d partitions, %s seals, the last Seq %d hash %s", out, records, partitions, seals, seal.Seq, seal.Hash)

@@ -2,22 +2,21 @@ package guard
 
 import "context"
 
-// LegacyStore reads a store kept in the layout before partitions (DESIGN 6),
-// for `exportguard store migrate`: each store package offers one for its old
-// layout (sqlite.OpenLegacy, cosmos.OpenLegacy). It only reads.
+// LegacyStore reads a store of the layout before partitions (issue 15), for
+// `exportguard store migrate`: its findings, resources, outbox items and
+// grants, and its single audit chain (records without a Partition, hashed as
+// version 1), which the migration verifies and whose head it records in the
+// first seal. Each store package offers one (sqlite.OpenLegacy,
+// cosmos.OpenLegacy).
 type LegacyStore interface {
-	// ListFindings returns every finding.
 	ListFindings(ctx context.Context) ([]Finding, error)
-	// ListResources returns every resource with a known state.
 	ListResources(ctx context.Context) ([]Resource, error)
-	// ListOutbox returns every outbox item kept, pending and failed (their
-	// Partition empty: the old layout had none).
+	// ListOutbox returns every item, pending and failed; their Partition is
+	// empty (the migration derives it from the finding each names).
 	ListOutbox(ctx context.Context) ([]OutboxItem, error)
-	// ListGrants returns every grant.
 	ListGrants(ctx context.Context) ([]Grant, error)
-	// ListAudit returns the single chain's records with Seq greater than
-	// after, in Seq order, up to limit (a limit <= 0 returns nothing), as
-	// stored (their Partition empty: v1 records).
+	// ListAudit returns the chain's records with Seq greater than after, in
+	// Seq order, up to limit.
 	ListAudit(ctx context.Context, after int64, limit int) ([]AuditRecord, error)
 	Close() error
 }
