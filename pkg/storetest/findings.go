@@ -25,7 +25,7 @@ func testFindings(t *testing.T, open Opener) {
 		s := open(t)
 		want := finding("f-1", sa1, guard.RuleResidencyLocation, guard.StatusOpen)
 		var gotCur []*guard.Finding
-		got, err := s.UpdateFinding(t.Context(), want.ID, func(cur *guard.Finding) (*guard.Finding, error) {
+		got, err := s.UpdateFinding(t.Context(), pSA1, want.ID, func(cur *guard.Finding) (*guard.Finding, error) {
 			gotCur = append(gotCur, cur)
 			n := want
 			return &n, nil
@@ -51,7 +51,7 @@ func testFindings(t *testing.T, open Opener) {
 		v2.Status, v2.Message, v2.LastSeen = guard.StatusResolved, "fixed", t0.Add(time.Hour)
 		resolved := t0.Add(time.Hour)
 		v2.ResolvedAt = &resolved
-		got, err := s.UpdateFinding(t.Context(), v1.ID, func(cur *guard.Finding) (*guard.Finding, error) {
+		got, err := s.UpdateFinding(t.Context(), pSA1, v1.ID, func(cur *guard.Finding) (*guard.Finding, error) {
 			if cur == nil {
 				return nil, errors.New("fn got nil, want the stored finding")
 			}
@@ -82,7 +82,7 @@ func testFindings(t *testing.T, open Opener) {
 				if tc.exists {
 					putFinding(t, s, stored)
 				}
-				got, err := s.UpdateFinding(t.Context(), stored.ID, func(cur *guard.Finding) (*guard.Finding, error) {
+				got, err := s.UpdateFinding(t.Context(), pSA1, stored.ID, func(cur *guard.Finding) (*guard.Finding, error) {
 					if tc.mutate && cur != nil {
 						cur.Status, cur.Message = guard.StatusExempt, "changed in fn"
 						cur.Evidence["changed"] = true
@@ -118,7 +118,7 @@ func testFindings(t *testing.T, open Opener) {
 					putFinding(t, s, stored)
 				}
 				boom := errors.New("boom")
-				_, err := s.UpdateFinding(t.Context(), stored.ID, func(cur *guard.Finding) (*guard.Finding, error) {
+				_, err := s.UpdateFinding(t.Context(), pSA1, stored.ID, func(cur *guard.Finding) (*guard.Finding, error) {
 					n := finding(stored.ID, sa1, guard.RuleResidencyLocation, guard.StatusResolved)
 					return &n, boom
 				})
@@ -194,7 +194,7 @@ func testFindings(t *testing.T, open Opener) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				s := open(t)
-				got, err := s.UpdateFinding(t.Context(), tc.in.ID, func(*guard.Finding) (*guard.Finding, error) {
+				got, err := s.UpdateFinding(t.Context(), guard.PartitionOf(tc.in.ResourceID), tc.in.ID, func(*guard.Finding) (*guard.Finding, error) {
 					n := tc.in
 					return &n, nil
 				})
@@ -214,7 +214,7 @@ func testFindings(t *testing.T, open Opener) {
 
 				// What fn gets on the next update is the same.
 				var cur *guard.Finding
-				_, err = s.UpdateFinding(t.Context(), tc.in.ID, func(c *guard.Finding) (*guard.Finding, error) {
+				_, err = s.UpdateFinding(t.Context(), guard.PartitionOf(tc.in.ResourceID), tc.in.ID, func(c *guard.Finding) (*guard.Finding, error) {
 					cur = c
 					return nil, nil
 				})
@@ -237,7 +237,7 @@ func testFindings(t *testing.T, open Opener) {
 		for g := range goroutines {
 			wg.Go(func() {
 				for i := range updates {
-					got, err := s.UpdateFinding(t.Context(), f.ID, increment)
+					got, err := s.UpdateFinding(t.Context(), pSA1, f.ID, increment)
 					if err != nil {
 						t.Errorf("goroutine %d, update %d: %v", g, i, err)
 						return
@@ -306,7 +306,7 @@ func testFindings(t *testing.T, open Opener) {
 		s := open(t)
 		putFinding(t, s, finding("A", sa1, guard.RuleResidencyLocation, guard.StatusOpen))
 		putFinding(t, s, finding("B", beta, guard.RuleResidencyLocation, guard.StatusOpen))
-		_, err := s.UpdateFinding(t.Context(), "A", func(cur *guard.Finding) (*guard.Finding, error) {
+		_, err := s.UpdateFinding(t.Context(), pSA1, "A", func(cur *guard.Finding) (*guard.Finding, error) {
 			n := *cur
 			n.Status = guard.StatusResolved
 			return &n, nil
@@ -316,25 +316,7 @@ func testFindings(t *testing.T, open Opener) {
 		diff(t, "resolved IDs", []string{"A"}, ids(listFindings(t, s, guard.FindingFilter{Status: guard.StatusResolved})))
 	})
 
-	t.Run("ListFindings selects pending transitions", func(t *testing.T) {
-		s := open(t)
-		at := time.Date(2026, 11, 18, 9, 30, 0, 0, time.UTC)
-		a := finding("A", sa1, guard.RuleResidencyLocation, guard.StatusResolved)
-		a.Pending = &guard.PendingTransition{From: guard.StatusOpen, At: at}
-		putFinding(t, s, a)
-		putFinding(t, s, finding("B", beta, guard.RuleResidencyLocation, guard.StatusOpen))
-		got := listFindings(t, s, guard.FindingFilter{Pending: true})
-		diff(t, "pending IDs", []string{"A"}, ids(got))
-		diff(t, "pending", a.Pending, got[0].Pending)
-		diff(t, "pending and open IDs", []string(nil), ids(listFindings(t, s, guard.FindingFilter{Pending: true, Status: guard.StatusOpen})))
-		_, err := s.UpdateFinding(t.Context(), "A", func(cur *guard.Finding) (*guard.Finding, error) {
-			n := *cur
-			n.Pending = nil
-			return &n, nil
-		})
-		mustNil(t, "UpdateFinding", err)
-		diff(t, "pending IDs once told", []string(nil), ids(listFindings(t, s, guard.FindingFilter{Pending: true})))
-	})
+	testFindingPartitions(t, open)
 }
 
 // increment adds one to the count in a finding's evidence.
@@ -364,10 +346,10 @@ func finding(id, resourceID, rule string, status guard.Status) guard.Finding {
 	}
 }
 
-// putFinding stores f with UpdateFinding, whatever was there.
+// putFinding stores f with UpdateFinding in its partition, whatever was there.
 func putFinding(t *testing.T, s guard.Store, f guard.Finding) {
 	t.Helper()
-	_, err := s.UpdateFinding(t.Context(), f.ID, func(*guard.Finding) (*guard.Finding, error) {
+	_, err := s.UpdateFinding(t.Context(), guard.PartitionOf(f.ResourceID), f.ID, func(*guard.Finding) (*guard.Finding, error) {
 		n := f
 		return &n, nil
 	})

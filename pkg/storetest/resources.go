@@ -83,17 +83,33 @@ func testResources(t *testing.T, open Opener) {
 		}
 	})
 
+	t.Run("a child's state is its own, in its parent's partition", func(t *testing.T) {
+		s := open(t)
+		parent, child := resource(sa1, "westeurope", t0), resource(sa1Blob, "westeurope", t0)
+		putResource(t, s, parent)
+		putResource(t, s, child)
+		parent2 := resource(sa1Lower, "eastus", t0.Add(time.Minute))
+		putResource(t, s, parent2)
+		diff(t, "GetResource of the parent", &parent2, getResource(t, s, sa1))
+		diff(t, "GetResource of the child", &child, getResource(t, s, sa1Blob))
+		child2 := resource(sa1Blob, "eastus", t0.Add(2*time.Minute))
+		child2.Deleted = true
+		putResource(t, s, child2)
+		diff(t, "GetResource of the parent after the child's", &parent2, getResource(t, s, sa1))
+		diff(t, "ListResources", []guard.Resource{parent2, child2}, listResources(t, s))
+	})
+
 	t.Run("ListResources is sorted by ID key", func(t *testing.T) {
 		s := open(t)
 		if rs := listResources(t, s); len(rs) != 0 {
 			t.Errorf("ListResources of an empty store: got %d resources, want 0", len(rs))
 		}
-		// Byte order would give Beta, Gamma, SA1, alpha.
+		// Byte order would give Beta, Gamma, SA1, SA1/blobServices, alpha.
 		var want []guard.Resource
-		for _, id := range []string{gamma, sa1, alpha, beta} {
+		for _, id := range []string{gamma, sa1Blob, sa1, alpha, beta} {
 			putResource(t, s, resource(id, "westeurope", t0))
 		}
-		for _, id := range []string{alpha, beta, gamma, sa1} {
+		for _, id := range []string{alpha, beta, gamma, sa1, sa1Blob} {
 			want = append(want, resource(id, "westeurope", t0))
 		}
 		diff(t, "ListResources", want, listResources(t, s))

@@ -1,9 +1,10 @@
 // Package storetest is the contract suite of guard.Store. exportguard has more
-// than one store (the embedded SQLite store now, Cosmos DB later) and the pipeline
-// must not be able to tell them apart: whatever guard.Store documents (not found
-// errors, atomic read-modify-write, case-insensitive resource IDs, orderings,
-// idempotent writes, UTC times) is checked here once, and every implementation
-// runs this suite from its own tests:
+// than one store (the embedded SQLite store, Cosmos DB) and the pipeline must not
+// be able to tell them apart: whatever guard.Store documents (not found errors,
+// partitions and their audit chains, atomic Batches, atomic read-modify-write
+// under many writers, case-insensitive resource IDs, orderings, idempotent
+// writes, UTC times) is checked here once, and every implementation runs this
+// suite from its own tests:
 //
 //	func TestStore(t *testing.T) {
 //		storetest.Run(t, func(t *testing.T) guard.Store {
@@ -45,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) guard.Store) {
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Poison", func(t *testing.T) { testPoison(t, open) })
 	t.Run("Batch", func(t *testing.T) { testBatch(t, open) })
+	t.Run("Concurrency", func(t *testing.T) { testConcurrency(t, open) })
 }
 
 // t0 is the suite's reference time: not in UTC (stores must return UTC) and with
@@ -60,6 +62,17 @@ const (
 	alpha    = rgPrefix + "alpha"
 	beta     = rgPrefix + "Beta"
 	gamma    = rgPrefix + "Gamma"
+	// sa1Blob is a child settings resource of sa1: it shares sa1's partition.
+	sa1Blob = sa1 + "/blobServices/default"
+)
+
+// The partitions of the resources above (guard.PartitionOf), as the pipeline
+// names them.
+var (
+	pSA1   = guard.PartitionOf(sa1)
+	pAlpha = guard.PartitionOf(alpha)
+	pBeta  = guard.PartitionOf(beta)
+	pGamma = guard.PartitionOf(gamma)
 )
 
 // cmpOpts compare what a store returns with what the suite expects: times with
