@@ -451,13 +451,22 @@ func appendFirstSeal(ctx context.Context, st guard.Store, legacy guard.AuditHead
 	if err != nil {
 		return guard.AuditRecord{}, fmt.Errorf("encode the first seal: %w", err)
 	}
-	seal, err := st.AppendAudit(ctx, guard.AuditRecord{Partition: guard.SealPartition, At: time.Now().UTC(), Kind: guard.SealKind,
-		Subject: migrateKind, Data: raw})
+	// In a Batch, so that a seal that is not the first (another process
+	// sealed the new store meanwhile: is the app running on it?) is never
+	// stored: only the first seal may name the legacy head.
+	errNotFirst := errors.New("another process sealed the new store meanwhile: stop the app, and run migrate again")
+	at := time.Now().UTC()
+	var seal guard.AuditRecord
+	err = st.Batch(ctx, func(ctx context.Context) error {
+		var err error
+		seal, err = st.AppendAudit(ctx, guard.AuditRecord{Partition: guard.SealPartition, At: at, Kind: guard.SealKind, Subject: migrateKind, Data: raw})
+		if err == nil && seal.Seq != 1 {
+			err = errNotFirst
+		}
+		return err
+	})
 	if err != nil {
 		return guard.AuditRecord{}, fmt.Errorf("append the first seal: %w", err)
-	}
-	if seal.Seq != 1 {
-		return guard.AuditRecord{}, fmt.Errorf("append the first seal: the store gave it Seq %d: another process sealed the new store meanwhile", seal.Seq)
 	}
 	return seal, nil
 }
