@@ -16,15 +16,11 @@ type CountingStore struct {
 	Writes, Reads, Batches atomic.Int64
 }
 
-// Batch passes the pipeline's batches on to the store (the embedded store is a
-// guard.Batcher), counting them.
+// Batch passes the pipeline's batches on to the store, counting them (one per
+// delivery and one per change nested in it).
 func (s *CountingStore) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
-	b, ok := s.Store.(guard.Batcher)
-	if !ok {
-		return fn(ctx)
-	}
 	s.Batches.Add(1)
-	return b.Batch(ctx, fn)
+	return s.Store.Batch(ctx, fn)
 }
 
 func (s *CountingStore) PutResource(ctx context.Context, r *guard.Resource) error {
@@ -32,9 +28,9 @@ func (s *CountingStore) PutResource(ctx context.Context, r *guard.Resource) erro
 	return s.Store.PutResource(ctx, r)
 }
 
-func (s *CountingStore) UpdateFinding(ctx context.Context, id string, fn func(*guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
+func (s *CountingStore) UpdateFinding(ctx context.Context, partition, id string, fn func(*guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
 	s.Writes.Add(1)
-	return s.Store.UpdateFinding(ctx, id, fn)
+	return s.Store.UpdateFinding(ctx, partition, id, fn)
 }
 
 func (s *CountingStore) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
@@ -42,9 +38,9 @@ func (s *CountingStore) AppendAudit(ctx context.Context, rec guard.AuditRecord) 
 	return s.Store.AppendAudit(ctx, rec)
 }
 
-func (s *CountingStore) MarkProcessed(ctx context.Context, key string, at time.Time) error {
+func (s *CountingStore) MarkProcessed(ctx context.Context, partition, key string, at time.Time) error {
 	s.Writes.Add(1)
-	return s.Store.MarkProcessed(ctx, key, at)
+	return s.Store.MarkProcessed(ctx, partition, key, at)
 }
 
 func (s *CountingStore) Enqueue(ctx context.Context, it guard.OutboxItem) error {
@@ -62,9 +58,9 @@ func (s *CountingStore) PutPoison(ctx context.Context, p guard.PoisonRecord) err
 	return s.Store.PutPoison(ctx, p)
 }
 
-func (s *CountingStore) Processed(ctx context.Context, key string) (bool, error) {
+func (s *CountingStore) Processed(ctx context.Context, partition, key string) (bool, error) {
 	s.Reads.Add(1)
-	return s.Store.Processed(ctx, key)
+	return s.Store.Processed(ctx, partition, key)
 }
 
 func (s *CountingStore) GetResource(ctx context.Context, id string) (*guard.Resource, error) {

@@ -181,7 +181,7 @@ func HTTPServer(e *Env) *httptest.Server {
 		Now:      e.Clock.Now,
 		Logger:   e.Log,
 		Ready: func(ctx context.Context) error {
-			_, err := e.Store.Processed(ctx, "readiness-probe")
+			_, err := e.Store.Processed(ctx, "~readiness", "readiness-probe")
 			return err
 		},
 		MaxBodyBytes: functions.BodyLimit(8), // as serve sets it from host.json

@@ -7,6 +7,12 @@
 // ledger that remembers the last LedgerWindow..2*LedgerWindow operation keys
 // rather than all of them (the benchmark's redeliveries come within a few hundred
 // messages, far inside the window; a real store keeps every key).
+//
+// A Batch is atomic by an undo log: each write in it notes how to undo itself,
+// and a Batch whose function fails undoes its writes, newest first (a Batch
+// nested in another hands its log to the outer one when it succeeds). Writes
+// of another goroutine to the same keys meanwhile are not isolated from it:
+// enough for a baseline that runs one pipeline per store.
 package memstore
 
 import (
@@ -14,7 +20,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -38,17 +43,51 @@ type Store struct {
 	mu        sync.Mutex
 	findings  map[string]*guard.Finding
 	resources map[string]*guard.Resource
-	ledger    map[string]struct{}
+	ledger    map[string]struct{} // partition + "\x00" + key
 	ledgerOld map[string]struct{}
 	grants    map[string]guard.Grant
-	outbox    map[string]*guard.OutboxItem
+	outbox    map[string]*guard.OutboxItem // partition + "\x00" + ID
 	outSeq    map[string]int
 	seq       int
-	auditSeq  int64
-	auditHead string
-	audit     []guard.AuditRecord
+	appended  int64                      // audit records appended, all partitions
+	heads     map[string]guard.AuditHead // by partition
+	audit     map[string][]guard.AuditRecord
 	poison    map[string]guard.PoisonRecord
 }
+
+// undoLog is a Batch's writes, as the functions that undo them.
+type undoLog struct{ fns []func() }
+
+type batchKey struct{}
+
+// Batch runs fn as one atomic unit: when fn fails, every write it made is undone.
+func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
+	parent, _ := ctx.Value(batchKey{}).(*undoLog)
+	log := &undoLog{}
+	if err := fn(context.WithValue(ctx, batchKey{}, log)); err != nil {
+		s.mu.Lock()
+		for i := len(log.fns) - 1; i >= 0; i-- {
+			log.fns[i]()
+		}
+		s.mu.Unlock()
+		return err
+	}
+	if parent != nil {
+		s.mu.Lock()
+		parent.fns = append(parent.fns, log.fns...)
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// onUndo notes how to undo a write made under ctx's Batch; s.mu is held.
+func onUndo(ctx context.Context, fn func()) {
+	if log, _ := ctx.Value(batchKey{}).(*undoLog); log != nil {
+		log.fns = append(log.fns, fn)
+	}
+}
+
+func pkey(partition, id string) string { return partition + "\x00" + id }
 
 var _ guard.Store = (*Store)(nil)
 
@@ -57,7 +96,8 @@ func New(ledgerWindow int) *Store {
 	return &Store{LedgerWindow: ledgerWindow,
 		findings: map[string]*guard.Finding{}, resources: map[string]*guard.Resource{},
 		ledger: map[string]struct{}{}, grants: map[string]guard.Grant{},
-		outbox: map[string]*guard.OutboxItem{}, outSeq: map[string]int{}, poison: map[string]guard.PoisonRecord{}}
+		outbox: map[string]*guard.OutboxItem{}, outSeq: map[string]int{}, poison: map[string]guard.PoisonRecord{},
+		heads: map[string]guard.AuditHead{}, audit: map[string][]guard.AuditRecord{}}
 }
 
 func (s *Store) Close() error { return nil }
@@ -79,13 +119,17 @@ func (s *Store) GetFinding(_ context.Context, id string) (*guard.Finding, error)
 	return &c, nil
 }
 
-func (s *Store) UpdateFinding(_ context.Context, id string, fn func(cur *guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
+func (s *Store) UpdateFinding(ctx context.Context, partition, id string, fn func(cur *guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
 	if id == "" {
 		return nil, errors.New("memstore: update finding: empty ID")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var cur *guard.Finding
+	before, existed := s.findings[id]
+	if existed && guard.PartitionOf(before.ResourceID) != partition {
+		return nil, fmt.Errorf("memstore: update finding %s: it is in partition %s, not %s", id, guard.PartitionOf(before.ResourceID), partition)
+	}
 	if f, ok := s.findings[id]; ok {
 		c := *f
 		cur = &c
@@ -112,6 +156,9 @@ func (s *Store) UpdateFinding(_ context.Context, id string, fn func(cur *guard.F
 	} else if n.ID != id {
 		return nil, fmt.Errorf("memstore: update finding %s: fn returned finding %s", id, n.ID)
 	}
+	if guard.PartitionOf(n.ResourceID) != partition {
+		return nil, fmt.Errorf("memstore: update finding %s: fn returned a finding of partition %s, not %s", id, guard.PartitionOf(n.ResourceID), partition)
+	}
 	n.FirstSeen, n.LastSeen = n.FirstSeen.UTC(), n.LastSeen.UTC()
 	if n.ResolvedAt != nil {
 		t := n.ResolvedAt.UTC()
@@ -128,19 +175,24 @@ func (s *Store) UpdateFinding(_ context.Context, id string, fn func(cur *guard.F
 		}
 	}
 	s.findings[id] = &n
+	onUndo(ctx, func() {
+		if existed {
+			s.findings[id] = before
+		} else {
+			delete(s.findings, id)
+		}
+	})
 	out := n
 	return &out, nil
 }
 
 func (s *Store) ListFindings(_ context.Context, f guard.FindingFilter) ([]guard.Finding, error) {
-	pending := flagSet(f, "Pending")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []guard.Finding
 	for _, x := range s.findings {
 		if (f.Status != "" && x.Status != f.Status) || (f.Rule != "" && x.Rule != f.Rule) ||
-			(f.ResourceID != "" && !guard.SameID(x.ResourceID, f.ResourceID)) ||
-			(pending && !fieldSet(*x, "Pending")) {
+			(f.ResourceID != "" && !guard.SameID(x.ResourceID, f.ResourceID)) {
 			continue
 		}
 		out = append(out, *x)
@@ -158,21 +210,6 @@ func (s *Store) ListFindings(_ context.Context, f guard.FindingFilter) ([]guard.
 	return out, nil
 }
 
-// flagSet reports whether a bool field of the filter is true, and fieldSet
-// whether a pointer field of the finding is set. FindingFilter.Pending and
-// Finding.Pending (a transition stored but not yet told) are being added to
-// guard alongside this benchmark; reading them by name lets the baseline build
-// against guard with or without them.
-func flagSet(f guard.FindingFilter, name string) bool {
-	v := reflect.ValueOf(f).FieldByName(name)
-	return v.IsValid() && v.Kind() == reflect.Bool && v.Bool()
-}
-
-func fieldSet(x guard.Finding, name string) bool {
-	v := reflect.ValueOf(x).FieldByName(name)
-	return v.IsValid() && v.Kind() == reflect.Pointer && !v.IsNil()
-}
-
 // Resources.
 
 func (s *Store) GetResource(_ context.Context, id string) (*guard.Resource, error) {
@@ -186,7 +223,7 @@ func (s *Store) GetResource(_ context.Context, id string) (*guard.Resource, erro
 	return &c, nil
 }
 
-func (s *Store) PutResource(_ context.Context, r *guard.Resource) error {
+func (s *Store) PutResource(ctx context.Context, r *guard.Resource) error {
 	if r == nil || guard.IDKey(r.ID) == "" {
 		return errors.New("memstore: put resource: no resource or empty ID")
 	}
@@ -194,7 +231,16 @@ func (s *Store) PutResource(_ context.Context, r *guard.Resource) error {
 	c.ObservedAt = c.ObservedAt.UTC()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.resources[guard.IDKey(r.ID)] = &c
+	k := guard.IDKey(r.ID)
+	before, existed := s.resources[k]
+	s.resources[k] = &c
+	onUndo(ctx, func() {
+		if existed {
+			s.resources[k] = before
+		} else {
+			delete(s.resources, k)
+		}
+	})
 	return nil
 }
 
@@ -215,7 +261,8 @@ func (s *Store) ListResources(_ context.Context) ([]guard.Resource, error) {
 
 // Ledger.
 
-func (s *Store) Processed(_ context.Context, key string) (bool, error) {
+func (s *Store) Processed(_ context.Context, partition, key string) (bool, error) {
+	key = pkey(partition, key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.ledger[key]; ok {
@@ -225,16 +272,21 @@ func (s *Store) Processed(_ context.Context, key string) (bool, error) {
 	return ok, nil
 }
 
-func (s *Store) MarkProcessed(_ context.Context, key string, _ time.Time) error {
-	if key == "" {
-		return errors.New("memstore: mark processed: empty key")
+func (s *Store) MarkProcessed(ctx context.Context, partition, key string, _ time.Time) error {
+	if key == "" || partition == "" {
+		return errors.New("memstore: mark processed: empty key or partition")
 	}
+	key = pkey(partition, key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.LedgerWindow > 0 && len(s.ledger) >= s.LedgerWindow {
 		s.ledgerOld, s.ledger = s.ledger, make(map[string]struct{}, s.LedgerWindow)
 	}
-	s.ledger[key] = struct{}{}
+	if _, ok := s.ledger[key]; !ok {
+		s.ledger[key] = struct{}{}
+		ledger := s.ledger
+		onUndo(ctx, func() { delete(ledger, key) })
+	}
 	return nil
 }
 
@@ -254,10 +306,11 @@ func (s *Store) LedgerSize() int {
 
 // Grants.
 
-func (s *Store) PutGrant(_ context.Context, g guard.Grant) error {
+func (s *Store) PutGrant(ctx context.Context, g guard.Grant) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g.Start, g.End = g.Start.UTC(), g.End.UTC()
+	s.restoreGrant(ctx, g.ID)
 	s.grants[g.ID] = g
 	return nil
 }
@@ -280,24 +333,42 @@ func (s *Store) DueGrants(_ context.Context, before time.Time) ([]guard.Grant, e
 	return out, nil
 }
 
-func (s *Store) DeleteGrant(_ context.Context, id string) error {
+func (s *Store) DeleteGrant(ctx context.Context, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.restoreGrant(ctx, id)
 	delete(s.grants, id)
 	return nil
 }
 
+// restoreGrant notes how to undo a write of grant id; s.mu is held.
+func (s *Store) restoreGrant(ctx context.Context, id string) {
+	before, existed := s.grants[id]
+	onUndo(ctx, func() {
+		if existed {
+			s.grants[id] = before
+		} else {
+			delete(s.grants, id)
+		}
+	})
+}
+
 // Outbox.
 
-func (s *Store) Enqueue(_ context.Context, it guard.OutboxItem) error {
+func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
+	if it.Partition == "" {
+		return fmt.Errorf("memstore: enqueue %s: empty partition", it.ID)
+	}
+	k := pkey(it.Partition, it.ID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.outbox[it.ID]; ok {
+	if _, ok := s.outbox[k]; ok {
 		return nil
 	}
 	it.CreatedAt, it.NextAttempt = it.CreatedAt.UTC(), it.NextAttempt.UTC()
 	s.seq++
-	s.outbox[it.ID], s.outSeq[it.ID] = &it, s.seq
+	s.outbox[k], s.outSeq[k] = &it, s.seq
+	onUndo(ctx, func() { delete(s.outbox, k); delete(s.outSeq, k) })
 	return nil
 }
 
@@ -317,7 +388,7 @@ func (s *Store) DueItems(_ context.Context, now time.Time, limit int) ([]guard.O
 		if !out[i].NextAttempt.Equal(out[j].NextAttempt) {
 			return out[i].NextAttempt.Before(out[j].NextAttempt)
 		}
-		return s.outSeq[out[i].ID] < s.outSeq[out[j].ID]
+		return s.outSeq[pkey(out[i].Partition, out[i].ID)] < s.outSeq[pkey(out[j].Partition, out[j].ID)]
 	})
 	if len(out) > limit {
 		out = out[:limit]
@@ -325,35 +396,44 @@ func (s *Store) DueItems(_ context.Context, now time.Time, limit int) ([]guard.O
 	return out, nil
 }
 
-func (s *Store) Complete(_ context.Context, id string) error {
+func (s *Store) Complete(ctx context.Context, partition, id string) error {
+	k := pkey(partition, id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.outbox, id)
-	delete(s.outSeq, id)
+	if before, ok := s.outbox[k]; ok {
+		seq := s.outSeq[k]
+		onUndo(ctx, func() { s.outbox[k], s.outSeq[k] = before, seq })
+	}
+	delete(s.outbox, k)
+	delete(s.outSeq, k)
 	return nil
 }
 
-func (s *Store) Retry(_ context.Context, id string, next time.Time, lastErr string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	it, ok := s.outbox[id]
-	if !ok {
-		return notFound("outbox item", id)
-	}
-	it.Attempts++
-	it.NextAttempt, it.LastError = next.UTC(), lastErr
-	return nil
+func (s *Store) Retry(ctx context.Context, partition, id string, next time.Time, lastErr string) error {
+	return s.changeItem(ctx, partition, id, func(it *guard.OutboxItem) {
+		it.Attempts++
+		it.NextAttempt, it.LastError = next.UTC(), lastErr
+	})
 }
 
-func (s *Store) Fail(_ context.Context, id, reason string) error {
+func (s *Store) Fail(ctx context.Context, partition, id, reason string) error {
+	return s.changeItem(ctx, partition, id, func(it *guard.OutboxItem) {
+		it.Attempts++
+		it.Failed, it.LastError = true, reason
+	})
+}
+
+func (s *Store) changeItem(ctx context.Context, partition, id string, change func(*guard.OutboxItem)) error {
+	k := pkey(partition, id)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	it, ok := s.outbox[id]
+	it, ok := s.outbox[k]
 	if !ok {
 		return notFound("outbox item", id)
 	}
-	it.Attempts++
-	it.Failed, it.LastError = true, reason
+	before := *it
+	onUndo(ctx, func() { *it = before })
+	change(it)
 	return nil
 }
 
@@ -375,26 +455,40 @@ func (s *Store) ListOutbox(_ context.Context) ([]guard.OutboxItem, error) {
 
 // Audit.
 
-func (s *Store) AppendAudit(_ context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
+func (s *Store) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
+	if rec.Partition == "" {
+		return guard.AuditRecord{}, errors.New("memstore: append audit: empty partition")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.auditSeq++
-	rec = guard.SealAudit(rec, s.auditSeq, s.auditHead)
-	s.auditHead = rec.Hash
+	head, had := s.heads[rec.Partition]
+	rec = guard.SealAudit(rec, head.Seq+1, head.Hash)
+	s.heads[rec.Partition] = guard.AuditHead{Partition: rec.Partition, Seq: rec.Seq, Hash: rec.Hash, At: rec.At}
+	s.appended++
+	n := len(s.audit[rec.Partition])
 	if s.KeepAudit {
-		s.audit = append(s.audit, rec)
+		s.audit[rec.Partition] = append(s.audit[rec.Partition], rec)
 	}
+	onUndo(ctx, func() {
+		if had {
+			s.heads[rec.Partition] = head
+		} else {
+			delete(s.heads, rec.Partition)
+		}
+		s.appended--
+		s.audit[rec.Partition] = s.audit[rec.Partition][:n]
+	})
 	return rec, nil
 }
 
-func (s *Store) ListAudit(_ context.Context, after int64, limit int) ([]guard.AuditRecord, error) {
+func (s *Store) ListAudit(_ context.Context, partition string, after int64, limit int) ([]guard.AuditRecord, error) {
 	if limit <= 0 {
 		return nil, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []guard.AuditRecord
-	for _, r := range s.audit {
+	for _, r := range s.audit[partition] {
 		if r.Seq > after && len(out) < limit {
 			out = append(out, r)
 		}
@@ -402,21 +496,35 @@ func (s *Store) ListAudit(_ context.Context, after int64, limit int) ([]guard.Au
 	return out, nil
 }
 
+func (s *Store) AuditHeads(_ context.Context, since time.Time) ([]guard.AuditHead, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []guard.AuditHead
+	for _, h := range s.heads {
+		if !h.At.Before(since) {
+			out = append(out, h)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Partition < out[j].Partition })
+	return out, nil
+}
+
 // AuditCount is how many audit records were appended.
 func (s *Store) AuditCount() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.auditSeq
+	return s.appended
 }
 
 // Poison.
 
-func (s *Store) PutPoison(_ context.Context, p guard.PoisonRecord) error {
+func (s *Store) PutPoison(ctx context.Context, p guard.PoisonRecord) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.poison[p.ID]; !ok {
 		p.At = p.At.UTC()
 		s.poison[p.ID] = p
+		onUndo(ctx, func() { delete(s.poison, p.ID) })
 	}
 	return nil
 }

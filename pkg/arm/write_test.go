@@ -431,7 +431,7 @@ func (w *world) open(v guard.Verdict, res, prev *guard.Resource) guard.Finding {
 		ResourceID: v.ResourceID, Message: v.Message, Evidence: v.Evidence, FirstSeen: w.now, LastSeen: w.now,
 		Trigger:     guard.Trigger{Source: guard.SourceEventHub, EventID: "ev-" + id[:8], CorrelationID: "corr-" + id[:8]},
 		Remediation: guard.Remediation{Action: v.Action, Mode: mode, Status: status}}
-	if _, err := w.st.UpdateFinding(ctx, id, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
+	if _, err := w.st.UpdateFinding(ctx, guard.PartitionOf(f.ResourceID), id, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
 		w.t.Fatal(err)
 	}
 	items, err := w.pl.Plan(ctx, guard.Transition{Finding: f, Verdict: v, Resource: res, Previous: prev})
@@ -713,7 +713,11 @@ func TestEveryActionAgainstARM(t *testing.T) {
 // checkAppliedAudit finds the remediation.applied record with before and after.
 func checkAppliedAudit(t *testing.T, st guard.Store, findingID string) {
 	t.Helper()
-	recs, err := st.ListAudit(context.Background(), 0, 1000)
+	f, err := st.GetFinding(context.Background(), findingID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ListAudit(context.Background(), guard.PartitionOf(f.ResourceID), 0, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,7 +40,8 @@ const (
 //	ns = lambda b: str(len(b)).encode() + b":" + b + b","
 //	r = json.loads(line)
 //	data = line[line.index(b',"data":') + 8:line.rindex(b',"prevHash":')] if b',"data":' in line else b""
-//	sha256(ns(b"exportguard.audit.v1") + ns(str(r["seq"]).encode()) + ns(r["at"].encode()) + ns(r["kind"].encode()) +
+//	v = ns(b"exportguard.audit.v2") + ns(r["partition"].encode()) if r.get("partition") else ns(b"exportguard.audit.v1")
+//	sha256(v + ns(str(r["seq"]).encode()) + ns(r["at"].encode()) + ns(r["kind"].encode()) +
 //	       ns(r["subject"].encode()) + ns(data) + ns(r["prevHash"].encode())).hexdigest() == r["hash"]
 func AuditHash(rec AuditRecord) string {
 	h := sha256.New()
@@ -93,7 +94,8 @@ type AuditError struct {
 	// Seq is the Seq of the bad record; for AuditRemoved, the first missing one.
 	Seq int64
 	// Kind and Subject are those of the record where the problem shows: for
-	// AuditRemoved, the first record after the gap.
+	// AuditRemoved, the first record after the gap ("" when the records were
+	// cut off the chain's end).
 	Kind, Subject string
 	Problem       AuditProblem
 	// Reason says why, in a sentence.
@@ -103,6 +105,9 @@ type AuditError struct {
 }
 
 func (e *AuditError) Error() string {
+	if e.Problem == AuditRemoved && e.Kind == "" && e.Subject == "" { // nothing after the gap: cut off the end
+		return fmt.Sprintf("audit record %d: %s: %s", e.Seq, e.Problem, e.Reason)
+	}
 	if e.Problem == AuditRemoved {
 		return fmt.Sprintf("audit record %d: %s: %s (the next record there is %s %s)", e.Seq, e.Problem, e.Reason, e.Kind, e.Subject)
 	}

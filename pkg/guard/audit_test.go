@@ -32,6 +32,58 @@ func TestAuditHashEncoding(t *testing.T) {
 	}
 }
 
+// TestAuditHashEncodingV2 pins the encoding of a partition's records (v2),
+// and that the same content without a partition keeps its v1 hash: these
+// hashes too were computed outside Go, with the Python of AuditHash's
+// documentation run on export lines of these records.
+func TestAuditHashEncodingV2(t *testing.T) {
+	const partition = "/subscriptions/s/resourcegroups/rg/providers/microsoft.storage/storageaccounts/a"
+	first := guard.AuditRecord{Partition: partition, Seq: 1, At: time.Date(2025, 3, 14, 9, 26, 53, 589793000, time.FixedZone("UTC+2", 2*60*60)),
+		Kind: "change", Subject: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/a/blobServices/default",
+		Data: json.RawMessage(`{"verdicts":[{"rule":"residency.location"}],"note":"\u00e9 <1>"}`)}
+	second := guard.AuditRecord{Partition: partition, Seq: 2, At: time.Date(2025, 3, 14, 7, 26, 54, 0, time.UTC), Kind: "sweep", Subject: partition,
+		PrevHash: "0f7b59ece6e235261b17f8d396c7020a19413266a1f9af22510803d1a740dd38"}
+	v1 := first
+	v1.Partition = ""
+	for _, tc := range []struct {
+		name string
+		rec  guard.AuditRecord
+		want string
+	}{
+		{"first", first, "0f7b59ece6e235261b17f8d396c7020a19413266a1f9af22510803d1a740dd38"},
+		{"second", second, "49b982e8006b5fc97d7426557b1e26e81d8cc1d2037d25bf562b6cd5232550ab"},
+		{"first without its partition", v1, "e1f639a1d2e37571ef681e1b048a1706144c87022d7c5a072062b3ed184a0134"},
+	} {
+		if got := guard.AuditHash(tc.rec); got != tc.want {
+			t.Errorf("AuditHash of the %s record: got %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	other := first
+	other.Partition += "x"
+	if guard.AuditHash(other) == guard.AuditHash(first) {
+		t.Errorf("the v2 hash does not cover Partition")
+	}
+}
+
+// TestMerkleRoot pins MerkleRoot: computed outside Go, in Python, as seal.go
+// documents it.
+func TestMerkleRoot(t *testing.T) {
+	heads := []guard.AuditHead{{Partition: "/a", Seq: 1, Hash: strings.Repeat("a", 64)},
+		{Partition: "/b", Seq: 12, Hash: strings.Repeat("b", 64)}, {Partition: "/c", Seq: 3, Hash: strings.Repeat("c", 64)}}
+	for _, tc := range []struct {
+		n    int
+		want string
+	}{
+		{0, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{1, "fd862e8d6fa6ecce6c440763e0414f70ec6ad8ab49716f49a6dea78aac9a66e5"},
+		{3, "6ec0ec5d9c4519d112c3edae2d8255ea12f0d25f0526deea7caa9e59ff6b8ac2"},
+	} {
+		if got := guard.MerkleRoot(heads[:tc.n]); got != tc.want {
+			t.Errorf("MerkleRoot of %d heads: got %s, want %s", tc.n, got, tc.want)
+		}
+	}
+}
+
 // TestAuditHashCoversEveryField: changing any field but Hash changes the hash,
 // and moving bytes between neighbouring fields does too.
 func TestAuditHashCoversEveryField(t *testing.T) {

@@ -1,39 +1,53 @@
 package guard
 
 import (
-	"encoding/json"
 	"testing"
 	"time"
 )
 
-// The structs the pipeline audits changes and verdicts with encode to the same
-// bytes as the maps they replaced, which the hashes of existing trails cover.
-func TestAuditDataEncodesAsTheMapsDid(t *testing.T) {
+// A change's record is one object: the change's facts, then its transitions
+// and verdicts (empty lists, not absent, when there are none), so that every
+// record of a kind has one shape (audit_record.go).
+func TestChangeRecordData(t *testing.T) {
 	at := time.Date(2026, 3, 1, 10, 0, 0, 123456789, time.UTC)
+	c := Change{ResourceID: "/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a",
+		Operation: "Microsoft.Storage/storageAccounts/write", Source: SourceEventHub, EventID: "al-1",
+		CorrelationID: "c<1>&", Caller: "ana@contoso.com", EventTime: at}
 	for _, tc := range []struct {
-		name     string
-		got, was any
+		name string
+		u    func() *unit
+		part string
+		want string
 	}{
-		{"change", changeAudit{Operation: "Microsoft.Storage/storageAccounts/write", Source: SourceEventHub, EventID: "al-1",
-			CorrelationID: "c<1>&", Caller: "ana@contoso.com", EventTime: at},
-			map[string]any{"operation": "Microsoft.Storage/storageAccounts/write", "source": SourceEventHub, "eventId": "al-1",
-				"correlationId": "c<1>&", "caller": "ana@contoso.com", "eventTime": at}},
-		{"change, empty", changeAudit{}, map[string]any{"operation": "", "source": Source(""), "eventId": "",
-			"correlationId": "", "caller": "", "eventTime": time.Time{}}},
-		{"verdict", verdictAudit{Rule: "residency.location", Violation: true, GrantID: "g", Message: "in \"westus\"", EventID: "e"},
-			map[string]any{"rule": "residency.location", "violation": true, "grantId": "g", "message": "in \"westus\"", "eventId": "e"}},
-		{"verdict, empty", verdictAudit{}, map[string]any{"rule": "", "violation": false, "grantId": "", "message": "", "eventId": ""}},
+		{"change, nothing judged", func() *unit { return newChangeUnit(c, at) }, "",
+			`{"caller":"ana@contoso.com","correlationId":"c\u003c1\u003e\u0026","eventId":"al-1","eventTime":"2026-03-01T10:00:00.123456789Z","operation":"Microsoft.Storage/storageAccounts/write","source":"eventhub","transitions":[],"verdicts":[]}`},
+		{"change with a verdict and a transition", func() *unit {
+			u := newChangeUnit(c, at)
+			u.verdict(Verdict{Rule: "residency.location", ResourceID: c.ResourceID, Violation: true, Message: "in westus"})
+			u.transition(Finding{ID: "f1", Rule: "residency.location", ResourceID: c.ResourceID, Status: StatusOpen, Trigger: u.trig}, "", "in westus")
+			return u
+		}, "",
+			`{"caller":"ana@contoso.com","correlationId":"c\u003c1\u003e\u0026","eventId":"al-1","eventTime":"2026-03-01T10:00:00.123456789Z","operation":"Microsoft.Storage/storageAccounts/write","source":"eventhub",` +
+				`"transitions":[{"findingId":"f1","rule":"residency.location","resourceId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a","from":"","to":"open","message":"in westus","trigger":{"source":"eventhub","eventId":"al-1","correlationId":"c\u003c1\u003e\u0026","caller":"ana@contoso.com"}}],` +
+				`"verdicts":[{"eventId":"al-1","grantId":"","message":"in westus","resourceId":"/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a","rule":"residency.location","violation":true}]}`},
+		{"sweep", func() *unit {
+			u := newSweepUnit(Trigger{Source: SourceTimer, EventID: "sweep-2026-03-01T10:00:00Z"}, c.ResourceID, at)
+			u.part(c.ResourceID)
+			return u
+		}, "",
+			`{"eventId":"sweep-2026-03-01T10:00:00Z","source":"timer","transitions":[],"verdicts":[]}`},
 	} {
-		got, err := json.Marshal(tc.got)
+		u := tc.u()
+		pa := u.parts[u.own]
+		if pa == nil {
+			pa = &partitionAudit{Transitions: []AuditTransition{}, Verdicts: []AuditVerdict{}}
+		}
+		got, err := recordData(u.facts, pa)
 		if err != nil {
 			t.Fatal(err)
 		}
-		was, err := json.Marshal(tc.was)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(got) != string(was) {
-			t.Errorf("%s: struct encodes to\n%s\nthe map to\n%s", tc.name, got, was)
+		if string(got) != tc.want {
+			t.Errorf("%s: data\n%s\nwant\n%s", tc.name, got, tc.want)
 		}
 	}
 }

@@ -123,7 +123,7 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 			return sum, ctx.Err()
 		}
 		if sendErr == nil {
-			if err := d.Outbox.Complete(ctx, it.ID); err != nil {
+			if err := d.Outbox.Complete(ctx, it.Partition, it.ID); err != nil {
 				return sum, fmt.Errorf("dispatch: complete %s: %w", it.ID, err)
 			}
 			sum.Delivered++
@@ -132,7 +132,7 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		var perm permanentError
 		if errors.As(sendErr, &perm) || it.Attempts+1 >= maxAttempts {
 			log.Warn("outbox item failed", "itemId", it.ID, "kind", it.Kind, "attempts", it.Attempts+1, "reason", sendErr.Error())
-			if err := d.Outbox.Fail(ctx, it.ID, sendErr.Error()); err != nil {
+			if err := d.Outbox.Fail(ctx, it.Partition, it.ID, sendErr.Error()); err != nil {
 				return sum, fmt.Errorf("dispatch: fail %s: %w", it.ID, err)
 			}
 			sum.Failed++
@@ -144,7 +144,7 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 			wait = ra.after
 		}
 		log.Info("outbox item will be retried", "itemId", it.ID, "kind", it.Kind, "attempt", it.Attempts+1, "in", wait.String(), "reason", sendErr.Error())
-		if err := d.Outbox.Retry(ctx, it.ID, now.Add(wait), sendErr.Error()); err != nil {
+		if err := d.Outbox.Retry(ctx, it.Partition, it.ID, now.Add(wait), sendErr.Error()); err != nil {
 			return sum, fmt.Errorf("dispatch: retry %s: %w", it.ID, err)
 		}
 		sum.Retried++

@@ -20,7 +20,7 @@ func TestDispatcher(t *testing.T) {
 	defer st.Close()
 	for _, id := range []string{"flaky-1", "down-1", "bad-1", "slow-1"} {
 		kind := id[:len(id)-2]
-		if err := st.Enqueue(ctx, guard.OutboxItem{ID: id, Kind: kind, CreatedAt: t0, NextAttempt: t0}); err != nil {
+		if err := st.Enqueue(ctx, guard.OutboxItem{ID: id, Partition: guard.PartitionOf(acctID), Kind: kind, CreatedAt: t0, NextAttempt: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -80,12 +80,12 @@ func TestDispatcher(t *testing.T) {
 // context, as a store's may once its request is on the wire.
 type deafOutbox struct{ guard.Outbox }
 
-func (o deafOutbox) Retry(ctx context.Context, id string, next time.Time, lastErr string) error {
-	return o.Outbox.Retry(context.WithoutCancel(ctx), id, next, lastErr)
+func (o deafOutbox) Retry(ctx context.Context, partition, id string, next time.Time, lastErr string) error {
+	return o.Outbox.Retry(context.WithoutCancel(ctx), partition, id, next, lastErr)
 }
 
-func (o deafOutbox) Fail(ctx context.Context, id, reason string) error {
-	return o.Outbox.Fail(context.WithoutCancel(ctx), id, reason)
+func (o deafOutbox) Fail(ctx context.Context, partition, id, reason string) error {
+	return o.Outbox.Fail(context.WithoutCancel(ctx), partition, id, reason)
 }
 
 // A send cut off because the process is stopping (its context cancelled) is
@@ -100,7 +100,7 @@ func TestDispatcherCutOffKeepsTheItem(t *testing.T) {
 	}
 	defer st.Close()
 	for _, id := range []string{"a", "b"} {
-		if err := st.Enqueue(context.Background(), guard.OutboxItem{ID: id, Kind: "k", CreatedAt: t0, NextAttempt: t0}); err != nil {
+		if err := st.Enqueue(context.Background(), guard.OutboxItem{ID: id, Partition: guard.PartitionOf(acctID), Kind: "k", CreatedAt: t0, NextAttempt: t0}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -32,41 +32,6 @@ type Finding struct {
 	ResolvedAt     *time.Time     `json:"resolvedAt,omitempty"`
 	Trigger        Trigger        `json:"trigger"`
 	Remediation    Remediation    `json:"remediation"`
-	// Pending is set by the write that moves the finding to a new status and
-	// cleared once the transition's audit record and outbox items (its
-	// notifications, its remediation plan) are stored. A process that dies in
-	// between leaves it: the same change delivered again at the same time (a
-	// replay run again) tells the transition at once; otherwise, once
-	// PendingLease has passed, the next write of the finding or the sweep does.
-	// Its record and items are written at least once, never lost. Absent
-	// otherwise. It is the pipeline's bookkeeping, not part of the finding's
-	// JSON (DESIGN 3.4): stores keep it beside the finding (StoredFinding).
-	Pending *PendingTransition `json:"-"`
-}
-
-// StoredFinding is a finding as a store keeps it: the finding's JSON with its
-// pending transition, under "pending", beside the other fields.
-type StoredFinding struct {
-	Finding
-	Pending *PendingTransition `json:"pending,omitempty"`
-}
-
-// Stored is f as a store keeps it.
-func Stored(f Finding) StoredFinding { return StoredFinding{Finding: f, Pending: f.Pending} }
-
-// Unstored is the finding a store kept as s.
-func (s StoredFinding) Unstored() Finding {
-	f := s.Finding
-	f.Pending = s.Pending
-	return f
-}
-
-// PendingTransition is what finishing a stored transition needs beyond the
-// finding itself.
-type PendingTransition struct {
-	From Status    `json:"from"` // the status before ("" for a new finding)
-	At   time.Time `json:"at"`   // when it moved
-	By   string    `json:"by"`   // the process that moved it (a random name)
 }
 
 // Trigger is the event that caused a finding's latest transition.

@@ -11,9 +11,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
-// A finding's JSON has the fields of DESIGN 3.4 and no other, even while a
-// transition is pending; a store keeps the pending transition beside them
-// and gets the same finding back.
+// A finding's JSON has the fields of DESIGN 3.4 and no other.
 func TestFindingJSONIsTheContract(t *testing.T) {
 	at := time.Date(2026, 11, 18, 9, 27, 5, 630_000_000, time.UTC)
 	f := guard.Finding{
@@ -23,7 +21,6 @@ func TestFindingJSONIsTheContract(t *testing.T) {
 		Message:    "m", Evidence: map[string]any{"sku": "Standard_RAGRS"}, FirstSeen: at, LastSeen: at, ResolvedAt: &at,
 		Trigger:     guard.Trigger{Source: guard.SourceEventHub, EventID: "e", CorrelationID: "c", Caller: "alice"},
 		Remediation: guard.Remediation{Action: "a", Mode: "auto", Status: "applied"},
-		Pending:     &guard.PendingTransition{From: guard.StatusOpen, At: at, By: "0123456789abcdef"},
 	}
 	b, err := json.Marshal(f)
 	if err != nil {
@@ -42,26 +39,5 @@ func TestFindingJSONIsTheContract(t *testing.T) {
 		"rule", "severity", "status", "subscriptionId", "trigger"} // DESIGN 3.4
 	if diff := cmp.Diff(want, keys); diff != "" {
 		t.Errorf("finding JSON keys (-DESIGN 3.4 +got):\n%s", diff)
-	}
-
-	stored, err := json.Marshal(guard.Stored(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var back guard.StoredFinding
-	if err := json.Unmarshal(stored, &back); err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(f, back.Unstored()); diff != "" {
-		t.Errorf("stored and read back (-want +got):\n%s\n%s", diff, stored)
-	}
-	var sm map[string]json.RawMessage
-	_ = json.Unmarshal(stored, &sm)
-	if _, ok := sm["pending"]; !ok {
-		t.Errorf("stored form has no pending: %s", stored)
-	}
-	f.Pending = nil
-	if stored, _ = json.Marshal(guard.Stored(f)); string(stored) != string(b) {
-		t.Errorf("stored form of a finding with nothing pending = %s, want its JSON %s", stored, b)
 	}
 }

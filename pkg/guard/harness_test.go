@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -256,14 +257,57 @@ func (h *harness) findings() []guard.Finding {
 	return fs
 }
 
-// audit returns the whole audit trail.
-func (h *harness) audit() []guard.AuditRecord {
+// records returns every partition's records (the seal chain's aside), each
+// chain verified, in the order they were written: by At, then partition and
+// Seq.
+func (h *harness) records() []guard.AuditRecord {
 	h.t.Helper()
-	recs, err := h.store.ListAudit(h.ctx, 0, 10000)
+	heads, err := h.store.AuditHeads(h.ctx, time.Time{})
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	return recs
+	var all []guard.AuditRecord
+	for _, hd := range heads {
+		if hd.Partition == guard.SealPartition {
+			continue
+		}
+		recs, err := h.store.ListAudit(h.ctx, hd.Partition, 0, 10000)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if err := guard.VerifyAudit(recs); err != nil {
+			h.t.Fatalf("audit chain of %s: %v", hd.Partition, err)
+		}
+		all = append(all, recs...)
+	}
+	slices.SortStableFunc(all, func(a, b guard.AuditRecord) int { return a.At.Compare(b.At) })
+	return all
+}
+
+// audit returns the audit trail as a list of events, as the trail recorded
+// them before a change had one record: for each record, a "verdict" for each
+// of its verdicts (Subject the resource, Data the verdict), a
+// "finding.<status>" for each of its transitions (Subject the finding, Data
+// the transition), and the record itself (its Kind: change or sweep).
+func (h *harness) audit() []guard.AuditRecord {
+	h.t.Helper()
+	var out []guard.AuditRecord
+	for _, r := range h.records() {
+		var d guard.ChangeRecord
+		if err := json.Unmarshal(r.Data, &d); err != nil {
+			h.t.Fatalf("audit record %s %d: %v", r.Partition, r.Seq, err)
+		}
+		for _, v := range d.Verdicts {
+			b, _ := json.Marshal(v)
+			out = append(out, guard.AuditRecord{Partition: r.Partition, At: r.At, Kind: "verdict", Subject: v.ResourceID, Data: b})
+		}
+		for _, t := range d.Transitions {
+			b, _ := json.Marshal(t)
+			out = append(out, guard.AuditRecord{Partition: r.Partition, At: r.At, Kind: "finding." + string(t.To), Subject: t.FindingID, Data: b})
+		}
+		out = append(out, r)
+	}
+	return out
 }
 
 // auditKinds returns the kinds of the audit records after the first skip,
@@ -302,7 +346,7 @@ func (h *harness) poison() []guard.PoisonRecord {
 
 func (h *harness) processed(c guard.Change) bool {
 	h.t.Helper()
-	ok, err := h.store.Processed(h.ctx, c.OperationKey())
+	ok, err := h.store.Processed(h.ctx, guard.PartitionOf(c.ResourceID), c.OperationKey())
 	if err != nil {
 		h.t.Fatal(err)
 	}

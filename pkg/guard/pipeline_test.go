@@ -239,7 +239,7 @@ func TestRepeatedViolationKeepsRemediationRecord(t *testing.T) {
 	}
 	record := map[string]any{"planId": "plan-1", "action": "storage.disableGeoReplication", "outcome": "awaiting-approval", "at": at(1).Format(time.RFC3339)}
 	// As remediate.Planner records a plan awaiting approval.
-	if _, err := h.store.UpdateFinding(h.ctx, f.ID, func(cur *guard.Finding) (*guard.Finding, error) {
+	if _, err := h.store.UpdateFinding(h.ctx, guard.PartitionOf(f.ResourceID), f.ID, func(cur *guard.Finding) (*guard.Finding, error) {
 		n := *cur
 		n.Remediation.Status = "awaiting-approval"
 		n.Evidence = map[string]any{"remediation": record}
@@ -526,7 +526,7 @@ func seed(t *testing.T, h *harness, f guard.Finding) {
 	f.Severity, f.Message = "high", "seeded"
 	f.Evidence = map[string]any{"seeded": true}
 	f.Remediation = guard.Remediation{Mode: guard.RemediationOff, Status: "none"}
-	if _, err := h.store.UpdateFinding(h.ctx, f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
+	if _, err := h.store.UpdateFinding(h.ctx, guard.PartitionOf(f.ResourceID), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
 		t.Fatal(err)
 	}
 }

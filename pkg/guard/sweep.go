@@ -11,6 +11,11 @@ import (
 // resource that has a finding still open or exempt, so that a fix whose event was
 // lost still resolves, and an exemption that expired reopens its finding.
 //
+// Each resource re-checked, and each grant checked, is an atomic unit of the
+// store of its own (a Batch), with one audit record (Kind "sweep") in each
+// partition whose findings it moved. At the end, the sweep seals the heads of
+// the partitions' chains (seal_write.go).
+//
 // A resource ARM fails to read (403, 429, 500, ...) does not stop the sweep: the
 // others are still re-checked, and the read failures are returned together at
 // the end. A store failure stops it at once.
@@ -46,30 +51,11 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
 			if res == nil {
 				continue
 			}
-			s, keep, err := p.judge(ctx, res, trig, now)
+			s, err := p.recheck(ctx, res, trig, now)
 			sum.Add(s)
-			if err == nil {
-				err = p.keepState(ctx, keep)
-			}
 			if err != nil {
 				return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
 			}
-		}
-	}
-	// Transitions stored and not told (the process died, or the store failed):
-	// those of the findings re-checked above are told by now, when they are
-	// this process's to tell; these are the rest, resolutions above all,
-	// which nothing re-checks.
-	pending, err := p.Store.ListFindings(ctx, FindingFilter{Pending: true})
-	if err != nil {
-		return sum, fmt.Errorf("sweep: list findings with a transition not told: %w", errors.Join(append(readErrs, err)...))
-	}
-	for _, f := range pending {
-		if f.Pending == nil {
-			continue // a store that does not filter on it
-		}
-		if err := p.finishPending(ctx, f.ID, trig, now); err != nil {
-			return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
 		}
 	}
 	s, err := p.checkGrants(ctx, trig, now, &readErrs)
@@ -79,6 +65,10 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
 	}
 	// Deliver what is due (retries included) even when some reads failed.
 	if err := p.dispatch(ctx, now); err != nil {
+		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
+	}
+	// Seal what every partition's chain holds now, this sweep's records too.
+	if err := p.seal(ctx, now); err != nil {
 		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
 	}
 	if len(readErrs) > 0 {
@@ -128,17 +118,54 @@ func (p *Pipeline) checkGrants(ctx context.Context, trig Trigger, now time.Time,
 			}
 		}
 		vs := rule.CheckGrant(g, in)
-		s, err := p.applyAll(ctx, vs, res, nil, trig, now)
-		sum.Add(s)
-		if err != nil {
-			return sum, err
-		}
-		if !anyViolation(vs) {
-			if err := p.Store.DeleteGrant(ctx, g.ID); err != nil {
-				return sum, fmt.Errorf("forget checked grant %s: %w", g.ID, err)
+		var gs Summary
+		var u *unit
+		err = p.Store.Batch(ctx, func(ctx context.Context) error {
+			u = newSweepUnit(trig, g.ResourceID, now)
+			var err error
+			if gs, err = p.applyAll(ctx, vs, res, nil, u); err != nil {
+				return err
 			}
+			if err := p.writeAudit(ctx, u); err != nil {
+				return err
+			}
+			if !anyViolation(vs) {
+				if err := p.Store.DeleteGrant(ctx, g.ID); err != nil {
+					return fmt.Errorf("forget checked grant %s: %w", g.ID, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return sum, fmt.Errorf("check grant %s: %w", g.ID, err)
 		}
+		sum.Add(gs)
+		u.logTransitions(p.log())
 	}
+	return sum, nil
+}
+
+// recheck judges a resource's state the sweep read, as one atomic unit: the
+// findings it moves, their records and outbox items, and the state kept.
+func (p *Pipeline) recheck(ctx context.Context, res *Resource, trig Trigger, now time.Time) (Summary, error) {
+	var sum Summary
+	var u *unit
+	err := p.Store.Batch(ctx, func(ctx context.Context) error {
+		u = newSweepUnit(trig, res.ID, now)
+		s, keep, err := p.judge(ctx, res, u)
+		sum = s
+		if err != nil {
+			return err
+		}
+		if err := p.writeAudit(ctx, u); err != nil {
+			return err
+		}
+		return p.keepState(ctx, keep)
+	})
+	if err != nil {
+		return Summary{}, fmt.Errorf("re-check %s: %w", res.ID, err)
+	}
+	u.logTransitions(p.log())
 	return sum, nil
 }
 

@@ -150,7 +150,7 @@ func TestExemptionExpiry(t *testing.T) {
 		{"sweep a second before expiry", func() guard.Summary { return h.sweep(expires.Add(-time.Second)) },
 			guard.StatusExempt, expires.Add(-time.Second), triggerOf(c), nil, true},
 		{"sweep at expiry", func() guard.Summary { return h.sweep(expires) },
-			guard.StatusOpen, expires, sweepTrigger(expires), []string{"finding.open"}, false},
+			guard.StatusOpen, expires, sweepTrigger(expires), []string{"finding.open", "sweep"}, false},
 		{"sweep after expiry", func() guard.Summary { return h.sweep(at(180)) },
 			guard.StatusOpen, at(180), sweepTrigger(expires), nil, false},
 	}

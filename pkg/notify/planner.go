@@ -171,7 +171,7 @@ func (p *Planner) items(m Message, status string, due time.Time) ([]guard.Outbox
 	}
 	out := make([]guard.OutboxItem, 0, len(p.kinds))
 	for _, k := range p.kinds {
-		out = append(out, guard.OutboxItem{ID: ItemID(m.Finding.ID, status, m.At, k), Kind: k, Payload: payload,
+		out = append(out, guard.OutboxItem{ID: ItemID(m.Finding.ID, status, m.At, k), Partition: guard.PartitionOf(m.Finding.ResourceID), Kind: k, Payload: payload,
 			CreatedAt: due, NextAttempt: due})
 	}
 	return out, nil

@@ -196,7 +196,7 @@ func (s *Sender) Send(ctx context.Context, it guard.OutboxItem, now time.Time) e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if done, err := s.delivered(ctx, it.ID); err != nil {
+	if done, err := s.delivered(ctx, it.Partition, it.ID); err != nil {
 		return err
 	} else if done {
 		s.log.Debug("notification already delivered", "target", s.target, "itemId", it.ID)
@@ -209,14 +209,14 @@ func (s *Sender) Send(ctx context.Context, it guard.OutboxItem, now time.Time) e
 	if err := s.takeTurn(ctx, now); err != nil {
 		return err
 	}
-	ids, msgs := []string{it.ID}, []Message{m}
+	ids, parts, msgs := []string{it.ID}, []string{it.Partition}, []Message{m}
 	if s.digest != nil && s.outbox != nil {
 		more, err := s.foldable(ctx, it.ID, now)
 		if err != nil {
 			return err
 		}
 		for _, o := range more {
-			ids, msgs = append(ids, o.id), append(msgs, o.m)
+			ids, parts, msgs = append(ids, o.id), append(parts, o.partition), append(msgs, o.m)
 		}
 	}
 	var body Body
@@ -233,12 +233,13 @@ func (s *Sender) Send(ctx context.Context, it guard.OutboxItem, now time.Time) e
 	if err != nil {
 		return err
 	}
-	for _, id := range ids {
+	for i, id := range ids {
 		s.sent[id] = true
 		if s.ledger == nil {
 			continue
 		}
-		if err := s.ledger.MarkProcessed(ctx, sentKey(id), now); err != nil {
+		// Kept in the item's partition, beside the item (DESIGN 6).
+		if err := s.ledger.MarkProcessed(ctx, parts[i], sentKey(id), now); err != nil {
 			// Delivered all the same: failing the item would send it twice.
 			s.log.Warn("notification delivered but not remembered", "target", s.target, "itemId", id, "error", err.Error())
 		}
@@ -260,14 +261,14 @@ func (s *Sender) Deliver(ctx context.Context, id string, m Message) (int, error)
 	return s.post(ctx, body, s.wall())
 }
 
-func (s *Sender) delivered(ctx context.Context, id string) (bool, error) {
+func (s *Sender) delivered(ctx context.Context, partition, id string) (bool, error) {
 	if s.sent[id] {
 		return true, nil
 	}
 	if s.ledger == nil {
 		return false, nil
 	}
-	done, err := s.ledger.Processed(ctx, sentKey(id))
+	done, err := s.ledger.Processed(ctx, partition, sentKey(id))
 	if err != nil {
 		return false, fmt.Errorf("%s: look up delivered item %s: %w", s.target, id, err)
 	}
@@ -312,8 +313,8 @@ func (s *Sender) refill(now time.Time) {
 }
 
 type sibling struct {
-	id string
-	m  Message
+	id, partition string
+	m             Message
 }
 
 // foldable returns the other items to fold into this request: when more items
@@ -337,7 +338,7 @@ func (s *Sender) foldable(ctx context.Context, self string, now time.Time) ([]si
 			if err != nil {
 				continue // fails on its own turn, with its reason
 			}
-			s.due = append(s.due, sibling{o.ID, m})
+			s.due = append(s.due, sibling{o.ID, o.Partition, m})
 		}
 	}
 	var others []sibling
@@ -354,7 +355,7 @@ func (s *Sender) foldable(ctx context.Context, self string, now time.Time) ([]si
 		if len(out) == s.limits.MaxDigest-1 {
 			break
 		}
-		done, err := s.delivered(ctx, o.id)
+		done, err := s.delivered(ctx, o.partition, o.id)
 		if err != nil {
 			return nil, err
 		}

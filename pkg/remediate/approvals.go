@@ -175,20 +175,28 @@ func (a *Approvals) Approve(ctx context.Context, ref string, who Approver, reaso
 		return nil, err
 	}
 	// Due from the time it was planned: now in Azure, and in a replay of the
-	// session once the replay clock reaches the plan.
-	twin := guard.OutboxItem{ID: approvedID(p.Item.ID), Kind: Kind, Payload: raw, CreatedAt: now, NextAttempt: plan.PlannedAt}
-	if err := a.Store.Enqueue(ctx, twin); err != nil {
-		return nil, fmt.Errorf("remediate: enqueue approved plan %s: %w", twin.ID, err)
-	}
-	if err := a.decide(ctx, &plan, "planned", "approved", plan.Approval, nil, now); err != nil {
+	// session once the replay clock reaches the plan. The decision is one
+	// atomic unit of the store, in the finding's partition: the approved twin,
+	// the finding, the record and the waiting item, or none of them.
+	twin := guard.OutboxItem{ID: approvedID(p.Item.ID), Partition: plan.partition(), Kind: Kind, Payload: raw, CreatedAt: now, NextAttempt: plan.PlannedAt}
+	err = a.Store.Batch(ctx, func(ctx context.Context) error {
+		if err := a.Store.Enqueue(ctx, twin); err != nil {
+			return fmt.Errorf("remediate: enqueue approved plan %s: %w", twin.ID, err)
+		}
+		if err := a.decide(ctx, &plan, "planned", "approved", plan.Approval, nil, now); err != nil {
+			return err
+		}
+		if err := appendAudit(ctx, a.Store, now, "remediation.approved", &plan, map[string]any{
+			"approver": who, "reason": plan.Approval.Reason, "expiresAt": plan.Approval.ExpiresAt, "itemId": twin.ID}); err != nil {
+			return err
+		}
+		if err := a.Store.Complete(ctx, p.Item.Partition, p.Item.ID); err != nil {
+			return fmt.Errorf("remediate: complete waiting plan %s: %w", p.Item.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	if err := appendAudit(ctx, a.Store, now, "remediation.approved", &plan, map[string]any{
-		"approver": who, "reason": plan.Approval.Reason, "expiresAt": plan.Approval.ExpiresAt, "itemId": twin.ID}); err != nil {
-		return nil, err
-	}
-	if err := a.Store.Complete(ctx, p.Item.ID); err != nil {
-		return nil, fmt.Errorf("remediate: complete waiting plan %s: %w", p.Item.ID, err)
 	}
 	return &plan, nil
 }
@@ -210,21 +218,27 @@ func (a *Approvals) Deny(ctx context.Context, ref string, who Approver, reason s
 	}
 	plan := p.Plan
 	d := &Approval{Approver: who, Reason: strings.TrimSpace(reason), At: now}
-	if err := appendAudit(ctx, a.Store, now, "remediation.denied", &plan, map[string]any{"approver": who, "reason": d.Reason}); err != nil {
+	err = a.Store.Batch(ctx, func(ctx context.Context) error {
+		if err := appendAudit(ctx, a.Store, now, "remediation.denied", &plan, map[string]any{"approver": who, "reason": d.Reason}); err != nil {
+			return err
+		}
+		if err := a.decide(ctx, &plan, "none", "denied", nil, d, now); err != nil {
+			return err
+		}
+		if err := a.Store.Fail(ctx, p.Item.Partition, p.Item.ID, fmt.Sprintf("denied by %s: %s", who, d.Reason)); err != nil {
+			return fmt.Errorf("remediate: fail denied plan %s: %w", p.Item.ID, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
-	}
-	if err := a.decide(ctx, &plan, "none", "denied", nil, d, now); err != nil {
-		return nil, err
-	}
-	if err := a.Store.Fail(ctx, p.Item.ID, fmt.Sprintf("denied by %s: %s", who, d.Reason)); err != nil {
-		return nil, fmt.Errorf("remediate: fail denied plan %s: %w", p.Item.ID, err)
 	}
 	return &plan, nil
 }
 
 // decide records a decision on the finding.
 func (a *Approvals) decide(ctx context.Context, p *Plan, status, outcome string, approval, denied *Approval, now time.Time) error {
-	_, err := a.Store.UpdateFinding(ctx, p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
+	_, err := a.Store.UpdateFinding(ctx, p.partition(), p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
 		if cur == nil || !sameTrigger(cur.Trigger, p.Trigger) {
 			return nil, nil
 		}

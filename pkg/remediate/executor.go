@@ -245,7 +245,7 @@ func (e *Executor) markApplying(ctx context.Context, now time.Time, p *Plan, s S
 		"step": map[string]any{"method": s.Method, "target": s.Target, "body": jsonOrNil(body)}, "before": before}); err != nil {
 		return err
 	}
-	_, err := e.Store.UpdateFinding(ctx, p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
+	_, err := e.Store.UpdateFinding(ctx, p.partition(), p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
 		if cur == nil {
 			return nil, nil
 		}
@@ -321,7 +321,7 @@ func (e *Executor) finish(ctx context.Context, now time.Time, p *Plan, status, k
 	if err := e.audit(ctx, now, kind, p, extra); err != nil {
 		return err
 	}
-	stored, err := e.Store.UpdateFinding(ctx, p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
+	stored, err := e.Store.UpdateFinding(ctx, p.partition(), p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
 		if cur == nil {
 			return nil, nil
 		}

@@ -50,7 +50,7 @@ func TestScopeIsDecidedOnSegments(t *testing.T) {
 			p.Action.Steps[0].Target, p.Action.Steps[0].Read = tt.target, tt.read
 			items[0].ID += ":hand"
 			items[0].Payload, _ = json.Marshal(p)
-			if err := e.st.Complete(context.Background(), e.outbox()[0].ID); err != nil {
+			if err := e.st.Complete(context.Background(), e.outbox()[0].Partition, e.outbox()[0].ID); err != nil {
 				t.Fatal(err)
 			}
 			if err := e.st.Enqueue(context.Background(), items[0]); err != nil {

@@ -88,6 +88,10 @@ type Plan struct {
 	Approval  *Approval       `json:"approval,omitempty"`
 }
 
+// partition is the store partition of the plan's finding, where its item,
+// its audit records and the finding are kept (guard.PartitionOf).
+func (p *Plan) partition() string { return guard.PartitionOf(p.ResourceID) }
+
 // Approval is a person's approval of a plan.
 type Approval struct {
 	Approver

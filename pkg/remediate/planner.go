@@ -101,14 +101,14 @@ func (pl *Planner) Plan(ctx context.Context, t guard.Transition) ([]guard.Outbox
 	} else {
 		log.Info("remediation planned")
 	}
-	return []guard.OutboxItem{{ID: p.ID, Kind: Kind, Payload: raw, CreatedAt: at, NextAttempt: next}}, nil
+	return []guard.OutboxItem{{ID: p.ID, Partition: p.partition(), Kind: Kind, Payload: raw, CreatedAt: at, NextAttempt: next}}, nil
 }
 
 // setStatus moves the finding's remediation status when the planner decides
 // otherwise than the centre's default (planned or awaiting-approval from the
 // mode): no action, out of scope, or approval required in auto mode.
 func (pl *Planner) setStatus(ctx context.Context, p *Plan, status, outcome, reason string, at time.Time) error {
-	_, err := pl.Store.UpdateFinding(ctx, p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
+	_, err := pl.Store.UpdateFinding(ctx, p.partition(), p.FindingID, func(cur *guard.Finding) (*guard.Finding, error) {
 		if cur == nil || cur.Status != guard.StatusOpen || !sameTrigger(cur.Trigger, p.Trigger) {
 			return nil, nil
 		}
@@ -197,7 +197,7 @@ func appendAudit(ctx context.Context, st guard.Audit, at time.Time, kind string,
 	if err != nil {
 		return fmt.Errorf("remediate: audit %s: %w", kind, err)
 	}
-	if _, err := st.AppendAudit(ctx, guard.AuditRecord{At: at.UTC(), Kind: kind, Subject: p.FindingID, Data: raw}); err != nil {
+	if _, err := st.AppendAudit(ctx, guard.AuditRecord{Partition: p.partition(), At: at.UTC(), Kind: kind, Subject: p.FindingID, Data: raw}); err != nil {
 		return fmt.Errorf("remediate: audit %s of %s: %w", kind, p.FindingID, err)
 	}
 	return nil

@@ -91,7 +91,7 @@ func (e *env) open(id string) guard.Finding {
 		Evidence: map[string]any{"sku": "Standard_GRS", "secondaryLocation": "westus"}, FirstSeen: e.clock, LastSeen: e.clock,
 		Trigger:     guard.Trigger{Source: guard.SourceEventGrid, EventID: "ev-" + e.clock.Format("150405")},
 		Remediation: guard.Remediation{Action: "set sku.name to Standard_LRS", Mode: mode, Status: status}}
-	if _, err := e.st.UpdateFinding(ctx, f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
+	if _, err := e.st.UpdateFinding(ctx, guard.PartitionOf(f.ResourceID), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
 		e.t.Fatal(err)
 	}
 	items, err := e.pl.Plan(ctx, guard.Transition{Finding: f, Verdict: guard.Verdict{Rule: f.Rule, ResourceID: id, Violation: true, Evidence: f.Evidence}, Resource: res})
@@ -137,8 +137,25 @@ func (e *env) finding(id string) *guard.Finding {
 	return f
 }
 
+// allAudit returns the records of every partition's chain, partition by partition.
+func (e *env) allAudit() ([]guard.AuditRecord, error) {
+	heads, err := e.st.AuditHeads(context.Background(), time.Time{})
+	if err != nil {
+		return nil, err
+	}
+	var all []guard.AuditRecord
+	for _, h := range heads {
+		recs, err := e.st.ListAudit(context.Background(), h.Partition, 0, 1000)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, recs...)
+	}
+	return all, nil
+}
+
 func (e *env) auditKinds(subject string) map[string]int {
-	recs, err := e.st.ListAudit(context.Background(), 0, 1000)
+	recs, err := e.allAudit()
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -208,7 +225,7 @@ func TestDryRunRecordsAndWritesNothing(t *testing.T) {
 	if s := e.finding(f.ID).Remediation.Status; s != "planned" {
 		t.Errorf("status %q, want planned", s)
 	}
-	recs, _ := e.st.ListAudit(context.Background(), 0, 100)
+	recs, _ := e.allAudit()
 	found := false
 	for _, r := range recs {
 		if r.Kind == "remediation.dry-run" {
@@ -332,7 +349,7 @@ func TestApproveThenApplied(t *testing.T) {
 	if got.Remediation.Status != "applied" || rec.Approval == nil || rec.Approval.ObjectID != alice.ObjectID || rec.Approval.Reason != "CHG-1042 approved by the export officer" {
 		t.Errorf("status %q, record %+v", got.Remediation.Status, rec)
 	}
-	recs, _ := e.st.ListAudit(context.Background(), 0, 100)
+	recs, _ := e.allAudit()
 	var approved, applied bool
 	for _, r := range recs {
 		switch r.Kind {
@@ -423,7 +440,7 @@ func TestFindingMovedOn(t *testing.T) {
 	e.observe(accountA, body(grsBody, accountA), t0.Add(-time.Hour))
 	f := e.open(accountA)
 	// The finding resolves before anyone approves.
-	_, _ = e.st.UpdateFinding(context.Background(), f.ID, func(cur *guard.Finding) (*guard.Finding, error) {
+	_, _ = e.st.UpdateFinding(context.Background(), guard.PartitionOf(f.ResourceID), f.ID, func(cur *guard.Finding) (*guard.Finding, error) {
 		n := *cur
 		n.Status = guard.StatusResolved
 		return &n, nil
@@ -553,7 +570,7 @@ func TestNoActionCases(t *testing.T) {
 	e.pol.Rules[guard.RuleEncryptionCMK] = guard.RulePolicy{Mode: guard.ModeRemediate}
 	f := guard.Finding{ID: guard.FindingID(guard.RuleEncryptionCMK, accountA, ""), Rule: guard.RuleEncryptionCMK, Status: guard.StatusOpen, ResourceID: accountA,
 		SubscriptionID: subA, LastSeen: t0, Remediation: guard.Remediation{Mode: guard.RemediationAuto, Status: "planned"}}
-	_, _ = e.st.UpdateFinding(context.Background(), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil })
+	_, _ = e.st.UpdateFinding(context.Background(), guard.PartitionOf(f.ResourceID), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil })
 	items, err := e.pl.Plan(context.Background(), guard.Transition{Finding: f})
 	if err != nil || len(items) != 0 {
 		t.Fatalf("items %v, %v", items, err)
@@ -602,7 +619,7 @@ func TestSQLDeletesNeedApprovalInAuto(t *testing.T) {
 		Status: guard.StatusOpen, ResourceID: server, SubscriptionID: subA, LastSeen: t0, Trigger: guard.Trigger{EventID: "e1"},
 		Evidence:    map[string]any{"failoverGroup": fg},
 		Remediation: guard.Remediation{Mode: guard.RemediationAuto, Status: "planned"}}
-	_, _ = e.st.UpdateFinding(context.Background(), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil })
+	_, _ = e.st.UpdateFinding(context.Background(), guard.PartitionOf(f.ResourceID), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil })
 	items, err := e.pl.Plan(context.Background(), guard.Transition{Finding: f, Verdict: guard.Verdict{Evidence: f.Evidence}})
 	if err != nil || len(items) != 1 {
 		t.Fatalf("items %v %v", items, err)
@@ -629,7 +646,7 @@ func TestOnlyRemediation(t *testing.T) {
 	e := newEnv(t, guard.RemediationAuto, subA)
 	ctx := context.Background()
 	for i, kind := range []string{"notify.teams", Kind, "notify.slack", Kind} {
-		_ = e.st.Enqueue(ctx, guard.OutboxItem{ID: string(rune('a' + i)), Kind: kind, Payload: []byte(`{}`), CreatedAt: t0, NextAttempt: t0})
+		_ = e.st.Enqueue(ctx, guard.OutboxItem{ID: string(rune('a' + i)), Partition: guard.PartitionOf(accountA), Kind: kind, Payload: []byte(`{}`), CreatedAt: t0, NextAttempt: t0})
 	}
 	items, err := OnlyRemediation(e.st).DueItems(ctx, t0, 1)
 	if err != nil || len(items) != 1 || items[0].Kind != Kind {

@@ -10,17 +10,18 @@
 //
 //   - Findings and their counts are the store's findings as they stand now.
 //     "Open" counts only status open; exempt findings are counted apart.
-//   - The timeline counts finding transitions in the audit trail: a
-//     finding.open record is a finding opened (a finding reopened counts again),
-//     a finding.resolved record one resolved.
+//   - The timeline counts finding transitions in the audit trail, read
+//     partition by partition (every chain AuditHeads names, the seals'
+//     aside): a transition to open in a change or sweep record is a finding
+//     opened (a finding reopened counts again), one to resolved one resolved.
 //   - Time to detect is, for each finding.open record, the time from the
 //     moment the violation began to the record: the event time of the change
-//     that triggered it (the audit trail's change record with the trigger's
+//     that triggered it (the audit trail's change records with the trigger's
 //     event or correlation ID), or, for a finding the sweep opened, the time
 //     the grant had to be gone by (evidence mustBeClosedBy, mustBeGoneBy) or
 //     the exemption that covered it expired.
 //   - Time to remediate is, for each opening, the time until the first of the
-//     finding's next finding.resolved record and its remediation.applied
+//     finding's next transition to resolved and its remediation.applied
 //     record. Openings not yet closed are not counted (the report says how
 //     many are still open).
 //   - Percentiles are nearest-rank: p90 of n values is the value at rank
@@ -48,7 +49,8 @@ import (
 // Source is what a report reads: any guard.Store.
 type Source interface {
 	ListFindings(ctx context.Context, f guard.FindingFilter) ([]guard.Finding, error)
-	ListAudit(ctx context.Context, after int64, limit int) ([]guard.AuditRecord, error)
+	ListAudit(ctx context.Context, partition string, after int64, limit int) ([]guard.AuditRecord, error)
+	AuditHeads(ctx context.Context, since time.Time) ([]guard.AuditHead, error)
 	DueGrants(ctx context.Context, before time.Time) ([]guard.Grant, error)
 	ListResources(ctx context.Context) ([]guard.Resource, error)
 }
@@ -245,7 +247,7 @@ func Build(ctx context.Context, src Source, pol *guard.Policy, opt Options) (*Po
 
 // transitions and what the times need from the audit trail.
 type trail struct {
-	transitions []transition // finding.open, finding.resolved, finding.exempt, remediation.applied; in Seq order
+	transitions []transition // to open, resolved or exempt, and remediation.applied; each finding's in Seq order
 	byEvent     map[string]time.Time
 	byCorr      map[string]time.Time
 }
@@ -257,49 +259,65 @@ type transition struct {
 	Trigger   guard.Trigger
 }
 
+// readTrail reads every partition's chain: a finding's records are all in its
+// partition, in Seq order, so each finding's transitions are in order.
 func readTrail(ctx context.Context, src Source) (*trail, error) {
 	t := &trail{byEvent: map[string]time.Time{}, byCorr: map[string]time.Time{}}
+	heads, err := src.AuditHeads(ctx, time.Time{})
+	if err != nil {
+		return nil, fmt.Errorf("report: list the audit trail's partitions: %w", err)
+	}
+	for _, h := range heads {
+		if h.Partition == guard.SealPartition {
+			continue
+		}
+		if err := t.readPartition(ctx, src, h.Partition); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func (t *trail) readPartition(ctx context.Context, src Source, partition string) error {
 	var after int64
 	for {
-		recs, err := src.ListAudit(ctx, after, auditPage)
+		recs, err := src.ListAudit(ctx, partition, after, auditPage)
 		if err != nil {
-			return nil, fmt.Errorf("report: read the audit trail after record %d: %w", after, err)
+			return fmt.Errorf("report: read the audit trail of %s after record %d: %w", partition, after, err)
 		}
 		for _, r := range recs {
 			after = r.Seq
 			switch r.Kind {
-			case "change":
-				var d struct {
-					EventID       string    `json:"eventId"`
-					CorrelationID string    `json:"correlationId"`
-					EventTime     time.Time `json:"eventTime"`
-				}
-				if json.Unmarshal(r.Data, &d) != nil || d.EventTime.IsZero() {
+			case guard.AuditChange, guard.AuditSweep:
+				var d guard.ChangeRecord
+				if json.Unmarshal(r.Data, &d) != nil {
 					continue
 				}
-				if d.EventID != "" {
-					if _, ok := t.byEvent[d.EventID]; !ok {
-						t.byEvent[d.EventID] = d.EventTime
+				if !d.EventTime.IsZero() {
+					if d.EventID != "" {
+						if _, ok := t.byEvent[d.EventID]; !ok {
+							t.byEvent[d.EventID] = d.EventTime
+						}
+					}
+					if c := strings.ToLower(d.CorrelationID); c != "" {
+						if _, ok := t.byCorr[c]; !ok {
+							t.byCorr[c] = d.EventTime
+						}
 					}
 				}
-				if c := strings.ToLower(d.CorrelationID); c != "" {
-					if _, ok := t.byCorr[c]; !ok {
-						t.byCorr[c] = d.EventTime
+				for _, tr := range d.Transitions {
+					switch tr.To {
+					case guard.StatusOpen, guard.StatusResolved, guard.StatusExempt:
+						t.transitions = append(t.transitions, transition{At: r.At.UTC(), Kind: string(tr.To),
+							FindingID: tr.FindingID, Trigger: tr.Trigger})
 					}
 				}
-			case "finding.open", "finding.resolved", "finding.exempt":
-				var d struct {
-					Trigger guard.Trigger `json:"trigger"`
-				}
-				_ = json.Unmarshal(r.Data, &d) // a record without a trigger still counts
-				t.transitions = append(t.transitions, transition{At: r.At.UTC(), Kind: strings.TrimPrefix(r.Kind, "finding."),
-					FindingID: r.Subject, Trigger: d.Trigger})
 			case "remediation.applied":
 				t.transitions = append(t.transitions, transition{At: r.At.UTC(), Kind: "remediated", FindingID: r.Subject})
 			}
 		}
 		if len(recs) < auditPage {
-			return t, nil
+			return nil
 		}
 	}
 }

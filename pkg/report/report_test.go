@@ -42,14 +42,14 @@ func fixture(t *testing.T) (*sqlite.Store, *guard.Policy) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	audit := func(when time.Time, kind, subject string, data map[string]any) {
+	audit := func(when time.Time, kind, resource, subject string, data map[string]any) {
 		raw, _ := json.Marshal(data)
-		if _, err := st.AppendAudit(ctx, guard.AuditRecord{At: when, Kind: kind, Subject: subject, Data: raw}); err != nil {
+		if _, err := st.AppendAudit(ctx, guard.AuditRecord{Partition: guard.PartitionOf(resource), At: when, Kind: kind, Subject: subject, Data: raw}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	put := func(f guard.Finding) {
-		if _, err := st.UpdateFinding(ctx, f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
+		if _, err := st.UpdateFinding(ctx, guard.PartitionOf(f.ResourceID), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -59,16 +59,19 @@ func fixture(t *testing.T) (*sqlite.Store, *guard.Policy) {
 	trig := func(ev, corr string) map[string]any {
 		return map[string]any{"source": "eventhub", "eventId": ev, "correlationId": corr}
 	}
-	audit(at(2), "finding.open", cmk, map[string]any{"trigger": trig("e1", "c1")})
-	audit(at(2), "change", sa, map[string]any{"eventId": "e1", "correlationId": "c1", "eventTime": at(0)})
-	audit(at(5), "finding.open", repl, map[string]any{"trigger": trig("e2-from-event-grid", "C2")})
-	audit(at(5), "change", sa, map[string]any{"eventId": "e2", "correlationId": "c2", "eventTime": at(0)})
-	audit(at(30), "remediation.applied", repl, map[string]any{"action": "storage.set-sku"})
-	audit(at(40), "finding.resolved", repl, map[string]any{"trigger": trig("e9", "")})
-	audit(at(60), "finding.open", jit, map[string]any{"trigger": map[string]any{"source": "timer", "eventId": "sweep-x"}})
-	audit(at(80), "finding.resolved", jit, map[string]any{"trigger": map[string]any{"source": "timer", "eventId": "sweep-y"}})
-	audit(at(90), "finding.open", repl, map[string]any{"trigger": trig("e3", "c3")})
-	audit(at(90), "change", sa, map[string]any{"eventId": "e3", "correlationId": "c3", "eventTime": at(89)})
+	// change is a change (or sweep) record's data: its facts, and one transition.
+	change := func(facts map[string]any, finding, resource, to string, trigger map[string]any) map[string]any {
+		facts["transitions"] = []map[string]any{{"findingId": finding, "resourceId": resource, "from": "", "to": to, "trigger": trigger}}
+		facts["verdicts"] = []any{}
+		return facts
+	}
+	audit(at(2), "change", sa, sa, change(map[string]any{"eventId": "e1", "correlationId": "c1", "eventTime": at(0)}, cmk, sa, "open", trig("e1", "c1")))
+	audit(at(5), "change", sa, sa, change(map[string]any{"eventId": "e2", "correlationId": "c2", "eventTime": at(0)}, repl, sa, "open", trig("e2-from-event-grid", "C2")))
+	audit(at(30), "remediation.applied", sa, repl, map[string]any{"action": "storage.set-sku"})
+	audit(at(40), "change", sa, sa, change(map[string]any{"eventId": "e9"}, repl, sa, "resolved", trig("e9", "")))
+	audit(at(60), "sweep", vm, vm, change(map[string]any{"eventId": "sweep-x", "source": "timer"}, jit, vm, "open", map[string]any{"source": "timer", "eventId": "sweep-x"}))
+	audit(at(80), "sweep", vm, vm, change(map[string]any{"eventId": "sweep-y", "source": "timer"}, jit, vm, "resolved", map[string]any{"source": "timer", "eventId": "sweep-y"}))
+	audit(at(90), "change", sa, sa, change(map[string]any{"eventId": "e3", "correlationId": "c3", "eventTime": at(89)}, repl, sa, "open", trig("e3", "c3")))
 
 	resolvedJIT := at(80)
 	put(guard.Finding{ID: cmk, Rule: guard.RuleEncryptionCMK, Severity: "medium", Status: guard.StatusOpen, SubscriptionID: sub, ResourceID: sa,

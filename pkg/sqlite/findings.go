@@ -14,10 +14,10 @@ import (
 
 var (
 	sqlFindingPut = prepared(`
-INSERT INTO findings (id, id_key, rule, status, doc) VALUES (?, ?, ?, ?, ?)
+INSERT INTO findings (id, partition, id_key, rule, status, doc) VALUES (?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET id_key = excluded.id_key, rule = excluded.rule,
 	status = excluded.status, doc = excluded.doc`)
-	sqlFindingGet    = prepared("SELECT doc FROM findings WHERE id = ?")
+	sqlFindingGet    = prepared("SELECT partition, doc FROM findings WHERE id = ?")
 	sqlFindingSetDoc = prepared("UPDATE findings SET doc = ? WHERE id = ?")
 )
 
@@ -27,7 +27,7 @@ var errAbort = errors.New("transaction aborted")
 
 // GetFinding returns the finding with this ID, or an error wrapping guard.ErrNotFound.
 func (s *Store) GetFinding(ctx context.Context, id string) (*guard.Finding, error) {
-	doc, err := findingDoc(ctx, s.q(ctx), id)
+	_, doc, err := findingDoc(ctx, s.q(ctx), id)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: get finding %s: %w", id, err)
 	}
@@ -41,24 +41,33 @@ func (s *Store) GetFinding(ctx context.Context, id string) (*guard.Finding, erro
 	return f, nil
 }
 
-// UpdateFinding reads the finding with this ID, calls fn and stores what fn
-// returns, in one write transaction. fn gets a copy of its own: changing it
-// changes nothing stored unless fn returns it. The finding fn returns is stored
-// under id; an empty ID is set to id, another ID is an error.
+// UpdateFinding reads the finding with this ID in this partition, calls fn and
+// stores what fn returns, in one write transaction. fn gets a copy of its own:
+// changing it changes nothing stored unless fn returns it. The finding fn
+// returns is stored under id; an empty ID is set to id, another ID is an
+// error, and so is a ResourceID of another partition. Finding IDs are unique
+// across partitions (guard.FindingID names the resource), so a finding stored
+// under this ID in another partition is an error too, not a finding to create.
 //
 // fn runs while the store holds the write lock: it must not call the store
 // (a store in memory has one connection, which fn's caller holds).
-func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
+func (s *Store) UpdateFinding(ctx context.Context, partition, id string, fn func(cur *guard.Finding) (*guard.Finding, error)) (*guard.Finding, error) {
 	if id == "" {
 		return nil, errors.New("sqlite: update finding: empty ID")
+	}
+	if partition == "" {
+		return nil, fmt.Errorf("sqlite: update finding %s: empty partition", id)
 	}
 	var out *guard.Finding
 	var fnErr error
 	err := s.write(ctx, func(q querier) error {
 		out, fnErr = nil, nil
-		doc, err := findingDoc(ctx, q, id)
+		storedIn, doc, err := findingDoc(ctx, q, id)
 		if err != nil {
 			return err
+		}
+		if doc != "" && storedIn != partition {
+			return fmt.Errorf("the finding is in partition %s, not %s", storedIn, partition)
 		}
 		var cur *guard.Finding
 		var was guard.Finding // the indexed columns as stored, whatever fn does to cur
@@ -86,6 +95,9 @@ func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard
 		} else if next.ID != id {
 			return fmt.Errorf("fn returned finding %s", next.ID)
 		}
+		if p := guard.PartitionOf(next.ResourceID); p != partition {
+			return fmt.Errorf("fn returned a finding about %s, of partition %s, not %s", next.ResourceID, p, partition)
+		}
 		newDoc, err := encodeFinding(next)
 		if err != nil {
 			return err
@@ -98,7 +110,7 @@ func (s *Store) UpdateFinding(ctx context.Context, id string, fn func(cur *guard
 			_, err = q.ExecContext(ctx, sqlFindingSetDoc, newDoc, id)
 		} else {
 			_, err = q.ExecContext(ctx, sqlFindingPut,
-				id, guard.IDKey(next.ResourceID), next.Rule, string(next.Status), newDoc)
+				id, partition, guard.IDKey(next.ResourceID), next.Rule, string(next.Status), newDoc)
 		}
 		if err != nil {
 			return err
@@ -129,9 +141,6 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 	if f.ResourceID != "" {
 		where, args = append(where, "id_key = ?"), append(args, guard.IDKey(f.ResourceID))
 	}
-	if f.Pending {
-		where = append(where, "json_extract(doc, '$.pending') IS NOT NULL")
-	}
 	query := "SELECT doc FROM findings"
 	if len(where) > 0 {
 		query += " WHERE " + strings.Join(where, " AND ")
@@ -150,14 +159,14 @@ func (s *Store) ListFindings(ctx context.Context, f guard.FindingFilter) ([]guar
 	})
 }
 
-// findingDoc returns the stored document of a finding, or "" when there is none.
-func findingDoc(ctx context.Context, q querier, id string) (string, error) {
-	var doc string
-	err := q.QueryRowContext(ctx, sqlFindingGet, id).Scan(&doc)
+// findingDoc returns the partition and stored document of a finding, or ""
+// when there is none.
+func findingDoc(ctx context.Context, q querier, id string) (partition, doc string, err error) {
+	err = q.QueryRowContext(ctx, sqlFindingGet, id).Scan(&partition, &doc)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return "", "", nil
 	}
-	return doc, err
+	return partition, doc, err
 }
 
 // encodeFinding returns f as stored: JSON, its times in UTC.
@@ -168,8 +177,7 @@ func encodeFinding(f *guard.Finding) (string, error) {
 		t := utc(*c.ResolvedAt)
 		c.ResolvedAt = &t
 	}
-	sf := guard.Stored(c)
-	b, err := json.Marshal(&sf)
+	b, err := json.Marshal(&c)
 	if err != nil {
 		return "", fmt.Errorf("encode finding: %w", err)
 	}
@@ -177,10 +185,9 @@ func encodeFinding(f *guard.Finding) (string, error) {
 }
 
 func decodeFinding(doc string) (*guard.Finding, error) {
-	var sf guard.StoredFinding
-	if err := fastjson.Unmarshal([]byte(doc), &sf); err != nil {
+	var f guard.Finding
+	if err := fastjson.Unmarshal([]byte(doc), &f); err != nil {
 		return nil, fmt.Errorf("decode finding: %w", err)
 	}
-	f := sf.Unstored()
 	return &f, nil
 }

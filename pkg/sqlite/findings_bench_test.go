@@ -21,11 +21,13 @@ func BenchmarkUpdateFindingRepeatedVerdict(b *testing.B) {
 	}
 	defer s.Close()
 	const n = 2000
-	ids := make([]string, n)
+	ids, parts := make([]string, n), make([]string, n)
 	for i := range n {
 		ids[i] = fmt.Sprintf("f-%d", i)
-		_, err := s.UpdateFinding(ctx, ids[i], func(*guard.Finding) (*guard.Finding, error) {
-			return &guard.Finding{ID: ids[i], Rule: guard.RuleEncryptionCMK, Status: guard.StatusOpen, ResourceID: fmt.Sprintf("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a%d", i),
+		res := fmt.Sprintf("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a%d", i)
+		parts[i] = guard.PartitionOf(res)
+		_, err := s.UpdateFinding(ctx, parts[i], ids[i], func(*guard.Finding) (*guard.Finding, error) {
+			return &guard.Finding{ID: ids[i], Rule: guard.RuleEncryptionCMK, Status: guard.StatusOpen, ResourceID: res,
 				Evidence: map[string]any{"keySource": "Microsoft.Storage", "x": "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy"}, Message: "Storage account uses Microsoft-managed keys, not a customer-managed key."}, nil
 		})
 		if err != nil {
@@ -36,7 +38,7 @@ func BenchmarkUpdateFindingRepeatedVerdict(b *testing.B) {
 	err = s.Batch(ctx, func(ctx context.Context) error {
 		for b.Loop() {
 			i++
-			_, err := s.UpdateFinding(ctx, ids[i%n], func(cur *guard.Finding) (*guard.Finding, error) {
+			_, err := s.UpdateFinding(ctx, parts[i%n], ids[i%n], func(cur *guard.Finding) (*guard.Finding, error) {
 				n := *cur
 				n.LastSeen = time.Unix(int64(i), 0)
 				return &n, nil

@@ -17,20 +17,24 @@ import (
 
 var (
 	sqlOutboxEnqueue = prepared(`
-INSERT INTO outbox (id, next_attempt, doc, payload) VALUES (?, ?, ?, ?)
-ON CONFLICT (id) DO NOTHING`)
+INSERT INTO outbox (partition, id, next_attempt, doc, payload) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (partition, id) DO NOTHING`)
 	sqlOutboxDue = prepared(`
 SELECT doc, payload FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, rowid LIMIT ?`)
-	sqlOutboxDelete = prepared("DELETE FROM outbox WHERE id = ?")
-	sqlOutboxGet    = prepared("SELECT doc, payload FROM outbox WHERE id = ?")
-	sqlOutboxUpdate = prepared("UPDATE outbox SET next_attempt = ?, doc = ? WHERE id = ?")
+	sqlOutboxDelete = prepared("DELETE FROM outbox WHERE partition = ? AND id = ?")
+	sqlOutboxGet    = prepared("SELECT doc, payload FROM outbox WHERE partition = ? AND id = ?")
+	sqlOutboxUpdate = prepared("UPDATE outbox SET next_attempt = ?, doc = ? WHERE partition = ? AND id = ?")
 	sqlOutboxList   = prepared("SELECT doc, payload FROM outbox")
 )
 
-// Enqueue adds an item; an item with the same ID already there is kept as it is.
+// Enqueue adds an item to its partition; an item with the same ID already
+// there is kept as it is.
 func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
 	if it.ID == "" {
 		return errors.New("sqlite: enqueue: empty ID")
+	}
+	if it.Partition == "" {
+		return fmt.Errorf("sqlite: enqueue %s: empty partition", it.ID)
 	}
 	doc, err := encodeOutboxItem(it)
 	if err != nil {
@@ -38,7 +42,7 @@ func (s *Store) Enqueue(ctx context.Context, it guard.OutboxItem) error {
 	}
 	err = s.write(ctx, func(q querier) error {
 		_, err := q.ExecContext(ctx, sqlOutboxEnqueue,
-			it.ID, formatTime(it.NextAttempt), doc, raw(it.Payload))
+			it.Partition, it.ID, formatTime(it.NextAttempt), doc, raw(it.Payload))
 		return err
 	})
 	if err != nil {
@@ -58,9 +62,9 @@ func (s *Store) DueItems(ctx context.Context, now time.Time, limit int) ([]guard
 }
 
 // Complete removes a delivered item; completing one that is absent is not an error.
-func (s *Store) Complete(ctx context.Context, id string) error {
+func (s *Store) Complete(ctx context.Context, partition, id string) error {
 	err := s.write(ctx, func(q querier) error {
-		_, err := q.ExecContext(ctx, sqlOutboxDelete, id)
+		_, err := q.ExecContext(ctx, sqlOutboxDelete, partition, id)
 		return err
 	})
 	if err != nil {
@@ -72,8 +76,8 @@ func (s *Store) Complete(ctx context.Context, id string) error {
 // Retry records a failed attempt: one more attempt, lastErr, and next as the
 // time to try again. It returns an error wrapping guard.ErrNotFound when the item
 // is absent.
-func (s *Store) Retry(ctx context.Context, id string, next time.Time, lastErr string) error {
-	err := s.changeOutboxItem(ctx, id, formatTime(next), func(it *guard.OutboxItem) {
+func (s *Store) Retry(ctx context.Context, partition, id string, next time.Time, lastErr string) error {
+	err := s.changeOutboxItem(ctx, partition, id, formatTime(next), func(it *guard.OutboxItem) {
 		it.Attempts++
 		it.NextAttempt, it.LastError = next, lastErr
 	})
@@ -88,8 +92,8 @@ func (s *Store) Retry(ctx context.Context, id string, next time.Time, lastErr st
 const failedNextAttempt = "9999-12-31T23:59:59.999999999Z"
 
 // Fail gives up on an item: one more attempt, the reason, Failed, never due again.
-func (s *Store) Fail(ctx context.Context, id, reason string) error {
-	err := s.changeOutboxItem(ctx, id, failedNextAttempt, func(it *guard.OutboxItem) {
+func (s *Store) Fail(ctx context.Context, partition, id, reason string) error {
+	err := s.changeOutboxItem(ctx, partition, id, failedNextAttempt, func(it *guard.OutboxItem) {
 		it.Attempts++
 		it.LastError, it.Failed = reason, true
 	})
@@ -101,11 +105,11 @@ func (s *Store) Fail(ctx context.Context, id, reason string) error {
 
 // changeOutboxItem applies change to a stored item and stores it with the given
 // next-attempt key, in one write transaction; guard.ErrNotFound when absent.
-func (s *Store) changeOutboxItem(ctx context.Context, id, nextKey string, change func(*guard.OutboxItem)) error {
+func (s *Store) changeOutboxItem(ctx context.Context, partition, id, nextKey string, change func(*guard.OutboxItem)) error {
 	return s.write(ctx, func(q querier) error {
 		var doc string
 		var payload []byte
-		err := q.QueryRowContext(ctx, sqlOutboxGet, id).Scan(&doc, &payload)
+		err := q.QueryRowContext(ctx, sqlOutboxGet, partition, id).Scan(&doc, &payload)
 		if errors.Is(err, sql.ErrNoRows) {
 			return guard.ErrNotFound
 		}
@@ -120,7 +124,7 @@ func (s *Store) changeOutboxItem(ctx context.Context, id, nextKey string, change
 		if doc, err = encodeOutboxItem(it); err != nil {
 			return err
 		}
-		_, err = q.ExecContext(ctx, sqlOutboxUpdate, nextKey, doc, id)
+		_, err = q.ExecContext(ctx, sqlOutboxUpdate, nextKey, doc, partition, id)
 		return err
 	})
 }

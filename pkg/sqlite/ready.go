@@ -82,7 +82,8 @@ func (s *Store) Ready(ctx context.Context) error {
 
 // sqlLedgerReady is Ready's write: an upsert, so that it changes a row whether
 // or not one is there (it never is: the transaction is rolled back).
-const sqlLedgerReady = "INSERT INTO ledger (key, at) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET at = excluded.at"
+// It is in a partition no resource has (those start with "/").
+const sqlLedgerReady = "INSERT INTO ledger (partition, key, at) VALUES ('~readiness', ?, ?) ON CONFLICT (partition, key) DO UPDATE SET at = excluded.at"
 
 // recheck runs the integrity check when the last one is integrityEvery old,
 // and otherwise returns what the last one found.

@@ -98,7 +98,7 @@ func TestReady(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := tc.broken(t)
-			if _, err := s.Processed(t.Context(), "event:eventgrid:e-1"); err != nil {
+			if _, err := s.Processed(t.Context(), partSA, "event:eventgrid:e-1"); err != nil {
 				t.Fatalf("the store does not even read: %v", err)
 			}
 			err := s.Ready(t.Context())
@@ -110,7 +110,7 @@ func TestReady(t *testing.T) {
 			case tc.want != "" && !strings.Contains(err.Error(), s.path):
 				t.Errorf("Ready: %v, want it to name %s", err, s.path)
 			}
-			if ok, _ := s.Processed(t.Context(), readinessKey); ok {
+			if ok, _ := s.Processed(t.Context(), "~readiness", readinessKey); ok {
 				t.Error("Ready's write was kept")
 			}
 		})

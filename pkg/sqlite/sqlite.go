@@ -181,13 +181,13 @@ func (s *Store) setup(ctx context.Context, memory bool) error {
 			return fmt.Errorf("set WAL journal: journal mode is %q", mode)
 		}
 	}
-	return s.write(ctx, func(q querier) error { return migrate(ctx, q) })
+	return s.write(ctx, func(q querier) error { return migrate(ctx, q, s.path) })
 }
 
-// migrations are the schema versions: migrations[i] takes the schema from
-// PRAGMA user_version i to i+1. Append only; never edit a released one.
-var migrations = []string{
-	`
+// schemaV1 is the layout before partitions (issue 15): one audit chain, a
+// ledger and an outbox without partitions. Open refuses a file in it (see
+// migrate); the legacy reader reads it, and tests make such files with it.
+const schemaV1 = `
 CREATE TABLE findings (
 	id     TEXT PRIMARY KEY,
 	id_key TEXT NOT NULL, -- guard.IDKey of the resource ID
@@ -238,26 +238,115 @@ CREATE TABLE poison (
 	doc TEXT NOT NULL  -- the guard.PoisonRecord as JSON
 );
 CREATE INDEX poison_by_at ON poison (at);
-`,
-}
+`
 
-// migrate brings the schema up to date; it runs in a write transaction, so two
-// processes opening a new file at once migrate it once.
-func migrate(ctx context.Context, q querier) error {
+// schemaV2 is the layout of partitions (DESIGN 6): findings, event keys, audit
+// chains and outbox items each name the partition (guard.PartitionOf) they
+// belong to. Grants, poison and resources (whose partition is derived from
+// their ID) are as in version 1.
+const schemaV2 = `
+CREATE TABLE findings (
+	id        TEXT PRIMARY KEY,
+	partition TEXT NOT NULL, -- guard.PartitionOf the resource ID
+	id_key    TEXT NOT NULL, -- guard.IDKey of the resource ID
+	rule      TEXT NOT NULL,
+	status    TEXT NOT NULL,
+	doc       TEXT NOT NULL  -- the guard.Finding as JSON
+);
+CREATE INDEX findings_by_resource ON findings (id_key, rule, id);
+CREATE INDEX findings_by_status ON findings (status, id_key, rule, id);
+CREATE INDEX findings_by_rule ON findings (rule, id_key, id);
+
+CREATE TABLE resources (
+	id_key TEXT PRIMARY KEY, -- guard.IDKey of the resource ID
+	doc    TEXT NOT NULL,    -- the guard.Resource as JSON, without its body
+	body   BLOB              -- the body, verbatim
+);
+
+CREATE TABLE ledger (
+	partition TEXT NOT NULL,
+	key       TEXT NOT NULL,
+	at        TEXT NOT NULL,
+	PRIMARY KEY (partition, key)
+);
+
+CREATE TABLE grants (
+	id      TEXT PRIMARY KEY,
+	end_at  TEXT NOT NULL, -- End, in timeFormat
+	doc     TEXT NOT NULL, -- the guard.Grant as JSON, without its details
+	details BLOB           -- the details, verbatim
+);
+CREATE INDEX grants_by_end ON grants (end_at, id);
+
+CREATE TABLE outbox (
+	partition    TEXT NOT NULL,
+	id           TEXT NOT NULL,
+	next_attempt TEXT NOT NULL, -- NextAttempt, in timeFormat
+	doc          TEXT NOT NULL, -- the guard.OutboxItem as JSON, without its payload
+	payload      BLOB,          -- the payload, verbatim
+	PRIMARY KEY (partition, id)
+);
+CREATE INDEX outbox_by_next_attempt ON outbox (next_attempt);
+
+CREATE TABLE audit (
+	partition TEXT NOT NULL,
+	seq       INTEGER NOT NULL,
+	doc       TEXT NOT NULL, -- the guard.AuditRecord as JSON, without its partition, seq and data
+	data      BLOB,          -- the data, verbatim
+	PRIMARY KEY (partition, seq)
+) WITHOUT ROWID;
+
+-- The head of each partition's chain: the Seq and Hash of the last record
+-- appended, and its At. It is the highest Seq ever used in the partition, so
+-- that records deleted from the end of a chain behind the store's back leave a
+-- gap once the next record is appended, which VerifyAudit reports, rather than
+-- Seqs taken again; and AuditHeads reads it rather than every chain.
+CREATE TABLE audit_heads (
+	partition TEXT PRIMARY KEY,
+	seq       INTEGER NOT NULL,
+	hash      TEXT NOT NULL,
+	at        TEXT NOT NULL  -- the record's At, in timeFormat
+);
+CREATE INDEX audit_heads_by_at ON audit_heads (at);
+
+CREATE TABLE poison (
+	id  TEXT PRIMARY KEY,
+	at  TEXT NOT NULL, -- At, in timeFormat
+	doc TEXT NOT NULL  -- the guard.PoisonRecord as JSON
+);
+CREATE INDEX poison_by_at ON poison (at);
+`
+
+// schemaVersion is the PRAGMA user_version of schemaV2; version 1 is schemaV1.
+const schemaVersion = 2
+
+// ErrOldLayout is returned (wrapped) by Open for a file in the layout before
+// partitions: it is copied to a new file by `exportguard store migrate`, never
+// changed in place.
+var ErrOldLayout = errors.New("the store has the layout before partitions")
+
+// migrate creates the schema of a new file; it runs in a write transaction, so
+// two processes opening a new file at once create it once. A file of schema
+// version 1 is refused, unchanged: its single audit chain cannot become
+// partition chains in place (the hashes cover the layout), so it is copied.
+func migrate(ctx context.Context, q querier, path string) error {
 	var version int
 	if err := q.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
-	if version > len(migrations) {
-		return fmt.Errorf("schema version %d is newer than this build knows (%d)", version, len(migrations))
+	switch {
+	case version == schemaVersion:
+		return nil
+	case version == 1:
+		return fmt.Errorf("%w (schema version 1): copy it into a new file with `exportguard store migrate --from sqlite:%s --to sqlite:NEW` and open that one", ErrOldLayout, path)
+	case version > schemaVersion:
+		return fmt.Errorf("schema version %d is newer than this build knows (%d)", version, schemaVersion)
 	}
-	for v := version; v < len(migrations); v++ {
-		if _, err := q.ExecContext(ctx, migrations[v]); err != nil {
-			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
-		}
-		if _, err := q.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", v+1)); err != nil {
-			return fmt.Errorf("migrate schema to version %d: %w", v+1, err)
-		}
+	if _, err := q.ExecContext(ctx, schemaV2); err != nil {
+		return fmt.Errorf("create schema version %d: %w", schemaVersion, err)
+	}
+	if _, err := q.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+		return fmt.Errorf("create schema version %d: %w", schemaVersion, err)
 	}
 	return nil
 }

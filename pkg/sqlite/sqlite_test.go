@@ -36,7 +36,7 @@ func TestTwoStoresOnOneFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "shared.db")
 	stores := []*Store{openTest(t, path), openTest(t, path)}
 	const id = "f-shared"
-	_, err := stores[0].UpdateFinding(t.Context(), id, func(*guard.Finding) (*guard.Finding, error) {
+	_, err := stores[0].UpdateFinding(t.Context(), partSA, id, func(*guard.Finding) (*guard.Finding, error) {
 		return &guard.Finding{ID: id, Rule: guard.RuleResidencyLocation, Status: guard.StatusOpen,
 			ResourceID: "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/sa",
 			Evidence:   map[string]any{"count": 0}}, nil
@@ -50,7 +50,7 @@ func TestTwoStoresOnOneFile(t *testing.T) {
 		for g := range goroutines {
 			wg.Go(func() {
 				for u := range updates {
-					_, err := s.UpdateFinding(t.Context(), id, func(cur *guard.Finding) (*guard.Finding, error) {
+					_, err := s.UpdateFinding(t.Context(), partSA, id, func(cur *guard.Finding) (*guard.Finding, error) {
 						n, ok := cur.Evidence["count"].(float64)
 						if !ok {
 							return nil, fmt.Errorf("count is %T, want float64", cur.Evidence["count"])
@@ -93,13 +93,15 @@ func TestWriterOfThisProcessBusyGivesUpWithConflict(t *testing.T) {
 	batchErr := make(chan error, 1)
 	go func() {
 		batchErr <- s.Batch(t.Context(), func(ctx context.Context) error {
+			// A batch holds the writer from its first write on.
+			err := s.MarkProcessed(ctx, partSA, "in-batch", time.Now())
 			close(inBatch)
 			<-done
-			return s.MarkProcessed(ctx, "in-batch", time.Now())
+			return err
 		})
 	}()
 	<-inBatch
-	err = s.MarkProcessed(t.Context(), "outside", time.Now())
+	err = s.MarkProcessed(t.Context(), partSA, "outside", time.Now())
 	if !errors.Is(err, guard.ErrConflict) {
 		t.Errorf("MarkProcessed while a batch holds the writer: got %v, want one wrapping guard.ErrConflict", err)
 	}
@@ -107,11 +109,11 @@ func TestWriterOfThisProcessBusyGivesUpWithConflict(t *testing.T) {
 	if err := <-batchErr; err != nil {
 		t.Fatalf("batch: %v", err)
 	}
-	if err := s.MarkProcessed(t.Context(), "outside", time.Now()); err != nil {
+	if err := s.MarkProcessed(t.Context(), partSA, "outside", time.Now()); err != nil {
 		t.Errorf("MarkProcessed after the batch: %v", err)
 	}
 	for _, key := range []string{"in-batch", "outside"} {
-		if ok, err := s.Processed(t.Context(), key); err != nil || !ok {
+		if ok, err := s.Processed(t.Context(), partSA, key); err != nil || !ok {
 			t.Errorf("Processed(%s) = %v, %v; want true", key, ok, err)
 		}
 	}
@@ -143,9 +145,9 @@ func TestBusyGivesUpWithConflict(t *testing.T) {
 	}
 
 	calls := 0
-	_, err = s.UpdateFinding(t.Context(), "f-1", func(*guard.Finding) (*guard.Finding, error) {
+	_, err = s.UpdateFinding(t.Context(), partSA, "f-1", func(*guard.Finding) (*guard.Finding, error) {
 		calls++
-		return &guard.Finding{ID: "f-1"}, nil
+		return &guard.Finding{ID: "f-1", ResourceID: resSA}, nil
 	})
 	if !errors.Is(err, guard.ErrConflict) {
 		t.Errorf("UpdateFinding while another holds the write lock: got error %v, want one wrapping guard.ErrConflict", err)
@@ -157,8 +159,8 @@ func TestBusyGivesUpWithConflict(t *testing.T) {
 	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateFinding(t.Context(), "f-1", func(*guard.Finding) (*guard.Finding, error) {
-		return &guard.Finding{ID: "f-1"}, nil
+	if _, err := s.UpdateFinding(t.Context(), partSA, "f-1", func(*guard.Finding) (*guard.Finding, error) {
+		return &guard.Finding{ID: "f-1", ResourceID: resSA}, nil
 	}); err != nil {
 		t.Errorf("UpdateFinding once the lock is released: %v", err)
 	}
@@ -170,7 +172,7 @@ func TestReopenKeepsState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.MarkProcessed(t.Context(), "k", time.Now()); err != nil {
+	if err := s.MarkProcessed(t.Context(), partSA, "k", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -178,7 +180,7 @@ func TestReopenKeepsState(t *testing.T) {
 	}
 
 	s = openTest(t, path)
-	ok, err := s.Processed(t.Context(), "k")
+	ok, err := s.Processed(t.Context(), partSA, "k")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,8 +191,8 @@ func TestReopenKeepsState(t *testing.T) {
 	if err := s.db.QueryRowContext(t.Context(), "PRAGMA user_version").Scan(&version); err != nil {
 		t.Fatal(err)
 	}
-	if version != len(migrations) {
-		t.Errorf("user_version: got %d, want %d", version, len(migrations))
+	if version != schemaVersion {
+		t.Errorf("user_version: got %d, want %d", version, schemaVersion)
 	}
 	var mode string
 	if err := s.db.QueryRowContext(t.Context(), "PRAGMA journal_mode").Scan(&mode); err != nil {
@@ -204,7 +206,7 @@ func TestReopenKeepsState(t *testing.T) {
 func TestOpenRefusesNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "newer.db")
 	s := openTest(t, path)
-	if _, err := s.db.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", len(migrations)+1)); err != nil {
+	if _, err := s.db.ExecContext(t.Context(), fmt.Sprintf("PRAGMA user_version = %d", schemaVersion+1)); err != nil {
 		t.Fatal(err)
 	}
 	s2, err := Open(t.Context(), path)
@@ -240,10 +242,10 @@ func TestOpenOddPath(t *testing.T) {
 
 func TestMemoryStoresAreSeparate(t *testing.T) {
 	a, b := openTest(t, Memory), openTest(t, Memory)
-	if err := a.MarkProcessed(t.Context(), "k", time.Now()); err != nil {
+	if err := a.MarkProcessed(t.Context(), partSA, "k", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if ok, err := b.Processed(t.Context(), "k"); err != nil || ok {
+	if ok, err := b.Processed(t.Context(), partSA, "k"); err != nil || ok {
 		t.Errorf("Processed in another memory store: got %v, %v, want false, nil", ok, err)
 	}
 }
@@ -265,7 +267,7 @@ func TestRawJSONVerbatim(t *testing.T) {
 		t.Errorf("Body: got %s, want %s", r.Body, body)
 	}
 
-	if err := s.Enqueue(ctx, guard.OutboxItem{ID: "o", Payload: body}); err != nil {
+	if err := s.Enqueue(ctx, guard.OutboxItem{ID: "o", Partition: partSA, Payload: body}); err != nil {
 		t.Fatal(err)
 	}
 	its, err := s.DueItems(ctx, time.Now(), 1)
@@ -276,10 +278,10 @@ func TestRawJSONVerbatim(t *testing.T) {
 		t.Errorf("Payload: got %s, want %s", its[0].Payload, body)
 	}
 
-	if _, err := s.AppendAudit(ctx, guard.AuditRecord{Kind: "k", Data: body}); err != nil {
+	if _, err := s.AppendAudit(ctx, guard.AuditRecord{Partition: partSA, Kind: "k", Data: body}); err != nil {
 		t.Fatal(err)
 	}
-	recs, err := s.ListAudit(ctx, 0, 1)
+	recs, err := s.ListAudit(ctx, partSA, 0, 1)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("ListAudit: got %v, %v, want one record", recs, err)
 	}
@@ -304,15 +306,15 @@ func TestRawJSONVerbatim(t *testing.T) {
 func TestCanceledUpdateLeavesNoTransaction(t *testing.T) {
 	s := openTest(t, Memory)
 	ctx, cancel := context.WithCancel(t.Context())
-	_, err := s.UpdateFinding(ctx, "f-1", func(*guard.Finding) (*guard.Finding, error) {
+	_, err := s.UpdateFinding(ctx, partSA, "f-1", func(*guard.Finding) (*guard.Finding, error) {
 		cancel()
-		return &guard.Finding{ID: "f-1"}, nil
+		return &guard.Finding{ID: "f-1", ResourceID: resSA}, nil
 	})
 	if err == nil {
 		t.Log("UpdateFinding finished before it saw the cancellation")
 	}
-	if _, err := s.UpdateFinding(t.Context(), "f-2", func(*guard.Finding) (*guard.Finding, error) {
-		return &guard.Finding{ID: "f-2"}, nil
+	if _, err := s.UpdateFinding(t.Context(), partSA, "f-2", func(*guard.Finding) (*guard.Finding, error) {
+		return &guard.Finding{ID: "f-2", ResourceID: resSA}, nil
 	}); err != nil {
 		t.Errorf("UpdateFinding after a canceled one: %v", err)
 	}
@@ -347,16 +349,16 @@ func TestPanicInBatchReleasesTheDatabase(t *testing.T) {
 			}
 		}()
 		_ = s.Batch(t.Context(), func(ctx context.Context) error {
-			if err := s.MarkProcessed(ctx, "in-batch", time.Now()); err != nil {
+			if err := s.MarkProcessed(ctx, partSA, "in-batch", time.Now()); err != nil {
 				return err
 			}
 			panic("pipeline bug")
 		})
 	}()
-	if err := s.MarkProcessed(t.Context(), "after", time.Now()); err != nil {
+	if err := s.MarkProcessed(t.Context(), partSA, "after", time.Now()); err != nil {
 		t.Fatalf("MarkProcessed after a batch panicked: %v", err)
 	}
-	if ok, _ := s.Processed(t.Context(), "in-batch"); ok {
+	if ok, _ := s.Processed(t.Context(), partSA, "in-batch"); ok {
 		t.Error("the panicked batch's write was kept")
 	}
 }

@@ -131,19 +131,60 @@ func (t *txQuerier) QueryRowContext(ctx context.Context, query string, args ...a
 func detached(ctx context.Context) context.Context { return context.WithoutCancel(ctx) }
 
 // batch is a transaction that a Batch call holds open for the calls made with
-// its context.
+// its context. It begins at the batch's first write (or nested Batch): reads
+// before it run on the pool, outside the write lock, so that a delivery may
+// look up what it needs (the event keys seen, ARM through the read cache)
+// before it holds the lock; nothing is written before then for them to miss.
 type batch struct {
-	s *Store
-	q *txQuerier
+	s   *Store
+	ctx context.Context // the Batch's, which the transaction is begun with
+	// tx, q and release are set when the transaction begins.
+	tx      *sql.Tx
+	q       *txQuerier
+	release func()
 	// broken is why the transaction can no longer be committed (SQLite
 	// failed inside it).
 	broken error
-	// The audit chain's head after the batch's last append: while the batch
-	// holds the write lock no one else appends, so the next append need not
-	// read it back.
-	auditKnown bool
-	auditSeq   int64
-	auditHash  string
+	// heads are the audit chains' heads after the batch's appends: while the
+	// batch holds the write lock no one else appends, so the next append to a
+	// partition need not read its head back. A nested Batch rolled back
+	// forgets them (its appends are undone).
+	heads map[string]auditHead
+}
+
+func (b *batch) setHead(partition string, h auditHead) {
+	if b.heads == nil {
+		b.heads = map[string]auditHead{}
+	}
+	b.heads[partition] = h
+}
+
+// begin begins the batch's transaction (BEGIN IMMEDIATE: the write lock) unless
+// it has begun.
+func (b *batch) begin() error {
+	if b.tx != nil {
+		return nil
+	}
+	if b.broken != nil {
+		return b.broken
+	}
+	err := retryBusy(b.ctx, func() error {
+		release, err := b.s.lockWriter(b.ctx)
+		if err != nil {
+			return err
+		}
+		tx, err := b.s.db.BeginTx(b.ctx, nil)
+		if err != nil {
+			release()
+			return err
+		}
+		b.tx, b.release, b.q = tx, release, newTxQuerier(b.s, tx)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin batch: %w", err)
+	}
+	return nil
 }
 
 type batchKey struct{}
@@ -158,68 +199,119 @@ func (s *Store) batchOf(ctx context.Context) *batch {
 }
 
 // q returns what reads should run on: the batch's transaction when ctx carries
-// one (so that a read sees the batch's writes, and a store in memory, which has
-// one connection, does not wait for itself), else the pool.
+// one that has begun (so that a read sees the batch's writes, and a store in
+// memory, which has one connection, does not wait for itself), else the pool.
 func (s *Store) q(ctx context.Context) querier {
-	if b := s.batchOf(ctx); b != nil {
+	if b := s.batchOf(ctx); b != nil && b.q != nil {
 		return b.q
 	}
 	return poolQuerier{s}
 }
 
+// The statements of a Batch nested in another: a savepoint, released when
+// its fn succeeds and rolled back to when it fails. SQLite keeps a stack of
+// savepoints, and these name the innermost one of this name.
+var (
+	sqlSavepoint  = prepared("SAVEPOINT nested_batch")
+	sqlRelease    = prepared("RELEASE nested_batch")
+	sqlRollbackTo = prepared("ROLLBACK TO nested_batch")
+)
+
 // Batch runs fn with a context under which the store's calls share one write
-// transaction (BEGIN IMMEDIATE), committed when fn returns nil and rolled back
-// when it returns an error: a delivery's writes cost one commit, and a process
-// that dies halfway leaves none of them. Each write inside keeps its own
-// atomicity, so one that fails leaves nothing behind while the batch goes on
-// (see run). The write lock is held until fn returns: fn should not wait on
-// the network (the pipeline reads ARM before it starts a batch). A Batch
-// inside a Batch of the same store joins it.
+// transaction (BEGIN IMMEDIATE, at the first write), committed when fn returns
+// nil and rolled back when it returns an error: a delivery's writes cost one
+// commit, and a process that dies halfway leaves none of them. Each write
+// inside keeps its own atomicity, so one that fails leaves nothing behind
+// while the batch goes on (see run). The write lock is held from the first
+// write until fn returns: fn should not wait on the network then (the
+// pipeline reads ARM before its first write).
+//
+// A Batch inside a Batch of the same store joins its transaction as a
+// savepoint: its writes are committed with the outer Batch, and undone alone
+// when its fn fails, so that each Batch call is atomic (a change of a
+// delivery that fails leaves nothing of itself, and the others are stored).
 func (s *Store) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
-	if s.batchOf(ctx) != nil {
-		return fn(ctx)
+	if b := s.batchOf(ctx); b != nil {
+		return b.nested(ctx, fn)
 	}
-	var tx *sql.Tx
-	var release func()
-	err := retryBusy(ctx, func() error {
-		var err error
-		if release, err = s.lockWriter(ctx); err != nil {
-			return err
-		}
-		if tx, err = s.db.BeginTx(ctx, nil); err != nil {
-			release()
-		}
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: begin batch: %w", err)
-	}
-	defer release()
+	b := &batch{s: s, ctx: ctx}
 	// Rolled back however fn ends, a panic included (the handler survives one):
 	// a transaction left open would hold SQLite's write lock for good.
-	defer func() { _ = tx.Rollback() }() // after Commit, a no-op
-	b := &batch{s: s, q: newTxQuerier(s, tx)}
+	defer func() {
+		if b.tx != nil {
+			_ = b.tx.Rollback() // after Commit, a no-op
+			b.release()
+		}
+	}()
 	if err := fn(context.WithValue(ctx, batchKey{}, b)); err != nil {
 		return err
 	}
 	if b.broken != nil {
 		return fmt.Errorf("sqlite: batch: %w", b.broken)
 	}
-	if err := tx.Commit(); err != nil {
+	if b.tx == nil {
+		return nil // nothing written
+	}
+	if err := b.tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite: commit batch: %w", err)
 	}
 	return nil
 }
 
-// run runs one write of the batch. Every write of the store makes at most one
-// change (one INSERT, UPDATE or DELETE, after its reads), and SQLite undoes a
-// statement that fails by itself, so a write that fails leaves nothing behind
-// without a savepoint of its own. A failure of SQLite itself may have rolled
-// back the whole transaction (https://sqlite.org/lang_transaction.html, "Response
-// To Errors Within A Transaction"): after one, the batch runs nothing more and
-// is not committed. An error of fn's own (an UpdateFinding whose fn refuses)
-// leaves the batch as it was.
+// nested runs fn as a Batch inside b: in a savepoint, released when fn returns
+// nil and rolled back to when it returns an error (or panics).
+func (b *batch) nested(ctx context.Context, fn func(ctx context.Context) error) error {
+	if err := b.begin(); err != nil {
+		return err
+	}
+	if b.broken != nil {
+		return fmt.Errorf("sqlite: batch: %w", b.broken)
+	}
+	if _, err := b.q.ExecContext(ctx, sqlSavepoint); err != nil {
+		b.broken = err
+		return fmt.Errorf("sqlite: begin nested batch: %w", err)
+	}
+	done := false
+	defer func() {
+		if done {
+			return
+		}
+		// fn failed or panicked: undo what it wrote, and forget the audit
+		// heads it may have moved.
+		b.heads = nil
+		if _, err := b.q.ExecContext(ctx, sqlRollbackTo); err != nil {
+			b.broken = err
+		} else if _, err := b.q.ExecContext(ctx, sqlRelease); err != nil {
+			b.broken = err
+		}
+	}()
+	if err := fn(ctx); err != nil {
+		return err
+	}
+	if b.broken != nil {
+		return fmt.Errorf("sqlite: batch: %w", b.broken)
+	}
+	if _, err := b.q.ExecContext(ctx, sqlRelease); err != nil {
+		b.broken = err
+		return fmt.Errorf("sqlite: release nested batch: %w", err)
+	}
+	done = true
+	return nil
+}
+
+// run runs one write of the batch. A write that fails leaves nothing behind
+// without a savepoint of its own: most make one change (one INSERT, UPDATE or
+// DELETE, after their reads), which SQLite undoes by itself when it fails; an
+// audit append makes two, and when its second fails SQLite itself failed. A
+// failure of SQLite itself may have rolled back the whole transaction
+// (https://sqlite.org/lang_transaction.html, "Response To Errors Within A
+// Transaction"): after one, the batch runs nothing more and is not committed.
+// An error of fn's own (an UpdateFinding whose fn refuses) leaves the batch
+// as it was.
 func (b *batch) run(fn func(q querier) error) error {
+	if err := b.begin(); err != nil {
+		return err
+	}
 	if b.broken != nil {
 		return b.broken
 	}

@@ -249,7 +249,7 @@ func Item(t testing.TB, kind string, m notify.Message) guard.OutboxItem {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return guard.OutboxItem{ID: notify.ItemID(m.Finding.ID, string(m.Event), m.At, kind), Kind: kind, Payload: payload,
+	return guard.OutboxItem{ID: notify.ItemID(m.Finding.ID, string(m.Event), m.At, kind), Partition: guard.PartitionOf(m.Finding.ResourceID), Kind: kind, Payload: payload,
 		CreatedAt: m.At, NextAttempt: m.At}
 }
 

@@ -34,15 +34,17 @@ func Fill(t testing.TB, st Store, n int) {
 	err := st.Batch(context.Background(), func(ctx context.Context) error {
 		for i := range n {
 			id := fmt.Sprintf("f-%d", i)
-			_, err := st.UpdateFinding(ctx, id, func(*guard.Finding) (*guard.Finding, error) {
+			res := fmt.Sprintf("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a%d", i)
+			part := guard.PartitionOf(res)
+			_, err := st.UpdateFinding(ctx, part, id, func(*guard.Finding) (*guard.Finding, error) {
 				return &guard.Finding{ID: id, Rule: guard.RuleEncryptionCMK, Status: guard.StatusOpen,
-					ResourceID: fmt.Sprintf("/subscriptions/s/resourceGroups/g/providers/Microsoft.Storage/storageAccounts/a%d", i),
+					ResourceID: res,
 					Message:    "Storage account uses Microsoft-managed keys, not a customer-managed key."}, nil
 			})
 			if err != nil {
 				return err
 			}
-			if _, err := st.AppendAudit(ctx, guard.AuditRecord{Kind: "change", Subject: id, At: time.Unix(int64(i), 0),
+			if _, err := st.AppendAudit(ctx, guard.AuditRecord{Partition: part, Kind: "change", Subject: res, At: time.Unix(int64(i), 0),
 				Data: []byte(`{"operation":"Microsoft.Storage/storageAccounts/write","source":"eventhub"}`)}); err != nil {
 				return err
 			}
