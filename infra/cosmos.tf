@@ -1,8 +1,10 @@
 # The store (EXPORTGUARD_STORE=cosmos:...). Containers, partition keys and the
-# ledger's time to live are exactly those of pkg/cosmos/doc.go ("Containers and
-# partition keys", "Ledger TTL"): the app's identity holds data-plane rights only
-# and cannot create them, and the store checks at start that each exists with
-# its partition key.
+# indexing policy are exactly those of pkg/cosmos/doc.go ("Containers and
+# partition keys") and pkg/cosmos/containers.go: the app's identity holds
+# data-plane rights only and cannot create them, and the store checks at start
+# that each exists with its partition key. A database made by a version before
+# partitions (containers findings, resources, ledger, outbox, audit) is refused:
+# copy it with `exportguard store migrate --from URL --to URL` (README).
 
 resource "azurerm_cosmosdb_account" "this" {
   name                = local.names.cosmos
@@ -47,17 +49,14 @@ resource "azurerm_cosmosdb_sql_database" "this" {
 }
 
 locals {
-  # container => partition key path and default TTL (seconds; null: none).
-  # The ledger forgets a processed event after 30 days (cosmos.DefaultLedgerTTL),
-  # far beyond Event Grid's 24 hours of retries and Event Hubs' retention.
+  # container => partition key path, and the paths left out of the index (the
+  # bulky parts of a partition's documents that no query filters on; writing
+  # them then costs no index updates). No container expires documents: a
+  # partition forgets processed events itself (cosmos.DefaultLedgerTTL, 30 days).
   cosmos_containers = {
-    findings  = { partition_key = "/id", default_ttl = null }
-    resources = { partition_key = "/id", default_ttl = null }
-    ledger    = { partition_key = "/id", default_ttl = 2592000 }
-    grants    = { partition_key = "/id", default_ttl = null }
-    outbox    = { partition_key = "/id", default_ttl = null }
-    poison    = { partition_key = "/id", default_ttl = null }
-    audit     = { partition_key = "/bucket", default_ttl = null }
+    partitions = { partition_key = "/pk", excluded_paths = ["/resources/*", "/findings/*", "/seen/*", "/record/*", "/data/?", "/item/*"] }
+    grants     = { partition_key = "/id", excluded_paths = [] }
+    poison     = { partition_key = "/id", excluded_paths = [] }
   }
 }
 
@@ -69,5 +68,17 @@ resource "azurerm_cosmosdb_sql_container" "this" {
   database_name         = azurerm_cosmosdb_sql_database.this.name
   partition_key_paths   = [each.value.partition_key]
   partition_key_version = 2
-  default_ttl           = each.value.default_ttl
+
+  indexing_policy {
+    indexing_mode = "consistent"
+    included_path {
+      path = "/*"
+    }
+    dynamic "excluded_path" {
+      for_each = concat(each.value.excluded_paths, ["/\"_etag\"/?"])
+      content {
+        path = excluded_path.value
+      }
+    }
+  }
 }

@@ -9,7 +9,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclparse"
@@ -323,6 +322,21 @@ func TestEveryReferenceResolves(t *testing.T) {
 		}
 	}
 	used := map[string]bool{}
+	// iterators are the labels of dynamic blocks: inside one, its label names
+	// the element being made.
+	iterators := map[string]bool{}
+	var dynamics func(body *hclsyntax.Body)
+	dynamics = func(body *hclsyntax.Body) {
+		for _, nb := range body.Blocks {
+			if nb.Type == "dynamic" && len(nb.Labels) == 1 {
+				iterators[nb.Labels[0]] = true
+			}
+			dynamics(nb.Body)
+		}
+	}
+	for _, b := range c.resources {
+		dynamics(b.Body)
+	}
 	check := func(where string, e hclsyntax.Expression) {
 		for _, tr := range e.Variables() {
 			name := traversalName(tr)
@@ -346,6 +360,8 @@ func TestEveryReferenceResolves(t *testing.T) {
 					t.Errorf("%s: %s is not declared", where, name)
 				}
 			case root == "each" || root == "count" || root == "self":
+			case strings.Contains(where, ".dynamic.") && iterators[root]:
+				// the iterator of a dynamic block (its label), inside the block
 			default:
 				t.Errorf("%s: unknown reference %s", where, name)
 			}
@@ -843,15 +859,15 @@ func TestResourceEventsReachTheFunction(t *testing.T) {
 	}
 }
 
-// The store: the containers, partition key paths and ledger TTL pkg/cosmos
-// documents and checks at start.
+// The store: the containers and partition key paths pkg/cosmos documents and
+// checks at start, and the paths it leaves out of the index.
 func TestCosmosContainersArePkgCosmos(t *testing.T) {
 	c := load(t)
 	doc, err := os.ReadFile("../pkg/cosmos/doc.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The table under "container  partition key  document ID  holds".
+	// The table under "container  partition key  documents".
 	want := map[string]string{}
 	in := false
 	for _, line := range strings.Split(string(doc), "\n") {
@@ -867,7 +883,7 @@ func TestCosmosContainersArePkgCosmos(t *testing.T) {
 			in = false
 		}
 	}
-	if len(want) < 7 {
+	if len(want) < 3 {
 		t.Fatalf("read %d containers from pkg/cosmos/doc.go: %v", len(want), want)
 	}
 	items := c.objectItems(t, c.locals["cosmos_containers"].Expr)
@@ -875,20 +891,12 @@ func TestCosmosContainersArePkgCosmos(t *testing.T) {
 	for name, e := range items {
 		spec := c.objectItems(t, e)
 		got[name] = literalString(spec["partition_key"])
-		ttl, _ := literal(spec["default_ttl"])
-		switch {
-		case name == "ledger":
-			var secs int64
-			if ttl.IsNull() || ttl.Type() != cty.Number {
-				t.Errorf("the ledger has no default TTL")
-			} else {
-				secs, _ = ttl.AsBigFloat().Int64()
-			}
-			if wantTTL := int64(cosmos.DefaultLedgerTTL / time.Second); secs != wantTTL {
-				t.Errorf("ledger TTL %d s, pkg/cosmos says %d s", secs, wantTTL)
-			}
-		case !ttl.IsNull():
-			t.Errorf("container %s expires documents", name)
+		if _, ok := spec["default_ttl"]; ok {
+			t.Errorf("container %s sets a default TTL: no container expires documents", name)
+		}
+		excluded := c.stringList(spec["excluded_paths"])
+		if wantEx := cosmos.UnindexedPaths(name); !slices.Equal(excluded, wantEx) {
+			t.Errorf("container %s leaves %v out of the index, pkg/cosmos leaves %v", name, excluded, wantEx)
 		}
 	}
 	if len(got) != len(want) {
@@ -902,7 +910,7 @@ func TestCosmosContainersArePkgCosmos(t *testing.T) {
 	ctr := c.resource(t, "azurerm_cosmosdb_sql_container.this")
 	if !c.refersTo(attr(t, ctr, "for_each"), "local.cosmos_containers") ||
 		!c.refersTo(attr(t, ctr, "partition_key_paths"), "each.value.partition_key") ||
-		!c.refersTo(attr(t, ctr, "default_ttl"), "each.value.default_ttl") ||
+		!c.refersTo(attr(t, ctr, "indexing_policy.dynamic.for_each"), "each.value.excluded_paths") ||
 		!c.refersTo(attr(t, ctr, "database_name"), "azurerm_cosmosdb_sql_database.this.name") {
 		t.Error("the containers are not made from local.cosmos_containers in the database")
 	}

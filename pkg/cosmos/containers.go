@@ -44,6 +44,17 @@ var containerSpecs = []containerSpec{
 	{name: cPoison, partitionKey: "/id"},
 }
 
+// UnindexedPaths returns the paths a container of the store keeps out of its
+// index (infrastructure that creates the containers sets the same).
+func UnindexedPaths(container string) []string {
+	for _, c := range containerSpecs {
+		if c.name == container {
+			return slices.Clone(c.unindexed)
+		}
+	}
+	return nil
+}
+
 // setup creates (with EnsureContainers) or checks the database and containers,
 // after refusing a database of the old layout.
 func (s *Store) setup(ctx context.Context, o Options) error {
