@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -394,7 +395,7 @@ func (d *doctor) store(ctx context.Context, raw string, timeout time.Duration) g
 		d.say(docFail, check, "%s cannot be opened: %v", describeStore(raw), err)
 		return nil
 	}
-	if _, err := st.Processed(ctx, "doctor-probe"); err != nil {
+	if _, err := st.Processed(ctx, "~doctor", "doctor-probe"); err != nil {
 		d.say(docFail, check, "%s opened, but a read failed: %v", describeStore(raw), err)
 		st.Close()
 		return nil
@@ -554,79 +555,48 @@ func humanDuration(d time.Duration) string {
 	return fmt.Sprintf("%dd%dh", int(d/(24*time.Hour)), int(d%(24*time.Hour)/time.Hour))
 }
 
-// auditTail is how many records at the end of the trail lastEvent looks at
+// lastEventHeads is how many partitions, the latest first, lastEvent looks at
 // for a change.
-const auditTail = 10000
+const lastEventHeads = 50
 
-// lastEvent finds the newest "change" record of the audit trail. The trail
-// is only listed forward, so the last Seq is found first (Seqs run from 1
-// without gaps: about 2·log2(n) one-record reads), then the tail is read
-// backwards in pages.
+// lastEvent finds the newest "change" record of the audit trail: the heads of
+// the partitions' chains (AuditHeads) say which partition was written last,
+// and the last record of each, the latest first, is read until one is a change.
 func (d *doctor) lastEvent(ctx context.Context, st guard.Store) {
 	const check = "last event"
-	exists := func(seq int64) (bool, error) { // is there a record with Seq >= seq?
-		recs, err := st.ListAudit(ctx, seq-1, 1)
-		return len(recs) > 0, err
-	}
-	ok, err := exists(1)
+	heads, err := st.AuditHeads(ctx, time.Time{})
 	if err != nil {
 		d.say(docFail, check, "the audit trail could not be read: %v", err)
 		return
 	}
-	if !ok {
+	heads = slices.DeleteFunc(heads, func(h guard.AuditHead) bool { return h.Partition == guard.SealPartition })
+	if len(heads) == 0 {
 		d.say(docWarn, check, "no event processed yet: the audit trail is empty")
 		return
 	}
-	lo, hi := int64(1), int64(2) // lo exists
-	for {
-		ok, err := exists(hi)
+	slices.SortStableFunc(heads, func(a, b guard.AuditHead) int { return b.At.Compare(a.At) })
+	for _, h := range heads[:min(len(heads), lastEventHeads)] {
+		recs, err := st.ListAudit(ctx, h.Partition, h.Seq-1, 1)
 		if err != nil {
 			d.say(docFail, check, "the audit trail could not be read: %v", err)
 			return
 		}
-		if !ok {
-			break
+		if len(recs) == 0 || recs[0].Kind != guard.AuditChange {
+			continue
 		}
-		lo, hi = hi, hi*2
-	}
-	for hi-lo > 1 { // lo exists, hi does not
-		mid := lo + (hi-lo)/2
-		ok, err := exists(mid)
-		if err != nil {
-			d.say(docFail, check, "the audit trail could not be read: %v", err)
-			return
-		}
-		if ok {
-			lo = mid
+		r := recs[0]
+		var data struct{ Operation, Source string }
+		_ = json.Unmarshal(r.Data, &data)
+		age := d.now.Sub(r.At)
+		what := fmt.Sprintf("%s (%s ago): %s on %s, from %s", r.At.UTC().Format(time.RFC3339), humanDuration(age), data.Operation, r.Subject, data.Source)
+		if age > d.stale {
+			d.say(docWarn, check, "nothing processed for %s; the last was %s. Check the Activity Log diagnostic setting, Event Hubs and the activitylog function (or the subscriptions are quiet)", humanDuration(age), what)
 		} else {
-			hi = mid
+			d.say(docOK, check, "%s", what)
 		}
+		return
 	}
-	const page = 500
-	for end := lo; end > 0 && lo-end < auditTail; end -= page {
-		recs, err := st.ListAudit(ctx, max(end-page, 0), int(min(page, end)))
-		if err != nil {
-			d.say(docFail, check, "the audit trail could not be read: %v", err)
-			return
-		}
-		for i := len(recs) - 1; i >= 0; i-- {
-			r := recs[i]
-			if r.Kind != "change" {
-				continue
-			}
-			var data struct{ Operation, Source string }
-			_ = json.Unmarshal(r.Data, &data)
-			age := d.now.Sub(r.At)
-			what := fmt.Sprintf("%s (%s ago): %s on %s, from %s", r.At.UTC().Format(time.RFC3339), humanDuration(age), data.Operation, r.Subject, data.Source)
-			if age > d.stale {
-				d.say(docWarn, check, "nothing processed for %s; the last was %s. Check the Activity Log diagnostic setting, Event Hubs and the activitylog function (or the subscriptions are quiet)", humanDuration(age), what)
-			} else {
-				d.say(docOK, check, "%s", what)
-			}
-			return
-		}
-	}
-	d.say(docWarn, check, "no change among the last %d audit records (%d in all)", min(lo, auditTail), lo)
+	d.say(docWarn, check, "no change as the last record of the %d partitions written last (%d in all)", min(len(heads), lastEventHeads), len(heads))
 }
 
 // outbox reports deliveries pending and given up on, and input kept as poison.

@@ -190,14 +190,14 @@ notify:
 		t.Fatal(err)
 	}
 	for _, it := range []guard.OutboxItem{
-		{ID: "a", Kind: "notify.teams", Payload: json.RawMessage(`{}`), CreatedAt: now.Add(-3 * time.Hour), NextAttempt: now.Add(-3 * time.Hour)},
-		{ID: "b", Kind: "notify.slack", Payload: json.RawMessage(`{}`), CreatedAt: now.Add(-2 * time.Hour), NextAttempt: now.Add(-2 * time.Hour)},
+		{ID: "a", Partition: "/subscriptions/s", Kind: "notify.teams", Payload: json.RawMessage(`{}`), CreatedAt: now.Add(-3 * time.Hour), NextAttempt: now.Add(-3 * time.Hour)},
+		{ID: "b", Partition: "/subscriptions/s", Kind: "notify.slack", Payload: json.RawMessage(`{}`), CreatedAt: now.Add(-2 * time.Hour), NextAttempt: now.Add(-2 * time.Hour)},
 	} {
 		if err := st.Enqueue(ctx, it); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := st.Fail(ctx, "a", "teams answered 404 Not Found"); err != nil {
+	if err := st.Fail(ctx, "/subscriptions/s", "a", "teams answered 404 Not Found"); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.PutPoison(ctx, guard.PoisonRecord{ID: "p", Source: "eventhub", Reason: "activity log record 0: time \"yesterday\" is not a time", Body: "{}", At: now.Add(-time.Hour)}); err != nil {

@@ -58,7 +58,7 @@ func startFaultHandler(t *testing.T, max int64) *faultHandler {
 	h := functions.NewHandler(functions.Options{
 		Ingester: servedIngester(pl, st),
 		Ready: func(ctx context.Context) error {
-			_, err := st.Processed(ctx, "readiness-probe")
+			_, err := st.Processed(ctx, "~readiness", "readiness-probe")
 			return err
 		},
 		Now:          func() time.Time { return now },

@@ -135,7 +135,7 @@ func TestFaultStoreBroken(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := tc.open(t)
-			if _, err := st.Processed(t.Context(), "event:eventgrid:e-1"); err != nil {
+			if _, err := st.Processed(t.Context(), "~probe", "event:eventgrid:e-1"); err != nil {
 				t.Fatalf("the store does not even read: %v", err)
 			}
 			direct, invoked, reason := healthOf(t, st)

@@ -95,7 +95,10 @@ func startTrustHandler(t *testing.T, pol *guard.Policy) *trustHandler {
 	}
 	bindRemediation(pl, th.arm)
 	h := functions.NewHandler(functions.Options{Ingester: servedIngester(pl, st), Now: th.clock, Logger: log,
-		Ready: func(ctx context.Context) error { _, err := st.Processed(ctx, "readiness-probe"); return err }})
+		Ready: func(ctx context.Context) error {
+			_, err := st.Processed(ctx, "~readiness", "readiness-probe")
+			return err
+		}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -147,7 +147,7 @@ func TestHandlerStoresFindingsFromAHostBatch(t *testing.T) {
 	if len(poison) != 2 {
 		t.Errorf("poison records = %d, want 2 (the corrupt record and the body that is not JSON), each kept once", len(poison))
 	}
-	recs, err := st.ListAudit(ctx, 0, 1000)
+	recs, err := trailEvents(st)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -182,7 +182,7 @@ func TestReplayIsIdempotentAcrossSources(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	recs, err := st.ListAudit(context.Background(), 0, 10_000)
+	recs, err := trailEvents(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestReplayTwiceOverOneStoreMovesNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 				defer st.Close()
-				recs, err := st.ListAudit(context.Background(), 0, 100_000)
+				recs, err := trailEvents(st)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -96,7 +96,7 @@ func expectedTold(t *testing.T, db string) (byCard []string, byEvent []string) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	recs, err := st.ListAudit(context.Background(), 0, 1_000_000)
+	recs, err := trailEvents(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +562,7 @@ func TestRemediationOutcomesAreToldOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		recs, err := st.ListAudit(context.Background(), 0, 1_000_000)
+		recs, err := trailEvents(st)
 		if err != nil {
 			t.Fatal(err)
 		}

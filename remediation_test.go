@@ -118,7 +118,7 @@ func openSQLite(t *testing.T, path string) guard.Store {
 
 func auditCount(t *testing.T, st guard.Store, kind string) int {
 	t.Helper()
-	recs, err := st.ListAudit(context.Background(), 0, 100_000)
+	recs, err := trailEvents(st)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +423,7 @@ func TestApproveThroughAPIAndCLI(t *testing.T) {
 	if f.Remediation.Status != "applied" {
 		t.Errorf("itarcad remediation %q, want applied", f.Remediation.Status)
 	}
-	recs, _ := st.ListAudit(context.Background(), 0, 100_000)
+	recs, _ := trailEvents(st)
 	var approvedRec string
 	for _, r := range recs {
 		if r.Kind == "remediation.approved" && r.Subject == cad {
@@ -492,7 +492,7 @@ func TestApproveThroughAPIAndCLI(t *testing.T) {
 		t.Errorf("denied plan's remediation %q, want none", f.Remediation.Status)
 	}
 	var applied string
-	recs, _ = st.ListAudit(context.Background(), 0, 100_000)
+	recs, _ = trailEvents(st)
 	for _, r := range recs {
 		if r.Kind == "remediation.applied" && r.Subject == ftp {
 			applied = string(r.Data)

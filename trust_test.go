@@ -59,7 +59,7 @@ func TestTrustRemediationRestsOnARMState(t *testing.T) {
 				t.Fatalf("encryption.cmk = %s, want open", f.Status)
 			}
 			var actions []string
-			recs, err := th.store.ListAudit(context.Background(), 0, 10_000)
+			recs, err := trailEvents(th.store)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,7 +119,7 @@ func TestTrustSharedEventIDNamesTwoResources(t *testing.T) {
 		}
 	}
 	opens := func() int {
-		recs, err := th.store.ListAudit(context.Background(), 0, 10_000)
+		recs, err := trailEvents(th.store)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +138,7 @@ func TestTrustSharedEventIDNamesTwoResources(t *testing.T) {
 	}
 
 	// A ledger written before the key named the resource.
-	if err := th.store.MarkProcessed(context.Background(), "event:eventgrid:old-id", trustAt(0)); err != nil {
+	if err := th.store.MarkProcessed(context.Background(), guard.PartitionOf(c), "event:eventgrid:old-id", trustAt(0)); err != nil {
 		t.Fatal(err)
 	}
 	old, _ := json.Marshal([]map[string]any{notificationEvent("CreatedOrUpdated", "old-id", trustAt(4), storageBody(c, true, goodVault))})

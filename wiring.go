@@ -69,7 +69,7 @@ func storeReady(st guard.Store) func(context.Context) error {
 		return r.Ready
 	}
 	return func(ctx context.Context) error {
-		_, err := st.Processed(ctx, "readiness-probe")
+		_, err := st.Processed(ctx, "~readiness", "readiness-probe")
 		return err
 	}
 }

@@ -8,8 +8,15 @@
 // the few columns its keys, filters and ordering need. Writes run in BEGIN
 // IMMEDIATE transactions, so that they are atomic also between processes sharing
 // one file; a file store uses the WAL journal, so readers never wait for them.
-// The pipeline makes each delivery one transaction (Batch, guard.Batcher), and
-// the statements it runs on every record are prepared once (tx.go).
+// The pipeline makes each delivery one transaction (Batch, guard.Batcher) and
+// each change in it a savepoint (a nested Batch, atomic on its own), and the
+// statements it runs on every record are prepared once (tx.go).
+//
+// The tables keep the partitions of DESIGN 6 (guard.PartitionOf) as a column
+// where the model names one: findings, the ledger, the outbox and the audit
+// chains (one per partition, PRIMARY KEY (partition, seq), with each chain's
+// head in audit_heads). A file of the layout before partitions is refused by
+// Open, unchanged, with the command that copies it (migrate).
 //
 // A store that opens and reads may still be unable to write (a read-only file,
 // a full disk) or be corrupt, and go on answering until a reader trips: Open
@@ -72,8 +79,9 @@ type Store struct {
 	now        func() time.Time
 }
 
-// Open opens the store at path, creating the file (but not its directory) when
-// it is missing and bringing its schema up to date. A file that fails SQLite's
+// Open opens the store at path, creating the file (but not its directory) and
+// its schema when it is missing. A file of the layout before partitions is
+// refused with an error wrapping ErrOldLayout. A file that fails SQLite's
 // integrity check (PRAGMA quick_check) is refused. Path ":memory:" opens a store
 // that lives in memory until it is closed.
 func Open(ctx context.Context, path string) (*Store, error) {
