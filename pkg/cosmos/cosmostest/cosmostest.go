@@ -1,9 +1,13 @@
 // Package cosmostest starts the local Cosmos DB server that tests in this
 // module run against: @vercel/cosmosdb-server, installed by `npm ci` at the
 // repository root (make test does it first), started through
-// pkg/cosmos/testdata/cosmosdb-server.js (its CLI, with absent documents read
-// as 404 rather than 500) on a free loopback port with --no-ssl. Tests that use
-// it never skip: when the server cannot start, they fail and say why.
+// pkg/cosmos/testdata/cosmosdb-server.js on a free loopback port with
+// --no-ssl. That wrapper is the package's CLI with absent documents read as 404
+// rather than 500, transactional batches with Cosmos DB's semantics (all or
+// nothing, the failing operation's status and 424 for the others, ifMatch,
+// every operation type; pkg/cosmos/batch_server_test.go checks them), and
+// request counts at GET /_counts (ReadCounts, ResetCounts). Tests that use it
+// never skip: when the server cannot start, they fail and say why.
 //
 // It is a package of its own, not a _test file, so that the tests of
 // pkg/cosmos and of the exportguard command (replay against Cosmos DB) start
