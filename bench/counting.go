@@ -9,17 +9,25 @@ import (
 )
 
 // CountingStore counts the calls the pipeline makes on a store: the writes and
-// reads a record costs, and the transactions (Batch calls, one per delivery on
-// the embedded store) they are committed in.
+// reads a record costs, the Batch calls, and the outermost of them, the
+// transactions they are committed in (one per delivery on the embedded store).
 type CountingStore struct {
 	guard.Store
-	Writes, Reads, Batches atomic.Int64
+	Writes, Reads, Batches, Transactions atomic.Int64
 }
 
+// inBatch marks a context inside a Batch.
+type inBatch struct{}
+
 // Batch passes the pipeline's batches on to the store, counting them (one per
-// delivery and one per change nested in it).
+// delivery, and one per change nested in it: a savepoint on the embedded
+// store) and the outermost ones.
 func (s *CountingStore) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
 	s.Batches.Add(1)
+	if ctx.Value(inBatch{}) == nil {
+		s.Transactions.Add(1)
+		ctx = context.WithValue(ctx, inBatch{}, true)
+	}
 	return s.Store.Batch(ctx, fn)
 }
 
