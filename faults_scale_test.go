@@ -35,10 +35,12 @@ import (
 // resources never write the same document, but for the seal chain and the
 // containers they all create on start (ensureContainers).
 //
-// Short: 8 × 10 accounts; full (EXPORTGUARD_FAULTS=full): 8 × 50.
+// Short: 8 × 20 accounts (on the layout before issue 15, 1 or 2 of 8 failed
+// with that many; 8 × 10 were too few to collide); full
+// (EXPORTGUARD_FAULTS=full): 8 × 50 (5 of 8 failed there, 206 findings of 544).
 func TestFaultScaleOutCosmos(t *testing.T) {
 	const procs = 8
-	accounts := faultsScale(t, 10, 50)
+	accounts := faultsScale(t, 20, 50)
 	bin := exportguardBinary(t)
 	srv := cosmostest.StartForTest(t)
 	t.Setenv(envCosmosKey, cosmostest.Key)
