@@ -35,7 +35,6 @@ import (
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
 	"github.com/exportguard/exportguard/pkg/policy"
 	"github.com/exportguard/exportguard/pkg/replay"
-	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
 // ---------------------------------------------------------------------------
@@ -193,7 +192,7 @@ const envFaultsChild = "EXPORTGUARD_FAULTS_CHILD"
 
 // childSpec tells a child process what to replay and where to die.
 type childSpec struct {
-	Store, Policy, Session string
+	Store, Policy, Session string // Store: the store's URL
 	Journal                string // the session's ARM writes, kept across restarts (see armJournal)
 	Findings, Stats        string // where the child writes the findings (JSON lines) and its counts
 	// KillAtAudit, when set, arms a kill at the first audit record at or
@@ -204,6 +203,11 @@ type childSpec struct {
 	// KillAtARM, when set: SIGKILL right after the first ARM write at or after
 	// it is made (and journaled), before the executor records it.
 	KillAtARM time.Time
+	// KillBatch, when set (killBeforeCommit or killAfterCommit), arms a kill
+	// at the first Batch that appends an audit record at or after
+	// KillBatchAt (see killingStore.Batch).
+	KillBatch   string
+	KillBatchAt time.Time
 }
 
 // childStats is what a child that ran to the end counted.
@@ -257,12 +261,13 @@ func faultsChild(spec childSpec) error {
 	if err != nil {
 		return err
 	}
-	inner, err := openStore(ctx, "sqlite:"+spec.Store)
+	inner, err := openStore(ctx, spec.Store)
 	if err != nil {
 		return err
 	}
 	defer inner.Close()
-	st := &killingStore{Store: inner, at: spec.KillAtAudit, after: spec.KillAfterWrites}
+	st := &killingStore{Store: inner, at: spec.KillAtAudit, after: spec.KillAfterWrites,
+		batchKill: spec.KillBatch, batchAt: spec.KillBatchAt, nestedCommits: strings.HasPrefix(spec.Store, "cosmos:")}
 	pl, err := newPipeline(st, nil, pol, log)
 	if err != nil {
 		return err
@@ -317,13 +322,59 @@ type killingStore struct {
 	after  int
 	armed  bool
 	writes int
+
+	// batchKill (killBeforeCommit, killAfterCommit) kills at a Batch that
+	// appends an audit record at or after batchAt; batchAudits counts those
+	// records. nestedCommits: a Batch under a Batch commits on its own when
+	// it returns (Cosmos DB), rather than with the outermost (SQLite).
+	batchKill     string
+	batchAt       time.Time
+	batchAudits   int
+	nestedCommits bool
 }
+
+// The kill points of killingStore.Batch.
+const (
+	// killBeforeCommit: the Batch's function has run (the change's partition
+	// read, its writes made in the Batch) and returned; the store has not
+	// committed them.
+	killBeforeCommit = "before-commit"
+	// killAfterCommit: the store committed the Batch (the outermost one on
+	// SQLite, where a nested Batch joins it; the change's own on Cosmos DB);
+	// the pipeline has not heard the answer (no next change, no dispatch).
+	killAfterCommit = "after-commit"
+)
+
+type batchDepth struct{}
 
 // Batch passes the pipeline's batches on to the store, as serve's store gets
 // them: a kill then lands inside a delivery's transaction, or a change's
-// unit (a Batch nested in it), or between a unit and its answer.
+// unit (a Batch nested in it), or between a unit and its answer. With
+// batchKill set, it SIGKILLs the process at that point of the first Batch
+// that appends an audit record at or after batchAt.
 func (s *killingStore) Batch(ctx context.Context, fn func(ctx context.Context) error) error {
-	return s.Store.Batch(ctx, fn)
+	if s.batchKill == "" {
+		return s.Store.Batch(ctx, fn)
+	}
+	outer := ctx.Value(batchDepth{}) == nil
+	var armed bool // by the last run of fn (the store may run it again)
+	err := s.Store.Batch(ctx, func(ctx context.Context) error {
+		s.mu.Lock()
+		before := s.batchAudits
+		s.mu.Unlock()
+		err := fn(context.WithValue(ctx, batchDepth{}, true))
+		s.mu.Lock()
+		armed = s.batchAudits > before
+		s.mu.Unlock()
+		if err == nil && armed && s.batchKill == killBeforeCommit {
+			die()
+		}
+		return err
+	})
+	if err == nil && armed && s.batchKill == killAfterCommit && (outer || s.nestedCommits) {
+		die()
+	}
+	return err
 }
 
 func (s *killingStore) wrote(audit *guard.AuditRecord) {
@@ -400,6 +451,11 @@ func (s *killingStore) Fail(ctx context.Context, partition, id, reason string) e
 
 func (s *killingStore) AppendAudit(ctx context.Context, rec guard.AuditRecord) (guard.AuditRecord, error) {
 	out, err := s.Store.AppendAudit(ctx, rec)
+	if err == nil && !s.batchAt.IsZero() && !rec.At.Before(s.batchAt) {
+		s.mu.Lock()
+		s.batchAudits++
+		s.mu.Unlock()
+	}
 	s.wrote(&rec)
 	return out, err
 }
@@ -643,7 +699,7 @@ func (ft *faultTarget) told(t *testing.T) (map[string]int, map[int][]string) {
 
 // killSpec is one planned kill.
 type killSpec struct {
-	mode  string    // store, arm, post, async
+	mode  string    // store, arm, post, async, or a Batch's kill point (killBeforeCommit, killAfterCommit)
 	at    time.Time // where in the session (store, arm, post)
 	after int       // store: writes after the first audit record at or after at
 	delay time.Duration
@@ -657,15 +713,17 @@ func (k killSpec) String() string {
 		return "arm: right after the first ARM write at or after " + k.at.Format(time.RFC3339)
 	case "post":
 		return "post: while the webhook holds the first event at or after " + k.at.Format(time.RFC3339)
+	case killBeforeCommit, killAfterCommit:
+		return k.mode + ": the first Batch with an audit record at or after " + k.at.Format(time.RFC3339)
 	}
 	return "async: SIGKILL from the parent after " + k.delay.Round(time.Millisecond).String()
 }
 
 // faultResult is what a replay, interrupted or not, left behind.
 type faultResult struct {
-	db, findings, journal string
-	stats                 childStats
-	killed                []killSpec // kills that happened, in order
+	store, findings, journal string // store: its URL
+	stats                    childStats
+	killed                   []killSpec // kills that happened, in order
 }
 
 // startChild starts a child replay; done is closed when it has exited.
@@ -696,14 +754,20 @@ func killedBySIGKILL(cmd *exec.Cmd) bool {
 // and restarting, until a child runs to the end.
 func replayWithKills(t *testing.T, fr *faultRun, dir, policyPath, session string, plan []killSpec, webhook *faultTarget) faultResult {
 	t.Helper()
-	res := faultResult{db: filepath.Join(dir, "store.db"), findings: filepath.Join(dir, "findings.json"), journal: filepath.Join(dir, "arm.journal")}
+	return replayWithKillsInto(t, fr, "sqlite:"+filepath.Join(dir, "store.db"), dir, policyPath, session, plan, webhook)
+}
+
+// replayWithKillsInto is replayWithKills into the store at url.
+func replayWithKillsInto(t *testing.T, fr *faultRun, url, dir, policyPath, session string, plan []killSpec, webhook *faultTarget) faultResult {
+	t.Helper()
+	res := faultResult{store: url, findings: filepath.Join(dir, "findings.json"), journal: filepath.Join(dir, "arm.journal")}
 	statsPath := filepath.Join(dir, "stats.json")
 	for i := 0; ; i++ {
 		var k *killSpec
 		if i < len(plan) {
 			k = &plan[i]
 		}
-		spec := childSpec{Store: res.db, Policy: policyPath, Session: session, Journal: res.journal, Findings: res.findings, Stats: statsPath}
+		spec := childSpec{Store: res.store, Policy: policyPath, Session: session, Journal: res.journal, Findings: res.findings, Stats: statsPath}
 		fr.gen.Store(int32(i + 1))
 		type running struct {
 			cmd  *exec.Cmd
@@ -734,6 +798,8 @@ func replayWithKills(t *testing.T, fr *faultRun, dir, policyPath, session string
 				spec.KillAtAudit, spec.KillAfterWrites = k.at, k.after
 			case "arm":
 				spec.KillAtARM = k.at
+			case killBeforeCommit, killAfterCommit:
+				spec.KillBatch, spec.KillBatchAt = k.mode, k.at
 			}
 		}
 		var stderr bytes.Buffer
@@ -774,10 +840,10 @@ func replayWithKills(t *testing.T, fr *faultRun, dir, policyPath, session string
 	}
 }
 
-// auditOf reads a store's audit trail.
-func auditOf(t *testing.T, db string) []guard.AuditRecord {
+// auditOf reads the audit trail of the store at url.
+func auditOf(t *testing.T, url string) []guard.AuditRecord {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), db)
+	st, err := openStore(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -822,9 +888,9 @@ func journalWrites(t *testing.T, path string) map[string]int {
 	return out
 }
 
-func outboxOf(t *testing.T, db string) []string {
+func outboxOf(t *testing.T, url string) []string {
 	t.Helper()
-	st, err := sqlite.Open(context.Background(), db)
+	st, err := openStore(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -974,7 +1040,6 @@ func TestFaultKillReplay(t *testing.T) {
 	_, _, refHook := newFaultTargets(t, refRun)
 	refDir := t.TempDir()
 	ref := replayWithKills(t, refRun, refDir, pol, session, nil, refHook)
-	refTargets := refRun.targets
 	t.Logf("uninterrupted: %v, %d store writes, %d ARM writes", ref.stats.Took.Round(time.Millisecond), ref.stats.StoreWrites, ref.stats.ARMWrites)
 
 	// The same wiring as the replay verb: its findings are the verb's (told
@@ -1013,6 +1078,19 @@ func TestFaultKillReplay(t *testing.T) {
 		t.Fatal("no child was killed: the test proves nothing")
 	}
 
+	checkKilledReplay(t, ref, got, refRun, killedRun)
+}
+
+// checkKilledReplay compares a replay killed and restarted (got, its targets
+// in killedRun) with the uninterrupted one (ref, refRun), as
+// TestFaultKillReplay says.
+func checkKilledReplay(t *testing.T, ref, got faultResult, refRun, killedRun *faultRun) {
+	t.Helper()
+	refFindings, err := os.ReadFile(ref.findings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	refTargets := refRun.targets
 	// Findings: every one, once, as the uninterrupted run left it; the one
 	// difference allowed is how a remediation found done after a crash
 	// between its ARM write and its record is recorded.
@@ -1036,11 +1114,11 @@ func TestFaultKillReplay(t *testing.T) {
 	// nothing of. A remediation outcome recorded twice is the price of never
 	// losing one: a process that dies after the ARM write and before its record
 	// has it found done (and recorded) again.
-	if _, _, err := run(t, "audit", "verify", "--store", "sqlite:"+got.db); err != nil {
+	if _, _, err := run(t, "audit", "verify", "--store", got.store); err != nil {
 		t.Errorf("audit verify after the kills: %v", err)
 	}
-	refTrans, refOut := transitionsOf(t, auditOf(t, ref.db))
-	gotTrans, gotOut := transitionsOf(t, auditOf(t, got.db))
+	refTrans, refOut := transitionsOf(t, auditOf(t, ref.store))
+	gotTrans, gotOut := transitionsOf(t, auditOf(t, got.store))
 	if d := gocmp.Diff(keys(refTrans), keys(gotTrans)); d != "" {
 		t.Errorf("finding transitions recorded (-uninterrupted +killed):\n%s", d)
 	}
@@ -1073,7 +1151,7 @@ func TestFaultKillReplay(t *testing.T) {
 	}
 
 	// What is left in the outbox (items not yet due, none failed).
-	if d := gocmp.Diff(outboxOf(t, ref.db), outboxOf(t, got.db)); d != "" {
+	if d := gocmp.Diff(outboxOf(t, ref.store), outboxOf(t, got.store)); d != "" {
 		t.Errorf("outbox left (-uninterrupted +killed):\n%s", d)
 	}
 
