@@ -159,6 +159,11 @@ type invokeFunc func(ctx context.Context, inv invocation, log *slog.Logger) (res
 type result struct {
 	outputs map[string]any
 	logs    []string
+	// quiet: the invocation put nothing in the outbox (no finding moved), so
+	// Delivered is not called: on Cosmos DB asking for due items is a query
+	// across partitions, one request per delivery; the worker's own ticker
+	// still retries what is due.
+	quiet bool
 }
 
 // requestError is an invocation the handler cannot run because of the request.
@@ -268,7 +273,7 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request, name string, fn
 		res.logs = []string{}
 	}
 	writeJSON(w, http.StatusOK, invocationResponse{Outputs: res.outputs, Logs: res.logs})
-	if h.done != nil {
+	if h.done != nil && !res.quiet {
 		h.done()
 	}
 }
@@ -386,7 +391,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 		}
 		log.Info("invocation done", slog.Int("bodies", len(bodies)), slog.Int("failed", 0), slog.Any("summary", sum))
 		logs = append(logs, fmt.Sprintf("%s: %d message bodies: %s", fnActivityLog, len(bodies), summaryLine(sum)))
-		return result{logs: logs}, nil
+		return result{logs: logs, quiet: sum.Transitions == 0}, nil
 	}
 	var sum guard.Summary
 	failed := 0
@@ -409,7 +414,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 		return result{}, fmt.Errorf("%d of %d message bodies failed", failed, len(bodies))
 	}
 	logs = append(logs, fmt.Sprintf("%s: %d message bodies: %s", fnActivityLog, len(bodies), summaryLine(sum)))
-	return result{logs: logs}, nil
+	return result{logs: logs, quiet: sum.Transitions == 0}, nil
 }
 
 // resourceEvents runs one Event Grid delivery (an event, or an array of them).
@@ -432,7 +437,7 @@ func (h *handler) resourceEvents(ctx context.Context, inv invocation, log *slog.
 	}
 	log.Info("invocation done", slog.Any("summary", sum))
 	logs = append(logs, fmt.Sprintf("%s: %s", fnResourceEvents, summaryLine(sum)))
-	return result{logs: logs}, nil
+	return result{logs: logs, quiet: sum.Transitions == 0}, nil
 }
 
 // sweep runs the timer function. The timer value is only logged: a sweep is due

@@ -701,3 +701,37 @@ func TestActivityLogBatchIngester(t *testing.T) {
 		t.Errorf("log has no ingest failure:\n%s", logs)
 	}
 }
+
+// TestDeliveredOnlyWhenTheOutboxMayHaveGrown: the delivery worker is poked
+// after an invocation that moved a finding (its notifications and remediation
+// are in the outbox), after a sweep, and not after one that moved nothing or a
+// health check: asking a Cosmos DB store for due items is a query across
+// partitions, which would otherwise cost every delivery a request.
+func TestDeliveredOnlyWhenTheOutboxMayHaveGrown(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		fn, body    string
+		transitions int
+		want        int
+	}{
+		{"event hub batch, nothing moved", fnActivityLog, "activitylog-batch.json", 0, 0},
+		{"event hub batch, a finding moved", fnActivityLog, "activitylog-batch.json", 1, 1},
+		{"event grid event, nothing moved", fnResourceEvents, "resourceevents-eventgrid.json", 0, 0},
+		{"event grid event, a finding moved", fnResourceEvents, "resourceevents-eventgrid.json", 2, 1},
+		{"sweep", fnSweep, "sweep-timer.json", 0, 1},
+		{"health", fnHealth, "health-req.json", 0, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ing := &fakeIngester{summary: guard.Summary{Transitions: tc.transitions}}
+			var pokes int
+			h, _ := newTestHandler(t, ing, func(o *Options) { o.Delivered = func() { pokes++ } })
+			w := do(h, hostRequest(http.MethodPost, "/"+tc.fn, readTestdata(t, tc.body)))
+			if w.Code != http.StatusOK {
+				t.Fatalf("status %d: %s", w.Code, w.Body)
+			}
+			if pokes != tc.want {
+				t.Errorf("Delivered called %d times, want %d", pokes, tc.want)
+			}
+		})
+	}
+}

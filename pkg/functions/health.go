@@ -59,6 +59,7 @@ func (h *handler) healthInvocation(ctx context.Context, inv invocation, log *slo
 			"headers":    map[string]string{"Content-Type": "application/json"},
 			"body":       body,
 		}},
-		logs: []string{fnHealth + ": " + body.Status},
+		logs:  []string{fnHealth + ": " + body.Status},
+		quiet: true,
 	}, nil
 }
