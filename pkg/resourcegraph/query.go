@@ -29,17 +29,17 @@ const columns = "id, name, type, location, kind, sku, identity, tags, properties
 // roleassignments and roledefinitions only; SecurityResources has no
 // jitnetworkaccesspolicies.
 var tables = map[string]string{
-	"microsoft.authorization/roleassignments":                "authorizationresources",
-	"microsoft.authorization/roleassignmentschedules":        "",
-	"microsoft.authorization/roleassignmentschedulerequests": "",
+	"microsoft.authorization/roleassignments":                 "authorizationresources",
+	"microsoft.authorization/roleassignmentschedules":         "",
+	"microsoft.authorization/roleassignmentschedulerequests":  "",
 	"microsoft.authorization/roleassignmentscheduleinstances": "",
-	"microsoft.sql/servers/encryptionprotector":              "",
-	"microsoft.sql/servers/failovergroups":                   "",
-	"microsoft.sql/servers/databases/replicationlinks":       "",
-	"microsoft.storage/storageaccounts/blobservices":         "",
-	"microsoft.keyvault/vaults/keys":                         "",
-	"microsoft.security/locations/jitnetworkaccesspolicies":  "",
-	"microsoft.network/virtualnetworks/subnets":              "",
+	"microsoft.sql/servers/encryptionprotector":               "",
+	"microsoft.sql/servers/failovergroups":                    "",
+	"microsoft.sql/servers/databases/replicationlinks":        "",
+	"microsoft.storage/storageaccounts/blobservices":          "",
+	"microsoft.keyvault/vaults/keys":                          "",
+	"microsoft.security/locations/jitnetworkaccesspolicies":   "",
+	"microsoft.network/virtualnetworks/subnets":               "",
 }
 
 // AllTypes, given as a type, asks for every resource in the Resources table:

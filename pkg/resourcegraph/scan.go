@@ -53,11 +53,11 @@ func (c *Client) Scan(ctx context.Context, subscriptions, types []string, each f
 	for _, s := range subs {
 		st.Subscriptions[s] = 0
 	}
-	rows := 0
+	sc := &scan{Stats: &st}
 	for start := 0; start < len(subs); start += c.o.SubscriptionsPerQuery {
 		batch := subs[start:min(start+c.o.SubscriptionsPerQuery, len(subs))]
 		for _, tq := range qs {
-			seen, err := c.query(ctx, batch, tq, &rows, &st, each)
+			seen, err := c.query(ctx, batch, tq, sc, each)
 			if err != nil {
 				return st, err
 			}
@@ -80,7 +80,8 @@ func (c *Client) Scan(ctx context.Context, subscriptions, types []string, each f
 
 // query runs one query over one group of subscriptions to its last page, and
 // returns the subscriptions whose own row it listed.
-func (c *Client) query(ctx context.Context, batch []string, tq tableQuery, rows *int, st *Stats, each func(*guard.Resource) error) (map[string]bool, error) {
+func (c *Client) query(ctx context.Context, batch []string, tq tableQuery, sc *scan, each func(*guard.Resource) error) (map[string]bool, error) {
+	st, rows := sc.Stats, &sc.rows
 	text := tq.text()
 	what := fmt.Sprintf("resourcegraph: query %s over %d subscriptions (%s…)", tq.table, len(batch), batch[0])
 	inBatch := make(map[string]bool, len(batch))
@@ -102,7 +103,7 @@ func (c *Client) query(ctx context.Context, batch []string, tq tableQuery, rows 
 		if page > maxPages {
 			return seen, fmt.Errorf("%s: more than %d pages: refused", what, maxPages)
 		}
-		resp, err := c.page(ctx, req, st)
+		resp, err := c.page(ctx, req, sc)
 		if err != nil {
 			return seen, fmt.Errorf("%s, page %d: %w", what, page, err)
 		}
@@ -156,20 +157,30 @@ func (c *Client) query(ctx context.Context, batch []string, tq tableQuery, rows 
 	}
 }
 
+// scan is what one Scan carries from request to request.
+type scan struct {
+	*Stats
+	rows int           // resources handed on
+	hold time.Duration // wait before the next request: the last answer left no quota
+}
+
 // page sends one request, again after each 429 (up to MaxRetries, waiting what
-// the answer asks, at most MaxWait at once), and after an answer that leaves
-// no quota waits for the quota to reset before returning.
-func (c *Client) page(ctx context.Context, req armresourcegraph.QueryRequest, st *Stats) (armresourcegraph.QueryResponse, error) {
+// the answer asks, at most MaxWait at once). When the previous answer left no
+// quota, it first waits for the quota to reset (at most MaxWait).
+func (c *Client) page(ctx context.Context, req armresourcegraph.QueryRequest, sc *scan) (armresourcegraph.QueryResponse, error) {
+	st := sc.Stats
+	if sc.hold > 0 {
+		if err := c.wait(ctx, min(sc.hold, c.o.MaxWait), st); err != nil {
+			return armresourcegraph.QueryResponse{}, err
+		}
+		sc.hold = 0
+	}
 	for attempt := 0; ; attempt++ {
 		var raw *http.Response
 		st.Requests++
 		resp, err := c.rg.Resources(runtime.WithCaptureResponse(ctx, &raw), req, nil)
 		if err == nil {
-			if d := quotaWait(raw.Header); d > 0 {
-				if werr := c.wait(ctx, min(d, c.o.MaxWait), st); werr != nil {
-					return resp.QueryResponse, werr
-				}
-			}
+			sc.hold = quotaWait(raw.Header)
 			return resp.QueryResponse, nil
 		}
 		var re *azcore.ResponseError
