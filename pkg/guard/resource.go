@@ -18,12 +18,12 @@ type Resource struct {
 	ObservedAt time.Time       `json:"observedAt"`
 	Body       json.RawMessage `json:"body,omitempty"` // the GET body (the same JSON; a store may re-serialise it)
 	// FromEvent says the state is what an event carried (a Resource
-	// Notifications payload, a Key Vault key event), not what ARM, Resource
-	// Graph or a recorded arm line answered. Such a state may open a finding
-	// but never resolves one, never blocks a newer state, and is never the
-	// ground of a remediation (DESIGN 3.6). The pipeline sets it; false (and
-	// absent in a stored document, as states were kept before it existed) is
-	// a state read from ARM.
+	// Notifications payload, a Key Vault key event) or a Resource Graph row
+	// (a cache that lags ARM), not what ARM or a recorded arm line answered.
+	// Such a state may open a finding but never resolves one, never blocks a
+	// newer state, and is never the ground of a remediation (DESIGN 3.6). The
+	// pipeline and package resourcegraph set it; false (and absent in a stored
+	// document, as states were kept before it existed) is a state read from ARM.
 	FromEvent bool `json:"fromEvent,omitempty"`
 }
 
