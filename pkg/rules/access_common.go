@@ -23,6 +23,10 @@ const (
 	// TypeRoleAssignmentScheduleRequest is the PIM request (activation, assignment)
 	// that creates a schedule; it is what a person PUTs, so it is what events name.
 	TypeRoleAssignmentScheduleRequest = "Microsoft.Authorization/roleAssignmentScheduleRequests"
+	// TypeRoleAssignmentScheduleInstance is a schedule's current instance: the
+	// one PIM body that names the role assignment it created
+	// (originRoleAssignmentId, research §4.6, api 2020-10-01).
+	TypeRoleAssignmentScheduleInstance = "Microsoft.Authorization/roleAssignmentScheduleInstances"
 
 	accessTypeVM     = "Microsoft.Compute/virtualMachines"
 	accessTypeNIC    = "Microsoft.Network/networkInterfaces"

@@ -29,19 +29,28 @@ import (
 //     field the API documents as naming the role assignment (S17
 //     GetRoleAssignmentScheduleInstanceByName.json).
 //
-// Which role assignment a schedule created: a schedule carries no link to it.
-// The rules use, in order, (1) originRoleAssignmentId when the body has it, and
-// (2) {scope}/providers/Microsoft.Authorization/roleAssignments/{schedule name}:
-// PIM's ARM documentation has the caller "generate a unique identifier that will
-// be used for the role assignment identifier" and use it as the
-// roleAssignmentScheduleRequestName (learn.microsoft.com, "Activate Azure
-// resource roles in PIM", pim-resource-roles-activate-your-roles), and PIM's
-// schedules take the name of the request that created them (Microsoft Graph PIM
-// documentation shows a request whose targetScheduleId is its own id,
-// pim-how-to-activate-role). The schedule's name also survives an extension,
-// which makes a new request. The spec's hand-written examples use unrelated
-// GUIDs for request, schedule and instance, so this identity is documented but
-// not shown by an example; it is UNVERIFIED against a live tenant.
+// Which role assignment an activation created: the instance says so. A
+// roleAssignmentScheduleInstance links its schedule (roleAssignmentScheduleId),
+// the eligibility it activated (linkedRoleEligibilityScheduleId) and the role
+// assignment (originRoleAssignmentId); the spec's example of one
+// (GetRoleAssignmentScheduleInstanceByName.json) names role assignment
+// ed9b8180-… for schedule c9e264ff-… and request fea7a502-…: the role
+// assignment is not named after the schedule. An instance's own name is "hash
+// of schedule name + time" (RoleAssignmentScheduleInstance.json), so a
+// schedule cannot name its instance either; instances are judged when a state
+// of one arrives (an ARM read, a Resource Graph row, a recorded session), and
+// their grant is on the role assignment they link.
+//
+// A schedule or request with no instance at hand still lists a grant, on
+// {scope}/providers/Microsoft.Authorization/roleAssignments/{schedule name}, and
+// says so in roleAssignmentIdFrom: PIM's ARM documentation has the caller
+// "generate a unique identifier that will be used for the role assignment
+// identifier" and use it as the roleAssignmentScheduleRequestName
+// (learn.microsoft.com, pim-resource-roles-activate-your-roles), but no example
+// shows it and the spec's instance example contradicts it: it is an
+// assumption, and a grant listed from an instance is on the linked ID instead.
+// Reading a schedule's instances needs a list read ($filter on
+// roleAssignmentScheduleId), which the pipeline's reader does not have yet.
 type pimBody struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
@@ -56,6 +65,8 @@ type pimBody struct {
 		EndDateTime                     string `json:"endDateTime"`
 		RoleAssignmentScheduleRequestID string `json:"roleAssignmentScheduleRequestId"`
 		OriginRoleAssignmentID          string `json:"originRoleAssignmentId"`
+		RoleAssignmentScheduleID        string `json:"roleAssignmentScheduleId"`
+		LinkedRoleEligibilityScheduleID string `json:"linkedRoleEligibilityScheduleId"`
 		TargetRoleAssignmentScheduleID  string `json:"targetRoleAssignmentScheduleId"`
 		RequestType                     string `json:"requestType"`
 		ScheduleInfo                    struct {
@@ -89,6 +100,8 @@ type pimAssignment struct {
 	RequestID          string
 	RoleAssignmentID   string
 	RoleAssignmentFrom string // how RoleAssignmentID was found
+	InstanceID         string // the schedule instance that linked it, if any
+	EligibilityID      string // linkedRoleEligibilityScheduleId, if the body has it
 	PrincipalID        string
 	PrincipalType      string
 	PrincipalName      string
@@ -183,12 +196,36 @@ func pimFromSchedule(b *pimBody) pimAssignment {
 	}
 	a.Start, _ = accessTime(b.Properties.StartDateTime)
 	a.End, _ = accessTime(b.Properties.EndDateTime)
+	a.EligibilityID = strings.TrimSpace(b.Properties.LinkedRoleEligibilityScheduleID)
 	if o := strings.TrimSpace(b.Properties.OriginRoleAssignmentID); o != "" {
 		a.RoleAssignmentID, a.RoleAssignmentFrom = pimScope(o), "properties.originRoleAssignmentId"
 	} else {
-		a.RoleAssignmentID, a.RoleAssignmentFrom = pimRoleAssignmentID(a.Scope, b.name()), "the schedule's name (PIM names the role assignment after its request and schedule)"
+		a.RoleAssignmentID, a.RoleAssignmentFrom = pimRoleAssignmentID(a.Scope, b.name()), pimAssumedFrom
 	}
 	return a
+}
+
+// pimAssumedFrom says that a role assignment ID was not linked but assumed.
+const pimAssumedFrom = "assumed: the schedule's name (no schedule instance linked it by originRoleAssignmentId)"
+
+// pimFromInstance reads an assignment from a schedule instance: the role
+// assignment is the one its originRoleAssignmentId links, and nothing else.
+func pimFromInstance(b *pimBody) (pimAssignment, bool) {
+	p := b.Properties
+	o := strings.TrimSpace(p.OriginRoleAssignmentID)
+	if o == "" {
+		return pimAssignment{}, false
+	}
+	a := b.assignment()
+	a.From, a.InstanceID = b.ID, b.ID
+	a.RoleAssignmentID, a.RoleAssignmentFrom = pimScope(o), "properties.originRoleAssignmentId of schedule instance "+accessName(b.ID)
+	if s := strings.TrimSpace(p.RoleAssignmentScheduleID); s != "" {
+		a.ScheduleID = pimScope(s)
+	}
+	a.EligibilityID = strings.TrimSpace(p.LinkedRoleEligibilityScheduleID)
+	a.Start, _ = accessTime(p.StartDateTime)
+	a.End, _ = accessTime(p.EndDateTime)
+	return a, true
 }
 
 // pimFromRequest reads an assignment from a request whose schedule could not be
@@ -206,7 +243,7 @@ func pimFromRequest(b *pimBody) (pimAssignment, bool) {
 	} else if d, err := guard.ParseDuration(si.Expiration.Duration); err == nil && !a.Start.IsZero() {
 		a.End = a.Start.Add(d)
 	}
-	a.RoleAssignmentID, a.RoleAssignmentFrom = pimRoleAssignmentID(a.Scope, accessName(a.ScheduleID)), "the target schedule's name (PIM names the role assignment after its request and schedule)"
+	a.RoleAssignmentID, a.RoleAssignmentFrom = pimRoleAssignmentID(a.Scope, accessName(a.ScheduleID)), pimAssumedFrom
 	return a, true
 }
 
@@ -225,6 +262,8 @@ func pimAssignmentOf(in guard.Input) (pimAssignment, bool) {
 	}
 	typ := accessTypeOf(r)
 	switch {
+	case accessIs(typ, TypeRoleAssignmentScheduleInstance):
+		return pimFromInstance(&b)
 	case accessIs(typ, TypeRoleAssignmentSchedule):
 		a := pimFromSchedule(&b)
 		return a, a.RoleAssignmentID != ""
@@ -276,6 +315,12 @@ func (a pimAssignment) facts() map[string]any {
 	}
 	if a.RequestID != "" {
 		m["requestId"] = a.RequestID
+	}
+	if a.InstanceID != "" {
+		m["scheduleInstanceId"] = a.InstanceID
+	}
+	if a.EligibilityID != "" {
+		m["linkedRoleEligibilityScheduleId"] = a.EligibilityID
 	}
 	if a.PrincipalName != "" {
 		m["principal"] = a.PrincipalName
@@ -349,6 +394,8 @@ type pimDetails struct {
 type pimFacts struct {
 	ScheduleID         string    `json:"scheduleId,omitempty"`
 	RequestID          string    `json:"requestId,omitempty"`
+	InstanceID         string    `json:"scheduleInstanceId,omitempty"`
+	EligibilityID      string    `json:"linkedRoleEligibilityScheduleId,omitempty"`
 	RoleAssignmentFrom string    `json:"roleAssignmentIdFrom,omitempty"`
 	PrincipalType      string    `json:"principalType,omitempty"`
 	Principal          string    `json:"principal,omitempty"`
@@ -370,7 +417,8 @@ type PIMOverstay struct{}
 func (PIMOverstay) ID() string        { return guard.RuleJITOverstay }
 func (PIMOverstay) GrantKind() string { return GrantKindPIM }
 func (PIMOverstay) Applies(typ string) bool {
-	return accessIs(typ, TypeRoleAssignmentSchedule) || accessIs(typ, TypeRoleAssignmentScheduleRequest)
+	return accessIs(typ, TypeRoleAssignmentSchedule) || accessIs(typ, TypeRoleAssignmentScheduleRequest) ||
+		accessIs(typ, TypeRoleAssignmentScheduleInstance)
 }
 
 // Evaluate has nothing to say before a grant is due; the sweep checks it then.
@@ -393,7 +441,8 @@ func (r PIMOverstay) Grants(in guard.Input) []guard.Grant {
 		return nil
 	}
 	grace := accessGrace(in.Policy)
-	d := pimDetails{pimFacts: pimFacts{ScheduleID: a.ScheduleID, RequestID: a.RequestID, RoleAssignmentFrom: a.RoleAssignmentFrom,
+	d := pimDetails{pimFacts: pimFacts{ScheduleID: a.ScheduleID, RequestID: a.RequestID, InstanceID: a.InstanceID,
+		EligibilityID: a.EligibilityID, RoleAssignmentFrom: a.RoleAssignmentFrom,
 		PrincipalType: a.PrincipalType, Principal: a.PrincipalName, RoleDefinitionID: a.RoleDefinitionID, Role: a.RoleName,
 		Scope: a.Scope, End: a.End}, Grace: accessDur(grace)}
 	raw, _ := json.Marshal(d)
@@ -420,6 +469,12 @@ func (r PIMOverstay) CheckGrant(g guard.Grant, in guard.Input) []guard.Verdict {
 		"grace": d.Grace, "mustBeGoneBy": accessStamp(g.End)}
 	if d.RequestID != "" {
 		ev["requestId"] = d.RequestID
+	}
+	if d.InstanceID != "" {
+		ev["scheduleInstanceId"] = d.InstanceID
+	}
+	if d.EligibilityID != "" {
+		ev["linkedRoleEligibilityScheduleId"] = d.EligibilityID
 	}
 	if d.Principal != "" {
 		ev["principal"] = d.Principal
@@ -464,7 +519,7 @@ type UnscreenedPrincipal struct{}
 func (UnscreenedPrincipal) ID() string { return guard.RuleUnscreenedPrincipal }
 func (UnscreenedPrincipal) Applies(typ string) bool {
 	return accessIs(typ, TypeRoleAssignment) || accessIs(typ, TypeRoleAssignmentSchedule) ||
-		accessIs(typ, TypeRoleAssignmentScheduleRequest)
+		accessIs(typ, TypeRoleAssignmentScheduleRequest) || accessIs(typ, TypeRoleAssignmentScheduleInstance)
 }
 
 // Related gathers the schedule of a request.

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -237,5 +238,63 @@ func TestAccessRulesTolerateOddInput(t *testing.T) {
 		guard.Input{Policy: pol, Resource: &guard.Resource{ID: specVM, Type: accessTypeVM, Body: json.RawMessage(`{}`)}})
 	if len(vs) != 1 || vs[0].Violation || vs[0].GrantID != "jit-x" {
 		t.Errorf("got %+v", vs)
+	}
+}
+
+// The spec's schedule instance (testdata/access/role_assignment_schedule_instance_get.json,
+// GetRoleAssignmentScheduleInstanceByName.json) links schedule c9e264ff-… to role
+// assignment ed9b8180-… by originRoleAssignmentId: the grant, its check and the
+// roster verdict are on that role assignment, never on one named after the
+// schedule; an instance that links none gives nothing to guess from.
+func TestPIMScheduleInstanceLinksItsRoleAssignment(t *testing.T) {
+	const linked = "/subscriptions/" + pimSub + "/providers/Microsoft.Authorization/roleAssignments/ed9b8180-cef7-4c77-a63c-b8566ecfc412"
+	tests := []struct {
+		name   string
+		edit   func(m map[string]any)
+		wantRA string // "" for no grant
+	}{
+		{"spec example", func(map[string]any) {}, linked},
+		{"instance type as ARM cases it in a list", func(m map[string]any) { m["type"] = "microsoft.authorization/roleassignmentscheduleinstances" }, linked},
+		{"origin in the Microsoft.Subscription form", func(m map[string]any) {
+			accessObj(m, "properties")["originRoleAssignmentId"] = "/providers/Microsoft.Subscription/subscriptions/" + pimSub + "/providers/Microsoft.Authorization/roleAssignments/ed9b8180-cef7-4c77-a63c-b8566ecfc412"
+		}, linked},
+		{"no originRoleAssignmentId: no grant", func(m map[string]any) { delete(accessObj(m, "properties"), "originRoleAssignmentId") }, ""},
+	}
+	pol := accessTestPolicy(0, 5*time.Minute, "00000000-0000-0000-0000-000000000001")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			doc := accessDoc(t, "role_assignment_schedule_instance_get.json")
+			tt.edit(doc)
+			res := accessRes(t, doc, time.Time{})
+			if !(PIMOverstay{}).Applies(res.Type) || !(UnscreenedPrincipal{}).Applies(res.Type) {
+				t.Fatalf("PIMOverstay and UnscreenedPrincipal must judge schedule instances (%s)", res.Type)
+			}
+			gs := PIMOverstay{}.Grants(guard.Input{Policy: pol, Resource: res})
+			vs := UnscreenedPrincipal{}.Evaluate(guard.Input{Policy: pol, Resource: res})
+			if tt.wantRA == "" {
+				if len(gs) != 0 || len(vs) != 0 {
+					t.Fatalf("grants %+v, verdicts %+v: want none", gs, vs)
+				}
+				return
+			}
+			if len(gs) != 1 || gs[0].ResourceID != tt.wantRA || gs[0].PrincipalID != pimPrincipal ||
+				!gs[0].End.Equal(accessMustTime(t, "2020-09-10T05:40:17.91Z")) {
+				t.Fatalf("grants %+v: want one on %s due at endDateTime + 5m", gs, tt.wantRA)
+			}
+			var d map[string]any
+			if err := json.Unmarshal(gs[0].Details, &d); err != nil || !strings.HasSuffix(fmt.Sprint(d["scheduleId"]), pimSchedule) ||
+				d["linkedRoleEligibilityScheduleId"] != "b1477448-2cc6-4ceb-93b4-54a202a89413" ||
+				!strings.HasPrefix(fmt.Sprint(d["roleAssignmentIdFrom"]), "properties.originRoleAssignmentId") {
+				t.Errorf("details %s (%v): want the schedule, the linked eligibility and the link named", gs[0].Details, err)
+			}
+			// The sweep's check names the linked role assignment, and removes it.
+			cv := PIMOverstay{}.CheckGrant(gs[0], guard.Input{Policy: pol, Resource: &guard.Resource{ID: tt.wantRA, Type: TypeRoleAssignment, Body: []byte(`{}`)}})
+			if len(cv) != 1 || !cv[0].Violation || cv[0].ResourceID != tt.wantRA || cv[0].Action != "remove role assignment "+tt.wantRA {
+				t.Errorf("check %+v: want a violation removing %s", cv, tt.wantRA)
+			}
+			if len(vs) != 1 || !vs[0].Violation || vs[0].ResourceID != tt.wantRA {
+				t.Errorf("roster verdicts %+v: want one violation on %s", vs, tt.wantRA)
+			}
+		})
 	}
 }

@@ -184,6 +184,16 @@ func describeKeyType(t string) string {
 // disk is customer-keyed exactly when it names a disk encryption set. Azure Disk
 // Encryption (encryptionSettingsCollection) is guest-level encryption, not the
 // at-rest key, so it is reported as a fact and does not satisfy the rule.
+//
+// A confidential VM's disk names its set in
+// securityProfile.secureVMDiskEncryptionSetId instead ("ResourceId of the disk
+// encryption set associated to Confidential VM supported disk encrypted with
+// customer managed key", DiskSecurityProfile in the DiskRP spec), and the
+// spec's example of one has no encryption object at all
+// (Disk_Create_ConfidentialVMSupportedDiskEncryptedWithCMK.json). That set is
+// judged as diskEncryptionSetId is: securityProfile.securityType, when written,
+// decides (ConfidentialVM_DiskEncryptedWithCustomerKey is customer-keyed, the
+// …WithPlatformKey types are not); without it, naming the set is enough.
 type DiskCMK struct{}
 
 func (DiskCMK) ID() string { return guard.RuleEncryptionCMK }
@@ -200,7 +210,22 @@ type diskEncryption struct {
 		EncryptionSettingsCollection struct {
 			Enabled flexBool `json:"enabled"`
 		} `json:"encryptionSettingsCollection"`
+		SecurityProfile struct {
+			SecurityType                string `json:"securityType"`
+			SecureVMDiskEncryptionSetID string `json:"secureVMDiskEncryptionSetId"`
+		} `json:"securityProfile"`
 	} `json:"properties"`
+}
+
+// confidentialSet is the disk encryption set a confidential VM's disk is
+// encrypted with under a customer key, or "".
+func (d *diskEncryption) confidentialSet() string {
+	sp := d.Properties.SecurityProfile
+	set, typ := strings.TrimSpace(sp.SecureVMDiskEncryptionSetID), strings.TrimSpace(sp.SecurityType)
+	if set == "" || (typ != "" && !strings.Contains(strings.ToLower(typ), "customerkey")) {
+		return ""
+	}
+	return set
 }
 
 func (DiskCMK) Evaluate(in guard.Input) []guard.Verdict {
@@ -215,6 +240,13 @@ func (DiskCMK) Evaluate(in guard.Input) []guard.Verdict {
 	evidence := map[string]any{"encryptionType": firstNonEmpty(typ, "(absent)"), "diskEncryptionSetId": des}
 	if d.Properties.EncryptionSettingsCollection.Enabled.Set {
 		evidence["azureDiskEncryption"] = d.Properties.EncryptionSettingsCollection.Enabled.Value
+	}
+	if sp := d.Properties.SecurityProfile; sp.SecureVMDiskEncryptionSetID != "" || sp.SecurityType != "" {
+		evidence["securityType"], evidence["secureVMDiskEncryptionSetId"] = sp.SecurityType, sp.SecureVMDiskEncryptionSetID
+	}
+	if set := d.confidentialSet(); set != "" {
+		return []guard.Verdict{{Rule: guard.RuleEncryptionCMK, ResourceID: id, Evidence: evidence,
+			Message: fmt.Sprintf("Managed disk %s is encrypted with a customer-managed key (confidential VM disk encryption set %s).", name, nameOf(set))}}
 	}
 	customer := strings.Contains(strings.ToLower(typ), "customerkey") || (typ == "" && des != "")
 	if customer {

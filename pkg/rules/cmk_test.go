@@ -185,3 +185,46 @@ func TestDiskCMK(t *testing.T) {
 		t.Errorf("no properties: got %+v, want no verdict", vs)
 	}
 }
+
+// A confidential VM's disk names its set in securityProfile (spec example
+// Disk_Create_ConfidentialVMSupportedDiskEncryptedWithCMK.json, 200 body, in
+// testdata/disk_confidential_cmk.json: no encryption object at all); the set
+// is judged as encryption.diskEncryptionSetId is, securityType deciding.
+func TestDiskCMKConfidentialVM(t *testing.T) {
+	profile := func(typ, desID any) func(map[string]any) {
+		return func(m map[string]any) {
+			set(m, "properties.securityProfile.securityType", typ)
+			set(m, "properties.securityProfile.secureVMDiskEncryptionSetId", desID)
+		}
+	}
+	const des = "/subscriptions/{subscriptionId}/resourceGroups/myResourceGroup/providers/Microsoft.Compute/diskEncryptionSets/{diskEncryptionSetName}"
+	tests := []struct {
+		name          string
+		edit          func(map[string]any)
+		wantViolation bool
+		wantMessage   string
+	}{
+		{"spec example: customer key through the confidential set", noEdit, false,
+			"Managed disk myDisk is encrypted with a customer-managed key (confidential VM disk encryption set {diskEncryptionSetName})."},
+		{"a set without a securityType", profile(dropField, des), false,
+			"Managed disk myDisk is encrypted with a customer-managed key (confidential VM disk encryption set {diskEncryptionSetName})."},
+		{"platform key beside the confidential set: the confidential layer is customer-keyed", func(m map[string]any) {
+			set(m, "properties.encryption.type", "EncryptionAtRestWithPlatformKey")
+		}, false, "Managed disk myDisk is encrypted with a customer-managed key (confidential VM disk encryption set {diskEncryptionSetName})."},
+		{"confidential disk under a platform key: the type decides", profile("ConfidentialVM_DiskEncryptedWithPlatformKey", des), true,
+			"Managed disk myDisk is encrypted at rest with platform-managed keys, not a customer-managed key from a disk encryption set."},
+		{"trusted launch, no set (spec Disk_Create_WithSecurityProfile)", profile("TrustedLaunch", dropField), true,
+			"Managed disk myDisk is encrypted at rest with platform-managed keys, not a customer-managed key from a disk encryption set."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := one(t, judge(t, DiskCMK{}, polUS, fixture(t, "disk_confidential_cmk.json", tt.edit)))
+			if v.Violation != tt.wantViolation || v.Message != tt.wantMessage {
+				t.Errorf("verdict violation=%v %q\nwant violation=%v %q", v.Violation, v.Message, tt.wantViolation, tt.wantMessage)
+			}
+			if v.Evidence["secureVMDiskEncryptionSetId"] == nil || v.Evidence["securityType"] == nil {
+				t.Errorf("evidence %v lacks the security profile", v.Evidence)
+			}
+		})
+	}
+}

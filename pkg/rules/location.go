@@ -60,11 +60,12 @@ func (Location) Evaluate(in guard.Input) []guard.Verdict {
 		return []guard.Verdict{{Rule: guard.RuleResidencyLocation, ResourceID: target, Evidence: evidence,
 			Message: fmt.Sprintf("%s is in %s%s, inside the allowed %s.", who, regionLabel(loc), via, allowed)}}
 	}
-	where := regionLabel(loc)
+	// The region's geography, or that it has none, is said in parentheses, so
+	// that the clauses after it ("(the region of its child …)", ", outside …")
+	// read the same either way.
+	where := regionLabel(loc) + " (not a known Azure region)"
 	if g := geographyOf(loc); g != "unknown" {
-		where += " (geography " + g + ")"
-	} else {
-		where += ", which is not a known Azure region,"
+		where = regionLabel(loc) + " (geography " + g + ")"
 	}
 	return []guard.Verdict{{Rule: guard.RuleResidencyLocation, ResourceID: target, Violation: true, Evidence: evidence,
 		Message: fmt.Sprintf("%s is in %s%s, outside the allowed %s.", who, where, via, allowed),

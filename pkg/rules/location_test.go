@@ -119,3 +119,29 @@ func TestLocationFromFieldOrBody(t *testing.T) {
 		t.Errorf("verdict %+v, want compliant", v)
 	}
 }
+
+// A region the table does not know reads as a plain sentence, alone or with the
+// child it was reported through. The spec example's "eastus2(stage)" is such a
+// region (testdata/README.md).
+func TestLocationUnknownRegionMessage(t *testing.T) {
+	tests := []struct {
+		name, file string
+		edit       func(map[string]any)
+		want       string
+	}{
+		{"spec example (stage) region", "storage_account_get.json", noEdit,
+			"Storage account sto8596 is in eastus2(stage) (not a known Azure region), outside the allowed geographies United States."},
+		{"child protector in an unknown region", "sql_encryption_protector_get.json", func(m map[string]any) { m["location"] = "moonbase1" },
+			"SQL server sqlcrudtest-4645 is in moonbase1 (not a known Azure region) (the region of its child current), outside the allowed geographies United States."},
+		{"known region, for comparison", "storage_account_get.json", func(m map[string]any) { m["location"] = "westeurope" },
+			"Storage account sto8596 is in West Europe (geography Europe), outside the allowed geographies United States."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := one(t, judge(t, Location{}, polUS, fixture(t, tt.file, tt.edit)))
+			if v.Message != tt.want {
+				t.Errorf("message\n got %q\nwant %q", v.Message, tt.want)
+			}
+		})
+	}
+}

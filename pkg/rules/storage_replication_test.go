@@ -107,3 +107,65 @@ func TestStorageReplicationIgnoresWhatItCannotRead(t *testing.T) {
 		}
 	}
 }
+
+// A state that names no SKU: the spec's Resource Notifications example
+// (testdata/storage_account_notification.json, data.resourceInfo of
+// Resources_StorageAccount_CreatedOrUpdated.json: eastus, secondaryLocation
+// westus, no sku) and Resource Graph rows (the Resources table's type is lower
+// case and its sku column may be empty) are judged by secondaryLocation, which
+// ARM writes only for a geo-replicated account.
+func TestStorageReplicationWithoutSKU(t *testing.T) {
+	eastOnly := &guard.Policy{AllowedRegions: []string{"eastus"}}
+	graphRow := func(m map[string]any) { // the spec's GET example as a Resource Graph row
+		delete(m, "sku")
+		m["type"] = "microsoft.storage/storageaccounts"
+		m["location"], m["subscriptionId"], m["resourceGroup"] = "eastus", "{subscription-id}", "res9407"
+		set(m, "properties.primaryLocation", "eastus")
+		set(m, "properties.secondaryLocation", "westeurope")
+	}
+	tests := []struct {
+		name, file    string
+		edit          func(map[string]any)
+		policy        *guard.Policy
+		wantVerdict   bool
+		wantViolation bool
+		wantMessage   string
+		wantSecondary any
+		wantGeography any
+	}{
+		{"notification, secondary inside the US", "storage_account_notification.json", noEdit, polUS, true, false,
+			"Storage account StorageAccount-name replicates to West US, inside the allowed set.", "westus", "United States"},
+		{"notification, secondary outside an East US-only policy", "storage_account_notification.json", noEdit, eastOnly, true, true,
+			"Storage account StorageAccount-name replicates to West US, outside the allowed regions eastus.", "westus", "United States"},
+		{"notification of a locally redundant account", "storage_account_notification.json",
+			func(m map[string]any) { set(m, "properties.secondaryLocation", dropField) }, eastOnly, true, false,
+			"Storage account StorageAccount-name keeps its data in its primary region (East US): its state names no secondaryLocation.", "(absent)", nil},
+		{"Resource Graph row replicating to Europe", "storage_account_get.json", graphRow, polUS, true, true,
+			"Storage account sto8596 replicates to West Europe, outside the allowed geographies United States.", "westeurope", "Europe"},
+		{"notification without location properties: no verdict", "storage_account_notification.json", func(m map[string]any) {
+			set(m, "properties.secondaryLocation", dropField)
+			set(m, "properties.primaryLocation", dropField)
+		}, polUS, false, false, "", nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			vs := judge(t, StorageReplication{}, tt.policy, fixture(t, tt.file, tt.edit))
+			if !tt.wantVerdict {
+				if len(vs) != 0 {
+					t.Fatalf("got %+v, want no verdict", vs)
+				}
+				return
+			}
+			v := one(t, vs)
+			if v.Violation != tt.wantViolation || v.Message != tt.wantMessage {
+				t.Errorf("verdict violation=%v %q\nwant violation=%v %q", v.Violation, v.Message, tt.wantViolation, tt.wantMessage)
+			}
+			if v.Evidence["secondaryLocation"] != tt.wantSecondary || v.Evidence["secondaryGeography"] != tt.wantGeography {
+				t.Errorf("evidence %v, want secondaryLocation %v in %v", v.Evidence, tt.wantSecondary, tt.wantGeography)
+			}
+			if _, ok := v.Evidence["sku"]; ok {
+				t.Errorf("evidence names a SKU the state does not have: %v", v.Evidence)
+			}
+		})
+	}
+}
