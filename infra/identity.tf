@@ -11,7 +11,16 @@ resource "azurerm_user_assigned_identity" "app" {
 }
 
 # Read what it guards: ARM GETs of the resources events name (and what the rules
-# gather around them: NICs, subnets, NSGs, JIT policies, role assignments).
+# gather around them: NICs, subnets, NSGs, JIT policies, role assignments), and
+# the reconcile timer's and `exportguard scan`'s Azure Resource Graph queries.
+# Resource Graph returns only what the caller may read ("at least read access
+# to the resources you want to query",
+# https://learn.microsoft.com/azure/governance/resource-graph/overview#permissions-in-azure-resource-graph),
+# so this one role is also the Resource Graph read role: Reader (built-in role
+# acdd72a7-3385-48ef-bd42-f606fba81ae7, the same ID in Azure Government) is
+# the least-privileged built-in role with */read. Its scope is the scope the
+# reconcile sees: the subscription by default; with guarded_scope a resource
+# group, the reconcile sees that group only.
 resource "azurerm_role_assignment" "reader" {
   scope                = local.guarded_scope
   role_definition_name = "Reader"

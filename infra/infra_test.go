@@ -716,10 +716,11 @@ func TestRoleAssignmentsAreLeastPrivilege(t *testing.T) {
 	// Assignments to others: whoever runs Terraform (secrets), Event Grid's
 	// dead-letter identity, operators (record, replay --to-eventhub).
 	wantOthers := map[string]string{
-		"azurerm_role_assignment.deployer_secrets_officer": "data.azurerm_client_config.current.object_id",
-		"azurerm_role_assignment.eventgrid_deadletter":     "azurerm_eventgrid_system_topic.subscription.identity.principal_id",
-		"azurerm_role_assignment.operator_receiver":        "each.value",
-		"azurerm_role_assignment.operator_sender":          "each.value",
+		"azurerm_role_assignment.deployer_secrets_officer":       "data.azurerm_client_config.current.object_id",
+		"azurerm_role_assignment.eventgrid_deadletter":           "azurerm_eventgrid_system_topic.subscription.identity.principal_id",
+		"azurerm_role_assignment.eventgrid_deadletter_key_vault": "local.key_vault_topics",
+		"azurerm_role_assignment.operator_receiver":              "each.value",
+		"azurerm_role_assignment.operator_sender":                "each.value",
 	}
 	for _, id := range others {
 		w, ok := wantOthers[id]

@@ -9,7 +9,8 @@
 #   functionapp.tf host storage, plan and the Linux Function App (custom handler)
 #   eventhubs.tf   Event Hubs namespace, hub, consumer groups, and the subscription's
 #                  diagnostic setting streaming the Administrative Activity Log there
-#   eventgrid.tf   Event Grid system topic on the subscription -> resourceevents
+#   eventgrid.tf   Event Grid system topics on the subscription and on the watched
+#                  Key Vaults -> resourceevents
 #   cosmos.tf      Cosmos DB account, database and containers (pkg/cosmos/doc.go)
 #   keyvault.tf    Key Vault holding the webhook URLs the app settings reference
 #   monitoring.tf  Log Analytics and Application Insights

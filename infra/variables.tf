@@ -152,12 +152,24 @@ variable "operator_object_ids" {
 }
 
 variable "watched_key_vaults" {
-  description = "Key Vaults holding customer-managed keys, by name: their key events (near expiry, expired, new version) go to resourceevents too. Each needs its ID and location."
+  description = "Key Vaults holding customer-managed keys, by a short name (letters, digits, hyphens): their key events (near expiry, expired, new version) go to resourceevents. Each needs its resource ID and location (the vault's region). A vault has at most one Event Grid system topic: if it already has one, give its name and resource group (in the deployment subscription, with a system-assigned identity) as existing_system_topic, and the subscription is made there."
   type = map(object({
     id       = string
     location = string
+    existing_system_topic = optional(object({
+      name                = string
+      resource_group_name = string
+    }))
   }))
   default = {}
+  validation {
+    condition = alltrue([for k, v in var.watched_key_vaults :
+      can(regex("^[A-Za-z0-9-]{1,24}$", k)) &&
+      can(regex("(?i)^/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\\.KeyVault/vaults/[^/]+$", v.id)) &&
+      v.location != ""
+    ])
+    error_message = "watched_key_vaults: each key 1-24 letters, digits or hyphens; each id a Key Vault resource ID (/subscriptions/…/providers/Microsoft.KeyVault/vaults/NAME); each location the vault's region."
+  }
 }
 
 variable "log_retention_days" {
