@@ -102,7 +102,7 @@ func (r ActivityLog) Evaluate(in guard.Input) []guard.Verdict {
 	}
 	sub := guard.SubscriptionOf(in.Resource.ID)
 	v := guard.Verdict{Rule: guard.RuleMonitoringActivityLog, ResourceID: guard.SubscriptionID(sub), GrantID: grantDiagnosticSettings}
-	var seen []string
+	seen := []string{}
 	for _, s := range list.Value {
 		why := r.judgeSetting(s)
 		if why == "" {
@@ -118,7 +118,7 @@ func (r ActivityLog) Evaluate(in guard.Input) []guard.Verdict {
 	if len(list.Value) == 0 {
 		v.Message = fmt.Sprintf("Subscription %s has no diagnostic setting: its Activity Log reaches no Event Hub, and the guard hears nothing of it.", sub)
 	} else {
-		v.Message = fmt.Sprintf("No diagnostic setting of subscription %s exports Administrative to %s (%s): the guard hears nothing of it.", sub, r.Hub.phrase(), strings.Join(seen, "; "))
+		v.Message = fmt.Sprintf("No diagnostic setting of subscription %s exports Administrative to %s, so the guard hears nothing of it; %s.", sub, r.Hub.phrase(), strings.Join(seen, "; "))
 	}
 	v.Action = "create a subscription diagnostic setting that sends the Administrative category to the guard's Event Hub"
 	return []guard.Verdict{v}
