@@ -34,7 +34,7 @@ type Pipeline struct {
 	// Reader that is safe for concurrent use.
 	ReadConcurrency int
 
-	heardAt heardMemo // when this process last kept that it heard from each subscription (silence.go)
+	heardAt *heardMemo // when this process last kept that it heard from each subscription (silence.go)
 }
 
 func (p *Pipeline) log() *slog.Logger {

@@ -91,6 +91,19 @@ func (m *heardMemo) note(sub string, now time.Time) {
 	m.at[sub] = now
 }
 
+// memoInit guards the lazy creation of a pipeline's heardMemo (a Pipeline is
+// a struct literal, and replay copies it).
+var memoInit sync.Mutex
+
+func (p *Pipeline) memo() *heardMemo {
+	memoInit.Lock()
+	defer memoInit.Unlock()
+	if p.heardAt == nil {
+		p.heardAt = &heardMemo{}
+	}
+	return p.heardAt
+}
+
 // silenceRule returns the enabled SilenceRule, or nil.
 func (p *Pipeline) silenceRule() SilenceRule {
 	for _, r := range p.Rules {
@@ -125,12 +138,12 @@ func (p *Pipeline) heard(ctx context.Context, cs []Change, now time.Time) error 
 	if rule == nil {
 		return nil
 	}
-	watched := p.watched()
+	watched, memo := p.watched(), p.memo()
 	var errs []error
 	done := map[string]bool{}
 	for _, c := range cs {
 		sub := strings.ToLower(strings.TrimSpace(c.SubscriptionID))
-		if done[sub] || !slices.Contains(watched, sub) || !p.heardAt.due(sub, now) {
+		if done[sub] || !slices.Contains(watched, sub) || !memo.due(sub, now) {
 			continue
 		}
 		done[sub] = true
@@ -140,7 +153,7 @@ func (p *Pipeline) heard(ctx context.Context, cs []Change, now time.Time) error 
 			errs = append(errs, err)
 			continue
 		}
-		p.heardAt.note(sub, now)
+		memo.note(sub, now)
 	}
 	return errors.Join(errs...)
 }
