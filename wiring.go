@@ -80,7 +80,7 @@ func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy,
 		Store:  st,
 		Reader: reader,
 		Policy: pol,
-		Rules:  rules.All(),
+		Rules:  rules.AllFor(appHub(os.Getenv)), // wiring_hub.go
 		Decoders: map[guard.Source]guard.Decoder{
 			guard.SourceEventHub:  activitylog.Decode,
 			guard.SourceEventGrid: eventgrid.Decode,

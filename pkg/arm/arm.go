@@ -54,6 +54,8 @@ var apiVersions = map[string]string{
 	"microsoft.authorization/roleassignmentscheduleinstances": "2020-10-01",
 	"microsoft.keyvault/vaults":                               "2023-07-01",
 	"microsoft.keyvault/vaults/keys":                          "2023-07-01",
+	// A subscription's diagnostic settings, read as a list (diagnostic_settings.go).
+	"microsoft.insights/diagnosticsettings": "2021-05-01-preview",
 }
 
 // APIVersion returns the api-version exportguard reads a resource type with.
@@ -101,8 +103,13 @@ func (c *Client) ReadResource(ctx context.Context, id string) (*guard.Resource, 
 		return nil, err
 	}
 	typ := guard.TypeOf(id)
-	if !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") || typ == "" {
+	if !strings.HasPrefix(strings.ToLower(id), "/subscriptions/") {
 		return nil, fmt.Errorf("arm: %q is not a resource ID", id)
+	}
+	if typ == "" {
+		// A subscription itself (the findings of monitoring.activity-log name
+		// it): nothing to read as a resource.
+		return nil, fmt.Errorf("arm: GET %s: not a provider resource: %w", id, guard.ErrUnsupported)
 	}
 	ver, ok := APIVersion(typ)
 	if !ok {
@@ -136,6 +143,11 @@ func (c *Client) ReadResource(ctx context.Context, id string) (*guard.Resource, 
 	}
 	if len(body) > MaxBodyBytes {
 		return nil, fmt.Errorf("arm: GET %s: body larger than %d bytes", id, MaxBodyBytes)
+	}
+	if guard.IsDiagnosticSettingsID(id) {
+		if body, err = settingsList(id, body); err != nil {
+			return nil, fmt.Errorf("arm: GET %s: %w", id, err)
+		}
 	}
 	res, err := guard.NewResource(body, responseTime(resp))
 	if err != nil {

@@ -44,6 +44,7 @@ func (p *Pipeline) IngestAll(ctx context.Context, src Source, bodies [][]byte, n
 	var changes []Change
 	for i, b := range bodies {
 		decoded[i], unreadable[i] = decode(b)
+		settingsChanges(decoded[i].Changes) // a subscription's diagnostic settings are judged together
 		changes = append(changes, decoded[i].Changes...)
 	}
 	// which names a body in an error, when there is more than one.
@@ -115,6 +116,11 @@ func (p *Pipeline) IngestAll(ctx context.Context, src Source, bodies [][]byte, n
 		}
 	case err != nil:
 		return Summary{}, err
+	}
+	if src == SourceEventHub {
+		if err := p.heard(ctx, changes, now); err != nil { // silence.go
+			errs = append(errs, err)
+		}
 	}
 	if err := p.dispatch(ctx, now); err != nil {
 		errs = append(errs, err)

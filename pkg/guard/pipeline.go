@@ -33,6 +33,8 @@ type Pipeline struct {
 	// is stored (prefetch); 0 or 1 reads one at a time. Set it only with a
 	// Reader that is safe for concurrent use.
 	ReadConcurrency int
+
+	heardAt *heardMemo // when this process last kept that it heard from each subscription (silence.go)
 }
 
 func (p *Pipeline) log() *slog.Logger {

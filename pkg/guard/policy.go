@@ -47,6 +47,7 @@ type RulePolicy struct {
 	Severity    string   `json:"severity,omitempty"`
 	MaxDuration Duration `json:"maxDuration,omitempty"`
 	Grace       Duration `json:"grace,omitempty"`
+	Silence     Duration `json:"silence,omitempty"` // monitoring.activity-log: how long a subscription in scope may send nothing
 }
 
 // Exemption suspends rules for a scope until it expires.

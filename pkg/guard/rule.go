@@ -14,9 +14,13 @@ const (
 	RuleUnscreenedPrincipal  = "access.unscreened-principal"
 )
 
+// RuleMonitoringActivityLog is the rule about the guard itself going blind: a
+// subscription in scope whose Activity Log no longer reaches the app's hub.
+const RuleMonitoringActivityLog = "monitoring.activity-log"
+
 // RuleIDs lists every rule ID, in the order DESIGN 3.3 gives them.
 var RuleIDs = []string{RuleResidencyLocation, RuleResidencyReplication, RuleEncryptionCMK,
-	RuleTransitTLS, RuleJITOverstay, RuleJITWindow, RuleUnscreenedPrincipal}
+	RuleTransitTLS, RuleJITOverstay, RuleJITWindow, RuleUnscreenedPrincipal, RuleMonitoringActivityLog}
 
 // Input is everything a rule may look at. Rules are pure: they read no clock and
 // no network, only this.

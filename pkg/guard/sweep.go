@@ -63,6 +63,11 @@ func (p *Pipeline) Sweep(ctx context.Context, now time.Time) (Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
 	}
+	s, err = p.checkSilence(ctx, trig, now) // silence.go
+	sum.Add(s)
+	if err != nil {
+		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))
+	}
 	// Deliver what is due (retries included) even when some reads failed.
 	if err := p.dispatch(ctx, now); err != nil {
 		return sum, fmt.Errorf("sweep: %w", errors.Join(append(readErrs, err)...))

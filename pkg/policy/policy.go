@@ -178,8 +178,10 @@ func mergeRule(rp guard.RulePolicy, id string, fields map[string]json.RawMessage
 			err = json.Unmarshal(v, &rp.MaxDuration)
 		case "grace":
 			err = json.Unmarshal(v, &rp.Grace)
+		case "silence":
+			err = json.Unmarshal(v, &rp.Silence)
 		default:
-			return rp, keyErr("unknown key (a rule takes mode, severity, maxDuration, grace)", "rules", id, k)
+			return rp, keyErr("unknown key (a rule takes mode, severity, maxDuration, grace, silence)", "rules", id, k)
 		}
 		if err != nil {
 			return rp, keyErr(strings.TrimPrefix(err.Error(), "json: "), "rules", id, k)
@@ -190,7 +192,7 @@ func mergeRule(rp guard.RulePolicy, id string, fields map[string]json.RawMessage
 	for _, d := range []struct {
 		key string
 		val guard.Duration
-	}{{"maxDuration", rp.MaxDuration}, {"grace", rp.Grace}} {
+	}{{"maxDuration", rp.MaxDuration}, {"grace", rp.Grace}, {"silence", rp.Silence}} {
 		if _, given := fields[d.key]; given && d.val <= 0 {
 			return rp, keyErr(fmt.Sprintf("%s: a duration must be longer than zero", time.Duration(d.val)), "rules", id, d.key)
 		}

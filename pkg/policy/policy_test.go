@@ -30,6 +30,9 @@ func TestDefault(t *testing.T) {
 	if got := time.Duration(p.Rules[guard.RuleJITWindow].MaxDuration); got != 3*time.Hour {
 		t.Errorf("default jit-window maxDuration = %v, want 3h", got)
 	}
+	if got := time.Duration(p.Rules[guard.RuleMonitoringActivityLog].Silence); got != 24*time.Hour {
+		t.Errorf("default monitoring.activity-log silence = %v, want 24h", got)
+	}
 }
 
 func TestParseOverridesKeyByKey(t *testing.T) {

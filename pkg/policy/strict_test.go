@@ -52,10 +52,12 @@ func TestParseRefusesWhatWouldMergeSilently(t *testing.T) {
 			[]string{"line 3: rules.access.jit-overstay.grace: -5m0s: a duration must be longer than zero"}},
 		{"bare zero grace", "rules:\n  access.jit-overstay: {grace: 0}\n",
 			[]string{"line 2: rules.access.jit-overstay.grace"}},
-		// DESIGN 3.5 names rules.monitoring.activity-log.silence; no such rule exists
-		// yet, so the key is refused as unknown (with its line) whatever its value.
-		{"silence", "rules:\n  monitoring.activity-log: {silence: 0}\n",
-			[]string{"line 2: rules.monitoring.activity-log: unknown rule"}},
+		{"zero silence", "rules:\n  monitoring.activity-log:\n    silence: 0s\n",
+			[]string{"line 3: rules.monitoring.activity-log.silence: 0s: a duration must be longer than zero"}},
+		{"negative ISO 8601 silence", "rules:\n  monitoring.activity-log: {silence: -PT1H}\n",
+			[]string{"line 2: rules.monitoring.activity-log.silence"}},
+		{"bare zero silence", "rules:\n  monitoring.activity-log: {silence: 0}\n",
+			[]string{"line 2: rules.monitoring.activity-log.silence"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +86,7 @@ func TestParseAcceptsHarmlessForms(t *testing.T) {
 		"allowedRegions: [East US 2, eastus2euap, centraluseuap, taiwannorth]\n",
 		"allowedGeographies: [united states, Taiwan]\n",
 		"rules:\n  access.jit-window: {maxDuration: 1s}\n  access.jit-overstay: {grace: PT1M}\n",
+		"rules:\n  monitoring.activity-log: {silence: PT48H}\n",
 	} {
 		if _, err := Parse([]byte(y)); err != nil {
 			t.Errorf("Parse(%q): %v", y, err)
