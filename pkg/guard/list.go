@@ -97,8 +97,6 @@ func (p *Pipeline) gatherLists(ctx context.Context, g ListGatherer, res *Resourc
 		}
 		rs, err := p.list(ctx, l, q)
 		switch {
-		case errors.Is(err, ErrNotFound):
-			rs = []*Resource{} // the scope is gone, and what was in it
 		case errors.Is(err, ErrUnknown), errors.Is(err, ErrUnsupported):
 			p.log().Info("gather: no list", "resourceId", res.ID, "list", q.String(), "error", err.Error())
 			continue
@@ -117,7 +115,8 @@ func (p *Pipeline) gatherLists(ctx context.Context, g ListGatherer, res *Resourc
 }
 
 // list reads through the delivery's cache: two rules judging one resource
-// list once. Only answers are cached, never failures.
+// list once. Only answers are cached, never failures; a 404 (the scope is
+// gone, and what was in it) is the answer that nothing is listed.
 func (p *Pipeline) list(ctx context.Context, l Lister, q ListQuery) ([]*Resource, error) {
 	c, _ := ctx.Value(readCacheKey{}).(*readCache)
 	key := IDKey(q.String())
@@ -130,6 +129,9 @@ func (p *Pipeline) list(ctx context.Context, l Lister, q ListQuery) ([]*Resource
 		}
 	}
 	rs, err := l.List(ctx, q)
+	if isNotFound(err) {
+		rs, err = []*Resource{}, nil
+	}
 	if c != nil && err == nil {
 		c.mu.Lock()
 		if c.lists == nil {
