@@ -15,7 +15,9 @@ import (
 func TestARMListsAtTheClock(t *testing.T) {
 	at := func(h int) time.Time { return time.Date(2026, 11, 4, h, 0, 0, 0, time.UTC) }
 	const scope = "/subscriptions/7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70/resourceGroups/rg-itar-eng"
-	sched := func(n string) string { return scope + "/providers/Microsoft.Authorization/RoleAssignmentSchedules/" + n }
+	sched := func(n string) string {
+		return scope + "/providers/Microsoft.Authorization/RoleAssignmentSchedules/" + n
+	}
 	inst := func(n, schedule, ra string) (string, []byte) {
 		id := scope + "/providers/Microsoft.Authorization/RoleAssignmentScheduleInstances/" + n
 		return id, []byte(fmt.Sprintf(`{"id":%q,"type":"Microsoft.Authorization/RoleAssignmentScheduleInstances","properties":`+
