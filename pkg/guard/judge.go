@@ -162,6 +162,11 @@ func (p *Pipeline) evaluate(ctx context.Context, res, prev *Resource, u *unit) (
 				return sum, err
 			}
 		}
+		if lg, ok := r.(ListGatherer); ok {
+			if rin.Listed, err = p.gatherLists(ctx, lg, res); err != nil {
+				return sum, err
+			}
+		}
 		if d, ok := r.(DependentRule); ok {
 			if rin.Dependents, err = p.dependents(ctx, res, d.References(res)); err != nil {
 				return sum, err

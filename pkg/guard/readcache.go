@@ -11,8 +11,9 @@ import (
 type readCacheKey struct{}
 
 type readCache struct {
-	mu sync.Mutex
-	m  map[string]readResult
+	mu    sync.Mutex
+	m     map[string]readResult
+	lists map[string][]*Resource // list.go
 }
 
 type readResult struct {

@@ -26,10 +26,11 @@ var RuleIDs = []string{RuleResidencyLocation, RuleResidencyReplication, RuleEncr
 // no network, only this.
 type Input struct {
 	Policy     *Policy
-	Resource   *Resource            // current state; Deleted when the resource is gone
-	Previous   *Resource            // last known state before this one, or nil
-	Related    map[string]*Resource // what a Gatherer asked for, by IDKey (Deleted when ARM answered 404)
-	Dependents []*Resource          // for a DependentRule: known resources that reference this one; for a Referrer, those it refers to
+	Resource   *Resource                 // current state; Deleted when the resource is gone
+	Previous   *Resource                 // last known state before this one, or nil
+	Related    map[string]*Resource      // what a Gatherer asked for, by IDKey (Deleted when ARM answered 404)
+	Dependents []*Resource               // for a DependentRule: known resources that reference this one; for a Referrer, those it refers to
+	Listed     map[ListQuery][]*Resource // what a ListGatherer asked for and was listed (list.go)
 	Now        time.Time
 }
 

@@ -41,16 +41,21 @@ import (
 // of one arrives (an ARM read, a Resource Graph row, a recorded session), and
 // their grant is on the role assignment they link.
 //
-// A schedule or request with no instance at hand still lists a grant, on
+// What the Activity Log and Event Grid report of an activation is the request
+// (and PIM's roleAssignments/write, which names neither request nor schedule),
+// so a schedule or request finds its instance by listing: the rules are
+// ListGatherers (pimLists), and the instance of the schedule that the list
+// returns gives the role assignment (pimLink).
+//
+// A schedule or request with no instance listed still lists a grant, on
 // {scope}/providers/Microsoft.Authorization/roleAssignments/{schedule name}, and
 // says so in roleAssignmentIdFrom: PIM's ARM documentation has the caller
 // "generate a unique identifier that will be used for the role assignment
 // identifier" and use it as the roleAssignmentScheduleRequestName
 // (learn.microsoft.com, pim-resource-roles-activate-your-roles), but no example
 // shows it and the spec's instance example contradicts it: it is an
-// assumption, and a grant listed from an instance is on the linked ID instead.
-// Reading a schedule's instances needs a list read ($filter on
-// roleAssignmentScheduleId), which the pipeline's reader does not have yet.
+// assumption, kept only for when no instance could be listed or none links a
+// role assignment.
 type pimBody struct {
 	ID         string `json:"id"`
 	Name       string `json:"name"`
@@ -205,8 +210,13 @@ func pimFromSchedule(b *pimBody) pimAssignment {
 	return a
 }
 
-// pimAssumedFrom says that a role assignment ID was not linked but assumed.
-const pimAssumedFrom = "assumed: the schedule's name (no schedule instance linked it by originRoleAssignmentId)"
+// pimAssumedFrom says that a role assignment ID was not linked but assumed;
+// pimAssumedListedFrom, that the schedule's instances were listed and none
+// links one.
+const (
+	pimAssumedFrom       = "assumed: the schedule's name (no schedule instance linked it by originRoleAssignmentId)"
+	pimAssumedListedFrom = "assumed: the schedule's name (its schedule instances were listed; none links a role assignment by originRoleAssignmentId)"
+)
 
 // pimFromInstance reads an assignment from a schedule instance: the role
 // assignment is the one its originRoleAssignmentId links, and nothing else.
@@ -266,6 +276,7 @@ func pimAssignmentOf(in guard.Input) (pimAssignment, bool) {
 		return pimFromInstance(&b)
 	case accessIs(typ, TypeRoleAssignmentSchedule):
 		a := pimFromSchedule(&b)
+		pimLink(in, &a)
 		return a, a.RoleAssignmentID != ""
 	case accessIs(typ, TypeRoleAssignmentScheduleRequest):
 		if !pimRequestGrants(b.Properties.RequestType) {
@@ -279,10 +290,14 @@ func pimAssignmentOf(in guard.Input) (pimAssignment, bool) {
 				}
 				a := pimFromSchedule(&sb)
 				a.RequestID = b.ID
+				pimLink(in, &a)
 				return a, a.RoleAssignmentID != ""
 			}
 		}
 		a, ok := pimFromRequest(&b)
+		if ok {
+			pimLink(in, &a)
+		}
 		return a, ok && a.RoleAssignmentID != ""
 	}
 	return pimAssignment{}, false
@@ -304,6 +319,104 @@ func pimRelated(res *guard.Resource) []string {
 		return []string{id}
 	}
 	return nil
+}
+
+// pimInstanceQuery is the list read that finds a schedule's instances:
+// RoleAssignmentScheduleInstances_ListForScope, GET
+// {scope}/providers/Microsoft.Authorization/roleAssignmentScheduleInstances
+// (api-version 2020-10-01; a page is {"value": [...], "nextLink": ...},
+// x-ms-pageable nextLinkName nextLink), filtered on roleAssignmentScheduleId,
+// which the operation's OData filter model (RoleAssignmentScheduleInstanceFilter)
+// declares for "role assignment schedule instances belonging to a specific role
+// assignment schedule" (Azure/azure-rest-api-specs,
+// specification/authorization/resource-manager/Microsoft.Authorization/stable/2020-10-01/RoleAssignmentScheduleInstance.json;
+// learn.microsoft.com/rest/api/authorization/role-assignment-schedule-instances/list-for-scope).
+// An instance's roleAssignmentScheduleId is the schedule's full ID
+// (GetRoleAssignmentScheduleInstancesByScope.json), so that is the value.
+func pimInstanceQuery(scope, scheduleID string) (guard.ListQuery, bool) {
+	if scope == "" || scheduleID == "" || guard.SubscriptionOf(scope) == "" {
+		return guard.ListQuery{}, false
+	}
+	return guard.ListQuery{Scope: scope, Type: TypeRoleAssignmentScheduleInstance,
+		Property: "roleAssignmentScheduleId", Equals: pimScope(scheduleID)}, true
+}
+
+// pimLists asks, for a schedule or a granting request, for the instances of
+// the schedule: the one link from it to the role assignment it created.
+func pimLists(res *guard.Resource) []guard.ListQuery {
+	if res == nil || res.Deleted {
+		return nil
+	}
+	var b pimBody
+	if !accessDecode(res.Body, &b) {
+		return nil
+	}
+	if b.ID == "" {
+		b.ID = res.ID
+	}
+	var schedule string
+	switch typ := accessTypeOf(res); {
+	case accessIs(typ, TypeRoleAssignmentSchedule):
+		schedule = b.ID
+	case accessIs(typ, TypeRoleAssignmentScheduleRequest) && pimRequestGrants(b.Properties.RequestType):
+		schedule = b.pimTargetScheduleID()
+	default:
+		return nil
+	}
+	if q, ok := pimInstanceQuery(b.scope(), schedule); ok {
+		return []guard.ListQuery{q}
+	}
+	return nil
+}
+
+// pimLink takes the role assignment an assignment stands for from its
+// schedule's instance, when the instances were listed: its
+// originRoleAssignmentId. Only an instance that names the schedule counts,
+// whatever the list returned; of several, the latest to start.
+func pimLink(in guard.Input, a *pimAssignment) {
+	if a.RoleAssignmentFrom != pimAssumedFrom {
+		return // the body named it itself
+	}
+	listed := false
+	var best *pimBody
+	var bestStart time.Time
+	for _, q := range pimLists(in.Resource) {
+		rs, ok := in.ListedFor(q)
+		if !ok {
+			continue
+		}
+		listed = true
+		for _, r := range rs {
+			var ib pimBody
+			if r == nil || r.Deleted || !accessIs(accessTypeOf(r), TypeRoleAssignmentScheduleInstance) || !accessDecode(r.Body, &ib) {
+				continue
+			}
+			if ib.ID == "" {
+				ib.ID = r.ID
+			}
+			p := ib.Properties
+			if !q.Matches(p.RoleAssignmentScheduleID) || strings.TrimSpace(p.OriginRoleAssignmentID) == "" ||
+				(a.ScheduleID != "" && !q.Matches(a.ScheduleID)) {
+				continue
+			}
+			start, _ := accessTime(p.StartDateTime)
+			if best == nil || start.After(bestStart) || (start.Equal(bestStart) && guard.IDKey(ib.ID) > guard.IDKey(best.ID)) {
+				best, bestStart = &ib, start
+			}
+		}
+	}
+	if best == nil {
+		if listed {
+			a.RoleAssignmentFrom = pimAssumedListedFrom
+		}
+		return
+	}
+	a.RoleAssignmentID = pimScope(best.Properties.OriginRoleAssignmentID)
+	a.RoleAssignmentFrom = "properties.originRoleAssignmentId of schedule instance " + accessName(best.ID) + ", listed by roleAssignmentScheduleId"
+	a.InstanceID = best.ID
+	if a.EligibilityID == "" {
+		a.EligibilityID = strings.TrimSpace(best.Properties.LinkedRoleEligibilityScheduleID)
+	}
 }
 
 func (a pimAssignment) facts() map[string]any {
@@ -429,6 +542,9 @@ func (PIMOverstay) Related(res *guard.Resource, _ map[string]*guard.Resource) []
 	return pimRelated(res)
 }
 
+// Lists asks for the instances of the schedule, which link the role assignment.
+func (PIMOverstay) Lists(res *guard.Resource) []guard.ListQuery { return pimLists(res) }
+
 func pimGrantID(roleAssignmentID string) string {
 	return guard.RuleJITOverstay + "/pim-" + accessHash("pim", guard.IDKey(roleAssignmentID))
 }
@@ -526,6 +642,9 @@ func (UnscreenedPrincipal) Applies(typ string) bool {
 func (UnscreenedPrincipal) Related(res *guard.Resource, _ map[string]*guard.Resource) []string {
 	return pimRelated(res)
 }
+
+// Lists asks for the instances of the schedule, which link the role assignment.
+func (UnscreenedPrincipal) Lists(res *guard.Resource) []guard.ListQuery { return pimLists(res) }
 
 // accessObjectID normalises an object ID for comparison: lower case, no braces
 // (the roster is lower-case GUIDs; Activity Log evidence writes them without

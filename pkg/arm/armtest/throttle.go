@@ -83,7 +83,11 @@ func NewServer(o Options) *Server {
 	if o.RetryAfter <= 0 {
 		o.RetryAfter = time.Second
 	}
-	s := &Server{opts: o, tokens: float64(o.Bucket), last: time.Now(), seen: map[string]int{}}
+	// The bucket starts refilling at the first request, not when the server
+	// starts: what a test does before its first read (open a store, build a
+	// pipeline) takes however long the machine takes, and must not refill a
+	// bucket the test drained.
+	s := &Server{opts: o, tokens: float64(o.Bucket), seen: map[string]int{}}
 	if o.StartTokens >= 0 {
 		s.tokens = float64(min(o.StartTokens, o.Bucket))
 	}
@@ -112,6 +116,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	s.mu.Lock()
+	if s.last.IsZero() {
+		s.last = now
+	}
 	s.tokens = math.Min(float64(s.opts.Bucket), s.tokens+now.Sub(s.last).Seconds()*s.opts.RefillPerSecond)
 	s.last = now
 	if now.Before(s.until) && now.Sub(s.given) > InFlight {
