@@ -57,6 +57,10 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			if err != nil {
 				return err
 			}
+			reconcileSched, err := reconcileSchedule()
+			if err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			st, err := openStore(ctx, storeURL)
 			if err != nil {
@@ -68,7 +72,7 @@ A malformed line is reported on stderr with its line number and skipped.`,
 				return err
 			}
 			var arms []*replay.ARM
-			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Errors: cmd.ErrOrStderr(),
+			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: cmd.ErrOrStderr(),
 				// Remediation reads and writes the session's recorded ARM.
 				Bind: func(a *replay.ARM) { arms = append(arms, a); bindRemediation(pl, a) }}
 			if isTerminal(cmd.ErrOrStderr()) {

@@ -107,6 +107,10 @@ func replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Wr
 	if err != nil {
 		return nil, err
 	}
+	reconcileSched, err := reconcileSchedule()
+	if err != nil {
+		return nil, err
+	}
 	ctx := cmd.Context()
 	st, err := openStore(ctx, "memory:")
 	if err != nil {
@@ -117,7 +121,7 @@ func replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Wr
 	if err != nil {
 		return nil, err
 	}
-	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Errors: errs,
+	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: errs,
 		Bind: func(a *replay.ARM) { bindRemediation(pl, a) }}
 	for _, path := range sessions {
 		if _, err := replayFile(cmd, r, path); err != nil {

@@ -141,17 +141,30 @@ func envOr(name, def string) string {
 //go:embed functions/sweep/function.json
 var sweepFunctionJSON []byte
 
+//go:embed functions/reconcile/function.json
+var reconcileFunctionJSON []byte
+
 // sweepSchedule is the sweep timer's schedule, read from its function.json so
 // that replay ticks exactly when the Functions host would.
 func sweepSchedule() (cron.Schedule, error) {
+	return timerSchedule("functions/sweep/function.json", sweepFunctionJSON)
+}
+
+// reconcileSchedule is the reconcile timer's schedule (daily by default), read
+// from its function.json as the sweep's is.
+func reconcileSchedule() (cron.Schedule, error) {
+	return timerSchedule("functions/reconcile/function.json", reconcileFunctionJSON)
+}
+
+func timerSchedule(name string, raw []byte) (cron.Schedule, error) {
 	var fj struct {
 		Bindings []struct {
 			Type     string `json:"type"`
 			Schedule string `json:"schedule"`
 		} `json:"bindings"`
 	}
-	if err := json.Unmarshal(sweepFunctionJSON, &fj); err != nil {
-		return nil, fmt.Errorf("functions/sweep/function.json: %w", err)
+	if err := json.Unmarshal(raw, &fj); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	for _, b := range fj.Bindings {
 		if b.Type == "timerTrigger" {
@@ -159,10 +172,10 @@ func sweepSchedule() (cron.Schedule, error) {
 			p := cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow)
 			s, err := p.Parse(b.Schedule)
 			if err != nil {
-				return nil, fmt.Errorf("functions/sweep/function.json schedule %q: %w", b.Schedule, err)
+				return nil, fmt.Errorf("%s schedule %q: %w", name, b.Schedule, err)
 			}
 			return s, nil
 		}
 	}
-	return nil, fmt.Errorf("functions/sweep/function.json: no timerTrigger binding")
+	return nil, fmt.Errorf("%s: no timerTrigger binding", name)
 }

@@ -71,6 +71,13 @@ type apiIngester struct {
 	api *findingsAPI
 }
 
+// ReconcileAll is the reconcile timer's work (functions.Reconciler): until
+// Resource Graph feeds it (guard.Pipeline.Reconcile), every resource with an
+// open or exempt finding is re-checked from ARM, within the ARM read budget.
+func (a apiIngester) ReconcileAll(ctx context.Context, now time.Time) (guard.Summary, error) {
+	return a.Pipeline.RecheckOpen(ctx, now)
+}
+
 // servedIngester adds the findings API to a pipeline for the handler.
 func servedIngester(p *guard.Pipeline, st guard.Store) functions.Ingester {
 	now := func() time.Time { return wallClock() } // read when called: tests set wallClock

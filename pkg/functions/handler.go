@@ -131,6 +131,7 @@ func NewHandler(opts Options) http.Handler {
 		fnActivityLog:    h.activityLog,
 		fnResourceEvents: h.resourceEvents,
 		fnSweep:          h.sweep,
+		fnReconcile:      h.reconcile,
 		fnHealth:         h.healthInvocation,
 		fnAPI:            h.api,
 		fnDashboard:      h.api, // the same code as the api function: dashboard.go

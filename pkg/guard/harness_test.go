@@ -230,6 +230,18 @@ func (h *harness) sweep(now time.Time) guard.Summary {
 	return sum
 }
 
+// recheckOpen runs the reconcile's re-check of every open or exempt finding's
+// resource (RecheckOpen) at now.
+func (h *harness) recheckOpen(now time.Time) guard.Summary {
+	h.t.Helper()
+	h.setClock(now)
+	sum, err := h.p.RecheckOpen(h.ctx, now)
+	if err != nil {
+		h.t.Fatalf("RecheckOpen(%s): %v", now.Format(time.RFC3339), err)
+	}
+	return sum
+}
+
 // finding returns the residency.replication finding about id, or nil.
 func (h *harness) finding(id string) *guard.Finding {
 	h.t.Helper()
@@ -383,6 +395,10 @@ func triggerOf(c guard.Change) guard.Trigger {
 
 func sweepTrigger(now time.Time) guard.Trigger {
 	return guard.Trigger{Source: guard.SourceTimer, EventID: "sweep-" + now.UTC().Format(time.RFC3339)}
+}
+
+func reconcileTrigger(now time.Time) guard.Trigger {
+	return guard.Trigger{Source: guard.SourceTimer, EventID: "reconcile-" + now.UTC().Format(time.RFC3339)}
 }
 
 // alRecord is one Activity Log record in the diagnostic-settings schema.

@@ -632,8 +632,8 @@ func TestAccountMovedOffADisabledKey(t *testing.T) {
 		t.Errorf("last verdict record %s on %s, want the no-longer-used verdict on the account", last, vs[len(vs)-1].Subject)
 	}
 
-	// The same move whose event is lost: the sweep, which re-reads the account
-	// for its open finding, resolves it.
+	// The same move whose event is lost: the reconcile, which re-reads the
+	// account for its open finding, resolves it.
 	h2 := newHarness(t, pol)
 	h2.observe(at(0), accountOn("docs-key"))
 	h2.handle(change(acctID, "corr-1", "al-1", alice), at(0))
@@ -644,9 +644,9 @@ func TestAccountMovedOffADisabledKey(t *testing.T) {
 		t.Fatalf("set-up of the sweep case: %+v, %v; want the finding open", f, err)
 	}
 	h2.observe(at(10), accountOn("drawings-key"))
-	h2.sweep(at(15))
+	h2.recheckOpen(at(15))
 	if f, err = h2.store.GetFinding(h2.ctx, id); err != nil || f.Status != guard.StatusResolved {
-		t.Errorf("after a sweep, the move's event lost: %+v, %v; want resolved", f, err)
+		t.Errorf("after a reconcile, the move's event lost: %+v, %v; want resolved", f, err)
 	}
 }
 
@@ -1254,7 +1254,7 @@ func TestCarriedStateResolvesOnlyThroughARM(t *testing.T) {
 }
 
 // ARM's 404 settles the findings about a resource the guard never judged
-// itself (a VM a JIT grant was checked on) when the sweep asks; with no
+// itself (a VM a JIT grant was checked on) when the reconcile asks; with no
 // answer at all (no arm line), they stay.
 func TestNotFoundSettlesFindingsOfAResourceNeverJudged(t *testing.T) {
 	vm := rgA + "/providers/Microsoft.Compute/virtualMachines/vm-jit"
@@ -1264,8 +1264,8 @@ func TestNotFoundSettlesFindingsOfAResourceNeverJudged(t *testing.T) {
 		act  func(h *harness)
 		want guard.Status
 	}{
-		{"sweep, ARM answers 404", func(h *harness) { h.gone(at(5), vm) }, func(h *harness) { h.sweep(at(10)) }, guard.StatusResolved},
-		{"sweep, no answer", func(h *harness) {}, func(h *harness) { h.sweep(at(10)) }, guard.StatusOpen},
+		{"reconcile, ARM answers 404", func(h *harness) { h.gone(at(5), vm) }, func(h *harness) { h.recheckOpen(at(10)) }, guard.StatusResolved},
+		{"reconcile, no answer", func(h *harness) {}, func(h *harness) { h.recheckOpen(at(10)) }, guard.StatusOpen},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -72,7 +72,7 @@ func TestSweepSealsTheHeadsThatMoved(t *testing.T) {
 			h.observe(at(16), outside(t, b))
 			h.handle(change(b, "corr-b2", "al-b2", bob), at(17))
 		}, 20, []string{b}},
-		{"a's finding resolved by the sweep itself", func() { h.observe(at(21), inside(t, a)) }, 25, []string{a}},
+		{"a's finding resolved by the reconcile since", func() { h.observe(at(21), inside(t, a)); h.recheckOpen(at(22)) }, 25, []string{a}},
 	}
 	var sealed int
 	for _, st := range steps {

@@ -10,19 +10,20 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
-// TestSweep sets up accounts in several states, changes some of them in ARM
-// with no event, and sweeps: only accounts with open or exempt findings are
-// re-read, and each ends where ARM now says it is.
-func TestSweep(t *testing.T) {
+// TestRecheckOpen sets up accounts in several states, changes some of them in
+// ARM with no event, and runs the reconcile's re-check of open findings: only
+// accounts with open or exempt findings are re-read, and each ends where ARM
+// now says it is.
+func TestRecheckOpen(t *testing.T) {
 	type account struct {
 		name       string
 		initial    func(t *testing.T, id string) []byte
 		later      func(h *harness, id string) // what changes in ARM at at(10), with no event
 		fixedByEvt bool                        // a compliant state at at(10) arrives with an event
 		exempt     bool
-		wantReads  int // by the sweep
+		wantReads  int // by the re-check
 		wantStatus guard.Status
-		wantSweep  bool // the sweep's trigger is the finding's latest
+		wantSweep  bool // the reconcile's trigger is the finding's latest
 	}
 	fixed := func(h *harness, id string) { h.observe(at(10), inside(h.t, id)) }
 	deleted := func(h *harness, id string) { h.gone(at(10), id) }
@@ -64,16 +65,16 @@ func TestSweep(t *testing.T) {
 	}
 	now := at(30)
 
-	sum := h.sweep(now)
+	sum := h.recheckOpen(now)
 
 	if want := (guard.Summary{Verdicts: 4, Transitions: 3}); sum != want {
-		t.Errorf("sweep summary = %+v, want %+v (fixed, stillbad, exempt, exemptfixed judged; fixed, deleted, exemptfixed changed)", sum, want)
+		t.Errorf("re-check summary = %+v, want %+v (fixed, stillbad, exempt, exemptfixed judged; fixed, deleted, exemptfixed changed)", sum, want)
 	}
 	for _, a := range accounts {
 		t.Run(a.name, func(t *testing.T) {
 			id := accountID(a.name)
 			if got := h.reader.count(id) - readsBefore[a.name]; got != a.wantReads {
-				t.Errorf("sweep read it %d times, want %d", got, a.wantReads)
+				t.Errorf("re-check read it %d times, want %d", got, a.wantReads)
 			}
 			f := h.finding(id)
 			if a.wantStatus == "" {
@@ -90,7 +91,7 @@ func TestSweep(t *testing.T) {
 			}
 			wantTrig := triggers[a.name]
 			if a.wantSweep {
-				wantTrig = sweepTrigger(now)
+				wantTrig = reconcileTrigger(now)
 			}
 			if diff := cmp.Diff(wantTrig, f.Trigger); diff != "" {
 				t.Errorf("trigger (-want +got):\n%s", diff)
@@ -99,7 +100,7 @@ func TestSweep(t *testing.T) {
 				t.Errorf("firstSeen = %s, want %s", f.FirstSeen, t0)
 			}
 			if a.wantReads > 0 && !f.LastSeen.Equal(now) {
-				t.Errorf("lastSeen = %s, want the sweep's %s", f.LastSeen, now)
+				t.Errorf("lastSeen = %s, want the re-check's %s", f.LastSeen, now)
 			}
 			if a.wantSweep && (f.ResolvedAt == nil || !f.ResolvedAt.Equal(now)) {
 				t.Errorf("resolvedAt = %v, want %s", f.ResolvedAt, now)
@@ -125,7 +126,8 @@ func TestSweepWithNothingOpenReadsNothing(t *testing.T) {
 }
 
 // TestExemptionExpiry: an exempt finding stays exempt while its exemption
-// lasts and turns open at the first sweep at or after it expires.
+// lasts (and the sweep reads nothing for it) and turns open at the first sweep
+// at or after it expires.
 func TestExemptionExpiry(t *testing.T) {
 	expires := at(120)
 	pol := usPolicy(guard.ModeAlert)
@@ -146,13 +148,13 @@ func TestExemptionExpiry(t *testing.T) {
 		{"violation under the exemption", func() guard.Summary { return h.handle(c, t0) },
 			guard.StatusExempt, t0, triggerOf(c), []string{"finding.exempt", "change"}, true},
 		{"sweep before expiry", func() guard.Summary { return h.sweep(at(60)) },
-			guard.StatusExempt, at(60), triggerOf(c), nil, true},
+			guard.StatusExempt, t0, triggerOf(c), nil, true},
 		{"sweep a second before expiry", func() guard.Summary { return h.sweep(expires.Add(-time.Second)) },
-			guard.StatusExempt, expires.Add(-time.Second), triggerOf(c), nil, true},
+			guard.StatusExempt, t0, triggerOf(c), nil, true},
 		{"sweep at expiry", func() guard.Summary { return h.sweep(expires) },
 			guard.StatusOpen, expires, sweepTrigger(expires), []string{"finding.open", "sweep"}, false},
 		{"sweep after expiry", func() guard.Summary { return h.sweep(at(180)) },
-			guard.StatusOpen, at(180), sweepTrigger(expires), nil, false},
+			guard.StatusOpen, expires, sweepTrigger(expires), nil, false},
 	}
 	for _, st := range steps {
 		ok := t.Run(st.name, func(t *testing.T) {
@@ -192,7 +194,8 @@ func (h *harness) unreadable(observedAt time.Time, id string) {
 }
 
 // TestSweepGoesOnPastAReadFailure: a resource ARM cannot read does not stop the
-// sweep from re-checking the others; the failure is still reported.
+// reconcile's re-check (or the sweep's, of expired exemptions) from going on
+// with the others; the failure is still reported.
 func TestSweepGoesOnPastAReadFailure(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -222,10 +225,10 @@ func TestSweepGoesOnPastAReadFailure(t *testing.T) {
 			now := at(30)
 			h.setClock(now)
 
-			sum, err := h.p.Sweep(h.ctx, now)
+			sum, err := h.p.RecheckOpen(h.ctx, now)
 
 			if err == nil || !strings.Contains(err.Error(), tt.broken) {
-				t.Errorf("Sweep error = %v, want one naming %s", err, tt.broken)
+				t.Errorf("RecheckOpen error = %v, want one naming %s", err, tt.broken)
 			}
 			if want := (guard.Summary{Verdicts: 3, Transitions: 3}); sum != want {
 				t.Errorf("summary = %+v, want %+v", sum, want)

@@ -24,6 +24,12 @@ const DefaultMaxTicks = 100_000
 type Replayer struct {
 	Pipeline *guard.Pipeline // its Reader is replaced, per session, by the session's arm lines
 	Schedule Schedule        // when the sweep runs; nil runs it only at each clock line
+	// Reconcile is when the reconcile runs (functions/reconcile/function.json;
+	// nil never): a replay has no Resource Graph, so it re-checks, from the
+	// session's arm lines, every resource with an open or exempt finding
+	// (guard.Pipeline.RecheckOpen), as the sweep did at every tick before
+	// issue 16.
+	Reconcile Schedule
 	Errors   io.Writer       // where bad lines are reported, with their line numbers
 	MaxTicks int             // bound on sweeps per clock line; DefaultMaxTicks when 0
 	// Progress, when set, is told every ProgressEvery lines how far a session is.
@@ -39,7 +45,7 @@ const ProgressEvery = 1000
 
 // Stats counts what a replay did.
 type Stats struct {
-	Lines, BadLines, Sweeps int
+	Lines, BadLines, Sweeps, Reconciles int
 	guard.Summary
 }
 
@@ -98,9 +104,10 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 		case SourceARM:
 			arm.Observe(l)
 		case SourceClock:
-			var sweeps int
-			sweeps, sum, err = r.tick(ctx, &p, prev, clock, func(t time.Time) { clock = t })
-			st.Sweeps += sweeps
+			var n ticks
+			n, sum, err = r.tick(ctx, &p, prev, clock, func(t time.Time) { clock = t })
+			st.Sweeps += n.sweeps
+			st.Reconciles += n.reconciles
 		}
 		st.Summary.Add(sum)
 		if err != nil {
@@ -112,34 +119,61 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 	}
 }
 
-// tick runs the sweep for every scheduled tick after from and before to, then
-// once at to itself. setClock moves the replay clock to each tick as it runs.
-func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, to time.Time, setClock func(time.Time)) (int, guard.Summary, error) {
+// ticks counts the timer functions a clock line ran.
+type ticks struct{ sweeps, reconciles int }
+
+// tick runs the timers due after from: the sweep at every scheduled tick
+// before to, the reconcile at every scheduled tick at or before to (before the
+// sweep of the same instant, whose seal then covers it), then the sweep once
+// at to itself. setClock moves the replay clock to each tick as it runs.
+func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, to time.Time, setClock func(time.Time)) (ticks, guard.Summary, error) {
 	var sum guard.Summary
-	sweeps := 0
-	if r.Schedule != nil && !from.IsZero() {
+	var n ticks
+	if !from.IsZero() && (r.Schedule != nil || r.Reconcile != nil) {
 		max := r.MaxTicks
 		if max <= 0 {
 			max = DefaultMaxTicks
 		}
-		for t := r.Schedule.Next(from); t.Before(to); t = r.Schedule.Next(t) {
-			if sweeps == max {
-				r.report("clock: more than %d scheduled sweeps before %s; the rest were not run", max, to.Format(time.RFC3339))
+		next := func(s Schedule, t time.Time) time.Time {
+			if s == nil {
+				return to.Add(time.Hour) // never before to
+			}
+			return s.Next(t)
+		}
+		sweepAt, reconcileAt := next(r.Schedule, from), next(r.Reconcile, from)
+		for {
+			reconcile := !reconcileAt.After(to) && !reconcileAt.After(sweepAt)
+			if !reconcile && !sweepAt.Before(to) {
 				break
 			}
-			setClock(t)
-			s, err := p.Sweep(ctx, t)
+			if n.sweeps+n.reconciles == max {
+				r.report("clock: more than %d scheduled timer runs before %s; the rest were not run", max, to.Format(time.RFC3339))
+				break
+			}
+			var s guard.Summary
+			var err error
+			if reconcile {
+				setClock(reconcileAt)
+				s, err = p.RecheckOpen(ctx, reconcileAt)
+				n.reconciles++
+				reconcileAt = next(r.Reconcile, reconcileAt)
+			} else {
+				setClock(sweepAt)
+				s, err = p.Sweep(ctx, sweepAt)
+				n.sweeps++
+				sweepAt = next(r.Schedule, sweepAt)
+			}
 			sum.Add(s)
-			sweeps++
 			if err != nil {
-				return sweeps, sum, err
+				return n, sum, err
 			}
 		}
 	}
 	setClock(to)
 	s, err := p.Sweep(ctx, to)
 	sum.Add(s)
-	return sweeps + 1, sum, err
+	n.sweeps++
+	return n, sum, err
 }
 
 func (r *Replayer) report(format string, args ...any) {

@@ -19,7 +19,11 @@ var (
 INSERT INTO audit_heads (partition, seq, hash, at) VALUES (?, ?, ?, ?)
 ON CONFLICT (partition) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at`)
 	sqlAuditList  = prepared("SELECT seq, doc, data FROM audit WHERE partition = ? AND seq > ? ORDER BY seq LIMIT ?")
-	sqlAuditHeads = prepared("SELECT partition, seq, hash, at FROM audit_heads WHERE at >= ? ORDER BY partition")
+	// INDEXED BY: left to itself, SQLite scans every head in partition order
+	// (the primary key) to spare a sort, and every sweep's seal then costs
+	// one row per partition the store ever had (issue 16: replay grew with
+	// the square of the session's length). The heads since a time are few.
+	sqlAuditHeads = prepared("SELECT partition, seq, hash, at FROM audit_heads INDEXED BY audit_heads_by_at WHERE at >= ? ORDER BY partition")
 )
 
 // AppendAudit appends a record to the chain of its partition and returns it as
