@@ -18,6 +18,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -78,23 +79,39 @@ func Cloud(name string) (cloud.Configuration, error) {
 
 // Client reads resources by ID.
 type Client struct {
-	c  *azarm.Client
-	pv providerVersions
+	c      *azarm.Client
+	pv     providerVersions
+	budget *ReadBudget
 }
 
-// New returns a client for the cloud in opts (public by default).
+// New returns a client for the cloud in opts (public by default). Its reads
+// are paced by a ReadBudget (budget.go): the one among opts.PerRetryPolicies,
+// or one of DefaultBudget's pace of its own.
 func New(cred azcore.TokenCredential, opts *azarm.ClientOptions) (*Client, error) {
 	if opts == nil {
 		opts = &azarm.ClientOptions{}
 	}
 	o := *opts
 	o.DisableRPRegistration = true // exportguard reads; it never registers providers
+	var budget *ReadBudget
+	for _, p := range o.PerRetryPolicies {
+		if b, ok := p.(*ReadBudget); ok {
+			budget = b
+		}
+	}
+	if budget == nil {
+		budget = NewReadBudget(DefaultBudget)
+		o.PerRetryPolicies = append(append([]policy.Policy(nil), o.PerRetryPolicies...), budget)
+	}
 	c, err := azarm.NewClient("exportguard", "v0.1.0", cred, &o)
 	if err != nil {
 		return nil, fmt.Errorf("arm: new client: %w", err)
 	}
-	return &Client{c: c}, nil
+	return &Client{c: c, budget: budget}, nil
 }
+
+// Budget is the ReadBudget the client's reads go through.
+func (c *Client) Budget() *ReadBudget { return c.budget }
 
 // ReadResource implements guard.ResourceReader: GET the resource with the
 // api-version pinned for its type. A 404 is guard.ErrNotFound.

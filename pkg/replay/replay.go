@@ -30,8 +30,8 @@ type Replayer struct {
 	// (guard.Pipeline.RecheckOpen), as the sweep did at every tick before
 	// issue 16.
 	Reconcile Schedule
-	Errors   io.Writer       // where bad lines are reported, with their line numbers
-	MaxTicks int             // bound on sweeps per clock line; DefaultMaxTicks when 0
+	Errors    io.Writer // where bad lines are reported, with their line numbers
+	MaxTicks  int       // bound on sweeps per clock line; DefaultMaxTicks when 0
 	// Progress, when set, is told every ProgressEvery lines how far a session is.
 	Progress func(name string, lines int)
 	// Bind, when set, is given each session's ARM before the session runs, so

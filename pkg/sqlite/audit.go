@@ -18,7 +18,7 @@ var (
 	sqlAuditSetHead = prepared(`
 INSERT INTO audit_heads (partition, seq, hash, at) VALUES (?, ?, ?, ?)
 ON CONFLICT (partition) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, at = excluded.at`)
-	sqlAuditList  = prepared("SELECT seq, doc, data FROM audit WHERE partition = ? AND seq > ? ORDER BY seq LIMIT ?")
+	sqlAuditList = prepared("SELECT seq, doc, data FROM audit WHERE partition = ? AND seq > ? ORDER BY seq LIMIT ?")
 	// INDEXED BY: left to itself, SQLite scans every head in partition order
 	// (the primary key) to spare a sort, and every sweep's seal then costs
 	// one row per partition the store ever had (issue 16: replay grew with
