@@ -69,18 +69,27 @@ const anyTypeProbe = "Microsoft.ExportGuardProbe/anyType"
 
 // judgedTypes are the types the pipeline's enabled rules judge, for
 // Resource Graph; settings says whether monitoring.activity-log wants the
-// subscriptions' diagnostic settings, which are read from ARM.
+// subscriptions' diagnostic settings, which are read from ARM. A rule that
+// judges every type (residency.location) asks for every type of the Resources
+// table (resourcegraph.AllTypes), not for the types of other tables, whose
+// rows have no location (role assignments): those are asked for when another
+// rule judges them.
 func judgedTypes(p *guard.Pipeline) (types []string, settings bool) {
-	judged := func(typ string) bool {
-		for _, r := range p.Rules {
-			if p.Policy.RuleMode(r.ID()) != guard.ModeOff && r.Applies(typ) {
-				return true
-			}
+	var all, some []guard.Rule
+	for _, r := range p.Rules {
+		switch {
+		case p.Policy.RuleMode(r.ID()) == guard.ModeOff:
+		case r.Applies(anyTypeProbe):
+			all = append(all, r)
+		default:
+			some = append(some, r)
 		}
-		return false
 	}
-	if judged(anyTypeProbe) {
+	if len(all) > 0 {
 		types = append(types, resourcegraph.AllTypes)
+	}
+	judged := func(typ string) bool {
+		return slices.ContainsFunc(some, func(r guard.Rule) bool { return r.Applies(typ) })
 	}
 	for _, t := range armreader.PinnedTypes() {
 		switch {
@@ -177,6 +186,10 @@ func (s *estateScan) run(ctx context.Context, now time.Time, subs []string) (sca
 		return rep, errors.Join(append(errs, err)...)
 	}
 	rep.NotInGraph = len(ids)
+	if len(rep.Graph.NotInGraph) > 0 {
+		s.log.Info("types Resource Graph does not hold: their open findings are read from ARM",
+			"types", rep.Graph.NotInGraph, "resources", len(ids))
+	}
 	before = s.readCount()
 	sum, err = p.Recheck(ctx, now, ids)
 	rep.Summary.Add(sum)

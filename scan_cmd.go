@@ -194,9 +194,6 @@ func printScanSummary(w io.Writer, rep scanReport, fs []guard.Finding, budget *a
 	fmt.Fprintf(w, "  ARM: %d read(s), %d throttled (429): %d confirming a resolution a row suggested, %d of %d known resource(s) no longer listed, %d of %d resource(s) of types not in Resource Graph, %d of %d subscription(s)' diagnostic settings\n",
 		budget.Reads(), budget.Throttled(), max(rep.ConfirmReads, 0), max(rep.MissingReads, 0), rep.Missing,
 		max(rep.NotInGraphReads, 0), rep.NotInGraph, max(rep.SettingsReads, 0), rep.Settings)
-	if len(rep.Graph.NotInGraph) > 0 {
-		fmt.Fprintf(w, "  types Resource Graph does not hold (their findings re-read from ARM): %s\n", strings.Join(rep.Graph.NotInGraph, ", "))
-	}
 	if len(rep.Graph.Unseen) > 0 {
 		fmt.Fprintf(w, "  not shown by Resource Graph (no read access?), not judged, nothing closed: %s\n", strings.Join(rep.Graph.Unseen, ", "))
 	}

@@ -265,7 +265,7 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	for _, sub := range q.Subscriptions {
 		asked[strings.ToLower(sub)] = !s.hidden[strings.ToLower(sub)]
 	}
-	var match []map[string]any
+	match := []map[string]any{}
 	if table != "resourcecontainers" {
 		for _, body := range s.graph {
 			typ := strings.ToLower(body["type"].(string))
