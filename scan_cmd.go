@@ -18,6 +18,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	pol "github.com/exportguard/exportguard/pkg/policy"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
+	"github.com/exportguard/exportguard/pkg/scan"
 )
 
 // scanEnv is what scan takes from outside; the zero value is Azure, signed in
@@ -118,16 +119,16 @@ for serve to deliver.`,
 			if err != nil {
 				return err
 			}
-			sc := &estateScan{pipeline: pl, graph: graph, log: log, reads: reader.Budget().Reads}
+			sc := &scan.Scanner{Pipeline: pl, Graph: graph, Log: log, Reads: reader.Budget().Reads}
 			if isTerminal(stderr) {
-				sc.progress = func(n int) { fmt.Fprintf(stderr, "\rscan: %d resources judged", n) }
+				sc.Progress = func(n int) { fmt.Fprintf(stderr, "\rscan: %d resources judged", n) }
 			}
 			now := time.Now
 			if env.now != nil {
 				now = env.now
 			}
-			rep, scanErr := sc.run(ctx, now(), subs)
-			if sc.progress != nil {
+			rep, scanErr := sc.Run(ctx, now(), subs)
+			if sc.Progress != nil {
 				fmt.Fprint(stderr, "\r\033[K")
 			}
 			all, err := st.ListFindings(ctx, guard.FindingFilter{})
@@ -188,7 +189,7 @@ func scanSubscriptions(given []string, p *guard.Policy) ([]string, error) {
 }
 
 // printScanSummary tells on stderr what the scan did.
-func printScanSummary(w io.Writer, rep scanReport, fs []guard.Finding, budget *armreader.ReadBudget) {
+func printScanSummary(w io.Writer, rep scan.Report, fs []guard.Finding, budget *armreader.ReadBudget) {
 	fmt.Fprintf(w, "scan: %d subscription(s), %d resource(s) judged; %s\n", len(rep.Subscriptions), rep.Rows, countStatuses(fs))
 	fmt.Fprintf(w, "  Resource Graph: %d request(s), %d throttled (429)\n", rep.Graph.Requests, rep.Graph.Throttled)
 	fmt.Fprintf(w, "  ARM: %d read(s), %d throttled (429): %d confirming a resolution a row suggested, %d of %d known resource(s) no longer listed, %d of %d resource(s) of types not in Resource Graph, %d of %d subscription(s)' diagnostic settings\n",

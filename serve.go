@@ -16,6 +16,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/functions"
 	pol "github.com/exportguard/exportguard/pkg/policy"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
+	"github.com/exportguard/exportguard/pkg/scan"
 )
 
 func newServeCommand() *cobra.Command {
@@ -60,7 +61,7 @@ ExportGuard.Approver.`,
 				return err
 			}
 			reader := serveTesting.reader
-			var graph graphScanner // the reconcile's Resource Graph; none under test
+			var graph scan.Graph // the reconcile's Resource Graph; none under test
 			if reader == nil {
 				// Managed identity in Azure, the developer's sign-in locally.
 				cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{

@@ -9,6 +9,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/scan"
 )
 
 // reconcileLimit bounds one run of the reconcile timer: under host.json's
@@ -20,31 +21,31 @@ import (
 const reconcileLimit = 9 * time.Minute
 
 // reconcilingIngester is the handler's ingester whose reconcile timer scans
-// the policy's scope through Resource Graph (scan.go) instead of re-reading
+// the policy's scope through Resource Graph (pkg/scan) instead of re-reading
 // every open finding from ARM.
 type reconcilingIngester struct {
 	apiIngester
-	scan  *estateScan
+	scan  *scan.Scanner
 	limit time.Duration
 }
 
 // withReconcile makes the reconcile timer scan through graph; with no graph
 // (serve under test, or no Resource Graph client) the ingester is unchanged
 // and the reconcile re-reads open findings from ARM.
-func withReconcile(ing functions.Ingester, graph graphScanner, log *slog.Logger) functions.Ingester {
+func withReconcile(ing functions.Ingester, graph scan.Graph, log *slog.Logger) functions.Ingester {
 	a, ok := ing.(apiIngester)
 	if !ok || graph == nil {
 		return ing
 	}
 	return reconcilingIngester{apiIngester: a, limit: reconcileLimit,
-		scan: &estateScan{pipeline: a.Pipeline, graph: graph, log: log}}
+		scan: &scan.Scanner{Pipeline: a.Pipeline, Graph: graph, Log: log}}
 }
 
 // ReconcileAll is the reconcile timer's work (functions.Reconciler): the
 // scope's subscriptions scanned and judged as `exportguard scan` does, then
 // ARM for what Resource Graph does not hold, all within reconcileLimit.
 func (r reconcilingIngester) ReconcileAll(ctx context.Context, now time.Time) (guard.Summary, error) {
-	log := r.scan.log
+	log := r.scan.Log
 	var subs []string
 	for _, s := range r.Pipeline.Policy.Scope.Subscriptions {
 		subs = append(subs, strings.ToLower(strings.TrimSpace(s)))
@@ -55,7 +56,7 @@ func (r reconcilingIngester) ReconcileAll(ctx context.Context, now time.Time) (g
 	}
 	sctx, cancel := context.WithTimeout(ctx, r.limit)
 	defer cancel()
-	rep, err := r.scan.run(sctx, now, subs)
+	rep, err := r.scan.Run(sctx, now, subs)
 	log.Info("reconcile: scanned", "subscriptions", len(subs), "resources", rep.Rows,
 		"graphRequests", rep.Graph.Requests, "graphThrottled", rep.Graph.Throttled,
 		"knownNotListed", rep.Missing, "notInGraph", rep.NotInGraph, "settings", rep.Settings,

@@ -1,4 +1,16 @@
-package main
+// Package scan judges a whole estate, as `exportguard scan` and the reconcile
+// timer both do (DESIGN 3.1, 1): events tell the guard what changed, this
+// finds what exists, including what was there before the guard was installed.
+// Resource Graph lists every resource of the types the rules judge, and the
+// pipeline judges each row as a state an event carried
+// (guard.Pipeline.Reconcile): it may open a finding, and a resolution it
+// suggests is confirmed by an ARM read (DESIGN 3.6). ARM is read, through the
+// ARM read budget, for what Resource Graph cannot say: each subscription's
+// diagnostic settings, the open findings of the types it does not hold, and
+// the resources the store knows that it no longer lists (gone, or not yet
+// indexed: only ARM's 404 closes anything). Nothing is taken as gone after a
+// scan that failed, nor in a subscription Resource Graph did not show.
+package scan
 
 import (
 	"context"
@@ -14,40 +26,30 @@ import (
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
 )
 
-// The estate's scan, which `exportguard scan` and the reconcile timer both run
-// (DESIGN 3.1, 1): Resource Graph lists every resource of the types the rules
-// judge, and the pipeline judges each row as a state an event carried
-// (guard.Pipeline.Reconcile): it may open a finding, and a resolution it
-// suggests is confirmed by an ARM read (DESIGN 3.6). ARM is read, through the
-// ARM read budget, for what Resource Graph cannot say: each subscription's
-// diagnostic settings, the open findings of the types it does not hold, and
-// the resources the store knows that it no longer lists (gone, or not yet
-// indexed: only ARM's 404 closes anything). Nothing is taken as gone after a
-// scan that failed, nor in a subscription Resource Graph did not show.
-
-// graphScanner is what the scan needs of Resource Graph (resourcegraph.Client).
-type graphScanner interface {
+// Graph is what a scan needs of Resource Graph (resourcegraph.Client).
+type Graph interface {
 	Scan(ctx context.Context, subscriptions, types []string, each func(*guard.Resource) error) (resourcegraph.Stats, error)
 }
 
-// estateScan scans subscriptions and judges what it finds.
-type estateScan struct {
-	pipeline *guard.Pipeline
-	graph    graphScanner
-	log      *slog.Logger
-	// reads counts the ARM reads sent so far (the ARM client's budget); nil
+// Scanner scans subscriptions and judges what it finds.
+type Scanner struct {
+	Pipeline *guard.Pipeline
+	Graph    Graph
+	Log      *slog.Logger
+	// Reads counts the ARM reads sent so far (the ARM client's budget); nil
 	// when not known. Counted around each step, so exact only when nothing
 	// else reads through the same client meanwhile (the scan command).
-	reads func() int64
-	// progress, when set, is called with the rows judged so far, every
+	Reads func() int64
+	// Progress, when set, is called with the rows judged so far, every
 	// progressEvery rows and at the end of the rows.
-	progress func(rows int)
+	Progress func(rows int)
 }
 
+// progressEvery is how many rows go between two calls of Progress.
 const progressEvery = 250
 
-// scanReport says what a scan did.
-type scanReport struct {
+// Report says what a scan did.
+type Report struct {
 	Subscriptions []string
 	Graph         resourcegraph.Stats
 	Summary       guard.Summary // everything judged, rows and ARM reads
@@ -67,14 +69,14 @@ type scanReport struct {
 // every type (resourcegraph.AllTypes).
 const anyTypeProbe = "Microsoft.ExportGuardProbe/anyType"
 
-// judgedTypes are the types the pipeline's enabled rules judge, for
+// JudgedTypes are the types the pipeline's enabled rules judge, for
 // Resource Graph; settings says whether monitoring.activity-log wants the
 // subscriptions' diagnostic settings, which are read from ARM. A rule that
 // judges every type (residency.location) asks for every type of the Resources
 // table (resourcegraph.AllTypes), not for the types of other tables, whose
 // rows have no location (role assignments): those are asked for when another
 // rule judges them.
-func judgedTypes(p *guard.Pipeline) (types []string, settings bool) {
+func JudgedTypes(p *guard.Pipeline) (types []string, settings bool) {
 	var all, some []guard.Rule
 	for _, r := range p.Rules {
 		switch {
@@ -102,27 +104,27 @@ func judgedTypes(p *guard.Pipeline) (types []string, settings bool) {
 	return types, settings
 }
 
-// run scans the subscriptions (lower-case GUIDs) and judges at now. The error
+// Run scans the subscriptions (lower-case GUIDs) and judges at now. The error
 // joins what failed (the scan, reads not confirmed, the store); the report
 // says what was done either way.
-func (s *estateScan) run(ctx context.Context, now time.Time, subs []string) (scanReport, error) {
-	p := s.pipeline
-	rep := scanReport{Subscriptions: subs, ConfirmReads: -1, MissingReads: -1, NotInGraphReads: -1, SettingsReads: -1}
-	types, settings := judgedTypes(p)
+func (s *Scanner) Run(ctx context.Context, now time.Time, subs []string) (Report, error) {
+	p := s.Pipeline
+	rep := Report{Subscriptions: subs, ConfirmReads: -1, MissingReads: -1, NotInGraphReads: -1, SettingsReads: -1}
+	types, settings := JudgedTypes(p)
 	var errs []error
 
 	// 1. Every row, judged as it arrives.
 	seen := map[string]bool{}
 	var scanErr error
 	rows := func(yield func(*guard.Resource) bool) {
-		rep.Graph, scanErr = s.graph.Scan(ctx, subs, types, func(r *guard.Resource) error {
+		rep.Graph, scanErr = s.Graph.Scan(ctx, subs, types, func(r *guard.Resource) error {
 			seen[guard.IDKey(r.ID)] = true
 			r.ObservedAt = now.UTC() // read by this scan, at its clock
 			if !yield(r) {
 				return errScanStopped
 			}
-			if rep.Rows++; s.progress != nil && rep.Rows%progressEvery == 0 {
-				s.progress(rep.Rows)
+			if rep.Rows++; s.Progress != nil && rep.Rows%progressEvery == 0 {
+				s.Progress(rep.Rows)
 			}
 			return nil
 		})
@@ -132,8 +134,8 @@ func (s *estateScan) run(ctx context.Context, now time.Time, subs []string) (sca
 	rep.Summary.Add(sum)
 	rep.Rows -= sum.Skipped
 	rep.ConfirmReads = s.readsSince(before)
-	if s.progress != nil {
-		s.progress(rep.Rows)
+	if s.Progress != nil {
+		s.Progress(rep.Rows)
 	}
 	if scanErr != nil && !errors.Is(scanErr, errScanStopped) {
 		errs = append(errs, fmt.Errorf("scan: %w", scanErr))
@@ -144,9 +146,9 @@ func (s *estateScan) run(ctx context.Context, now time.Time, subs []string) (sca
 	switch {
 	case scanErr != nil:
 		rep.Incomplete = "the scan did not finish: " + firstLine(scanErr.Error())
-		s.log.Warn("scan incomplete: no resource is taken as gone because it was not listed", "error", scanErr.Error())
+		s.log().Warn("scan incomplete: no resource is taken as gone because it was not listed", "error", scanErr.Error())
 	case len(rep.Graph.Unseen) > 0:
-		s.log.Warn("Resource Graph did not show these subscriptions (no read access, or no such subscription): their resources were not judged, and none is taken as gone",
+		s.log().Warn("Resource Graph did not show these subscriptions (no read access, or no such subscription): their resources were not judged, and none is taken as gone",
 			"subscriptions", rep.Graph.Unseen)
 	}
 	if ctx.Err() != nil {
@@ -169,7 +171,7 @@ func (s *estateScan) run(ctx context.Context, now time.Time, subs []string) (sca
 		}
 		rep.Missing = len(ids)
 		if len(ids) > 0 {
-			s.log.Info("resources known but no longer listed by Resource Graph: reading them from ARM", "resources", len(ids))
+			s.log().Info("resources known but no longer listed by Resource Graph: reading them from ARM", "resources", len(ids))
 		}
 		before := s.readCount()
 		sum, err := p.Recheck(ctx, now, ids)
@@ -187,7 +189,7 @@ func (s *estateScan) run(ctx context.Context, now time.Time, subs []string) (sca
 	}
 	rep.NotInGraph = len(ids)
 	if len(rep.Graph.NotInGraph) > 0 {
-		s.log.Info("types Resource Graph does not hold: their open findings are read from ARM",
+		s.log().Info("types Resource Graph does not hold: their open findings are read from ARM",
 			"types", rep.Graph.NotInGraph, "resources", len(ids))
 	}
 	before = s.readCount()
@@ -223,8 +225,8 @@ var errScanStopped = errors.New("stopped: the rows could not be judged")
 // missing returns the resources the store knows, in a subscription Resource
 // Graph showed (asked[sub]), of a type the scan asks it for, that it did not
 // list: their last known states and their open or exempt findings.
-func (s *estateScan) missing(ctx context.Context, types []string, asked, seen map[string]bool) ([]string, error) {
-	p := s.pipeline
+func (s *Scanner) missing(ctx context.Context, types []string, asked, seen map[string]bool) ([]string, error) {
+	p := s.Pipeline
 	var ids []string
 	add := func(id, typ string) {
 		key := guard.IDKey(id)
@@ -258,8 +260,8 @@ func (s *estateScan) missing(ctx context.Context, types []string, asked, seen ma
 // subscriptions scanned, of a type Resource Graph does not hold (a SQL
 // server's encryption protector, a Key Vault key, a JIT policy, a PIM
 // schedule...): only ARM can say how they are.
-func (s *estateScan) notInGraph(ctx context.Context, types []string, subs []string) ([]string, error) {
-	p := s.pipeline
+func (s *Scanner) notInGraph(ctx context.Context, types []string, subs []string) ([]string, error) {
+	p := s.Pipeline
 	fs, err := openFindings(ctx, p.Store)
 	if err != nil {
 		return nil, err
@@ -291,18 +293,25 @@ func openFindings(ctx context.Context, st guard.Store) ([]guard.Finding, error) 
 	return out, nil
 }
 
-func (s *estateScan) readCount() int64 {
-	if s.reads == nil {
-		return -1
+func (s *Scanner) log() *slog.Logger {
+	if s.Log == nil {
+		return slog.Default()
 	}
-	return s.reads()
+	return s.Log
 }
 
-func (s *estateScan) readsSince(before int64) int64 {
-	if s.reads == nil {
+func (s *Scanner) readCount() int64 {
+	if s.Reads == nil {
 		return -1
 	}
-	return s.reads() - before
+	return s.Reads()
+}
+
+func (s *Scanner) readsSince(before int64) int64 {
+	if s.Reads == nil {
+		return -1
+	}
+	return s.Reads() - before
 }
 
 // subOf is the subscription a resource ID names, in lower case.
