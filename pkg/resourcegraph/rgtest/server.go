@@ -52,6 +52,7 @@ type Server struct {
 	failFrom int                       // Resource Graph request from which to fail (0: never)
 	failWith int
 	requests int            // Resource Graph requests
+	byTable  map[string]int // Resource Graph requests per table queried
 	reads    map[string]int // ARM reads per ID key
 	errs     []string
 }
@@ -59,7 +60,7 @@ type Server struct {
 // New starts a server on loopback over TLS.
 func New() *Server {
 	s := &Server{graph: map[string]map[string]any{}, arm: map[string]map[string]any{}, hidden: map[string]bool{},
-		settings: map[string]any{}, reads: map[string]int{}}
+		settings: map[string]any{}, reads: map[string]int{}, byTable: map[string]int{}}
 	s.Server = httptest.NewTLSServer(s)
 	return s
 }
@@ -129,6 +130,14 @@ func (s *Server) GraphRequests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.requests
+}
+
+// GraphRequestsOf is how many Resource Graph requests queried a table
+// (resources, authorizationresources...).
+func (s *Server) GraphRequestsOf(table string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.byTable[table]
 }
 
 // ARMReads is how many ARM reads were answered (resources and settings).
@@ -255,7 +264,14 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := typesIn.FindStringSubmatch(q.Query)
+	if m == nil {
+		s.mu.Unlock()
+		s.fault("Resource Graph query names no table: %q", q.Query)
+		http.Error(w, `{"error":{"code":"BadRequest"}}`, http.StatusBadRequest)
+		return
+	}
 	table, types := m[1], map[string]bool{}
+	s.byTable[table]++
 	for _, t := range strings.Split(m[2], ",") {
 		if t = strings.Trim(strings.TrimSpace(t), "'"); t != "" {
 			types[t] = true
