@@ -125,6 +125,10 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
+			reconcileSched, err := reconcileSchedule()
+			if err != nil {
+				return err
+			}
 			out, err := createSession(output, force)
 			if err != nil {
 				return err
@@ -139,7 +143,7 @@ were not finished is left out, whole.`,
 				os.Remove(output) // nothing was recorded
 				return err
 			}
-			rec := &recorder{Receiver: recv, Live: live, Policy: pol, Schedule: sched, Out: out, Log: log, Warn: stderr, Start: start}
+			rec := &recorder{Receiver: recv, Live: live, Policy: pol, Schedule: sched, Reconcile: reconcileSched, Out: out, Log: log, Warn: stderr, Start: start}
 			if isTerminal(stderr) {
 				rec.Progress = func(s recordStats) {
 					fmt.Fprintf(stderr, "\r\033[Krecording %s: %s", target, s)
@@ -268,16 +272,21 @@ type recorder struct {
 	Live     guard.ResourceReader // ARM
 	Policy   *guard.Policy
 	Schedule replay.Schedule // the sweep timer's; nil: no sweeps
-	Out      *sessionWriter
-	Log      *slog.Logger
-	Warn     io.Writer                            // where failed reads are reported
-	Now      func() time.Time                     // the wall clock; time.Now when nil
-	Start    time.Time                            // when recording started (the first tick follows it)
-	Progress func(recordStats)                    // told after every line written, when set
-	MinWait  time.Duration                        // shortest wait for messages before a tick is due (1 s)
-	MaxWait  time.Duration                        // longest (1 min)
-	Store    guard.Store                          // the pipeline's; an in-memory one when nil
-	onRead   func(id string, res *guard.Resource) // tests: see live reads
+	// Reconcile is the reconcile timer's (nil: none): at a sweep tick at or
+	// after one of its ticks, the open findings are re-checked first
+	// (RecheckOpen), as replay will at the same tick, and what it read is
+	// recorded.
+	Reconcile replay.Schedule
+	Out       *sessionWriter
+	Log       *slog.Logger
+	Warn      io.Writer                            // where failed reads are reported
+	Now       func() time.Time                     // the wall clock; time.Now when nil
+	Start     time.Time                            // when recording started (the first tick follows it)
+	Progress  func(recordStats)                    // told after every line written, when set
+	MinWait   time.Duration                        // shortest wait for messages before a tick is due (1 s)
+	MaxWait   time.Duration                        // longest (1 min)
+	Store     guard.Store                          // the pipeline's; an in-memory one when nil
+	onRead    func(id string, res *guard.Resource) // tests: see live reads
 
 	pipeline *guard.Pipeline
 	session  *replay.ARM
@@ -483,10 +492,25 @@ func (r *recorder) sweepUntil(ctx context.Context, until time.Time) error {
 		if t.IsZero() || t.After(until) {
 			return nil
 		}
+		var sum guard.Summary
+		if r.Reconcile != nil {
+			if rt := r.Reconcile.Next(r.tickBase()).UTC(); !rt.IsZero() && !rt.After(t) {
+				r.clock = rt
+				r.sweeping = true
+				s, err := r.pipeline.RecheckOpen(ctx, rt)
+				r.sweeping = false
+				sum.Add(s)
+				if err != nil {
+					r.pending = nil
+					return fmt.Errorf("record: reconcile at %s: %w", rt.Format(time.RFC3339), err)
+				}
+			}
+		}
 		r.clock = t
 		r.sweeping = true
-		sum, err := r.pipeline.Sweep(ctx, t)
+		s, err := r.pipeline.Sweep(ctx, t)
 		r.sweeping = false
+		sum.Add(s)
 		if err != nil {
 			r.pending = nil
 			return fmt.Errorf("record: sweep at %s: %w", t.Format(time.RFC3339), err)

@@ -86,6 +86,10 @@ func replayInProcess(t *testing.T, st guard.Store, policyPath, session string, d
 	if err != nil {
 		t.Fatal(err)
 	}
+	reconcileSched, err := reconcileSchedule()
+	if err != nil {
+		t.Fatal(err)
+	}
 	pl, err := newPipeline(st, nil, pol, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +98,7 @@ func replayInProcess(t *testing.T, st guard.Store, policyPath, session string, d
 		pl.Dispatcher = nil
 	}
 	var arm *replay.ARM
-	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Errors: io.Discard,
+	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: io.Discard,
 		Bind: func(a *replay.ARM) { arm = a; bindRemediation(pl, a) }}
 	f, err := os.Open(session)
 	if err != nil {

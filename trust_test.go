@@ -167,8 +167,8 @@ func TestTrustOlderStateIsIgnoredOnlyForARM(t *testing.T) {
 
 // Replaying a session into a store that holds other resources' findings
 // closes none of them: a resource with no arm line in the session is
-// unknown, not deleted, to the events and to the sweep; only a deleted line
-// makes it gone (case 8, DESIGN 3.2).
+// unknown, not deleted, to the events and to the reconcile; only a deleted
+// line makes it gone (case 8, DESIGN 3.2).
 func TestTrustReplayIntoAStoreKeepsOtherFindings(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "store.db")
@@ -195,16 +195,26 @@ func TestTrustReplayIntoAStoreKeepsOtherFindings(t *testing.T) {
 		return p
 	}
 	first := session("first", armLine(trustAt(0), storageBody(live, true, goodVault)), egLine(trustAt(1), write(live, "w-live", trustAt(1))))
+	// The reconcile's tick (functions/reconcile/function.json: 03:00) after t.
+	reconcileAfter := func(t time.Time) time.Time {
+		d := time.Date(t.Year(), t.Month(), t.Day(), 3, 0, 0, 0, time.UTC)
+		if !d.After(t) {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d
+	}
 	// Another day's session: another account, an event about the first one
-	// (but no arm line for it), and sweeps every five minutes for an hour.
+	// (but no arm line for it), sweeps every five minutes for an hour, and
+	// the reconcile that night, which re-reads every open finding.
 	later := []string{armLine(trustAt(60), storageBody(other, true, goodVault)), egLine(trustAt(61), write(other, "w-other", trustAt(61))),
 		egLine(trustAt(62), write(live, "w-live-2", trustAt(62)))}
 	for m := 65; m <= 120; m += 5 {
 		later = append(later, clockLine(trustAt(m)))
 	}
+	later = append(later, clockLine(reconcileAfter(trustAt(120))))
 	second := session("second", later...)
 	gone := session("gone", line(map[string]any{"source": "arm", "observedAt": trustAt(130).Format(time.RFC3339), "deleted": true,
-		"body": map[string]string{"id": live}}), clockLine(trustAt(131)))
+		"body": map[string]string{"id": live}}), clockLine(trustAt(131)), clockLine(reconcileAfter(trustAt(131))))
 
 	status := func(out, id string) guard.Status {
 		t.Helper()

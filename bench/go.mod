@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/exportguard/exportguard v0.0.0
 	github.com/open-policy-agent/opa v1.22.3
+	github.com/robfig/cron/v3 v3.0.1
 )
 
 require (

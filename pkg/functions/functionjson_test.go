@@ -197,7 +197,7 @@ func trigger(t *testing.T, f functionJSON) binding {
 
 func TestFunctionFolders(t *testing.T) {
 	got := functionFolders(t)
-	want := []string{fnActivityLog, fnAPI, fnDashboard, fnEventGrid, fnHealth, fnResourceEvents, fnSweep}
+	want := []string{fnActivityLog, fnAPI, fnDashboard, fnEventGrid, fnHealth, fnReconcile, fnResourceEvents, fnSweep}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("function folders (-want +got):\n%s", diff)
 	}

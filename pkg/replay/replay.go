@@ -54,6 +54,7 @@ type Stats struct {
 func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, error) {
 	var st Stats
 	var clock time.Time
+	var lastClock time.Time // the time of the last clock line: the reconcile's ticks after it are due
 	arm := NewARM(func() time.Time { return clock })
 	p := *r.Pipeline
 	p.Reader = arm
@@ -105,7 +106,8 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 			arm.Observe(l)
 		case SourceClock:
 			var n ticks
-			n, sum, err = r.tick(ctx, &p, prev, clock, func(t time.Time) { clock = t })
+			n, sum, err = r.tick(ctx, &p, prev, lastClock, clock, func(t time.Time) { clock = t })
+			lastClock = clock
 			st.Sweeps += n.sweeps
 			st.Reconciles += n.reconciles
 		}
@@ -122,11 +124,15 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 // ticks counts the timer functions a clock line ran.
 type ticks struct{ sweeps, reconciles int }
 
-// tick runs the timers due after from: the sweep at every scheduled tick
-// before to, the reconcile at every scheduled tick at or before to (before the
-// sweep of the same instant, whose seal then covers it), then the sweep once
-// at to itself. setClock moves the replay clock to each tick as it runs.
-func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, to time.Time, setClock func(time.Time)) (ticks, guard.Summary, error) {
+// tick runs the timers due: the sweep at every scheduled tick after from (the
+// line before) and before to, the reconcile at every scheduled tick after
+// lastClock (the clock line before; from when there is none) and at or before
+// to, before the sweep of the same instant, whose seal then covers it; then
+// the sweep once at to itself. The reconcile counts from the last clock line,
+// not the last line, so that an arm line a recorder wrote at a reconcile's
+// tick, just before that tick's clock line, does not hide the tick. setClock
+// moves the replay clock to each tick as it runs.
+func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, lastClock, to time.Time, setClock func(time.Time)) (ticks, guard.Summary, error) {
 	var sum guard.Summary
 	var n ticks
 	if !from.IsZero() && (r.Schedule != nil || r.Reconcile != nil) {
@@ -140,7 +146,11 @@ func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, to time.Ti
 			}
 			return s.Next(t)
 		}
-		sweepAt, reconcileAt := next(r.Schedule, from), next(r.Reconcile, from)
+		rfrom := lastClock
+		if rfrom.IsZero() || rfrom.After(from) {
+			rfrom = from
+		}
+		sweepAt, reconcileAt := next(r.Schedule, from), next(r.Reconcile, rfrom)
 		for {
 			reconcile := !reconcileAt.After(to) && !reconcileAt.After(sweepAt)
 			if !reconcile && !sweepAt.Before(to) {
@@ -153,8 +163,12 @@ func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, to time.Ti
 			var s guard.Summary
 			var err error
 			if reconcile {
-				setClock(reconcileAt)
-				s, err = p.RecheckOpen(ctx, reconcileAt)
+				at := reconcileAt
+				if at.Before(from) {
+					at = from // a tick the lines since the last clock line passed: run late, never back in time
+				}
+				setClock(at)
+				s, err = p.RecheckOpen(ctx, at)
 				n.reconciles++
 				reconcileAt = next(r.Reconcile, reconcileAt)
 			} else {

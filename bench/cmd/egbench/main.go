@@ -43,6 +43,8 @@ type config struct {
 	skipCosmos    bool
 	scanResources int
 	cosmos        bench.CosmosConfig
+	// issue 16 (issue16.go)
+	replayShort, replayLong, armChanges int
 }
 
 func main() {
@@ -64,6 +66,9 @@ func main() {
 	flag.IntVar(&c.cosmos.PerPipeline, "cosmos-per-pipeline", 100, "storage accounts of each pipeline in the runs at once on Cosmos DB")
 	flag.IntVar(&c.cosmos.Rounds, "cosmos-rounds", 10, "write operations of each of those accounts")
 	flag.IntVar(&c.scanResources, "scan-resources", 10000, "storage accounts in 3 subscriptions for the scan row (exportguard scan against a local Resource Graph and ARM)")
+	flag.IntVar(&c.replayShort, "replay-short", 30, "copies of the day-shifted session in the shorter replay")
+	flag.IntVar(&c.replayLong, "replay-long", 300, "copies of the day-shifted session in the longer replay")
+	flag.IntVar(&c.armChanges, "arm-changes", 2000, "changes in one subscription against the throttling ARM (at ARM's pace: about 20 a second)")
 	flag.BoolVar(&quick, "quick", false, "small sizes, for a smoke run (seconds)")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
@@ -79,6 +84,7 @@ func main() {
 	if quick {
 		c.sizes, c.storeRecords, c.httpRecords, c.opaRecords, c.coldStartRuns = []int{2000, 5000, 10000}, 3000, 3000, 3000, 2
 		c.cosmos.Accounts, c.cosmos.PerPipeline, c.cosmos.Rounds = 40, 20, 2
+		c.replayLong, c.armChanges = 100, 300
 	}
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
@@ -395,7 +401,14 @@ func run(ctx context.Context, c config) error {
 			"what": "exportguard serve --port P with EXPORTGUARD_STORE=sqlite:<new file>: process start to the first 200 on GET / (polled every 1 ms)"}
 	}
 
-	// 7. A scan of the estate through Resource Graph (issue 16).
+	// 7. Issue 16: replay, sweep, ARM read budget.
+	i16rows, i16targets, err := issue16(ctx, c)
+	if err != nil {
+		return err
+	}
+	res.Rows = append(res.Rows, i16rows...)
+
+	// 8. A scan of the estate through Resource Graph (issue 16).
 	progress("scan: %d resources in 3 subscriptions", c.scanResources)
 	sr, err := bench.RunScan(ctx, tmp, c.scanResources, 3, bench.Logger())
 	if err != nil {
@@ -464,6 +477,7 @@ func run(ctx context.Context, c config) error {
 	if res.Cosmos != nil {
 		res.Targets = append(res.Targets, cosmosTargets(res.Cosmos)...)
 	}
+	res.Targets = append(res.Targets, i16targets...)
 	res.Seconds = time.Since(began).Seconds()
 	res.Machine["loadAvgEnd"] = loadavg()
 
