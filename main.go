@@ -32,6 +32,6 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServeCommand(), newReplayCommand(), newPolicyCommand(), newAuditCommand(), newRemediateCommand(), newNotifyCommand(), newRecordCommand(), newReportCommand(), newDoctorCommand(), newStoreCommand())
+	root.AddCommand(newServeCommand(), newReplayCommand(), newPolicyCommand(), newAuditCommand(), newRemediateCommand(), newNotifyCommand(), newRecordCommand(), newReportCommand(), newDoctorCommand(), newStoreCommand(), newScanCommand(scanEnv{}))
 	return root
 }

@@ -215,7 +215,7 @@ func TestReplayRefusesBadArguments(t *testing.T) {
 }
 
 func TestEveryVerbHasHelp(t *testing.T) {
-	for _, verb := range []string{"serve", "replay", "policy", "policy check", "policy show"} {
+	for _, verb := range []string{"serve", "replay", "scan", "policy", "policy check", "policy show"} {
 		out, _, err := run(t, append(strings.Fields(verb), "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
 			t.Errorf("exportguard %s --help: %v\n%s", verb, err, out)

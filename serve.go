@@ -15,6 +15,8 @@ import (
 	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/functions"
 	pol "github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/resourcegraph"
+	"github.com/exportguard/exportguard/pkg/scan"
 )
 
 func newServeCommand() *cobra.Command {
@@ -24,7 +26,7 @@ func newServeCommand() *cobra.Command {
 		Short: "Run as the Azure Functions custom handler",
 		Long: `serve is the Azure Functions custom handler: host.json starts it, and it listens on
 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT for the host's invocations of the activitylog,
-resourceevents, sweep, health and api functions.
+resourceevents, sweep, reconcile, health and api functions.
 
 Settings (app settings in Azure, local.settings.json locally):
   EXPORTGUARD_STORE      store URL (default sqlite:exportguard.db)
@@ -59,6 +61,7 @@ ExportGuard.Approver.`,
 				return err
 			}
 			reader := serveTesting.reader
+			var graph scan.Graph // the reconcile's Resource Graph; none under test
 			if reader == nil {
 				// Managed identity in Azure, the developer's sign-in locally.
 				cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
@@ -67,6 +70,10 @@ ExportGuard.Approver.`,
 					return fmt.Errorf("credential: %w", err)
 				}
 				if reader, err = armreader.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
+					return err
+				}
+				if graph, err = resourcegraph.New(cred, resourcegraph.Options{
+					ARM: &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}, Logger: log}); err != nil {
 					return err
 				}
 			}
@@ -93,9 +100,11 @@ ExportGuard.Approver.`,
 			if worker != nil {
 				delivered = worker.Poke
 			}
+			// The reconcile timer scans the scope through Resource Graph.
+			ing := withReconcile(servedIngester(pl, st), graph, log)
 			h := functions.NewHandler(functions.Options{
-				Ingester:         servedIngester(pl, st), // with the api function's findings API
-				Ready:            storeReady(st),         // a write, rolled back: 503 when the store cannot take one
+				Ingester:         ing,            // with the api function's findings API
+				Ready:            storeReady(st), // a write, rolled back: 503 when the store cannot take one
 				APIAuth:          functions.APIAuthFromEnv(os.Getenv),
 				Logger:           log,
 				MaxBodyBytes:     maxBody,

@@ -145,3 +145,27 @@ func TestThrottleHeaders(t *testing.T) {
 		})
 	}
 }
+
+func TestCovers(t *testing.T) {
+	tests := []struct {
+		types []string
+		typ   string
+		want  bool
+	}{
+		{[]string{typeStorage}, "microsoft.storage/STORAGEACCOUNTS", true},
+		{[]string{typeStorage}, typeDisk, false},
+		{[]string{AllTypes}, typeDisk, true},
+		{[]string{AllTypes}, "Microsoft.Authorization/roleAssignments", false}, // another table, not asked
+		{[]string{AllTypes, "Microsoft.Authorization/roleAssignments"}, "Microsoft.Authorization/roleAssignments", true},
+		{[]string{AllTypes, "Microsoft.Sql/servers/encryptionProtector"}, "Microsoft.Sql/servers/encryptionProtector", false}, // in no table
+		{[]string{AllTypes}, "Microsoft.Storage/storageAccounts/blobServices", false},
+		{[]string{AllTypes}, "Microsoft.Resources/subscriptions", false},
+		{[]string{AllTypes}, "", false},
+		{[]string{"not a type"}, typeStorage, false},
+	}
+	for _, tt := range tests {
+		if got := Covers(tt.types, tt.typ); got != tt.want {
+			t.Errorf("Covers(%q, %q) = %v, want %v", tt.types, tt.typ, got, tt.want)
+		}
+	}
+}

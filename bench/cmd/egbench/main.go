@@ -41,6 +41,7 @@ type config struct {
 	out           string
 	skipCold      bool
 	skipCosmos    bool
+	scanResources int
 	cosmos        bench.CosmosConfig
 	// issue 16 (issue16.go)
 	replayShort, replayLong, armChanges int
@@ -64,6 +65,7 @@ func main() {
 	flag.IntVar(&c.cosmos.Accounts, "cosmos-accounts", 200, "storage accounts in the Cosmos DB session whose requests are counted")
 	flag.IntVar(&c.cosmos.PerPipeline, "cosmos-per-pipeline", 100, "storage accounts of each pipeline in the runs at once on Cosmos DB")
 	flag.IntVar(&c.cosmos.Rounds, "cosmos-rounds", 10, "write operations of each of those accounts")
+	flag.IntVar(&c.scanResources, "scan-resources", 10000, "storage accounts in 3 subscriptions for the scan row (exportguard scan against a local Resource Graph and ARM)")
 	flag.IntVar(&c.replayShort, "replay-short", 30, "copies of the day-shifted session in the shorter replay")
 	flag.IntVar(&c.replayLong, "replay-long", 300, "copies of the day-shifted session in the longer replay")
 	flag.IntVar(&c.armChanges, "arm-changes", 2000, "changes in one subscription against the throttling ARM (at ARM's pace: about 20 a second)")
@@ -406,6 +408,18 @@ func run(ctx context.Context, c config) error {
 	}
 	res.Rows = append(res.Rows, i16rows...)
 
+	// 8. A scan of the estate through Resource Graph (issue 16).
+	progress("scan: %d resources in 3 subscriptions", c.scanResources)
+	sr, err := bench.RunScan(ctx, tmp, c.scanResources, 3, bench.Logger())
+	if err != nil {
+		return err
+	}
+	scanNote := fmt.Sprintf("Resource Graph requests %d (%d to Resources, the rest to AuthorizationResources: role assignments); ARM reads %d (%d diagnostic settings, %d confirmations)",
+		sr.GraphRequests, sr.ResourcesQueries, sr.ARMReads, sr.SettingsReads, sr.ARMReads-sr.SettingsReads)
+	res.Rows = append(res.Rows, Row{Name: fmt.Sprintf("scan of %s resources in %d subscriptions (pkg/scan, local Resource Graph and ARM over HTTPS)", human(sr.Resources), sr.Subscriptions),
+		Store: string(bench.StoreSQLiteFile), Records: sr.Judged, Seconds: sr.Wall.Seconds(), PerSec: float64(sr.Judged) / nonzero(sr.Wall.Seconds()), Note: scanNote})
+	progress("scan: %d judged in %s; %s", sr.Judged, sr.Wall.Round(time.Millisecond), scanNote)
+
 	// Ratios and targets.
 	nearest := c.sizes[0] // the pipeline run nearest in size to the OPA run
 	for _, n := range c.sizes {
@@ -454,6 +468,12 @@ func run(ctx context.Context, c config) error {
 		{Goal: "OPA and exportguard agree on every judged resource",
 			Measured: fmt.Sprintf("%d mismatches in %d resources", eng.Mismatches, eng.Compared), Value: float64(eng.Mismatches), Met: eng.Mismatches == 0 && eng.Uncovered == 0},
 	}
+	pages := (sr.Resources + sr.Subscriptions + 999) / 1000 // rows and the subscriptions' own rows, 1,000 a page
+	res.Targets = append(res.Targets, Target{
+		Goal:     fmt.Sprintf("scan of %s resources in 3 subscriptions: every one judged, at most %d Resource Graph requests to Resources, no ARM reads but confirmations", human(sr.Resources), pages),
+		Measured: fmt.Sprintf("%d judged; %s; %s wall (not a target)", sr.Judged, scanNote, sr.Wall.Round(time.Millisecond)),
+		Value:    float64(sr.ResourcesQueries),
+		Met:      sr.Judged == sr.Resources && sr.ResourcesQueries <= pages && sr.ARMReads == sr.SettingsReads})
 	if res.Cosmos != nil {
 		res.Targets = append(res.Targets, cosmosTargets(res.Cosmos)...)
 	}
