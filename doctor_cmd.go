@@ -17,18 +17,18 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -46,7 +46,7 @@ var doctorTesting struct {
 	now        func() time.Time
 	credential azcore.TokenCredential
 	armURL     string
-	transport  azpolicy.Transporter
+	transport  policy.Transporter
 }
 
 // subscriptionAPIVersion is the api-version of GET /subscriptions/{id}.
@@ -298,7 +298,7 @@ func (d *doctor) policy(path string) *guard.Policy {
 	if path == "" {
 		name = "the built-in policy"
 	}
-	p, err := policy.Load(path)
+	p, err := policyfile.Load(path)
 	if err != nil {
 		d.say(docFail, check, "%s does not load: %v", name, err)
 		return nil
@@ -428,12 +428,12 @@ func (d *doctor) identity(ctx context.Context, pol *guard.Policy, subscription s
 	if len(pol.Scope.Subscriptions) > 0 && !pol.InScope(subscription) {
 		d.say(docWarn, check, "subscription %s is not in the policy's scope.subscriptions", subscription)
 	}
-	conf, err := armreader.Cloud(pol.Cloud)
+	conf, err := resourcemanager.Cloud(pol.Cloud)
 	if err != nil {
 		d.say(docFail, check, "%v", err)
 		return
 	}
-	opts := azpolicy.ClientOptions{Cloud: conf}
+	opts := policy.ClientOptions{Cloud: conf}
 	cred := doctorTesting.credential
 	if doctorTesting.armURL != "" {
 		rm := conf.Services[cloud.ResourceManager]
@@ -449,7 +449,7 @@ func (d *doctor) identity(ctx context.Context, pol *guard.Policy, subscription s
 			return
 		}
 	}
-	client, err := azarm.NewClient("exportguard", "v0.1.0", cred, &azarm.ClientOptions{ClientOptions: opts, DisableRPRegistration: true})
+	client, err := arm.NewClient("exportguard", "v0.1.0", cred, &arm.ClientOptions{ClientOptions: opts, DisableRPRegistration: true})
 	if err != nil {
 		d.say(docFail, check, "ARM client: %s", oneLine(err.Error()))
 		return

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/sqlite"
@@ -303,7 +303,7 @@ func TestDoctorBrokenStore(t *testing.T) {
 // fakeCredential hands out a token without signing anyone in.
 type fakeCredential struct{}
 
-func (fakeCredential) GetToken(context.Context, azpolicy.TokenRequestOptions) (azcore.AccessToken, error) {
+func (fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{Token: "doctor-test-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 

@@ -12,10 +12,10 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/functions"
-	pol "github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/scan"
 )
 
@@ -52,11 +52,11 @@ ExportGuard.Approver.`,
 			if err != nil {
 				return err
 			}
-			p, err := pol.Load(os.Getenv(envPolicy))
+			p, err := policyfile.Load(os.Getenv(envPolicy))
 			if err != nil {
 				return err
 			}
-			conf, err := armreader.Cloud(p.Cloud)
+			conf, err := resourcemanager.Cloud(p.Cloud)
 			if err != nil {
 				return err
 			}
@@ -69,7 +69,7 @@ ExportGuard.Approver.`,
 				if err != nil {
 					return fmt.Errorf("credential: %w", err)
 				}
-				if reader, err = armreader.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
+				if reader, err = resourcemanager.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
 					return err
 				}
 				if graph, err = resourcegraph.New(cred, resourcegraph.Options{
