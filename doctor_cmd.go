@@ -20,7 +20,6 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
@@ -48,9 +47,6 @@ var doctorTesting struct {
 	armURL     string
 	transport  policy.Transporter
 }
-
-// subscriptionAPIVersion is the api-version of GET /subscriptions/{id}.
-const subscriptionAPIVersion = "2022-12-01"
 
 type doctorLevel string
 
@@ -434,7 +430,6 @@ func (d *doctor) identity(ctx context.Context, pol *guard.Policy, subscription s
 		return
 	}
 	opts := policy.ClientOptions{Cloud: conf}
-	cred := doctorTesting.credential
 	if doctorTesting.armURL != "" {
 		rm := conf.Services[cloud.ResourceManager]
 		rm.Endpoint = doctorTesting.armURL
@@ -443,27 +438,15 @@ func (d *doctor) identity(ctx context.Context, pol *guard.Policy, subscription s
 		opts.Transport = doctorTesting.transport
 	}
 	opts.Retry.MaxRetries = 1
-	if cred == nil {
-		if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts}); err != nil {
-			d.say(docFail, check, "no credential: %s", oneLine(err.Error()))
-			return
-		}
-	}
-	client, err := arm.NewClient("exportguard", "v0.1.0", cred, &arm.ClientOptions{ClientOptions: opts, DisableRPRegistration: true})
+	client, err := resourcemanager.NewDefault(pol.Cloud, resourcemanager.Options{
+		Credential: doctorTesting.credential, ARM: &arm.ClientOptions{ClientOptions: opts}})
 	if err != nil {
-		d.say(docFail, check, "ARM client: %s", oneLine(err.Error()))
+		d.say(docFail, check, "no ARM client: %s", oneLine(err.Error()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := runtime.NewRequest(ctx, http.MethodGet, client.Endpoint()+"/subscriptions/"+subscription)
-	if err != nil {
-		d.say(docFail, check, "%v", err)
-		return
-	}
-	req.Raw().URL.RawQuery = "api-version=" + subscriptionAPIVersion
-	req.Raw().Header.Set("Accept", "application/json")
-	resp, err := client.Pipeline().Do(req)
+	resp, err := client.GetSubscription(ctx, subscription)
 	if err != nil {
 		if _, ok := errors.AsType[*azidentity.AuthenticationFailedError](err); ok || strings.Contains(err.Error(), "credential") {
 			d.say(docFail, check, "this machine's identity could not sign in to %s: %s", pol.Cloud, oneLine(err.Error()))

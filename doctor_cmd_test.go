@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 	"github.com/exportguard/exportguard/pkg/sqlite/sqlitetest"
 )
@@ -314,7 +315,7 @@ func TestDoctorIdentity(t *testing.T) {
 	const sub = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
 	status := http.StatusOK
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/subscriptions/"+sub || r.URL.Query().Get("api-version") != subscriptionAPIVersion ||
+		if r.Method != http.MethodGet || r.URL.Path != "/subscriptions/"+sub || r.URL.Query().Get("api-version") != resourcemanager.SubscriptionAPIVersion ||
 			r.Header.Get("Authorization") != "Bearer doctor-test-token" {
 			t.Errorf("ARM got %s %s (Authorization %q)", r.Method, r.URL, r.Header.Get("Authorization"))
 		}

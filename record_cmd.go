@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/activitylog"
@@ -187,11 +185,7 @@ var (
 		return eventhubs.NewProducer(t, o)
 	}
 	openARM = func(cloudName string, cred azcore.TokenCredential) (guard.ResourceReader, error) {
-		conf, err := resourcemanager.Cloud(cloudName)
-		if err != nil {
-			return nil, err
-		}
-		return resourcemanager.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}})
+		return resourcemanager.NewDefault(cloudName, resourcemanager.Options{Credential: cred})
 	}
 )
 

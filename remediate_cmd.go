@@ -12,9 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -31,16 +28,7 @@ var wallClock = time.Now
 // policy's cloud, signed in as DefaultAzureCredential finds (the developer's
 // sign-in, a managed identity). Tests replace it.
 var newARMClient = func(cloudName string) (*resourcemanager.Client, error) {
-	conf, err := resourcemanager.Cloud(cloudName)
-	if err != nil {
-		return nil, err
-	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-		ClientOptions: policy.ClientOptions{Cloud: conf}})
-	if err != nil {
-		return nil, fmt.Errorf("credential: %w", err)
-	}
-	return resourcemanager.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}})
+	return resourcemanager.NewDefault(cloudName, resourcemanager.Options{})
 }
 
 func newRemediateCommand() *cobra.Command {

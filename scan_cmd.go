@@ -10,8 +10,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
@@ -86,26 +84,11 @@ for serve to deliver.`,
 			if storeURL == "" {
 				storeURL = envOr(envStore, defaultScanStore)
 			}
-			conf, err := resourcemanager.Cloud(p.Cloud)
+			reader, err := resourcemanager.NewDefault(p.Cloud, resourcemanager.Options{Credential: env.cred, ARM: env.clients})
 			if err != nil {
 				return err
 			}
-			opts := env.clients
-			if opts == nil {
-				opts = &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}
-			}
-			cred := env.cred
-			if cred == nil {
-				if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-					ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
-					return fmt.Errorf("credential: %w", err)
-				}
-			}
-			reader, err := resourcemanager.New(cred, opts)
-			if err != nil {
-				return err
-			}
-			graph, err := resourcegraph.New(cred, resourcegraph.Options{ARM: opts, Logger: log})
+			graph, err := resourcegraph.New(reader.Credential(), resourcegraph.Options{ARM: reader.ClientOptions(), Logger: log})
 			if err != nil {
 				return err
 			}

@@ -7,9 +7,6 @@ import (
 	"os"
 	"sync"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/functions"
@@ -56,24 +53,17 @@ ExportGuard.Approver.`,
 			if err != nil {
 				return err
 			}
-			conf, err := resourcemanager.Cloud(p.Cloud)
-			if err != nil {
-				return err
-			}
 			reader := serveTesting.reader
 			var graph scan.Graph // the reconcile's Resource Graph; none under test
 			if reader == nil {
 				// Managed identity in Azure, the developer's sign-in locally.
-				cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-					ClientOptions: policy.ClientOptions{Cloud: conf}})
+				client, err := resourcemanager.NewDefault(p.Cloud, resourcemanager.Options{})
 				if err != nil {
-					return fmt.Errorf("credential: %w", err)
-				}
-				if reader, err = resourcemanager.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
 					return err
 				}
-				if graph, err = resourcegraph.New(cred, resourcegraph.Options{
-					ARM: &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}, Logger: log}); err != nil {
+				reader = client
+				if graph, err = resourcegraph.New(client.Credential(), resourcegraph.Options{
+					ARM: client.ClientOptions(), Logger: log}); err != nil {
 					return err
 				}
 			}

@@ -3,7 +3,8 @@
 // the resource as ARM returns it, so this is the pipeline's guard.ResourceReader
 // in Azure. It uses azcore's ARM pipeline, which authenticates with the given
 // credential (managed identity in Azure) and retries throttling (429 with
-// Retry-After) and transient 5xx answers with backoff.
+// Retry-After) and transient 5xx answers with backoff. NewDefault (default.go)
+// is where the handler and every command build their client for a cloud.
 package resourcemanager
 
 import (
@@ -82,9 +83,12 @@ type Client struct {
 	c      *arm.Client
 	pv     providerVersions
 	budget *ReadBudget
+	cred   azcore.TokenCredential
+	opts   arm.ClientOptions // as given, for ClientOptions
 }
 
-// New returns a client for the cloud in opts (public by default). Its reads
+// New returns a client for the cloud in opts (public by default), signed in
+// with cred; commands and the handler use NewDefault. Its reads
 // are paced by a ReadBudget (budget.go): the one among opts.PerRetryPolicies,
 // or one of DefaultBudget's pace of its own.
 func New(cred azcore.TokenCredential, opts *arm.ClientOptions) (*Client, error) {
@@ -107,7 +111,7 @@ func New(cred azcore.TokenCredential, opts *arm.ClientOptions) (*Client, error) 
 	if err != nil {
 		return nil, fmt.Errorf("arm: new client: %w", err)
 	}
-	return &Client{c: c, budget: budget}, nil
+	return &Client{c: c, budget: budget, cred: cred, opts: *opts}, nil
 }
 
 // Budget is the ReadBudget the client's reads go through.
