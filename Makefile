@@ -16,7 +16,7 @@ FUZZ_TARGETS := \
 	./pkg/functions:FuzzAPIRequest \
 	./pkg/functions:FuzzEventGridWebhook \
 	./pkg/replay:FuzzParseLine \
-	./pkg/policy:FuzzParse \
+	./pkg/policyfile:FuzzParse \
 	./internal/fastjson:FuzzUnmarshalMatchesStdlib \
 	./internal/fastjson:FuzzUnquoteMatchesStdlib \
 	./pkg/activitylog:FuzzWireStructsMatchStdlib \

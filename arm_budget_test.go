@@ -5,10 +5,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exportguard/exportguard/pkg/arm"
-	"github.com/exportguard/exportguard/pkg/arm/armtest"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
+	"github.com/exportguard/exportguard/pkg/resourcemanager/armtest"
 )
 
 // TestARMBurstIsPacedAndLosesNothing: 2,000 changes in one subscription, in
@@ -35,16 +35,16 @@ func TestARMBurstIsPacedAndLosesNothing(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := armtest.NewServer(armtest.Options{Bucket: arm.ARMReadBucket, RefillPerSecond: arm.ARMReadRefillPerSecond * speedup,
+			srv := armtest.NewServer(armtest.Options{Bucket: resourcemanager.ARMReadBucket, RefillPerSecond: resourcemanager.ARMReadRefillPerSecond * speedup,
 				StartTokens: tt.startTokens, RetryAfter: time.Second})
 			defer srv.Close()
-			budget := arm.NewReadBudget(arm.BudgetOptions{PerSecond: arm.DefaultBudget.PerSecond * speedup,
-				Burst: arm.DefaultBudget.Burst, Concurrency: arm.DefaultBudget.Concurrency})
+			budget := resourcemanager.NewReadBudget(resourcemanager.BudgetOptions{PerSecond: resourcemanager.DefaultBudget.PerSecond * speedup,
+				Burst: resourcemanager.DefaultBudget.Burst, Concurrency: resourcemanager.DefaultBudget.Concurrency})
 			reader, err := srv.Client(budget)
 			if err != nil {
 				t.Fatal(err)
 			}
-			pol, err := policy.Load("")
+			pol, err := policyfile.Load("")
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -17,18 +17,17 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -46,11 +45,8 @@ var doctorTesting struct {
 	now        func() time.Time
 	credential azcore.TokenCredential
 	armURL     string
-	transport  azpolicy.Transporter
+	transport  policy.Transporter
 }
-
-// subscriptionAPIVersion is the api-version of GET /subscriptions/{id}.
-const subscriptionAPIVersion = "2022-12-01"
 
 type doctorLevel string
 
@@ -298,7 +294,7 @@ func (d *doctor) policy(path string) *guard.Policy {
 	if path == "" {
 		name = "the built-in policy"
 	}
-	p, err := policy.Load(path)
+	p, err := policyfile.Load(path)
 	if err != nil {
 		d.say(docFail, check, "%s does not load: %v", name, err)
 		return nil
@@ -428,13 +424,12 @@ func (d *doctor) identity(ctx context.Context, pol *guard.Policy, subscription s
 	if len(pol.Scope.Subscriptions) > 0 && !pol.InScope(subscription) {
 		d.say(docWarn, check, "subscription %s is not in the policy's scope.subscriptions", subscription)
 	}
-	conf, err := armreader.Cloud(pol.Cloud)
+	conf, err := resourcemanager.Cloud(pol.Cloud)
 	if err != nil {
 		d.say(docFail, check, "%v", err)
 		return
 	}
-	opts := azpolicy.ClientOptions{Cloud: conf}
-	cred := doctorTesting.credential
+	opts := policy.ClientOptions{Cloud: conf}
 	if doctorTesting.armURL != "" {
 		rm := conf.Services[cloud.ResourceManager]
 		rm.Endpoint = doctorTesting.armURL
@@ -443,27 +438,15 @@ func (d *doctor) identity(ctx context.Context, pol *guard.Policy, subscription s
 		opts.Transport = doctorTesting.transport
 	}
 	opts.Retry.MaxRetries = 1
-	if cred == nil {
-		if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{ClientOptions: opts}); err != nil {
-			d.say(docFail, check, "no credential: %s", oneLine(err.Error()))
-			return
-		}
-	}
-	client, err := azarm.NewClient("exportguard", "v0.1.0", cred, &azarm.ClientOptions{ClientOptions: opts, DisableRPRegistration: true})
+	client, err := resourcemanager.NewDefault(pol.Cloud, resourcemanager.Options{
+		Credential: doctorTesting.credential, ARM: &arm.ClientOptions{ClientOptions: opts}})
 	if err != nil {
-		d.say(docFail, check, "ARM client: %s", oneLine(err.Error()))
+		d.say(docFail, check, "no ARM client: %s", oneLine(err.Error()))
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	req, err := runtime.NewRequest(ctx, http.MethodGet, client.Endpoint()+"/subscriptions/"+subscription)
-	if err != nil {
-		d.say(docFail, check, "%v", err)
-		return
-	}
-	req.Raw().URL.RawQuery = "api-version=" + subscriptionAPIVersion
-	req.Raw().Header.Set("Accept", "application/json")
-	resp, err := client.Pipeline().Do(req)
+	resp, err := client.GetSubscription(ctx, subscription)
 	if err != nil {
 		if _, ok := errors.AsType[*azidentity.AuthenticationFailedError](err); ok || strings.Contains(err.Error(), "credential") {
 			d.say(docFail, check, "this machine's identity could not sign in to %s: %s", pol.Cloud, oneLine(err.Error()))

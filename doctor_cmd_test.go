@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 	"github.com/exportguard/exportguard/pkg/sqlite/sqlitetest"
 )
@@ -303,7 +304,7 @@ func TestDoctorBrokenStore(t *testing.T) {
 // fakeCredential hands out a token without signing anyone in.
 type fakeCredential struct{}
 
-func (fakeCredential) GetToken(context.Context, azpolicy.TokenRequestOptions) (azcore.AccessToken, error) {
+func (fakeCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{Token: "doctor-test-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 
@@ -314,7 +315,7 @@ func TestDoctorIdentity(t *testing.T) {
 	const sub = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
 	status := http.StatusOK
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet || r.URL.Path != "/subscriptions/"+sub || r.URL.Query().Get("api-version") != subscriptionAPIVersion ||
+		if r.Method != http.MethodGet || r.URL.Path != "/subscriptions/"+sub || r.URL.Query().Get("api-version") != resourcemanager.SubscriptionAPIVersion ||
 			r.Header.Get("Authorization") != "Bearer doctor-test-token" {
 			t.Errorf("ARM got %s %s (Authorization %q)", r.Method, r.URL, r.Header.Get("Authorization"))
 		}

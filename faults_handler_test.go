@@ -19,7 +19,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -51,7 +51,7 @@ func startFaultHandler(t *testing.T, max int64) *faultHandler {
 	}
 	logs := &notifytest.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	pl, err := newPipeline(st, arm, policy.Default(), log)
+	pl, err := newPipeline(st, arm, policyfile.Default(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -130,7 +130,7 @@ func TestFaultHandlerDotDotIDs(t *testing.T) {
 	}
 	arm.Observe(replay.Line{Source: replay.SourceARM, At: now.Add(-time.Hour), ID: idsTarget, Body: idsTargetBody(t, idsTarget)})
 
-	pol, err := policy.Load(remAuto)
+	pol, err := policyfile.Load(remAuto)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,7 +33,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -253,7 +253,7 @@ func faultsChild(spec childSpec) error {
 	if err != nil {
 		return err
 	}
-	pol, err := policy.Load(spec.Policy)
+	pol, err := policyfile.Load(spec.Policy)
 	if err != nil {
 		return err
 	}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/functions"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 	"github.com/exportguard/exportguard/pkg/sqlite/sqlitetest"
@@ -57,7 +57,7 @@ func healthOf(t *testing.T, st *sqlite.Store) (direct, invoked int, reason strin
 	t.Helper()
 	now := time.Date(2026, 11, 2, 10, 31, 48, 0, time.UTC)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	pl, err := newPipeline(st, replay.NewARM(func() time.Time { return now }), policy.Default(), log)
+	pl, err := newPipeline(st, replay.NewARM(func() time.Time { return now }), policyfile.Default(), log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -87,7 +87,7 @@ func startTrustHandler(t *testing.T, pol *guard.Policy) *trustHandler {
 	logs := &notifytest.SyncBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	if pol == nil {
-		pol = policy.Default()
+		pol = policyfile.Default()
 	}
 	pl, err := newPipeline(st, th.arm, pol, log)
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -93,7 +93,7 @@ func TestHandlerStoresFindingsFromAHostBatch(t *testing.T) {
 	}
 	batch := []string{bodies[0], corrupt, `{"records":[{"time":`, bodies[2], bodies[4]}
 
-	pl, err := newPipeline(st, arm, policy.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pl, err := newPipeline(st, arm, policyfile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/notify"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 func newNotifyCommand() *cobra.Command {
@@ -47,7 +47,7 @@ events' source.`,
 			if policyPath == "" {
 				policyPath = os.Getenv(envPolicy)
 			}
-			pol, err := policy.Load(policyPath)
+			pol, err := policyfile.Load(policyPath)
 			if err != nil {
 				return err
 			}

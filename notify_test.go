@@ -22,7 +22,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify"
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -396,7 +396,7 @@ func TestPipelineRetriesAndKeepsFailures(t *testing.T) {
 	}
 	tg.slack.Respond = notifytest.Status(http.StatusInternalServerError)
 
-	pol, err := policy.Parse([]byte(notifyYAML))
+	pol, err := policyfile.Parse([]byte(notifyYAML))
 	if err != nil {
 		t.Fatal(err)
 	}

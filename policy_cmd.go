@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 func newPolicyCommand() *cobra.Command {
@@ -20,7 +20,7 @@ func newPolicyCommand() *cobra.Command {
 		Short: "Check a policy file; print what it allows, or the key and line that is wrong",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, err := policy.Load(args[0])
+			p, err := policyfile.Load(args[0])
 			if err != nil {
 				return err
 			}
@@ -45,7 +45,7 @@ func newPolicyCommand() *cobra.Command {
 			if len(args) == 1 {
 				path = args[0]
 			}
-			p, err := policy.Load(path)
+			p, err := policyfile.Load(path)
 			if err != nil {
 				return err
 			}
@@ -55,7 +55,7 @@ func newPolicyCommand() *cobra.Command {
 					t.URL = "[redacted]"
 				}
 			}
-			b, err := policy.Marshal(p)
+			b, err := policyfile.Marshal(p)
 			if err != nil {
 				return err
 			}

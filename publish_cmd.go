@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -35,7 +35,7 @@ const toEventHubFlagHelp = "publish the sessions' eventhub messages to NAMESPACE
 func replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []string) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-	pol, err := policy.Load(policyPath)
+	pol, err := policyfile.Load(policyPath)
 	if err != nil {
 		return err
 	}

@@ -13,17 +13,15 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/activitylog"
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/eventgrid"
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/rules"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -90,7 +88,7 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
-			pol, err := policy.Load(policyPath)
+			pol, err := policyfile.Load(policyPath)
 			if err != nil {
 				return err
 			}
@@ -187,11 +185,7 @@ var (
 		return eventhubs.NewProducer(t, o)
 	}
 	openARM = func(cloudName string, cred azcore.TokenCredential) (guard.ResourceReader, error) {
-		conf, err := armreader.Cloud(cloudName)
-		if err != nil {
-			return nil, err
-		}
-		return armreader.New(cred, &arm.ClientOptions{ClientOptions: azpolicy.ClientOptions{Cloud: conf}})
+		return resourcemanager.NewDefault(cloudName, resourcemanager.Options{Credential: cred})
 	}
 )
 

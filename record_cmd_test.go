@@ -22,7 +22,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/eventhubs/ehtest"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -143,7 +143,7 @@ func newTestRecorder(t *testing.T, recv eventhubs.Receiver, live guard.ResourceR
 	}
 	t.Cleanup(func() { out.Close() })
 	if pol == nil {
-		pol = policy.Default()
+		pol = policyfile.Default()
 	}
 	log, _ := newLogger(io.Discard, "error", true)
 	r := &recorder{Receiver: recv, Live: live, Policy: pol, Out: out, Log: log, Warn: io.Discard,
@@ -509,7 +509,7 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pol, err := policy.Load(s.policy)
+			pol, err := policyfile.Load(s.policy)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -519,7 +519,7 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 				// remediates the session's resources itself, and its verdicts
 				// follow from that. Compare the two with remediation planned only.
 				pol.Remediation.Mode = guard.RemediationDryRun
-				raw, err := policy.Marshal(pol)
+				raw, err := policyfile.Marshal(pol)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -12,15 +12,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/remediate"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 )
 
 // wallClock is the time the remediate verbs run at: approvals are stamped with
@@ -30,17 +27,8 @@ var wallClock = time.Now
 // newARMClient builds the ARM client remediate run reads and writes with, in the
 // policy's cloud, signed in as DefaultAzureCredential finds (the developer's
 // sign-in, a managed identity). Tests replace it.
-var newARMClient = func(cloudName string) (*armreader.Client, error) {
-	conf, err := armreader.Cloud(cloudName)
-	if err != nil {
-		return nil, err
-	}
-	cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-		ClientOptions: azpolicy.ClientOptions{Cloud: conf}})
-	if err != nil {
-		return nil, fmt.Errorf("credential: %w", err)
-	}
-	return armreader.New(cred, &arm.ClientOptions{ClientOptions: azpolicy.ClientOptions{Cloud: conf}})
+var newARMClient = func(cloudName string) (*resourcemanager.Client, error) {
+	return resourcemanager.NewDefault(cloudName, resourcemanager.Options{})
 }
 
 func newRemediateCommand() *cobra.Command {
@@ -215,7 +203,7 @@ DefaultAzureCredential.`,
 			if policyPath == "" {
 				policyPath = os.Getenv(envPolicy)
 			}
-			pol, err := policy.Load(policyPath)
+			pol, err := policyfile.Load(policyPath)
 			if err != nil {
 				return err
 			}
@@ -228,7 +216,7 @@ DefaultAzureCredential.`,
 			if err != nil {
 				return err
 			}
-			ex := &remediate.Executor{Store: st, Policy: pol, Log: log, Reader: client, Writer: armreader.NewWriter(client)}
+			ex := &remediate.Executor{Store: st, Policy: pol, Log: log, Reader: client, Writer: resourcemanager.NewWriter(client)}
 			return runRemediation(cmd.Context(), cmd.OutOrStdout(), st, ex, wallClock())
 		},
 	}

@@ -19,16 +19,16 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	azpolicy "github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/remediate"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -78,7 +78,7 @@ func writesOf(ws []replay.Write) []string {
 // between planning and applying.
 func replayInProcess(t *testing.T, st guard.Store, policyPath, session string, dispatch bool) []replay.Write {
 	t.Helper()
-	pol, err := policy.Load(policyPath)
+	pol, err := policyfile.Load(policyPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +367,7 @@ func TestApproveThroughAPIAndCLI(t *testing.T) {
 	}
 
 	// The api function, on the store, at a time within the approval window.
-	pol, _ := policy.Load(remApprove)
+	pol, _ := policyfile.Load(remApprove)
 	pl, err := newPipeline(st, nil, pol, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
@@ -466,13 +466,13 @@ func TestApproveThroughAPIAndCLI(t *testing.T) {
 	fake := &cliARM{t: t, body: armBodyOf(t, remSession, remFTP, "TLS1_0")}
 	srvARM := httptest.NewTLSServer(fake)
 	defer srvARM.Close()
-	newARMClient = func(cloudName string) (*armreader.Client, error) {
+	newARMClient = func(cloudName string) (*resourcemanager.Client, error) {
 		if cloudName != "AzureCloud" {
 			t.Errorf("cloud %q", cloudName)
 		}
 		conf := cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.invalid/", Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
 			cloud.ResourceManager: {Endpoint: srvARM.URL, Audience: "https://management.core.windows.net/"}}}
-		return armreader.New(staticCred{}, &azarm.ClientOptions{ClientOptions: azpolicy.ClientOptions{Cloud: conf, Transport: srvARM.Client()}})
+		return resourcemanager.New(staticCred{}, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf, Transport: srvARM.Client()}})
 	}
 	defer func() { newARMClient = defaultARMClient }()
 	wallClock = func() time.Time { return approvedAt.Add(10 * time.Minute) }
@@ -511,7 +511,7 @@ var defaultARMClient = newARMClient
 
 type staticCred struct{}
 
-func (staticCred) GetToken(context.Context, azpolicy.TokenRequestOptions) (azcore.AccessToken, error) {
+func (staticCred) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	return azcore.AccessToken{Token: "test-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
 }
 

@@ -12,7 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -49,7 +49,7 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			if err != nil {
 				return err
 			}
-			pol, err := policy.Load(policyPath)
+			pol, err := policyfile.Load(policyPath)
 			if err != nil {
 				return err
 			}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/report"
 )
 
@@ -58,7 +58,7 @@ findings are always listed. The policy (for the allowed regions and the exemptio
 			if policyPath == "" {
 				policyPath = os.Getenv(envPolicy)
 			}
-			pol, err := policy.Load(policyPath)
+			pol, err := policyfile.Load(policyPath)
 			if err != nil {
 				return err
 			}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 // The served ingester gives the api function its dashboard.
@@ -99,7 +99,7 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 	}
 	defer st.Close()
 	quiet := slog.New(slog.DiscardHandler)
-	pl, err := newPipeline(st, nil, policy.Default(), quiet)
+	pl, err := newPipeline(st, nil, policyfile.Default(), quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

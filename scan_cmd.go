@@ -9,15 +9,13 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/spf13/cobra"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/guard"
-	pol "github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/scan"
 )
 
@@ -25,7 +23,7 @@ import (
 // with azidentity's default credential in the policy's cloud, at the wall clock.
 type scanEnv struct {
 	cred    azcore.TokenCredential // nil: azidentity's default credential
-	clients *azarm.ClientOptions   // ARM and Resource Graph; nil: the policy's cloud
+	clients *arm.ClientOptions     // ARM and Resource Graph; nil: the policy's cloud
 	now     func() time.Time       // nil: time.Now
 }
 
@@ -75,7 +73,7 @@ for serve to deliver.`,
 			if err != nil {
 				return err
 			}
-			p, err := pol.Load(policyPath)
+			p, err := policyfile.Load(policyPath)
 			if err != nil {
 				return err
 			}
@@ -86,26 +84,11 @@ for serve to deliver.`,
 			if storeURL == "" {
 				storeURL = envOr(envStore, defaultScanStore)
 			}
-			conf, err := armreader.Cloud(p.Cloud)
+			reader, err := resourcemanager.NewDefault(p.Cloud, resourcemanager.Options{Credential: env.cred, ARM: env.clients})
 			if err != nil {
 				return err
 			}
-			opts := env.clients
-			if opts == nil {
-				opts = &azarm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}
-			}
-			cred := env.cred
-			if cred == nil {
-				if cred, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-					ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
-					return fmt.Errorf("credential: %w", err)
-				}
-			}
-			reader, err := armreader.New(cred, opts)
-			if err != nil {
-				return err
-			}
-			graph, err := resourcegraph.New(cred, resourcegraph.Options{ARM: opts, Logger: log})
+			graph, err := resourcegraph.New(reader.Credential(), resourcegraph.Options{ARM: reader.ClientOptions(), Logger: log})
 			if err != nil {
 				return err
 			}
@@ -189,7 +172,7 @@ func scanSubscriptions(given []string, p *guard.Policy) ([]string, error) {
 }
 
 // printScanSummary tells on stderr what the scan did.
-func printScanSummary(w io.Writer, rep scan.Report, fs []guard.Finding, budget *armreader.ReadBudget) {
+func printScanSummary(w io.Writer, rep scan.Report, fs []guard.Finding, budget *resourcemanager.ReadBudget) {
 	fmt.Fprintf(w, "scan: %d subscription(s), %d resource(s) judged; %s\n", len(rep.Subscriptions), rep.Rows, countStatuses(fs))
 	fmt.Fprintf(w, "  Resource Graph: %d request(s), %d throttled (429)\n", rep.Graph.Requests, rep.Graph.Throttled)
 	fmt.Fprintf(w, "  ARM: %d read(s), %d throttled (429): %d confirming a resolution a row suggested, %d of %d known resource(s) no longer listed, %d of %d resource(s) of types not in Resource Graph, %d of %d subscription(s)' diagnostic settings\n",

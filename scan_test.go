@@ -15,13 +15,13 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
-	"github.com/exportguard/exportguard/pkg/arm/armtest"
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
 	"github.com/exportguard/exportguard/pkg/resourcegraph/rgtest"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
+	"github.com/exportguard/exportguard/pkg/resourcemanager/armtest"
 )
 
 // Scans run against rgtest: a local Resource Graph and ARM over one estate, on
@@ -410,11 +410,11 @@ func reconcileHandler(t *testing.T, srv *rgtest.Server, policyPath string) (http
 // newReconcileHandler builds serve's handler as serve does, its ARM and
 // Resource Graph clients pointed at srv.
 func newReconcileHandler(ctx context.Context, srv *rgtest.Server, policyPath string) (http.Handler, guard.Store, error) {
-	p, err := policy.Load(policyPath)
+	p, err := policyfile.Load(policyPath)
 	if err != nil {
 		return nil, nil, err
 	}
-	reader, err := armreader.New(rgtest.Credential(), srv.ClientOptions())
+	reader, err := resourcemanager.New(rgtest.Credential(), srv.ClientOptions())
 	if err != nil {
 		return nil, nil, err
 	}

@@ -7,15 +7,12 @@ import (
 	"os"
 	"sync"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/spf13/cobra"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/functions"
-	pol "github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/scan"
 )
 
@@ -52,11 +49,7 @@ ExportGuard.Approver.`,
 			if err != nil {
 				return err
 			}
-			p, err := pol.Load(os.Getenv(envPolicy))
-			if err != nil {
-				return err
-			}
-			conf, err := armreader.Cloud(p.Cloud)
+			p, err := policyfile.Load(os.Getenv(envPolicy))
 			if err != nil {
 				return err
 			}
@@ -64,16 +57,13 @@ ExportGuard.Approver.`,
 			var graph scan.Graph // the reconcile's Resource Graph; none under test
 			if reader == nil {
 				// Managed identity in Azure, the developer's sign-in locally.
-				cred, err := azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-					ClientOptions: policy.ClientOptions{Cloud: conf}})
+				client, err := resourcemanager.NewDefault(p.Cloud, resourcemanager.Options{})
 				if err != nil {
-					return fmt.Errorf("credential: %w", err)
-				}
-				if reader, err = armreader.New(cred, &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}); err != nil {
 					return err
 				}
-				if graph, err = resourcegraph.New(cred, resourcegraph.Options{
-					ARM: &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf}}, Logger: log}); err != nil {
+				reader = client
+				if graph, err = resourcegraph.New(client.Credential(), resourcegraph.Options{
+					ARM: client.ClientOptions(), Logger: log}); err != nil {
 					return err
 				}
 			}

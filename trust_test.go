@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -22,7 +22,7 @@ import (
 // Notifications payload naming another Key Vault does not become the key
 // storage.restore-cmk writes onto the account (case 3).
 func TestTrustRemediationRestsOnARMState(t *testing.T) {
-	pol, err := policy.Parse([]byte("scope: {subscriptions: [" + trustSub + "]}\n" +
+	pol, err := policyfile.Parse([]byte("scope: {subscriptions: [" + trustSub + "]}\n" +
 		"rules:\n  encryption.cmk: {mode: remediate}\nremediation: {mode: approve}\n"))
 	if err != nil {
 		t.Fatal(err)

@@ -19,7 +19,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -435,7 +435,7 @@ func TestReplayViaServePipeline(t *testing.T) {
 	for _, l := range sessionLines(t, replay.SourceARM) {
 		arm.Observe(l)
 	}
-	pl, err := newPipeline(st, arm, policy.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pl, err := newPipeline(st, arm, policyfile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

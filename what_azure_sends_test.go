@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 // What Azure really sends (issue 16), through the resourceevents function as
@@ -34,7 +34,7 @@ func TestResourceNotificationWithoutSKUOpensReplication(t *testing.T) {
 		b, _ := json.Marshal(m)
 		return b
 	}
-	pol := policy.Default()
+	pol := policyfile.Default()
 	pol.AllowedGeographies, pol.AllowedRegions = nil, []string{"eastus"}
 	th := startTrustHandler(t, pol)
 	// ARM's own state: the same account, RA-GRS to West Europe.

@@ -11,7 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -50,11 +50,11 @@ func replayWhatIf(cmd *cobra.Command, newPath, oldPath, format string, sessions 
 			return fmt.Errorf("--compare replays into fresh in-memory stores: it cannot be used with --%s", name)
 		}
 	}
-	oldPol, err := policy.Load(oldPath)
+	oldPol, err := policyfile.Load(oldPath)
 	if err != nil {
 		return fmt.Errorf("--compare: %w", err)
 	}
-	newPol, err := policy.Load(newPath)
+	newPol, err := policyfile.Load(newPath)
 	if err != nil {
 		return err
 	}

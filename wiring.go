@@ -87,7 +87,7 @@ func newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy,
 		},
 		Log: log,
 		// The readers serve and replay give are safe for concurrent use
-		// (pkg/arm's client, replay's ARM); record's is not and uses a pipeline
+		// (pkg/resourcemanager's client, replay's ARM); record's is not and uses a pipeline
 		// of its own.
 		ReadConcurrency: 4,
 	}

@@ -8,12 +8,12 @@ import (
 	"strings"
 	"time"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify"
 	"github.com/exportguard/exportguard/pkg/remediate"
 	"github.com/exportguard/exportguard/pkg/report"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 )
 
 // remediateParts builds the remediation planner and executor the policy's
@@ -57,8 +57,8 @@ func bindRemediation(p *guard.Pipeline, reader guard.ResourceReader) {
 	}
 	ex.Reader = reader
 	switch r := reader.(type) {
-	case *armreader.Client:
-		ex.Writer = armreader.NewWriter(r)
+	case *resourcemanager.Client:
+		ex.Writer = resourcemanager.NewWriter(r)
 	case remediate.Writer:
 		ex.Writer = r
 	}

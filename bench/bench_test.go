@@ -8,13 +8,13 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
+	"github.com/exportguard/exportguard/bench/egrego"
 	"github.com/exportguard/exportguard/bench/memstore"
-	egrego "github.com/exportguard/exportguard/bench/rego"
 	"github.com/exportguard/exportguard/bench/workload"
 	"github.com/exportguard/exportguard/pkg/activitylog"
 	"github.com/exportguard/exportguard/pkg/eventgrid"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/storetest"
 )
 
@@ -169,7 +169,7 @@ func judgedForBench(b *testing.B, n int) []judgedState {
 
 func BenchmarkRulesOnly(b *testing.B) {
 	states := judgedForBench(b, 20000)
-	pol := policy.Default()
+	pol := policyfile.Default()
 	rs := newJudgedStates(benchU).rules
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
@@ -182,7 +182,7 @@ func BenchmarkRulesOnly(b *testing.B) {
 func BenchmarkOPAParsed(b *testing.B) {
 	ctx := context.Background()
 	states := judgedForBench(b, 20000)
-	ev, err := egrego.New(ctx, policy.Default())
+	ev, err := egrego.New(ctx, policyfile.Default())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -204,7 +204,7 @@ func BenchmarkOPAParsed(b *testing.B) {
 func BenchmarkOPAFromJSON(b *testing.B) {
 	ctx := context.Background()
 	states := judgedForBench(b, 20000)
-	ev, err := egrego.New(ctx, policy.Default())
+	ev, err := egrego.New(ctx, policyfile.Default())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -225,7 +225,7 @@ func BenchmarkOPAFromJSON(b *testing.B) {
 // verdicts for every judged resource.
 func TestOPAAgrees(t *testing.T) {
 	ctx := context.Background()
-	ev, err := egrego.New(ctx, policy.Default())
+	ev, err := egrego.New(ctx, policyfile.Default())
 	if err != nil {
 		t.Fatal(err)
 	}

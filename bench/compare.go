@@ -8,12 +8,12 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
-	egrego "github.com/exportguard/exportguard/bench/rego"
+	"github.com/exportguard/exportguard/bench/egrego"
 	"github.com/exportguard/exportguard/bench/workload"
 	"github.com/exportguard/exportguard/pkg/activitylog"
 	"github.com/exportguard/exportguard/pkg/eventgrid"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/rules"
 )
@@ -42,7 +42,7 @@ type judgedStates struct {
 }
 
 func newJudgedStates(u *workload.Universe) *judgedStates {
-	j := &judgedStates{pol: policy.Default(), rules: rules.All(), clock: &Clock{}, seen: map[string]bool{}}
+	j := &judgedStates{pol: policyfile.Default(), rules: rules.All(), clock: &Clock{}, seen: map[string]bool{}}
 	j.clock.Set(workload.Start)
 	j.arm = replay.NewARM(j.clock.Now)
 	u.Observe(j.arm)

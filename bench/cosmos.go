@@ -15,7 +15,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/cosmos/cosmostest"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -82,7 +82,7 @@ func NewCosmosEnv(ctx context.Context, u *workload.Universe, endpoint, db string
 		return nil, err
 	}
 	e.Store, e.StoreURL = st, "cosmos:"+strings.TrimSuffix(endpoint, "/")+"?database="+db
-	e.Pipeline = NewPipeline(e.Store, e.ARM, policy.Default(), e.Log)
+	e.Pipeline = NewPipeline(e.Store, e.ARM, policyfile.Default(), e.Log)
 	return e, nil
 }
 

@@ -19,7 +19,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/activitylog"
 	"github.com/exportguard/exportguard/pkg/eventgrid"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/remediate"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/rules"
@@ -117,7 +117,7 @@ func NewEnv(ctx context.Context, u *workload.Universe, kind StoreKind, dir strin
 		e.Counts = &CountingStore{Store: e.Store}
 		e.Store = e.Counts
 	}
-	e.Pipeline = NewPipeline(e.Store, e.ARM, policy.Default(), e.Log)
+	e.Pipeline = NewPipeline(e.Store, e.ARM, policyfile.Default(), e.Log)
 	return e, nil
 }
 

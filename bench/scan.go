@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"time"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
-	"github.com/exportguard/exportguard/pkg/arm/armtest"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
 	"github.com/exportguard/exportguard/pkg/resourcegraph/rgtest"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
+	"github.com/exportguard/exportguard/pkg/resourcemanager/armtest"
 	"github.com/exportguard/exportguard/pkg/scan"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -55,7 +55,7 @@ func RunScan(ctx context.Context, dir string, n, subs int, log *slog.Logger) (Sc
 		return ScanResult{}, err
 	}
 	defer st.Close()
-	reader, err := armreader.New(rgtest.Credential(), srv.ClientOptions())
+	reader, err := resourcemanager.New(rgtest.Credential(), srv.ClientOptions())
 	if err != nil {
 		return ScanResult{}, err
 	}
@@ -63,7 +63,7 @@ func RunScan(ctx context.Context, dir string, n, subs int, log *slog.Logger) (Sc
 	if err != nil {
 		return ScanResult{}, err
 	}
-	sc := &scan.Scanner{Pipeline: NewPipeline(st, reader, policy.Default(), log), Graph: graph, Log: log, Reads: reader.Budget().Reads}
+	sc := &scan.Scanner{Pipeline: NewPipeline(st, reader, policyfile.Default(), log), Graph: graph, Log: log, Reads: reader.Budget().Reads}
 	began := time.Now()
 	rep, err := sc.Run(ctx, time.Now(), ids)
 	wall := time.Since(began)

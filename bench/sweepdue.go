@@ -12,11 +12,11 @@ import (
 
 	"github.com/robfig/cron/v3"
 
-	"github.com/exportguard/exportguard/pkg/arm"
-	"github.com/exportguard/exportguard/pkg/arm/armtest"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
+	"github.com/exportguard/exportguard/pkg/resourcemanager/armtest"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -83,7 +83,7 @@ func ReplaySession(ctx context.Context, session []byte, functionsDir string) (ti
 		return 0, replay.Stats{}, err
 	}
 	defer st.Close()
-	r := &replay.Replayer{Pipeline: NewPipeline(st, nil, policy.Default(), Logger()), Schedule: sweep, Reconcile: reconcile}
+	r := &replay.Replayer{Pipeline: NewPipeline(st, nil, policyfile.Default(), Logger()), Schedule: sweep, Reconcile: reconcile}
 	began := time.Now()
 	stats, err := r.Run(ctx, "day-shifted", bytes.NewReader(session))
 	return time.Since(began), stats, err
@@ -135,7 +135,7 @@ func SweepOverOpenFindings(ctx context.Context, open, due int) (int, time.Durati
 		a.Observe(replay.Line{Source: replay.SourceARM, At: t0, ID: vm, Deleted: true})
 	}
 	clock = t0.Add(10 * time.Minute)
-	p := NewPipeline(st, reader, policy.Default(), Logger())
+	p := NewPipeline(st, reader, policyfile.Default(), Logger())
 	began := time.Now()
 	if _, err := p.Sweep(ctx, clock); err != nil {
 		return reader.n, 0, err
@@ -156,9 +156,9 @@ type ARMBurstResult struct {
 // through the default read budget (speedup 1: ARM's own pace).
 func ARMBurst(ctx context.Context, changes int, speedup float64) (ARMBurstResult, error) {
 	res := ARMBurstResult{Changes: changes}
-	srv := armtest.NewServer(armtest.Options{Bucket: arm.ARMReadBucket, RefillPerSecond: arm.ARMReadRefillPerSecond * speedup, StartTokens: -1})
+	srv := armtest.NewServer(armtest.Options{Bucket: resourcemanager.ARMReadBucket, RefillPerSecond: resourcemanager.ARMReadRefillPerSecond * speedup, StartTokens: -1})
 	defer srv.Close()
-	budget := arm.NewReadBudget(arm.BudgetOptions{PerSecond: arm.DefaultBudget.PerSecond * speedup})
+	budget := resourcemanager.NewReadBudget(resourcemanager.BudgetOptions{PerSecond: resourcemanager.DefaultBudget.PerSecond * speedup})
 	reader, err := srv.Client(budget)
 	if err != nil {
 		return res, err
@@ -168,7 +168,7 @@ func ARMBurst(ctx context.Context, changes int, speedup float64) (ARMBurstResult
 		return res, err
 	}
 	defer st.Close()
-	p := NewPipeline(st, reader, policy.Default(), Logger())
+	p := NewPipeline(st, reader, policyfile.Default(), Logger())
 	now := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	began := time.Now()
 	if _, err := p.IngestAll(ctx, guard.SourceEventHub, armtest.WriteBodies("5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", changes, 100, now), now); err != nil {

@@ -18,7 +18,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/functions"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/rules"
 )
 
@@ -930,7 +930,7 @@ func TestCosmosContainersArePkgCosmos(t *testing.T) {
 // The example policies parse, and name the settings the Key Vault references fill.
 func TestExamplePoliciesAreValid(t *testing.T) {
 	for path, cloud := range map[string]string{"policy.example.yaml": "AzureCloud", "policy.gov.example.yaml": "AzureUSGovernment"} {
-		p, err := policy.Load(path)
+		p, err := policyfile.Load(path)
 		if err != nil {
 			t.Errorf("%s: %v", path, err)
 			continue

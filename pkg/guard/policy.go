@@ -22,7 +22,7 @@ const (
 	RemediationAuto    = "auto"
 )
 
-// Policy is what the organisation allows (DESIGN 3.5). The policy package reads
+// Policy is what the organisation allows (DESIGN 3.5). Package policyfile reads
 // it from YAML; the zero value allows nothing and judges nothing.
 type Policy struct {
 	Cloud              string                `json:"cloud"`
@@ -77,7 +77,7 @@ type Target struct {
 	URL string `json:"url,omitempty"`
 }
 
-// Duration is a time.Duration; the policy package parses it from Go or ISO 8601 text.
+// Duration is a time.Duration; package policyfile parses it from Go or ISO 8601 text.
 type Duration time.Duration
 
 // RegionAllowed reports whether data may live in the region (a programmatic name

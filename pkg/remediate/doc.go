@@ -4,9 +4,9 @@
 // It imports package guard and the standard library only. ARM is reached
 // through two small interfaces: guard.ResourceReader to read a resource, and
 // Writer (PATCH, PUT, DELETE) to change it. In Azure both are the ARM client
-// (package arm, on azcore's ARM pipeline, pollers included); in replay both are
-// the session's recorded ARM (package replay), where a write becomes a new
-// observation at the replay clock.
+// (package resourcemanager, on azcore's ARM pipeline, pollers included); in
+// replay both are the session's recorded ARM (package replay), where a write
+// becomes a new observation at the replay clock.
 //
 // # Parts
 //

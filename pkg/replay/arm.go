@@ -45,7 +45,7 @@ func (a *ARM) Observe(l Line) {
 	a.byID[key] = obs
 }
 
-// checkID refuses, as ARM in Azure does (package arm), an ID that could be read
+// checkID refuses, as ARM in Azure does (package resourcemanager), an ID that could be read
 // two ways: never read, never written, never a 404 (DESIGN 3.6).
 func checkID(method, id string) error {
 	if err := guard.CheckResourceID(id); err != nil {

@@ -31,7 +31,7 @@ import (
 //
 // There is no long-running operation in replay: each write is done at once.
 // An ID guard.CheckResourceID refuses is never written nor recorded (wrapped
-// guard.ErrUnsupported), as package arm refuses it in Azure.
+// guard.ErrUnsupported), as package resourcemanager refuses it in Azure.
 
 // Write is one write made to a session's ARM.
 type Write struct {

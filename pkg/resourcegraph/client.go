@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resourcegraph/armresourcegraph"
 )
 
@@ -41,7 +41,7 @@ type Options struct {
 	// ARM holds the cloud (cloud.AzurePublic when unset, cloud.AzureGovernment
 	// for management.usgovcloudapi.net) and the transport. Its retry options
 	// apply to transient failures (408, 5xx); 429 is handled by the Client.
-	ARM                   *azarm.ClientOptions
+	ARM                   *arm.ClientOptions
 	SubscriptionsPerQuery int           // subscriptions per request (DefaultSubscriptionsPerQuery; at most MaxSubscriptionsPerQuery)
 	PageSize              int           // rows per page (MaxPageSize; at most MaxPageSize)
 	MaxRows               int           // a larger result is refused (DefaultMaxRows)
@@ -86,7 +86,7 @@ func New(cred azcore.TokenCredential, o Options) (*Client, error) {
 	if o.MaxWait <= 0 {
 		o.MaxWait = DefaultMaxWait
 	}
-	var ao azarm.ClientOptions
+	var ao arm.ClientOptions
 	if o.ARM != nil {
 		ao = *o.ARM
 	}

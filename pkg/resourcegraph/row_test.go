@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -96,7 +96,7 @@ func TestClouds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			rec, tok := &recorder{}, &testToken{}
-			c, err := New(tok, Options{ARM: &azarm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: tt.cloud, Transport: rec}}})
+			c, err := New(tok, Options{ARM: &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: tt.cloud, Transport: rec}}})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 )
@@ -211,7 +211,7 @@ func (g *graph) start(t *testing.T, o Options) *Client {
 	conf := cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.invalid/", Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
 		cloud.ResourceManager: {Endpoint: srv.URL, Audience: "https://management.core.windows.net/"},
 	}}
-	o.ARM = &azarm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf, Transport: srv.Client(),
+	o.ARM = &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf, Transport: srv.Client(),
 		Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}}}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

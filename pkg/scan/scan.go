@@ -21,9 +21,9 @@ import (
 	"strings"
 	"time"
 
-	armreader "github.com/exportguard/exportguard/pkg/arm"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 )
 
 // Graph is what a scan needs of Resource Graph (resourcegraph.Client).
@@ -93,7 +93,7 @@ func JudgedTypes(p *guard.Pipeline) (types []string, settings bool) {
 	judged := func(typ string) bool {
 		return slices.ContainsFunc(some, func(r guard.Rule) bool { return r.Applies(typ) })
 	}
-	for _, t := range armreader.PinnedTypes() {
+	for _, t := range resourcemanager.PinnedTypes() {
 		switch {
 		case strings.EqualFold(t, guard.TypeDiagnosticSettings):
 			settings = judged(guard.TypeDiagnosticSettings)

@@ -23,11 +23,11 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/bench"
+	"github.com/exportguard/exportguard/bench/egrego"
 	"github.com/exportguard/exportguard/bench/memstore"
-	egrego "github.com/exportguard/exportguard/bench/rego"
 	"github.com/exportguard/exportguard/bench/workload"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 type config struct {
@@ -357,7 +357,7 @@ func run(ctx context.Context, c config) error {
 
 	// 5. The same rules, exportguard's and OPA's, on the same judged resources.
 	progress("exportguard rules and OPA, %d records", c.opaRecords)
-	ev, err := egrego.New(ctx, policy.Default())
+	ev, err := egrego.New(ctx, policyfile.Default())
 	if err != nil {
 		return err
 	}

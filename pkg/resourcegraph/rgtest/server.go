@@ -30,7 +30,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -173,10 +173,10 @@ func (s *Server) fault(format string, args ...any) {
 
 // ClientOptions point the guard's ARM and Resource Graph clients at the
 // server, trusting its certificate through azcore's transport option.
-func (s *Server) ClientOptions() *azarm.ClientOptions {
+func (s *Server) ClientOptions() *arm.ClientOptions {
 	conf := cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.invalid/", Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
 		cloud.ResourceManager: {Endpoint: s.URL, Audience: "https://management.core.windows.net/"}}}
-	return &azarm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf, Transport: s.Server.Client(),
+	return &arm.ClientOptions{ClientOptions: policy.ClientOptions{Cloud: conf, Transport: s.Server.Client(),
 		Retry: policy.RetryOptions{MaxRetries: 2, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond}}}
 }
 

@@ -1,4 +1,4 @@
-package arm
+package resourcemanager
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
@@ -35,7 +35,7 @@ func newServer(t *testing.T, h http.HandlerFunc) *Client {
 	conf := cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.invalid/", Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
 		cloud.ResourceManager: {Endpoint: srv.URL, Audience: "https://management.core.windows.net/"},
 	}}
-	c, err := New(staticToken{}, &azarm.ClientOptions{ClientOptions: policy.ClientOptions{
+	c, err := New(staticToken{}, &arm.ClientOptions{ClientOptions: policy.ClientOptions{
 		Cloud: conf, Transport: srv.Client(),
 		Retry: policy.RetryOptions{MaxRetries: 3, RetryDelay: time.Millisecond, MaxRetryDelay: 5 * time.Millisecond},
 	}})

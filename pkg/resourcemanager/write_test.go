@@ -1,4 +1,4 @@
-package arm
+package resourcemanager
 
 import (
 	"bytes"
@@ -18,12 +18,12 @@ import (
 	"testing"
 	"time"
 
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	pol "github.com/exportguard/exportguard/pkg/policy"
+	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/remediate"
 	"github.com/exportguard/exportguard/pkg/rules"
 	"github.com/exportguard/exportguard/pkg/sqlite"
@@ -348,7 +348,7 @@ func armClient(t *testing.T, fake *fakeARM, cloudName string) (*Client, *Writer,
 		}}
 		opts = policy.ClientOptions{Cloud: conf, Transport: srv.Client(), Retry: retry}
 	}
-	c, err := New(staticToken{}, &azarm.ClientOptions{ClientOptions: opts})
+	c, err := New(staticToken{}, &arm.ClientOptions{ClientOptions: opts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -365,7 +365,7 @@ const (
 
 func mustPolicy(t *testing.T, yaml string) *guard.Policy {
 	t.Helper()
-	p, err := pol.Parse([]byte(yaml))
+	p, err := policyfile.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,10 +1,11 @@
-// Package arm reads resources from Azure Resource Manager, in the public cloud
+// Package resourcemanager reads resources from Azure Resource Manager, in the public cloud
 // and in Azure Government. Events are triggers, not truth: the verdict rests on
 // the resource as ARM returns it, so this is the pipeline's guard.ResourceReader
 // in Azure. It uses azcore's ARM pipeline, which authenticates with the given
 // credential (managed identity in Azure) and retries throttling (429 with
-// Retry-After) and transient 5xx answers with backoff.
-package arm
+// Retry-After) and transient 5xx answers with backoff. NewDefault (default.go)
+// is where the handler and every command build their client for a cloud.
+package resourcemanager
 
 import (
 	"context"
@@ -16,7 +17,7 @@ import (
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
@@ -79,17 +80,20 @@ func Cloud(name string) (cloud.Configuration, error) {
 
 // Client reads resources by ID.
 type Client struct {
-	c      *azarm.Client
+	c      *arm.Client
 	pv     providerVersions
 	budget *ReadBudget
+	cred   azcore.TokenCredential
+	opts   arm.ClientOptions // as given, for ClientOptions
 }
 
-// New returns a client for the cloud in opts (public by default). Its reads
+// New returns a client for the cloud in opts (public by default), signed in
+// with cred; commands and the handler use NewDefault. Its reads
 // are paced by a ReadBudget (budget.go): the one among opts.PerRetryPolicies,
 // or one of DefaultBudget's pace of its own.
-func New(cred azcore.TokenCredential, opts *azarm.ClientOptions) (*Client, error) {
+func New(cred azcore.TokenCredential, opts *arm.ClientOptions) (*Client, error) {
 	if opts == nil {
-		opts = &azarm.ClientOptions{}
+		opts = &arm.ClientOptions{}
 	}
 	o := *opts
 	o.DisableRPRegistration = true // exportguard reads; it never registers providers
@@ -103,11 +107,11 @@ func New(cred azcore.TokenCredential, opts *azarm.ClientOptions) (*Client, error
 		budget = NewReadBudget(DefaultBudget)
 		o.PerRetryPolicies = append(append([]policy.Policy(nil), o.PerRetryPolicies...), budget)
 	}
-	c, err := azarm.NewClient("exportguard", "v0.1.0", cred, &o)
+	c, err := arm.NewClient("exportguard", "v0.1.0", cred, &o)
 	if err != nil {
 		return nil, fmt.Errorf("arm: new client: %w", err)
 	}
-	return &Client{c: c, budget: budget}, nil
+	return &Client{c: c, budget: budget, cred: cred, opts: *opts}, nil
 }
 
 // Budget is the ReadBudget the client's reads go through.

@@ -1,8 +1,8 @@
-// Package policy reads exportguard's policy file (DESIGN 3.5, YAML) into a
+// Package policyfile reads exportguard's policy file (DESIGN 3.5, YAML) into a
 // guard.Policy: the default that ships in the binary, overridden key by key by
 // the user's file, and checked so that a mistake is refused with its key and
 // line named, rather than silently allowing data out.
-package policy
+package policyfile
 
 import (
 	_ "embed"

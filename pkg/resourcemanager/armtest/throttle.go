@@ -1,9 +1,9 @@
 // Package armtest is a local ARM for tests and benchmarks: an HTTPS server on
 // loopback that answers resource reads and throttles them as ARM documents it
 // (a token bucket of reads per subscription, 429 with Retry-After once it is
-// empty; see pkg/arm's budget.go for the page). No ARM emulator exists, and
-// the guard's read budget is only worth what a server that really throttles
-// shows of it.
+// empty; see pkg/resourcemanager's budget.go for the page). No ARM emulator
+// exists, and the guard's read budget is only worth what a server that really
+// throttles shows of it.
 package armtest
 
 import (
@@ -20,11 +20,11 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	azarm "github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/arm"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
-	"github.com/exportguard/exportguard/pkg/arm"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 )
 
 // Options shape a throttling server. Zero fields take ARM's documented
@@ -157,12 +157,12 @@ func StorageAccount(id, location, sku, secondary string) map[string]any {
 	}
 }
 
-// Client returns an ARM client (pkg/arm, as serve builds it) that talks to the
+// Client returns an ARM client (pkg/resourcemanager, as serve builds it) that talks to the
 // server, its reads paced by budget, retrying a 429 after its Retry-After.
-func (s *Server) Client(budget *arm.ReadBudget) (*arm.Client, error) {
+func (s *Server) Client(budget *resourcemanager.ReadBudget) (*resourcemanager.Client, error) {
 	conf := cloud.Configuration{ActiveDirectoryAuthorityHost: "https://login.invalid/", Services: map[cloud.ServiceName]cloud.ServiceConfiguration{
 		cloud.ResourceManager: {Endpoint: s.URL, Audience: "https://management.core.windows.net/"}}}
-	return arm.New(staticToken{}, &azarm.ClientOptions{ClientOptions: policy.ClientOptions{
+	return resourcemanager.New(staticToken{}, &arm.ClientOptions{ClientOptions: policy.ClientOptions{
 		Cloud: conf, Transport: s.Server.Client(), PerRetryPolicies: []policy.Policy{budget},
 		Retry: policy.RetryOptions{MaxRetries: 5, RetryDelay: 10 * time.Millisecond, MaxRetryDelay: 10 * time.Second},
 	}})
