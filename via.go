@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -46,13 +47,6 @@ const viaFlagHelp = "send each event to a running app instead: a Functions host 
 // viaTimeout bounds one invocation: serve answers when the pipeline is done,
 // which the host allows functionTimeout (host.json: 10 minutes) for.
 const viaTimeout = 11 * time.Minute
-
-// Function names, as the folders under functions/ and the handler's routes.
-const (
-	viaActivityLog    = "activitylog"
-	viaResourceEvents = "resourceevents"
-	viaSweep          = "sweep"
-)
 
 // viaKind is what --via points at.
 type viaKind int
@@ -143,8 +137,8 @@ func replayVia(cmd *cobra.Command, target string, sessions []string) error {
 func (st viaStats) summary(s *viaSender) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sent %d invocation(s) to %s at %s: %d activitylog, %d resourceevents (%d Event Grid event(s)), %d sweep; %d failed",
-		st.sent, s.kind, s.base.Redacted(), st.perFunction[viaActivityLog], st.perFunction[viaResourceEvents], st.eventGridEvents,
-		st.perFunction[viaSweep], st.failed)
+		st.sent, s.kind, s.base.Redacted(), st.perFunction[functions.FunctionActivityLog], st.perFunction[functions.FunctionResourceEvents], st.eventGridEvents,
+		st.perFunction[functions.FunctionSweep], st.failed)
 	fmt.Fprintf(&b, "; %d arm line(s) not sent (the app reads the resources from ARM itself, and gets what ARM says now); %d malformed line(s)",
 		st.arm, st.bad)
 	if s.kind == viaHost {
@@ -314,17 +308,17 @@ func (s *viaSender) invocations(l replay.Line, session string, seq int64) ([]via
 	case replay.SourceEventHub:
 		body := messageBody(l.Body)
 		if s.kind == viaHost {
-			return []viaCall{s.admin(viaActivityLog, string(body))}, 0
+			return []viaCall{s.admin(functions.FunctionActivityLog, string(body))}, 0
 		}
-		return []viaCall{{viaActivityLog, "/" + viaActivityLog, hostEventHubInvocation(body, l.At, seq, session, s.now())}}, 0
+		return []viaCall{{functions.FunctionActivityLog, "/" + functions.FunctionActivityLog, hostEventHubInvocation(body, l.At, seq, session, s.now())}}, 0
 	case replay.SourceEventGrid:
 		events := splitEvents(l.Body)
 		calls := make([]viaCall, 0, len(events))
 		for _, ev := range events {
 			if s.kind == viaHost {
-				calls = append(calls, s.admin(viaResourceEvents, string(ev)))
+				calls = append(calls, s.admin(functions.FunctionResourceEvents, string(ev)))
 			} else {
-				calls = append(calls, viaCall{viaResourceEvents, "/" + viaResourceEvents, hostEventGridInvocation(ev, s.now())})
+				calls = append(calls, viaCall{functions.FunctionResourceEvents, "/" + functions.FunctionResourceEvents, hostEventGridInvocation(ev, s.now())})
 			}
 		}
 		return calls, len(events)
@@ -332,9 +326,9 @@ func (s *viaSender) invocations(l replay.Line, session string, seq int64) ([]via
 		// One sweep per clock line: the app keeps its own clock, so the ticks a
 		// clock line passes in replay have no meaning for it.
 		if s.kind == viaHost {
-			return []viaCall{s.admin(viaSweep, "")}, 0
+			return []viaCall{s.admin(functions.FunctionSweep, "")}, 0
 		}
-		return []viaCall{{viaSweep, "/" + viaSweep, hostTimerInvocation(l.At, s.now())}}, 0
+		return []viaCall{{functions.FunctionSweep, "/" + functions.FunctionSweep, hostTimerInvocation(l.At, s.now())}}, 0
 	}
 	return nil, 0
 }
@@ -488,7 +482,7 @@ func hostEventHubInvocation(body []byte, enqueued time.Time, seq int64, hub stri
 			"SystemPropertiesArray": jsonText([]map[string]any{{
 				"SequenceNumber": seq, "Offset": seq, "PartitionKey": nil, "EnqueuedTimeUtc": at,
 			}}),
-			"sys": hostSys(viaActivityLog, now),
+			"sys": hostSys(functions.FunctionActivityLog, now),
 		},
 	}
 	return []byte(jsonText(inv))
@@ -497,7 +491,7 @@ func hostEventHubInvocation(body []byte, enqueued time.Time, seq int64, hub stri
 // hostEventGridInvocation is the body for resourceevents, an eventGridTrigger:
 // Data.event is the event as a JSON object, Metadata.data its data (§2.6).
 func hostEventGridInvocation(event json.RawMessage, now time.Time) []byte {
-	meta := map[string]any{"sys": hostSys(viaResourceEvents, now)}
+	meta := map[string]any{"sys": hostSys(functions.FunctionResourceEvents, now)}
 	var ev struct {
 		Data json.RawMessage `json:"data"`
 	}
@@ -527,7 +521,7 @@ func hostTimerInvocation(at time.Time, now time.Time) []byte {
 		"IsPastDue":      false,
 	}
 	return []byte(jsonText(map[string]any{"Data": map[string]any{"timer": timer},
-		"Metadata": map[string]any{"sys": hostSys(viaSweep, now)}}))
+		"Metadata": map[string]any{"sys": hostSys(functions.FunctionSweep, now)}}))
 }
 
 // newUUID is a random (version 4) UUID, as the host's invocation IDs are.

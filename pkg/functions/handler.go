@@ -79,13 +79,13 @@ const (
 	DefaultInFlightBytes = 256 << 20
 )
 
-// Function names: the folders under functions/, which the host POSTs to as
-// /<name>. The binding names are those the function.json files declare.
+// Function names (names.go). The binding names are those the function.json
+// files declare.
 const (
-	fnActivityLog    = "activitylog"    // eventHubTrigger "events", cardinality many, dataType string
-	fnResourceEvents = "resourceevents" // eventGridTrigger "event"
-	fnSweep          = "sweep"          // timerTrigger "timer"
-	fnHealth         = "health"         // httpTrigger "req", http output "res"
+	fnActivityLog    = FunctionActivityLog
+	fnResourceEvents = FunctionResourceEvents
+	fnSweep          = FunctionSweep
+	fnHealth         = FunctionHealth
 
 	bindEvents = "events"
 	bindEvent  = "event"
