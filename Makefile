@@ -17,7 +17,9 @@ FUZZ_TARGETS := \
 	./pkg/functions:FuzzEnvelope \
 	./pkg/functions:FuzzAPIRequest \
 	./pkg/functions:FuzzEventGridWebhook \
-	./pkg/replay:FuzzParseLine \
+	./pkg/functions:FuzzEventHubInvocation \
+	./pkg/session:FuzzParseLine \
+	./pkg/session:FuzzEncodeParse \
 	./pkg/policyfile:FuzzParse \
 	./internal/fastjson:FuzzUnmarshalMatchesStdlib \
 	./internal/fastjson:FuzzUnquoteMatchesStdlib \

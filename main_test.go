@@ -31,25 +31,25 @@ func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	return out.String(), errb.String(), err
 }
 
-// session is one recorded session in testdata/sessions: NAME.ndjson, what it
+// sessionCase is one recorded session in testdata/sessions: NAME.ndjson, what it
 // covers (NAME.covers, one line), an optional policy (NAME.policy.yaml), and its
 // expected findings (testdata/golden/NAME.json).
-type session struct{ name, path, policy, golden, covers string }
+type sessionCase struct{ name, path, policy, golden, covers string }
 
-func sessions(t *testing.T) []session {
+func sessions(t *testing.T) []sessionCase {
 	t.Helper()
 	paths, err := filepath.Glob("testdata/sessions/*.ndjson")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no sessions in testdata/sessions (%v)", err)
 	}
-	var out []session
+	var out []sessionCase
 	for _, p := range paths {
 		name := strings.TrimSuffix(filepath.Base(p), ".ndjson")
 		covers, err := os.ReadFile(strings.TrimSuffix(p, ".ndjson") + ".covers")
 		if err != nil {
 			t.Errorf("session %s says nothing of what it covers: %v", name, err)
 		}
-		s := session{name: name, path: p, golden: filepath.Join("testdata/golden", name+".json"), covers: strings.TrimSpace(string(covers))}
+		s := sessionCase{name: name, path: p, golden: filepath.Join("testdata/golden", name+".json"), covers: strings.TrimSpace(string(covers))}
 		if pol := strings.TrimSuffix(p, ".ndjson") + ".policy.yaml"; fileExists(pol) {
 			s.policy = pol
 		}

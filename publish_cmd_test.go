@@ -15,7 +15,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/eventhubs/ehtest"
-	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // eventHubBodies lists a session's eventhub bodies, in order, as JSON values.
@@ -28,8 +28,8 @@ func eventHubBodies(t *testing.T, paths ...string) []any {
 			t.Fatal(err)
 		}
 		for _, line := range bytes.Split(raw, []byte("\n")) {
-			l, err := replay.ParseLine(line)
-			if err != nil || l.Source != replay.SourceEventHub {
+			l, err := session.Parse(line)
+			if err != nil || l.Source != session.SourceEventHub {
 				continue
 			}
 			var v any
@@ -81,7 +81,7 @@ func TestPublishSessionsInOrderInBatches(t *testing.T) {
 			t.Errorf("batch %d holds %d bytes, over the limit", i, size)
 		}
 	}
-	if st.messages != len(want) || st.skipped[replay.SourceARM] == 0 || st.skipped[replay.SourceEventGrid] == 0 || st.skipped[replay.SourceClock] == 0 {
+	if st.messages != len(want) || st.skipped[session.SourceARM] == 0 || st.skipped[session.SourceEventGrid] == 0 || st.skipped[session.SourceClock] == 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if st.bad != 2 || !strings.Contains(errs.String(), "malformed-lines.ndjson:2: not a JSON object") {
@@ -108,15 +108,6 @@ func TestPublishSessionsCancelled(t *testing.T) {
 	}
 	if diff := cmp.Diff(want[:len(got)], got); diff != "" {
 		t.Errorf("what was sent is not the start of the session (-want +got):\n%s", diff)
-	}
-}
-
-func TestMessageBody(t *testing.T) {
-	if got := string(messageBody(json.RawMessage(`{"records":[]}`))); got != `{"records":[]}` {
-		t.Errorf("object: %q", got)
-	}
-	if got := string(messageBody(json.RawMessage(`"not json \"at all\""`))); got != `not json "at all"` {
-		t.Errorf("string: %q", got)
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/rules"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -127,7 +128,7 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
-			out, err := createSession(output, force)
+			out, err := session.Create(output, force)
 			if err != nil {
 				return err
 			}
@@ -271,7 +272,7 @@ type recorder struct {
 	// (RecheckOpen), as replay will at the same tick, and what it read is
 	// recorded.
 	Reconcile replay.Schedule
-	Out       *sessionWriter
+	Out       *session.Writer
 	Log       *slog.Logger
 	Warn      io.Writer                            // where failed reads are reported
 	Now       func() time.Time                     // the wall clock; time.Now when nil
@@ -448,12 +449,15 @@ func (r *recorder) record(ctx context.Context, ev eventhubs.Event) error {
 	if at.After(r.clock) {
 		r.clock = at
 	}
-	line, err := eventHubLine(ev, at)
+	// A message as a session line: its body as JSON when it is JSON
+	// (compacted: a line holds no newline), as a JSON string when it is not.
+	line, err := session.Encode(session.EventHub{EnqueuedTime: at, PartitionID: ev.PartitionID, SequenceNumber: ev.SequenceNumber,
+		Body: session.Body(ev.Body)})
 	if err != nil {
 		return err
 	}
 	// Judge exactly the bytes replay will read back.
-	l, err := replay.ParseLine(line)
+	l, err := session.Parse(line)
 	if err != nil {
 		return fmt.Errorf("record: a message made a line replay cannot read: %w", err)
 	}
@@ -512,10 +516,7 @@ func (r *recorder) sweepUntil(ctx context.Context, until time.Time) error {
 		if err := r.flush(); err != nil {
 			return err
 		}
-		line, err := marshalLine(struct {
-			Source string `json:"source"`
-			At     string `json:"at"`
-		}{replay.SourceClock, t.Format(time.RFC3339Nano)})
+		line, err := session.Encode(session.Clock{At: t})
 		if err != nil {
 			return err
 		}
@@ -579,8 +580,7 @@ func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Reso
 		if r.sweeping && kerr == nil && bytes.Equal(known.Body, body) {
 			break
 		}
-		if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
-			ReadAt: lr.at.Format(time.RFC3339Nano), Body: body}); err != nil {
+		if err := r.observe(session.ARM{ObservedAt: r.clock, ReadAt: lr.at, Body: body}); err != nil {
 			r.unread(id, err)
 		}
 	case errors.Is(lr.err, guard.ErrNotFound):
@@ -588,8 +588,7 @@ func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Reso
 		// without one for it does not know (DESIGN 3.2).
 		if !errors.Is(kerr, guard.ErrNotFound) {
 			body, _ := json.Marshal(map[string]string{"id": id})
-			if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
-				ReadAt: lr.at.Format(time.RFC3339Nano), Deleted: true, Body: body}); err != nil {
+			if err := r.observe(session.ARM{ObservedAt: r.clock, ReadAt: lr.at, Deleted: true, Body: body}); err != nil {
 				r.unread(id, err)
 			}
 		}
@@ -604,12 +603,12 @@ func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Reso
 
 // observe queues an arm line for writing and lets the session's ARM see it,
 // parsed from the very bytes that will be written.
-func (r *recorder) observe(a armLine) error {
-	line, err := marshalLine(a)
+func (r *recorder) observe(a session.ARM) error {
+	line, err := session.Encode(a)
 	if err != nil {
 		return err
 	}
-	l, err := replay.ParseLine(line)
+	l, err := session.Parse(line)
 	if err != nil {
 		return fmt.Errorf("a line replay cannot read: %w", err)
 	}
@@ -625,32 +624,6 @@ func (r *recorder) unread(id string, err error) {
 	}
 }
 
-type armLine struct {
-	Source     string          `json:"source"`
-	ObservedAt string          `json:"observedAt"`
-	ReadAt     string          `json:"readAt,omitempty"`
-	Deleted    bool            `json:"deleted,omitempty"`
-	Body       json.RawMessage `json:"body"`
-}
-
-// eventHubLine is a message as a session line: its body as JSON when it is
-// JSON (compacted: a line holds no newline), as a JSON string when it is not.
-func eventHubLine(ev eventhubs.Event, at time.Time) ([]byte, error) {
-	body, err := compactJSON(ev.Body)
-	if err != nil {
-		if body, err = json.Marshal(string(ev.Body)); err != nil {
-			return nil, err
-		}
-	}
-	return marshalLine(struct {
-		Source         string          `json:"source"`
-		EnqueuedTime   string          `json:"enqueuedTime"`
-		PartitionID    string          `json:"partitionId,omitempty"`
-		SequenceNumber int64           `json:"sequenceNumber,omitempty"`
-		Body           json.RawMessage `json:"body"`
-	}{replay.SourceEventHub, at.Format(time.RFC3339Nano), ev.PartitionID, ev.SequenceNumber, body})
-}
-
 func compactJSON(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, bytes.TrimSpace(b)); err != nil {
@@ -660,95 +633,4 @@ func compactJSON(b []byte) ([]byte, error) {
 		return nil, errors.New("empty")
 	}
 	return buf.Bytes(), nil
-}
-
-func marshalLine(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// sessionWriter appends whole lines to a session file: each line goes out in
-// one write, and a write that fails part-way is cut back off, so the file never
-// ends in a torn line. It syncs at most every second, and on Close.
-type sessionWriter struct {
-	f        sessionFile
-	size     int64
-	lastSync time.Time
-	err      error
-}
-
-// sessionFile is what sessionWriter needs of an *os.File.
-type sessionFile interface {
-	io.WriteSeeker
-	Truncate(size int64) error
-	Sync() error
-	Close() error
-	Name() string
-}
-
-// createSession creates the session file; an existing one is refused unless
-// force, so an hour's recording is never overwritten by mistake.
-func createSession(path string, force bool) (*sessionWriter, error) {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, 0o644)
-	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("%s exists; choose another name or pass --force to overwrite it", path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &sessionWriter{f: f, lastSync: time.Now()}, nil
-}
-
-// WriteLine appends line and a newline.
-func (w *sessionWriter) WriteLine(line []byte) error {
-	if w.err != nil {
-		return w.err
-	}
-	if bytes.ContainsAny(line, "\r\n") {
-		return errors.New("record: a session line may not hold a newline")
-	}
-	buf := make([]byte, 0, len(line)+1)
-	buf = append(append(buf, line...), '\n')
-	n, err := w.f.Write(buf)
-	if err != nil {
-		if n > 0 {
-			if terr := w.f.Truncate(w.size); terr != nil {
-				err = errors.Join(err, fmt.Errorf("cut the torn line off: %w", terr))
-			}
-			_, _ = w.f.Seek(w.size, io.SeekStart)
-		}
-		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
-		return w.err
-	}
-	w.size += int64(n)
-	if time.Since(w.lastSync) >= time.Second {
-		w.lastSync = time.Now()
-		if err := w.f.Sync(); err != nil {
-			w.err = fmt.Errorf("sync %s: %w", w.f.Name(), err)
-			return w.err
-		}
-	}
-	return nil
-}
-
-// Close syncs and closes the file.
-func (w *sessionWriter) Close() error {
-	if w.f == nil {
-		return nil
-	}
-	err := errors.Join(w.f.Sync(), w.f.Close())
-	w.f = nil
-	if err != nil {
-		return fmt.Errorf("close session: %w", err)
-	}
-	return nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 const (
@@ -111,7 +112,7 @@ func (f *recFakeARM) readCount() int {
 }
 
 // recSessionLines reads a session and checks that every line is whole.
-func recSessionLines(t *testing.T, path string) []replay.Line {
+func recSessionLines(t *testing.T, path string) []session.Line {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -120,12 +121,12 @@ func recSessionLines(t *testing.T, path string) []replay.Line {
 	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
 		t.Fatalf("%s ends in a torn line: %q", path, raw[max(0, len(raw)-80):])
 	}
-	var out []replay.Line
+	var out []session.Line
 	for i, line := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
 		if line == "" {
 			continue
 		}
-		l, err := replay.ParseLine([]byte(line))
+		l, err := session.Parse([]byte(line))
 		if err != nil {
 			t.Fatalf("%s:%d: %v: %q", path, i+1, err, line)
 		}
@@ -137,7 +138,7 @@ func recSessionLines(t *testing.T, path string) []replay.Line {
 func newTestRecorder(t *testing.T, recv eventhubs.Receiver, live guard.ResourceReader, pol *guard.Policy, schedule bool) (*recorder, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rec.ndjson")
-	out, err := createSession(path, false)
+	out, err := session.Create(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,52 +396,6 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 }
 
 // A write that fails part-way is cut back off: the file never ends in a torn line.
-type recFlakyFile struct {
-	bytes.Buffer
-	failAfter int // bytes the next write manages before failing; -1: no failure
-	truncated bool
-}
-
-func (f *recFlakyFile) Write(p []byte) (int, error) {
-	if f.failAfter >= 0 && f.failAfter < len(p) {
-		n, _ := f.Buffer.Write(p[:f.failAfter])
-		return n, errors.New("no space left on device")
-	}
-	return f.Buffer.Write(p)
-}
-func (f *recFlakyFile) Seek(int64, int) (int64, error) { return int64(f.Len()), nil }
-func (f *recFlakyFile) Truncate(n int64) error {
-	f.truncated = true
-	f.Buffer.Truncate(int(n))
-	return nil
-}
-func (f *recFlakyFile) Sync() error  { return nil }
-func (f *recFlakyFile) Close() error { return nil }
-func (f *recFlakyFile) Name() string { return "flaky.ndjson" }
-
-func TestSessionWriterCutsATornLineOff(t *testing.T) {
-	f := &recFlakyFile{failAfter: -1}
-	w := &sessionWriter{f: f, lastSync: time.Now()}
-	if err := w.WriteLine([]byte(`{"source":"clock","at":"2026-11-02T09:00:00Z"}`)); err != nil {
-		t.Fatal(err)
-	}
-	f.failAfter = 10
-	err := w.WriteLine([]byte(`{"source":"clock","at":"2026-11-02T09:05:00Z"}`))
-	if err == nil || !strings.Contains(err.Error(), "no space left") {
-		t.Fatalf("err = %v", err)
-	}
-	if got := f.String(); got != `{"source":"clock","at":"2026-11-02T09:00:00Z"}`+"\n" || !f.truncated {
-		t.Errorf("file after a failed write: %q", got)
-	}
-	f.failAfter = -1
-	if err := w.WriteLine([]byte(`{}`)); err == nil {
-		t.Error("a writer that failed accepted another line")
-	}
-	if err := w.WriteLine([]byte("a\nb")); err == nil {
-		t.Error("a line with a newline was accepted")
-	}
-}
-
 // The sweep timer: a clock line at every tick the messages' enqueued times
 // pass, and at every tick the wall clock passes while the hub is quiet, each
 // after what its sweep read; replay then sweeps exactly there. The sweep
@@ -534,19 +489,19 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 			var steps []ehtest.Step
 			var hubOnly bytes.Buffer
 			for _, line := range bytes.Split(raw, []byte("\n")) {
-				l, err := replay.ParseLine(line)
-				if err != nil || l.Source == replay.SourceEventGrid {
+				l, err := session.Parse(line)
+				if err != nil || l.Source == session.SourceEventGrid {
 					continue // malformed lines and Event Grid deliveries do not come through a hub
 				}
 				hubOnly.Write(append(line, '\n'))
 				at := l.At
 				switch l.Source {
-				case replay.SourceARM:
+				case session.SourceARM:
 					truth.Observe(l)
-				case replay.SourceEventHub:
+				case session.SourceEventHub:
 					steps = append(steps, ehtest.Step{Events: []eventhubs.Event{{Body: l.Body, EnqueuedTime: at}},
 						Before: func() { wall = at }})
-				case replay.SourceClock:
+				case session.SourceClock:
 					steps = append(steps, ehtest.Step{Idle: true, Before: func() { wall = at }})
 				}
 			}
@@ -562,7 +517,7 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 				}
 				return wall
 			}
-			first, _ := replay.ParseLine(bytes.SplitN(raw, []byte("\n"), 2)[0])
+			first, _ := session.Parse(bytes.SplitN(raw, []byte("\n"), 2)[0])
 			rec.Start = first.At.Add(-time.Nanosecond)
 			if err := rec.Run(context.Background()); err != nil {
 				t.Fatal(err)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -50,7 +50,7 @@ func expectedViaCalls(t *testing.T, path string) []viaCallSeen {
 	defer f.Close()
 	var out []viaCallSeen
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, replay.MaxLineBytes)
+	sc.Buffer(nil, session.MaxLineBytes)
 	for sc.Scan() {
 		var l struct {
 			Source string
@@ -432,7 +432,7 @@ func TestReplayViaServePipeline(t *testing.T) {
 	}
 	defer st.Close()
 	arm := replay.NewARM(func() time.Time { return time.Now().Add(24 * time.Hour) })
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		arm.Observe(l)
 	}
 	pl, err := newPipeline(st, arm, policyfile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -464,64 +464,5 @@ func TestReplayViaServePipeline(t *testing.T) {
 	poison, err := st.ListPoison(ctx)
 	if err != nil || len(poison) < 2 {
 		t.Errorf("poison = %d records (%v), want the bad record and the event that is not one", len(poison), err)
-	}
-}
-
-// The bodies serve is sent are the host's (research note §2): checked here on
-// their own, beside the handler tests that decode them.
-func TestHostInvocationShapes(t *testing.T) {
-	now := time.Date(2026, 11, 20, 14, 5, 45, 0, time.UTC)
-	body := []byte(`{"records":[{"time":"2026-11-02T09:12:21Z"}]}`)
-	var inv struct {
-		Data     map[string]json.RawMessage
-		Metadata map[string]json.RawMessage
-	}
-	if err := json.Unmarshal(hostEventHubInvocation(body, time.Date(2026, 11, 2, 9, 14, 2, 301e6, time.UTC), 7, "s.ndjson", now), &inv); err != nil {
-		t.Fatal(err)
-	}
-	// Data.events: a JSON string whose text is a JSON array of the bodies as strings.
-	var text string
-	if err := json.Unmarshal(inv.Data["events"], &text); err != nil {
-		t.Fatalf("Data.events %s is not a JSON string", inv.Data["events"])
-	}
-	var bodies []string
-	if err := json.Unmarshal([]byte(text), &bodies); err != nil || len(bodies) != 1 || bodies[0] != string(body) {
-		t.Errorf("Data.events text %s, want [\"<body>\"]", text)
-	}
-	for k, want := range map[string]string{
-		"SequenceNumberArray": "[7]", "EnqueuedTimeUtcArray": `["2026-11-02T09:14:02.301"]`, "PartitionKeyArray": "[null]",
-	} {
-		var s string
-		if json.Unmarshal(inv.Metadata[k], &s) != nil || s != want {
-			t.Errorf("Metadata.%s = %s, want the string %s", k, inv.Metadata[k], want)
-		}
-	}
-	if !bytes.HasPrefix(bytes.TrimSpace(inv.Metadata["PartitionContext"]), []byte("{")) {
-		t.Errorf("PartitionContext %s, want an object", inv.Metadata["PartitionContext"])
-	}
-
-	ev := json.RawMessage(`{"id":"1","eventType":"Microsoft.Resources.ResourceWriteSuccess","data":{"operationName":"x"}}`)
-	if err := json.Unmarshal(hostEventGridInvocation(ev, now), &inv); err != nil {
-		t.Fatal(err)
-	}
-	if string(inv.Data["event"]) != string(ev) || string(inv.Metadata["data"]) != `{"operationName":"x"}` {
-		t.Errorf("Data.event %s, Metadata.data %s: want the event object and its data", inv.Data["event"], inv.Metadata["data"])
-	}
-
-	if err := json.Unmarshal(hostTimerInvocation(time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC), now), &inv); err != nil {
-		t.Fatal(err)
-	}
-	var timer struct {
-		Schedule       struct{ AdjustForDST bool }
-		ScheduleStatus struct{ Last, Next, LastUpdated string }
-		IsPastDue      *bool
-	}
-	if err := json.Unmarshal(inv.Data["timer"], &timer); err != nil || timer.IsPastDue == nil || *timer.IsPastDue ||
-		timer.ScheduleStatus.Last != "2026-11-02T09:30:00Z" || timer.ScheduleStatus.Next != "2026-11-02T09:35:00Z" {
-		t.Errorf("Data.timer = %s (%v), want a TimerInfo object, next tick 09:35", inv.Data["timer"], err)
-	}
-	var sys struct{ MethodName, UtcNow, RandGuid string }
-	if err := json.Unmarshal(inv.Metadata["sys"], &sys); err != nil || sys.MethodName != "sweep" || sys.UtcNow != "2026-11-20T14:05:45Z" || len(sys.RandGuid) != 36 {
-		t.Errorf("Metadata.sys = %s", inv.Metadata["sys"])
 	}
 }
