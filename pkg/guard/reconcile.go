@@ -99,6 +99,37 @@ func (p *Pipeline) RecheckOpen(ctx context.Context, now time.Time) (Summary, err
 	return p.Recheck(ctx, now, ids)
 }
 
+// RecheckOpenAmong is RecheckOpen for the resources among ids (or whose child
+// is among them: a SQL server's encryption protector, a storage account's blob
+// services) that have a finding open or exempt: the reconcile of a replay,
+// which knows which resources' answers its session changed since the last
+// one (package replay). Each id costs one lookup of findings per resource it
+// names or lies below, not a listing of every open finding.
+func (p *Pipeline) RecheckOpenAmong(ctx context.Context, now time.Time, ids []string) (Summary, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range ids {
+		for r := id; r != ""; r = ParentOf(r) {
+			key := IDKey(r)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			fs, err := p.Store.ListFindings(ctx, FindingFilter{ResourceID: r})
+			if err != nil {
+				return Summary{}, fmt.Errorf("recheck: findings of %s: %w", r, err)
+			}
+			for _, f := range fs {
+				if (f.Status == StatusOpen || f.Status == StatusExempt) && p.Policy.InScope(f.SubscriptionID) {
+					out = append(out, f.ResourceID)
+					break
+				}
+			}
+		}
+	}
+	return p.Recheck(ctx, now, out)
+}
+
 // recheckAll reads each resource and judges it (recheck). Reads that fail are
 // logged and collected in readErrs; an error returned stops it (the store
 // failed, or the context ended).

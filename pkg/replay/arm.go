@@ -23,6 +23,9 @@ type ARM struct {
 	byID   map[string][]observation
 	clock  func() time.Time
 	writes []Write // what remediation wrote (write.go)
+	// reconciled is when the replay's reconcile last ran (zero before the
+	// first): it re-checks what was observed since (Replayer.Reconcile).
+	reconciled time.Time
 }
 
 type observation struct {
@@ -44,6 +47,26 @@ func (a *ARM) Observe(l session.Line) {
 	obs := append(a.byID[key], observation{at: l.At, body: l.Body, deleted: l.Deleted})
 	sort.SliceStable(obs, func(i, j int) bool { return obs[i].at.Before(obs[j].at) })
 	a.byID[key] = obs
+}
+
+// ObservedBetween returns the ID keys (guard.IDKey) of the resources with an
+// arm line, or a write, observed after from and at or before to, sorted: what
+// ARM would answer differently now than at from. The replay's reconcile
+// re-checks only those (Replayer.Reconcile).
+func (a *ARM) ObservedBetween(from, to time.Time) []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var ids []string
+	for key, obs := range a.byID {
+		for _, o := range obs {
+			if o.at.After(from) && !o.at.After(to) {
+				ids = append(ids, key)
+				break
+			}
+		}
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // checkID refuses, as ARM in Azure does (package resourcemanager), an ID that could be read

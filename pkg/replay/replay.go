@@ -25,9 +25,12 @@ type Replayer struct {
 	Schedule Schedule        // when the sweep runs; nil runs it only at each clock line
 	// Reconcile is when the reconcile runs (functions/reconcile/function.json;
 	// nil never): a replay has no Resource Graph, so it re-checks, from the
-	// session's arm lines, every resource with an open or exempt finding
-	// (guard.Pipeline.RecheckOpen), as the sweep did at every tick before
-	// issue 16.
+	// session's arm lines, the resources with an open or exempt finding
+	// (guard.Pipeline.RecheckOpenAmong) whose answer the session changed since
+	// the reconcile before: an arm line (or a remediation's write) observed
+	// since then, of the resource or a child of it. A resource whose answer did
+	// not change would be judged on the same state again; skipping it keeps a
+	// replay linear in its length while the estate it builds grows (issue 16).
 	Reconcile Schedule
 	Errors    io.Writer // where bad lines are reported, with their line numbers
 	MaxTicks  int       // bound on sweeps per clock line; DefaultMaxTicks when 0
@@ -97,7 +100,7 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 			arm.Observe(l)
 		case session.SourceClock:
 			var n ticks
-			n, sum, err = r.tick(ctx, &p, prev, lastClock, clock, func(t time.Time) { clock = t })
+			n, sum, err = r.tick(ctx, &p, arm, prev, lastClock, clock, func(t time.Time) { clock = t })
 			lastClock = clock
 			st.Sweeps += n.sweeps
 			st.Reconciles += n.reconciles
@@ -123,7 +126,7 @@ type ticks struct{ sweeps, reconciles int }
 // not the last line, so that an arm line a recorder wrote at a reconcile's
 // tick, just before that tick's clock line, does not hide the tick. setClock
 // moves the replay clock to each tick as it runs.
-func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, lastClock, to time.Time, setClock func(time.Time)) (ticks, guard.Summary, error) {
+func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, arm *ARM, from, lastClock, to time.Time, setClock func(time.Time)) (ticks, guard.Summary, error) {
 	var sum guard.Summary
 	var n ticks
 	if !from.IsZero() && (r.Schedule != nil || r.Reconcile != nil) {
@@ -159,7 +162,8 @@ func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, lastClock,
 					at = from // a tick the lines since the last clock line passed: run late, never back in time
 				}
 				setClock(at)
-				s, err = p.RecheckOpen(ctx, at)
+				s, err = p.RecheckOpenAmong(ctx, at, arm.ObservedBetween(arm.reconciled, at))
+				arm.reconciled = at
 				n.reconciles++
 				reconcileAt = next(r.Reconcile, reconcileAt)
 			} else {
