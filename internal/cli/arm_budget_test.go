@@ -20,6 +20,7 @@ import (
 // no read is throttled; with a bucket another instance drained, the reads
 // throttled wait out the Retry-After (none arrives inside it) and are retried.
 func TestARMBurstIsPacedAndLosesNothing(t *testing.T) {
+	t.Parallel()
 	const (
 		sub     = "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
 		changes = 2000

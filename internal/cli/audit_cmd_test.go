@@ -173,6 +173,7 @@ func count(trail map[string][]guard.AuditRecord) (records, partitions int) {
 var trailVerifiedLine = regexp.MustCompile(`^(\S+): (\d+) audit record\(s\) verified in (\d+) partition chain\(s\), and (\d+) seal\(s\); last seal Seq (\d+) hash ([0-9a-f]{64})\n`)
 
 func TestAuditVerifyStore(t *testing.T) {
+	t.Parallel()
 	db, seal, trail, unsealed := sealedStore(t)
 	out, _, err := run(t, "audit", "verify", "--store", "sqlite:"+db)
 	if err != nil {
@@ -193,8 +194,7 @@ func TestAuditVerifyStore(t *testing.T) {
 		}
 	}
 
-	t.Setenv(envStore, "sqlite:"+db)
-	if out2, _, err := run(t, "audit", "verify"); err != nil || out2 != out {
+	if out2, _, err := runApp(t, envApp(map[string]string{envStore: "sqlite:" + db}), "audit", "verify"); err != nil || out2 != out {
 		t.Errorf("audit verify with EXPORTGUARD_STORE: got %q, %v; want %q", out2, err, out)
 	}
 
@@ -272,6 +272,7 @@ func resealLast(t *testing.T, lines []string, edit func(*guard.SealData)) {
 // TestAuditVerifyNamesTheBadRecord: an export of a sealed store, tampered
 // with, names the first bad record: its partition, Seq, kind and subject.
 func TestAuditVerifyNamesTheBadRecord(t *testing.T) {
+	t.Parallel()
 	db, lastSeal, trail, _ := sealedStore(t)
 	seals := trail[guard.SealPartition]
 	sealed := sealedSeqs(t, seals)
@@ -363,6 +364,7 @@ func TestAuditVerifyNamesTheBadRecord(t *testing.T) {
 // TestAuditVerifyNamesTheEditedStoreRecord: a record changed in the store
 // file behind exportguard's back.
 func TestAuditVerifyNamesTheEditedStoreRecord(t *testing.T) {
+	t.Parallel()
 	db, _, trail, _ := sealedStore(t)
 	var p string
 	for q := range trail {
@@ -383,6 +385,7 @@ func TestAuditVerifyNamesTheEditedStoreRecord(t *testing.T) {
 // trail cut short or rewritten as a whole: SEQ:HASH names a seal,
 // PARTITION@SEQ:HASH a partition's record.
 func TestAuditVerifyExpect(t *testing.T) {
+	t.Parallel()
 	db, seal, trail, unsealed := sealedStore(t)
 	store := "sqlite:" + db
 	p := unsealed[0]
@@ -424,6 +427,7 @@ func TestAuditVerifyExpect(t *testing.T) {
 }
 
 func TestAuditExport(t *testing.T) {
+	t.Parallel()
 	db, seal, trail, _ := sealedStore(t)
 	file := filepath.Join(t.TempDir(), "trail.jsonl")
 	_, stderr, err := run(t, "audit", "export", "--store", "sqlite:"+db, "-o", file)
@@ -491,6 +495,7 @@ func TestAuditExport(t *testing.T) {
 // (testdata/legacy/trail-v1.jsonl, by main's audit export of the store in
 // testdata/legacy) still verifies, as the one chain it is.
 func TestAuditVerifyV1Export(t *testing.T) {
+	t.Parallel()
 	const file = "testdata/legacy/trail-v1.jsonl"
 	const last = "723a4f4eef2f3bda0ed72d078dbd98324174184a7805fc7a462700a6f9db0307"
 	out, _, err := run(t, "audit", "verify", "--file", file, "--expect", "43:"+last)
@@ -519,6 +524,7 @@ func TestAuditVerifyV1Export(t *testing.T) {
 // characters encoding/json would escape is exported byte for byte (its hash
 // covers the bytes); data that is not JSON on one line is refused by name.
 func TestAuditExportKeepsDataVerbatim(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "verbatim.db")
 	st, err := sqlite.Open(context.Background(), db)
 	if err != nil {
@@ -560,6 +566,7 @@ func TestAuditExportKeepsDataVerbatim(t *testing.T) {
 }
 
 func TestAuditErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.db")
 	for name, tc := range map[string]struct {
@@ -607,6 +614,7 @@ func TestAuditErrors(t *testing.T) {
 }
 
 func TestAuditHelp(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"audit", "--help"}, {"audit", "verify", "--help"}, {"audit", "export", "--help"}, {"audit"}} {
 		out, _, err := run(t, args...)
 		if err != nil || !strings.Contains(out, "Usage:") {

@@ -19,8 +19,9 @@ import (
 // hash, since every record hashes the same content. It never skips: when the
 // server cannot start, it fails and says why.
 func TestReplayCosmosMatchesEmbedded(t *testing.T) {
+	t.Parallel()
 	srv := cosmostest.StartForTest(t)
-	t.Setenv(envCosmosKey, cosmostest.Key)
+	app := envApp(map[string]string{envCosmosKey: cosmostest.Key})
 	dir := t.TempDir()
 	printed := 0
 	for i, s := range sessions(t) {
@@ -30,12 +31,12 @@ func TestReplayCosmosMatchesEmbedded(t *testing.T) {
 				args = append(args, "--policy", s.policy)
 			}
 			embedded := "sqlite:" + filepath.Join(dir, s.name+".db")
-			want, _, err := run(t, append(args, "--store", embedded, s.path)...)
+			want, _, err := runApp(t, app, append(args, "--store", embedded, s.path)...)
 			if err != nil {
 				t.Fatalf("replay into %s: %v", embedded, err)
 			}
 			cosmos := fmt.Sprintf("cosmos:%s?database=replay-%d-%d-%s", srv.Endpoint, os.Getpid(), i, s.name)
-			got, stderr, err := run(t, append(args, "--store", cosmos+"&ensureContainers=true", s.path)...)
+			got, stderr, err := runApp(t, app, append(args, "--store", cosmos+"&ensureContainers=true", s.path)...)
 			if err != nil {
 				t.Fatalf("replay into Cosmos DB: %v\nstderr:\n%s\nserver output:\n%s", err, stderr, srv.Output())
 			}
@@ -46,8 +47,8 @@ func TestReplayCosmosMatchesEmbedded(t *testing.T) {
 				t.Errorf("findings printed with Cosmos DB differ from the embedded store's (-embedded +cosmos):\n%s", d)
 			}
 
-			wantTrail := verifiedTrail(t, embedded)
-			if gotTrail := verifiedTrail(t, cosmos); gotTrail != wantTrail {
+			wantTrail := verifiedTrail(t, app, embedded)
+			if gotTrail := verifiedTrail(t, app, cosmos); gotTrail != wantTrail {
 				t.Errorf("audit verify: Cosmos DB says %q, the embedded store %q", gotTrail, wantTrail)
 			}
 		})
@@ -59,9 +60,9 @@ func TestReplayCosmosMatchesEmbedded(t *testing.T) {
 
 // verifiedTrail runs audit verify on a store and returns what it printed
 // after the store's name: how many records verified, and the last hash.
-func verifiedTrail(t *testing.T, store string) string {
+func verifiedTrail(t *testing.T, app *App, store string) string {
 	t.Helper()
-	out, _, err := run(t, "audit", "verify", "--store", store)
+	out, _, err := runApp(t, app, "audit", "verify", "--store", store)
 	if err != nil {
 		t.Fatalf("audit verify --store %s: %v", store, err)
 	}

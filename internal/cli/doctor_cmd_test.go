@@ -167,8 +167,8 @@ func TestDoctorBrokenDeployment(t *testing.T) {
 
 // Notification targets are named, their URLs never shown; problems are said.
 func TestDoctorNotifyTargetsAndOutbox(t *testing.T) {
-	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
 	t.Parallel()
+	now := time.Date(2026, 11, 20, 14, 0, 0, 0, time.UTC)
 	app, env := doctorApp(now)
 	dir := t.TempDir()
 	pol := writeFile(t, filepath.Join(dir, "policy.yaml"), `cloud: AzureUSGovernment

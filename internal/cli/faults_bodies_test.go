@@ -40,6 +40,7 @@ const envBodiesChild = "EXPORTGUARD_BODIES_CHILD"
 // the working directory), with an empty recorded ARM in place of Azure's, and
 // stops on SIGTERM.
 func TestFaultBodiesServeChild(t *testing.T) {
+	t.Parallel()
 	if os.Getenv(envBodiesChild) == "" {
 		return
 	}
@@ -212,6 +213,7 @@ func recordsMessage(t *testing.T, size int) string {
 // are answered 200, and the process's peak resident set, read from
 // /proc/PID/status, stays under 512 MB.
 func TestFaultBodiesMemory(t *testing.T) {
+	t.Parallel()
 	batch, _, err := functions.HostBatchSize(must(os.ReadFile("host.json")))
 	if err != nil {
 		t.Fatal(err)
@@ -276,6 +278,7 @@ func sendAtOnce(t *testing.T, c *servedChild, body []byte, at int) {
 // batch is kept as poison, unread, with the reason, and the batch's other
 // message goes on.
 func TestFaultBodiesOversized(t *testing.T) {
+	t.Parallel()
 	c := startServeChild(t)
 	batch, _, err := functions.HostBatchSize(must(os.ReadFile("host.json")))
 	if err != nil {

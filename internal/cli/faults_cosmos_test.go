@@ -51,7 +51,7 @@ func TestFaultCosmosThrottledAndUnavailable(t *testing.T) {
 	if !strings.Contains(want, `"status":"applied"`) {
 		t.Fatal("the session remediates nothing: the comparison proves little")
 	}
-	wantTrail := verifiedTrail(t, embedded)
+	wantTrail := verifiedTrail(t, testApp(), embedded)
 
 	n := 0
 	store := func() string {
@@ -118,7 +118,7 @@ func TestFaultCosmosThrottledAndUnavailable(t *testing.T) {
 				if d := cmp.Diff(want, got); d != "" {
 					t.Errorf("findings differ from the embedded store's (-embedded +cosmos):\n%s", d)
 				}
-				if gotTrail := verifiedTrail(t, st); gotTrail != wantTrail {
+				if gotTrail := verifiedTrail(t, testApp(), st); gotTrail != wantTrail {
 					t.Errorf("audit verify: Cosmos DB says %q, the embedded store %q: a fault changed the trail", gotTrail, wantTrail)
 				}
 				return
@@ -159,7 +159,7 @@ func TestFaultCosmosThrottledAndUnavailable(t *testing.T) {
 			if d := cmp.Diff(want, got); d != "" {
 				t.Errorf("findings after the fault and a second run differ from the embedded store's (-embedded +cosmos):\n%s", d)
 			}
-			verifiedTrail(t, st) // intact (its length depends on where the first run stopped)
+			verifiedTrail(t, testApp(), st) // intact (its length depends on where the first run stopped)
 		})
 	}
 }

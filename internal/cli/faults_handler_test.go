@@ -180,6 +180,7 @@ func utf16LE(s string) []byte {
 // handler stays up (its readiness probe and health check answer after each);
 // and the good records in the mixed batch open their findings.
 func TestFaultHandlerHostileBodies(t *testing.T) {
+	t.Parallel()
 	const max = 1 << 20
 	fh := startFaultHandler(t, max)
 	var good []string

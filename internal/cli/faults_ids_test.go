@@ -115,6 +115,7 @@ func idsTargetBody(t *testing.T, id string) json.RawMessage {
 // reason; none is read from ARM, judged or planned, and nothing outside the
 // scope is read or written; the good record beside them opens its finding.
 func TestFaultHandlerDotDotIDs(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "ids.db"))
 	if err != nil {
@@ -258,6 +259,7 @@ func TestFaultHandlerDotDotIDs(t *testing.T) {
 // hostile ID reports the line as malformed and skips it, as replay does any
 // malformed line; its Activity Log record is kept as poison.
 func TestFaultReplayDotDotIDs(t *testing.T) {
+	t.Parallel()
 	armLine, _ := json.Marshal(map[string]any{"source": "arm", "observedAt": "2026-11-02T09:00:00Z", "body": idsTargetBody(t, idsDotted)})
 	rec := map[string]any{"time": "2026-11-02T09:10:00Z", "resourceId": idsDotted, "operationName": "Microsoft.Storage/storageAccounts/write",
 		"category": "Administrative", "resultType": "Success", "correlationId": "c0ffee00-0000-4000-8000-0000000000e2"}

@@ -220,6 +220,7 @@ type childStats struct {
 // TestFaultKillReplay (started with EXPORTGUARD_FAULTS_CHILD set), which
 // replays a session as the replay verb does and may kill itself.
 func TestFaultsChildProcess(t *testing.T) {
+	t.Parallel()
 	raw := os.Getenv(envFaultsChild)
 	if raw == "" {
 		return
@@ -636,6 +637,9 @@ type faultRun struct {
 func newFaultTargets(t *testing.T, fr *faultRun) (teams, slack, webhook *faultTarget) {
 	t.Helper()
 	tg := newTargets(t)
+	for k, v := range tg.env() {
+		t.Setenv(k, v) // for the child processes, which read them from their environment
+	}
 	mk := func(name string, s *notifytest.Server) *faultTarget {
 		ft := &faultTarget{name: name, srv: s}
 		s.SetRespond(func(n int, w http.ResponseWriter) {
@@ -1044,8 +1048,7 @@ func TestFaultKillReplay(t *testing.T) {
 
 	// The same wiring as the replay verb: its findings are the verb's (told
 	// to targets of its own).
-	newTargets(t)
-	verb, errOut, err := run(t, "replay", "--format", "json", "--policy", pol, session)
+	verb, errOut, err := runApp(t, newTargets(t).app(), "replay", "--format", "json", "--policy", pol, session)
 	if err != nil {
 		t.Fatalf("replay verb: %v\n%s", err, errOut)
 	}

@@ -104,6 +104,7 @@ func healthOf(t *testing.T, st *sqlite.Store) (direct, invoked int, reason strin
 // a person and the Functions host ask it; a working one 200. The short run
 // breaks small stores; the full one (make faults) larger ones.
 func TestFaultStoreBroken(t *testing.T) {
+	t.Parallel()
 	n := faultsScale(t, 200, 20000)
 	for _, tc := range []struct {
 		name string
@@ -154,6 +155,7 @@ func TestFaultStoreBroken(t *testing.T) {
 // rather than answering health checks and events until a reader trips. The
 // full run tries more seeds on a larger file.
 func TestFaultStoreCorrupt(t *testing.T) {
+	t.Parallel()
 	n, seeds := faultsScale(t, 3000, 20000), faultsScale(t, 2, 12)
 	path := writtenStoreFile(t, t.TempDir(), n)
 	for seed := range int64(seeds) {

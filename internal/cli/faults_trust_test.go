@@ -230,6 +230,7 @@ func (th *trustHandler) opened(id string, at time.Time) {
 // 404 resolves findings as deleted. Short: one account per delete source;
 // full: ten each, and the same forged delete delivered again.
 func TestFaultTrustForgedDelete(t *testing.T) {
+	t.Parallel()
 	n := faultsScale(t, 1, 10)
 	const deleteOp = "Microsoft.Storage/storageAccounts/delete"
 	sources := []struct {
@@ -326,6 +327,7 @@ func webhookDelivery(body string) []byte {
 // is judged. Short: one future time; full: several, from just past the skew
 // allowed to the year 9999.
 func TestFaultTrustFutureDatedEvent(t *testing.T) {
+	t.Parallel()
 	futures := faultsScale(t,
 		[]time.Time{time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC)},
 		[]time.Time{trustAt(10 + 6), trustAt(10 + 24*60), time.Date(2099, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)})

@@ -68,6 +68,7 @@ func hostActivityLogInvocation(t *testing.T, bodies []string) []byte {
 }
 
 func TestHandlerStoresFindingsFromAHostBatch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/handler.db")
 	if err != nil {

@@ -52,6 +52,13 @@ func testApp() *App {
 	}}
 }
 
+// envApp is testApp with the settings env (and nothing of the process's).
+func envApp(env map[string]string) *App {
+	app := testApp()
+	app.Getenv = func(name string) string { return env[name] }
+	return app
+}
+
 // run runs the exportguard command line in-process.
 func run(t *testing.T, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
@@ -98,6 +105,7 @@ func sessions(t *testing.T) []session {
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 func TestReplayJSONMatchesGolden(t *testing.T) {
+	t.Parallel()
 	for _, s := range sessions(t) {
 		t.Run(s.name, func(t *testing.T) {
 			t.Logf("covers: %s", s.covers)
@@ -178,6 +186,7 @@ func checkFindingLines(t *testing.T, out string) {
 }
 
 func TestReplaySampleHasOpenReplicationFinding(t *testing.T) {
+	t.Parallel()
 	out, _, err := run(t, "replay", "testdata/sessions/storage-replication.ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -188,6 +197,7 @@ func TestReplaySampleHasOpenReplicationFinding(t *testing.T) {
 }
 
 func TestReplayReportsMalformedLinesAndGoesOn(t *testing.T) {
+	t.Parallel()
 	out, errOut, err := run(t, "replay", "--format", "json", "testdata/sessions/malformed-lines.ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -210,6 +220,7 @@ func TestReplayReportsMalformedLinesAndGoesOn(t *testing.T) {
 // One operation reported by Event Grid, by the Activity Log, and redelivered,
 // gives one finding and one transition to open (and one to resolved).
 func TestReplayIsIdempotentAcrossSources(t *testing.T) {
+	t.Parallel()
 	db := filepath.Join(t.TempDir(), "eg.db")
 	if _, _, err := run(t, "replay", "--store", "sqlite:"+db, "testdata/sessions/storage-replication.ndjson"); err != nil {
 		t.Fatal(err)
@@ -237,6 +248,7 @@ func TestReplayIsIdempotentAcrossSources(t *testing.T) {
 }
 
 func TestReplayRefusesBadArguments(t *testing.T) {
+	t.Parallel()
 	tests := [][]string{
 		{"replay"},
 		{"replay", "--format", "xml", "testdata/sessions/storage-replication.ndjson"},
@@ -252,6 +264,7 @@ func TestReplayRefusesBadArguments(t *testing.T) {
 }
 
 func TestEveryVerbHasHelp(t *testing.T) {
+	t.Parallel()
 	for _, verb := range []string{"serve", "replay", "scan", "policy", "policy check", "policy show"} {
 		out, _, err := run(t, append(strings.Fields(verb), "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
@@ -261,6 +274,7 @@ func TestEveryVerbHasHelp(t *testing.T) {
 }
 
 func TestPolicyCheck(t *testing.T) {
+	t.Parallel()
 	out, _, err := run(t, "policy", "check", "testdata/sessions/gov-storage-replication.policy.yaml")
 	if err != nil || !strings.Contains(out, "valid") || !strings.Contains(out, "regions usgovvirginia") {
 		t.Errorf("policy check of a valid file: %v\n%s", err, out)
@@ -281,6 +295,7 @@ func TestPolicyCheck(t *testing.T) {
 // Replaying a session again over the same store moves nothing: the replay clock
 // goes back, and a state or a 404 older than what is known is not judged.
 func TestReplayTwiceOverOneStoreMovesNothing(t *testing.T) {
+	t.Parallel()
 	for _, s := range sessions(t) {
 		if strings.HasPrefix(s.name, "remediation-") {
 			continue // remediation sessions write to ARM; their own tests replay them twice

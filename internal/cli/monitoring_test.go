@@ -13,6 +13,7 @@ import (
 // diagnostic settings against it: a setting exporting Administrative to
 // another namespace or hub is a finding; one exporting to the app's hub is not.
 func TestReplayJudgesSettingsAgainstTheAppsHub(t *testing.T) {
+	t.Parallel()
 	const good = "/subscriptions/5e3b9c4a-7d6f-4a01-9c8e-3f4a5b6c7d82" // exports to eh-exportguard/insights-activity-logs
 	for _, tc := range []struct {
 		name     string
@@ -26,10 +27,8 @@ func TestReplayJudgesSettingsAgainstTheAppsHub(t *testing.T) {
 		{"another hub", map[string]string{"ActivityLogEventHub__fullyQualifiedNamespace": "eh-exportguard.servicebus.windows.net", "ActivityLogEventHubName": "guard-activity"}, true, "not the guard's hub"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"ActivityLogEventHub", "ActivityLogEventHub__fullyQualifiedNamespace", "ActivityLogEventHubName"} {
-				t.Setenv(k, tc.env[k])
-			}
-			out, stderr, err := run(t, "replay", "--format", "json", "testdata/sessions/activity-log-settings.ndjson")
+			t.Parallel()
+			out, stderr, err := runApp(t, envApp(tc.env), "replay", "--format", "json", "testdata/sessions/activity-log-settings.ndjson")
 			if err != nil {
 				t.Fatalf("replay: %v\n%s", err, stderr)
 			}
@@ -57,6 +56,7 @@ func TestReplayJudgesSettingsAgainstTheAppsHub(t *testing.T) {
 }
 
 func TestAppHubFromSettings(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		env  map[string]string

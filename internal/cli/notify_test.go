@@ -35,12 +35,20 @@ type targets struct {
 
 func newTargets(t *testing.T) *targets {
 	t.Helper()
-	tg := &targets{notifytest.NewServer(t), notifytest.NewServer(t), notifytest.NewServer(t)}
-	t.Setenv("EG_TEST_TEAMS_URL", tg.teams.URL+notifytest.SecretPath)
-	t.Setenv("EG_TEST_SLACK_URL", tg.slack.URL+"/services/T0EXPORTGD/B0NOTIFYTST/c2VjcmV0c2VjcmV0c2VjcmV0")
-	t.Setenv("EG_TEST_WEBHOOK_URL", tg.webhook.URL+"/siem/ingest?code=c2llbXNlY3JldGNvZGU")
-	return tg
+	return &targets{notifytest.NewServer(t), notifytest.NewServer(t), notifytest.NewServer(t)}
 }
+
+// env are the settings that name the targets, as notifyYAML reads them.
+func (tg *targets) env() map[string]string {
+	return map[string]string{
+		"EG_TEST_TEAMS_URL":   tg.teams.URL + notifytest.SecretPath,
+		"EG_TEST_SLACK_URL":   tg.slack.URL + "/services/T0EXPORTGD/B0NOTIFYTST/c2VjcmV0c2VjcmV0c2VjcmV0",
+		"EG_TEST_WEBHOOK_URL": tg.webhook.URL + "/siem/ingest?code=c2llbXNlY3JldGNvZGU",
+	}
+}
+
+// app is an App whose settings name the targets (and hold nothing else).
+func (tg *targets) app() *App { return envApp(tg.env()) }
 
 const notifyYAML = `
 notify:
@@ -286,6 +294,7 @@ func checkTold(t *testing.T, tg *targets, db string) int {
 // the first (the ledger drops the repeated events; a transition the pipeline
 // records again is recognised by its outbox item ID).
 func TestReplayTwiceTellsEachTransitionOnce(t *testing.T) {
+	t.Parallel()
 	for _, s := range sessions(t) {
 		if strings.HasPrefix(s.name, "remediation-") {
 			continue // outcomes of remediation are told too: TestRemediationOutcomesAreToldOnce
@@ -294,12 +303,12 @@ func TestReplayTwiceTellsEachTransitionOnce(t *testing.T) {
 			tg := newTargets(t)
 			db := filepath.Join(t.TempDir(), "notify.db")
 			args := []string{"replay", "--format", "json", "--store", "sqlite:" + db, "--policy", sessionPolicy(t, s), s.path}
-			if _, errOut, err := run(t, args...); err != nil {
+			if _, errOut, err := runApp(t, tg.app(), args...); err != nil {
 				t.Fatalf("%v\n%s", err, errOut)
 			}
 			first := [3]int{tg.teams.Count(), tg.slack.Count(), tg.webhook.Count()}
 			firstTold := checkTold(t, tg, db)
-			if _, errOut, err := run(t, args...); err != nil {
+			if _, errOut, err := runApp(t, tg.app(), args...); err != nil {
 				t.Fatalf("%v\n%s", err, errOut)
 			}
 			n := checkTold(t, tg, db)
@@ -347,6 +356,7 @@ func duplicated(t *testing.T, path string) string {
 // A session whose every event is delivered three times tells the same, once
 // each, as the session itself.
 func TestDuplicatedEventsTellNobodyTwice(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"storage-replication", "exemption-expiry", "gov-storage-replication", "jit-overstay", "tls-public"} {
 		t.Run(name, func(t *testing.T) {
 			s := session{name: name, path: "testdata/sessions/" + name + ".ndjson"}
@@ -357,7 +367,7 @@ func TestDuplicatedEventsTellNobodyTwice(t *testing.T) {
 			for i, path := range []string{s.path, duplicated(t, s.path)} {
 				tg := newTargets(t)
 				db := filepath.Join(t.TempDir(), "notify.db")
-				if _, errOut, err := run(t, "replay", "--store", "sqlite:"+db, "--policy", sessionPolicy(t, s), path); err != nil {
+				if _, errOut, err := runApp(t, tg.app(), "replay", "--store", "sqlite:"+db, "--policy", sessionPolicy(t, s), path); err != nil {
 					t.Fatalf("%v\n%s", err, errOut)
 				}
 				checkTold(t, tg, db)
@@ -378,6 +388,7 @@ func TestDuplicatedEventsTellNobodyTwice(t *testing.T) {
 // failed outbox items with the reason (naming the target, not the URL) and
 // holds up neither Teams nor the webhook.
 func TestPipelineRetriesAndKeepsFailures(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	tg := newTargets(t)
 	teamsPosts := 0
@@ -408,7 +419,7 @@ func TestPipelineRetriesAndKeepsFailures(t *testing.T) {
 			arm.Observe(l)
 		}
 	}
-	pl, err := testApp().newPipeline(st, arm, pol, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	pl, err := tg.app().newPipeline(st, arm, pol, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -453,12 +464,13 @@ func TestPipelineRetriesAndKeepsFailures(t *testing.T) {
 }
 
 func TestNotifyTestSendsASampleToEachTarget(t *testing.T) {
+	t.Parallel()
 	tg := newTargets(t)
 	pol := filepath.Join(t.TempDir(), "policy.yaml")
 	if err := os.WriteFile(pol, []byte("cloud: AzureUSGovernment\nallowedRegions: [usgovvirginia, usgovtexas]\n"+notifyYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, errOut, err := run(t, "notify", "test", "--policy", pol)
+	out, errOut, err := runApp(t, tg.app(), "notify", "test", "--policy", pol)
 	if err != nil {
 		t.Fatalf("%v\n%s%s", err, out, errOut)
 	}
@@ -482,7 +494,7 @@ func TestNotifyTestSendsASampleToEachTarget(t *testing.T) {
 		io.WriteString(w, "no_service")
 	}
 	tg.webhook.Close()
-	out, errOut, err = run(t, "notify", "test", "--policy", pol)
+	out, errOut, err = runApp(t, tg.app(), "notify", "test", "--policy", pol)
 	if err == nil || err.Error() != "2 of 3 notification target(s) failed" {
 		t.Errorf("err = %v", err)
 	}
@@ -498,6 +510,7 @@ func TestNotifyTestSendsASampleToEachTarget(t *testing.T) {
 }
 
 func TestNotifyTestRefusesWhatItCannotUse(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(name, body string) string {
 		p := filepath.Join(dir, name)
@@ -506,13 +519,13 @@ func TestNotifyTestRefusesWhatItCannotUse(t *testing.T) {
 		}
 		return p
 	}
-	t.Setenv("EG_TEST_PLAIN_HTTP", "http://hooks.example.com/services/T0/B0/SECRETSECRETSECRET")
+	app := envApp(map[string]string{"EG_TEST_PLAIN_HTTP": "http://hooks.example.com/services/T0/B0/SECRETSECRETSECRET"})
 	for _, tt := range []struct{ policy, want string }{
 		{write("none.yaml", "cloud: AzureCloud\n"), "no notification target"},
 		{write("unset.yaml", "notify: {teams: {url: env:EG_TEST_NOT_SET}}\n"), "notify.teams.url: environment variable EG_TEST_NOT_SET is not set"},
 		{write("plain.yaml", "notify: {slack: {url: env:EG_TEST_PLAIN_HTTP}}\n"), "notify.slack.url: plain http is allowed only to a loopback address, in tests"},
 	} {
-		_, _, err := run(t, "notify", "test", "--policy", tt.policy)
+		_, _, err := runApp(t, app, "notify", "test", "--policy", tt.policy)
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%s: err = %v, want %q", filepath.Base(tt.policy), err, tt.want)
 		}
@@ -521,13 +534,14 @@ func TestNotifyTestRefusesWhatItCannotUse(t *testing.T) {
 		}
 	}
 	// The pipeline refuses to start without its targets' URLs, too.
-	if _, _, err := run(t, "replay", "--policy", filepath.Join(dir, "unset.yaml"), "testdata/sessions/storage-replication.ndjson"); err == nil ||
+	if _, _, err := runApp(t, app, "replay", "--policy", filepath.Join(dir, "unset.yaml"), "testdata/sessions/storage-replication.ndjson"); err == nil ||
 		!strings.Contains(err.Error(), "notify.teams.url: environment variable EG_TEST_NOT_SET is not set") {
 		t.Errorf("replay with an unset target URL: %v", err)
 	}
 }
 
 func TestNotifyVerbsHaveHelp(t *testing.T) {
+	t.Parallel()
 	for _, verb := range []string{"notify", "notify test"} {
 		out, _, err := run(t, append(strings.Fields(verb), "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {
@@ -539,6 +553,7 @@ func TestNotifyVerbsHaveHelp(t *testing.T) {
 // A remediation applied (or failed) is told once to every target, however often
 // the session is replayed over the same store.
 func TestRemediationOutcomesAreToldOnce(t *testing.T) {
+	t.Parallel()
 	var s session
 	for _, x := range sessions(t) {
 		if x.name == "remediation-auto" {
@@ -583,7 +598,7 @@ func TestRemediationOutcomesAreToldOnce(t *testing.T) {
 		return len(plans), told
 	}
 	for i := 1; i <= 2; i++ {
-		if _, errOut, err := run(t, args...); err != nil {
+		if _, errOut, err := runApp(t, tg.app(), args...); err != nil {
 			t.Fatalf("replay %d: %v\n%s", i, err, errOut)
 		}
 		applied, told := outcomes()

@@ -20,6 +20,7 @@ const (
 // Auto remediation of a PIM overstay deletes the role assignment the schedule's
 // instance links, once, and nothing named after the schedule.
 func TestReplayPIMOverstayRemovesTheLinkedRoleAssignment(t *testing.T) {
+	t.Parallel()
 	st := openSQLite(t, ":memory:")
 	defer st.Close()
 	writes := writesOf(replayInProcess(t, st, "testdata/sessions/remediation-access-auto.policy.yaml",
@@ -54,6 +55,7 @@ func TestReplayPIMOverstayRemovesTheLinkedRoleAssignment(t *testing.T) {
 // assignment in both clouds, where the assumed ID (the schedule's name) would
 // have read as unknown and the overstay gone unseen.
 func TestReplayPIMOverstayOnTheLinkedRoleAssignment(t *testing.T) {
+	t.Parallel()
 	tests := []struct{ session, ra string }{
 		{"pim-overstay", pimLinkRA},
 		{"gov-pim-overstay", "/subscriptions/b3e1c4d2-8a7f-4e6b-9c5d-2a1f3e4b6c80/providers/Microsoft.Authorization/roleAssignments/71c8e5b3-2d9a-4f46-b1e7-0a5c3d8f6e29"},

@@ -11,6 +11,7 @@ import (
 // drop or misread, naming the key and line (and the nearest known name). An
 // error from the command is exit status 1 (main.go).
 func TestPolicyCheckRefusesWhatWouldMergeSilently(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, yaml string
 		want       []string
@@ -53,6 +54,7 @@ func TestPolicyCheckRefusesWhatWouldMergeSilently(t *testing.T) {
 
 // A roster file's content is never echoed by policy check: a roster is about people.
 func TestPolicyCheckDoesNotEchoTheRoster(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "screened.txt"), []byte("Jane Doe, passport X1234567\n"), 0o600); err != nil {
 		t.Fatal(err)

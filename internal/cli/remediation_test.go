@@ -153,6 +153,7 @@ func storeFindingsJSON(t *testing.T, st guard.Store) string {
 // events twice (the Activity Log record of itarcad's change, Event Grid's event
 // of itarkeys'), and Event Grid and the Activity Log report one operation.
 func TestReplayAutoAppliesEachFixOnce(t *testing.T) {
+	t.Parallel()
 	st := openSQLite(t, ":memory:")
 	defer st.Close()
 	writes := replayInProcess(t, st, remAuto, remSession, true)
@@ -192,6 +193,7 @@ func TestReplayAutoAppliesEachFixOnce(t *testing.T) {
 // The second reads the whole session again, as the Event Hubs checkpoint and
 // Event Grid's retries would redeliver it.
 func TestReplayCrashBetweenPlanningAndApplying(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	raw, err := os.ReadFile(remSession)
 	if err != nil {
@@ -242,6 +244,7 @@ func TestReplayCrashBetweenPlanningAndApplying(t *testing.T) {
 }
 
 func TestReplayDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	st := openSQLite(t, ":memory:")
 	defer st.Close()
 	if w := replayInProcess(t, st, remDryRun, remSession, true); len(w) != 0 {
@@ -259,6 +262,7 @@ func TestReplayDryRunWritesNothing(t *testing.T) {
 // force no longer lists their subscription: a finding outside the scope
 // allowlist is never acted on.
 func TestReplayOutsideScopeNeverWritten(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "scope.db")
 	st := openSQLite(t, db)
@@ -359,6 +363,7 @@ func apiCall(t *testing.T, srv *httptest.Server, method, path string, params map
 // plan runs at the next dispatch, once; through the CLI (the OS user), then
 // remediate run carries it out against ARM; a denial is kept with its reason.
 func TestApproveThroughAPIAndCLI(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "approve.db")
 	st := openSQLite(t, db)
@@ -564,6 +569,7 @@ func (c *cliARM) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestRemediateVerbsHaveHelp(t *testing.T) {
+	t.Parallel()
 	for _, verb := range []string{"remediate", "remediate list", "remediate approve", "remediate deny", "remediate run"} {
 		out, _, err := run(t, append(strings.Fields(verb), "--help")...)
 		if err != nil || !strings.Contains(out, "Usage:") {

@@ -38,6 +38,7 @@ func testid(t *testing.T, page, id string) string {
 }
 
 func TestReportFromSession(t *testing.T) {
+	t.Parallel()
 	store := storageReplicationStore(t)
 	out := filepath.Join(t.TempDir(), "report.html")
 	_, stderr, err := run(t, "report", "--store", store, "--now", "2026-11-02T12:00:00Z", "-o", out)
@@ -124,6 +125,7 @@ func TestReportFromSession(t *testing.T) {
 }
 
 func TestReportMarkdownFromSession(t *testing.T) {
+	t.Parallel()
 	store := storageReplicationStore(t)
 	out, _, err := run(t, "report", "--store", store, "--format", "md", "--now", "2026-11-02T12:00:00Z")
 	if err != nil {
@@ -147,6 +149,7 @@ func TestReportMarkdownFromSession(t *testing.T) {
 }
 
 func TestReportSinceAndExemptions(t *testing.T) {
+	t.Parallel()
 	url := "sqlite:" + filepath.Join(t.TempDir(), "ex.db")
 	pol := "testdata/sessions/exemption-expiry.policy.yaml"
 	if _, _, err := run(t, "replay", "--store", url, "--policy", pol, "testdata/sessions/exemption-expiry.ndjson"); err != nil {
@@ -169,6 +172,7 @@ func TestReportSinceAndExemptions(t *testing.T) {
 }
 
 func TestReportRefusesBadArguments(t *testing.T) {
+	t.Parallel()
 	store := storageReplicationStore(t)
 	for _, args := range [][]string{
 		{"report", "--store", store, "--format", "pdf"},

@@ -70,6 +70,7 @@ type e2eRow struct {
 // dashboard reloads itself and is refused without a principal. Screenshots go
 // to artefactDir.
 func TestReportAndDashboardInChromium(t *testing.T) {
+	t.Parallel()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Fatalf("Chromium is not installed (%v). This test opens the report and the dashboard in Debian's chromium: "+
 			"`make test` installs it when run as root; otherwise run `apt-get install --no-install-recommends chromium` as root.", err)

@@ -107,6 +107,7 @@ func findingOf(t *testing.T, store, rule, id string) *guard.Finding {
 // for nothing but each subscription's diagnostic settings: a first scan
 // confirms no resolution.
 func TestScanJudgesEveryResource(t *testing.T) {
+	t.Parallel()
 	const perSub = 3334 // 3,334 + 3,333 + 3,333
 	tests := []struct {
 		name         string
@@ -195,6 +196,7 @@ func TestScanJudgesEveryResource(t *testing.T) {
 // subscription Resource Graph did not show, or after a scan that failed,
 // nothing is read and nothing closes.
 func TestScanConfirmsWithARM(t *testing.T) {
+	t.Parallel()
 	x := scanAccount(scanSubA, "stx")     // the account the case is about
 	other := scanAccount(scanSubA, "sty") // a compliant one beside it
 	tests := []struct {
@@ -268,6 +270,7 @@ func TestScanConfirmsWithARM(t *testing.T) {
 // TestScanRefusesNoSubscription: neither --subscription nor the policy's
 // scope names one; or one named is outside the scope.
 func TestScanRefusesNoSubscription(t *testing.T) {
+	t.Parallel()
 	srv := rgtest.New()
 	defer srv.Close()
 	dir := t.TempDir()
@@ -301,6 +304,7 @@ func TestScanRefusesNoSubscription(t *testing.T) {
 // policy's scope as the subscriptions: every finding of the scanned
 // subscriptions, one per line, sorted.
 func TestScanGolden(t *testing.T) {
+	t.Parallel()
 	srv := rgtest.New()
 	defer srv.Close()
 	srv.Put(outOfUS(scanAccount(scanSubA, "streplicated")))
@@ -331,6 +335,7 @@ func TestScanGolden(t *testing.T) {
 // reconcile function, through the handler's HTTP surface, scans the policy's
 // scope through Resource Graph and judges every row.
 func TestReconcileTimerScansTheScope(t *testing.T) {
+	t.Parallel()
 	srv := rgtest.New()
 	defer srv.Close()
 	x := scanAccount(scanSubA, "stx")
@@ -377,6 +382,7 @@ func TestReconcileTimerScansTheScope(t *testing.T) {
 // TestReconcileLimitUnderFunctionTimeout: the reconcile stops on its own
 // before the host kills it.
 func TestReconcileLimitUnderFunctionTimeout(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("host.json")
 	if err != nil {
 		t.Fatal(err)

@@ -102,6 +102,7 @@ func (a *heldARM) Delete(ctx context.Context, id string) error {
 // once they let go, serve's delivery worker delivers the notification and
 // applies the fix, and nothing is left in the outbox.
 func TestServeDeliversBesideTheInvocation(t *testing.T) {
+	t.Parallel()
 	target := newHeldTarget(t)
 	now := time.Date(2026, 11, 2, 10, 31, 48, 0, time.UTC)
 	arm := &heldARM{ARM: replay.NewARM(func() time.Time { return now }), release: make(chan struct{})}
@@ -127,7 +128,6 @@ notify:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("EG_TEST_WEBHOOK_URL", target.URL+"/siem/ingest?code=c2llbXNlY3JldGNvZGU")
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -135,10 +135,14 @@ notify:
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
 	db := filepath.Join(dir, "serve.db")
-	t.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", port)
-	t.Setenv(envStore, "sqlite:"+db)
-	t.Setenv(envPolicy, policyPath)
-	t.Setenv(envLogLevel, "warn")
+	env := map[string]string{
+		"EG_TEST_WEBHOOK_URL":          target.URL + "/siem/ingest?code=c2llbXNlY3JldGNvZGU",
+		"FUNCTIONS_CUSTOMHANDLER_PORT": port,
+		envStore:                       "sqlite:" + db,
+		envPolicy:                      policyPath,
+		envLogLevel:                    "warn",
+	}
+	app.Getenv = func(name string) string { return env[name] }
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

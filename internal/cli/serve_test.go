@@ -16,22 +16,24 @@ import (
 // 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT, answers the readiness probe on / and
 // the health function, and stops when told to.
 func TestServeAnswersTheHost(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	t.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", port)
-	t.Setenv(envStore, "sqlite:"+filepath.Join(t.TempDir(), "serve.db"))
-	t.Setenv(envPolicy, "testdata/sessions/gov-storage-replication.policy.yaml")
-	t.Setenv(envLogLevel, "warn")
+	app := envApp(map[string]string{
+		"FUNCTIONS_CUSTOMHANDLER_PORT": port,
+		envStore:                       "sqlite:" + filepath.Join(t.TempDir(), "serve.db"),
+		envPolicy:                      "testdata/sessions/gov-storage-replication.policy.yaml",
+		envLogLevel:                    "warn",
+	})
+	app.Stdout, app.Stderr = io.Discard, io.Discard
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		app := testApp()
-		app.Stdout, app.Stderr = io.Discard, io.Discard
 		done <- app.Run(ctx, []string{"serve"})
 	}()
 	base := "http://127.0.0.1:" + port
@@ -76,9 +78,8 @@ func TestServeAnswersTheHost(t *testing.T) {
 }
 
 func TestServeWithoutPortSaysWhy(t *testing.T) {
-	t.Setenv("FUNCTIONS_CUSTOMHANDLER_PORT", "")
-	t.Setenv("FUNCTIONS_HTTPWORKER_PORT", "")
-	_, _, err := run(t, "serve")
+	t.Parallel()
+	_, _, err := runApp(t, envApp(nil), "serve")
 	if err == nil || !strings.Contains(err.Error(), "FUNCTIONS_CUSTOMHANDLER_PORT") {
 		t.Errorf("err = %v, want one naming FUNCTIONS_CUSTOMHANDLER_PORT", err)
 	}

@@ -73,6 +73,7 @@ func legacyContents(t *testing.T, path string) ([]guard.Finding, []guard.Resourc
 }
 
 func TestStoreMigrate(t *testing.T) {
+	t.Parallel()
 	old := legacyStore(t)
 	// A grant, as the old store kept it (the session's was checked and gone).
 	execSQL(t, old, `INSERT INTO grants (id, end_at, doc, details) VALUES ('g-1', '2026-11-05T10:00:00Z',
@@ -169,6 +170,7 @@ func TestStoreMigrate(t *testing.T) {
 // TestStoreMigrateResumes: a destination holding part of this store's
 // migration (an interrupted run) is carried on.
 func TestStoreMigrateResumes(t *testing.T) {
+	t.Parallel()
 	old := legacyStore(t)
 	fs, _, _ := legacyContents(t, old)
 	dst := filepath.Join(t.TempDir(), "new.db")
@@ -187,6 +189,7 @@ func TestStoreMigrateResumes(t *testing.T) {
 }
 
 func TestStoreMigrateBrokenChain(t *testing.T) {
+	t.Parallel()
 	old := legacyStore(t)
 	execSQL(t, old, `UPDATE audit SET data = CAST(replace(CAST(data AS TEXT), 'East US', 'West Europe') AS BLOB) WHERE seq = 1`)
 	dst := filepath.Join(t.TempDir(), "new.db")
@@ -218,6 +221,7 @@ func TestStoreMigrateBrokenChain(t *testing.T) {
 }
 
 func TestStoreMigrateRefuses(t *testing.T) {
+	t.Parallel()
 	old := legacyStore(t)
 	dir := t.TempDir()
 	used := replayedStore(t)
@@ -258,6 +262,7 @@ func TestStoreMigrateRefuses(t *testing.T) {
 }
 
 func TestStoreHelp(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"store"}, {"store", "migrate", "--help"}} {
 		out, _, err := run(t, args...)
 		if err != nil || !strings.Contains(out, "Usage:") {

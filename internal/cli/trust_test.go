@@ -22,6 +22,7 @@ import (
 // Notifications payload naming another Key Vault does not become the key
 // storage.restore-cmk writes onto the account (case 3).
 func TestTrustRemediationRestsOnARMState(t *testing.T) {
+	t.Parallel()
 	pol, err := policyfile.Parse([]byte("scope: {subscriptions: [" + trustSub + "]}\n" +
 		"rules:\n  encryption.cmk: {mode: remediate}\nremediation: {mode: approve}\n"))
 	if err != nil {
@@ -106,6 +107,7 @@ func TestTrustRemediationRestsOnARMState(t *testing.T) {
 // changes; the same delivery again is a duplicate, and so is an event a
 // version before this one marked processed under the event alone (case 4).
 func TestTrustSharedEventIDNamesTwoResources(t *testing.T) {
+	t.Parallel()
 	th := startTrustHandler(t, nil)
 	a, b, c := trustAccount("sharedida"), trustAccount("sharedidb"), trustAccount("sharedidc")
 	delivery, _ := json.Marshal([]map[string]any{
@@ -151,6 +153,7 @@ func TestTrustSharedEventIDNamesTwoResources(t *testing.T) {
 // A state older than one ARM answered is not judged, and that is said at warn
 // level with the resource; one newer than an event's payload is (case 2).
 func TestTrustOlderStateIsIgnoredOnlyForARM(t *testing.T) {
+	t.Parallel()
 	th := startTrustHandler(t, nil)
 	id := trustAccount("olderstate")
 	th.opened(id, trustAt(10)) // ARM state observed at 09:09
@@ -170,6 +173,7 @@ func TestTrustOlderStateIsIgnoredOnlyForARM(t *testing.T) {
 // unknown, not deleted, to the events and to the reconcile; only a deleted
 // line makes it gone (case 8, DESIGN 3.2).
 func TestTrustReplayIntoAStoreKeepsOtherFindings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	db := filepath.Join(dir, "store.db")
 	live := trustAccount("livefinding")

@@ -17,6 +17,7 @@ import (
 // (locally redundant, by its own word) resolves nothing while ARM still
 // answers a replicated account (DESIGN 3.6).
 func TestResourceNotificationWithoutSKUOpensReplication(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("pkg/rules/testdata/storage_account_notification.json")
 	if err != nil {
 		t.Fatal(err)

@@ -22,6 +22,7 @@ import (
 // and every residency message (and location remediation) names the new allowed
 // set.
 func TestWhatIfListsExactlyTheExpectedDifferences(t *testing.T) {
+	t.Parallel()
 	out, stderr, err := whatIf(t, "json", "testdata/whatif/new.yaml", "testdata/whatif/old.yaml", "testdata/sessions/storage-replication.ndjson")
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +112,7 @@ func lastSegmentOf(id string) string { return id[strings.LastIndexByte(id, '/')+
 // The same policy on both sides changes nothing; the built-in policy against
 // the old one spelled out changes nothing either.
 func TestWhatIfSamePolicyChangesNothing(t *testing.T) {
+	t.Parallel()
 	for _, newPolicy := range []string{"testdata/whatif/old.yaml", ""} {
 		out, stderr, err := whatIf(t, "json", newPolicy, "testdata/whatif/old.yaml",
 			"testdata/sessions/storage-replication.ndjson", "testdata/sessions/jit-overstay.ndjson")
@@ -124,6 +126,7 @@ func TestWhatIfSamePolicyChangesNothing(t *testing.T) {
 }
 
 func TestWhatIfRefusesBadArguments(t *testing.T) {
+	t.Parallel()
 	s := "testdata/sessions/storage-replication.ndjson"
 	for _, args := range [][]string{
 		{"table", "", "testdata/whatif/no-such.yaml", s},
@@ -151,6 +154,7 @@ func whatIf(t *testing.T, format, newPolicy, oldPolicy string, sessions ...strin
 }
 
 func TestCompareFindings(t *testing.T) {
+	t.Parallel()
 	f := func(id, res, rule string, status guard.Status, sev string) guard.Finding {
 		return guard.Finding{ID: id, ResourceID: res, Rule: rule, Status: status, Severity: sev, Message: "m",
 			Remediation: guard.Remediation{Action: "a", Mode: "off", Status: "none"}}

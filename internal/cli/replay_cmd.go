@@ -19,7 +19,7 @@ import (
 func (a *App) newReplayCommand() *cobra.Command {
 	var policyPath, format, storeURL, logLevel, toEventHub string
 	var via string
-	var compare string // what-if: whatif.go
+	var compare string // what-if: replay_compare.go
 	cmd := &cobra.Command{
 		Use:   "replay [--policy FILE] [--format table|json] [--store URL] SESSION...",
 		Short: "Feed recorded sessions through the pipeline and print the findings",

@@ -9,6 +9,7 @@ import (
 // replay --policy NEW --compare OLD is the what-if, and nothing else: the
 // same output as the what-if itself, and no store, hub or app to send to.
 func TestReplayCompareFlag(t *testing.T) {
+	t.Parallel()
 	args := []string{"--policy", "testdata/whatif/new.yaml", "--compare", "testdata/whatif/old.yaml", "testdata/sessions/storage-replication.ndjson"}
 	for _, format := range []string{"table", "json"} {
 		got, gotErr, err := run(t, append([]string{"replay", "--format", format}, args...)...)
