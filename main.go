@@ -21,12 +21,8 @@ var functionsFS embed.FS
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	status := cli.Main(ctx, newApp(), os.Args[1:])
+	app := &cli.App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Functions: functionsFS}
+	status := cli.Main(ctx, app, os.Args[1:])
 	stop()
 	os.Exit(status)
-}
-
-func newApp() *cli.App {
-	return &cli.App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Functions: functionsFS,
-		Interim: interimVerbs()}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/resourcemanager/armtest"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -132,7 +133,7 @@ func SweepOverOpenFindings(ctx context.Context, open, due int) (int, time.Durati
 			ResourceID: vm, Start: t0.Add(-time.Hour), End: t0}); err != nil {
 			return 0, 0, err
 		}
-		a.Observe(replay.Line{Source: replay.SourceARM, At: t0, ID: vm, Deleted: true})
+		a.Observe(session.Line{Source: session.SourceARM, At: t0, ID: vm, Deleted: true})
 	}
 	clock = t0.Add(10 * time.Minute)
 	p := NewPipeline(st, reader, policyfile.Default(), Logger())

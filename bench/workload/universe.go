@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // Start is the first operation's time; ARM bodies are observed a day earlier.
@@ -179,7 +180,7 @@ func sep(k *Kind) string {
 func (u *Universe) Observe(arm *replay.ARM) {
 	for _, r := range u.Resources {
 		for _, v := range r.Versions {
-			arm.Observe(replay.Line{Source: replay.SourceARM, At: v.At, Body: v.Body, ID: r.ID})
+			arm.Observe(session.Line{Source: session.SourceARM, At: v.At, Body: v.Body, ID: r.ID})
 		}
 	}
 }

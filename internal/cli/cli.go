@@ -15,8 +15,10 @@ import (
 	"os"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/spf13/cobra"
 
+	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
@@ -40,14 +42,15 @@ type App struct {
 	// NewARM builds the ARM client of a cloud; resourcemanager.NewDefault
 	// when nil. scan's Resource Graph client shares its credential and options.
 	NewARM func(cloud string, o resourcemanager.Options) (*resourcemanager.Client, error)
-	// Reader, when set, answers serve's (and record's) ARM reads in place of
-	// a client: no credential, no network, no Resource Graph.
-	Reader guard.ResourceReader
+	// ARMReader, when set, answers serve's and record's ARM reads in a cloud
+	// in place of a client: no credential, no network, no Resource Graph.
+	ARMReader func(cloud string) (guard.ResourceReader, error)
+	// OpenReceiver and OpenSender reach Event Hubs (record, replay
+	// --to-eventhub); eventhubs.NewConsumer and eventhubs.NewProducer when nil.
+	OpenReceiver func(ctx context.Context, t eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error)
+	OpenSender   func(t eventhubs.Target, o eventhubs.ProducerOptions) (eventhubs.Sender, error)
 	// Notify is the notification senders' transport and clock (notifytest).
 	Notify notify.TestOptions
-
-	// Verbs the root package still wires in (see interim.go).
-	Interim Interim
 }
 
 // Main runs the command line with args and returns the exit status: 0, or 1
@@ -79,10 +82,7 @@ func (a *App) newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(a.newServeCommand(), a.newReplayCommand(), a.newPolicyCommand(), a.newAuditCommand(), a.newRemediateCommand(),
-		a.newNotifyCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand())
-	if a.Interim.Record != nil {
-		root.AddCommand(a.Interim.Record())
-	}
+		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand())
 	return root
 }
 
@@ -113,6 +113,28 @@ func (a *App) newARM(cloud string, o resourcemanager.Options) (*resourcemanager.
 		return resourcemanager.NewDefault(cloud, o)
 	}
 	return a.NewARM(cloud, o)
+}
+
+// armReader is record's ARM reader in a cloud, signed in with cred.
+func (a *App) armReader(cloud string, cred azcore.TokenCredential) (guard.ResourceReader, error) {
+	if a.ARMReader != nil {
+		return a.ARMReader(cloud)
+	}
+	return a.newARM(cloud, resourcemanager.Options{Credential: cred})
+}
+
+func (a *App) openReceiver(ctx context.Context, t eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
+	if a.OpenReceiver != nil {
+		return a.OpenReceiver(ctx, t, o)
+	}
+	return eventhubs.NewConsumer(ctx, t, o)
+}
+
+func (a *App) openSender(t eventhubs.Target, o eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+	if a.OpenSender != nil {
+		return a.OpenSender(t, o)
+	}
+	return eventhubs.NewProducer(t, o)
 }
 
 func (a *App) stdout() io.Writer {

@@ -24,6 +24,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -45,7 +46,7 @@ func TestFaultBodiesServeChild(t *testing.T) {
 		return
 	}
 	app := testApp()
-	app.Reader = replay.NewARM(time.Now)
+	app.ARMReader = func(string) (guard.ResourceReader, error) { return replay.NewARM(time.Now), nil }
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	if err := app.Run(ctx, []string{"serve"}); err != nil {
@@ -187,7 +188,7 @@ func twice(s string) string {
 func recordsMessage(t *testing.T, size int) string {
 	t.Helper()
 	var recs []json.RawMessage
-	for _, l := range sessionLines(t, replay.SourceEventHub) {
+	for _, l := range sessionLines(t, session.SourceEventHub) {
 		var m struct{ Records []json.RawMessage }
 		if err := json.Unmarshal(l.Body, &m); err != nil {
 			t.Fatal(err)
@@ -293,7 +294,7 @@ func TestFaultBodiesOversized(t *testing.T) {
 		}
 	}
 
-	good := sessionLines(t, replay.SourceEventHub)[0].Body
+	good := sessionLines(t, session.SourceEventHub)[0].Body
 	tests := []struct {
 		name string
 		big  string // the message over the limit, escaped twice

@@ -58,10 +58,10 @@ func TestFaultCosmosThrottledAndUnavailable(t *testing.T) {
 		n++
 		return fmt.Sprintf("cosmos:%s?database=faults-%d-%d&ensureContainers=true", proxy.URL, os.Getpid(), n)
 	}
-	replayCosmos := func(store string) (string, string, error, time.Duration) {
+	replayCosmos := func(store string) (string, string, time.Duration, error) {
 		start := time.Now()
 		out, errOut, err := run(t, append(args, "--store", store, session)...)
-		return out, errOut, err, time.Since(start)
+		return out, errOut, time.Since(start), err
 	}
 
 	type scenario struct {
@@ -104,7 +104,7 @@ func TestFaultCosmosThrottledAndUnavailable(t *testing.T) {
 			st := store()
 			before := proxy.Stats()
 			proxy.Set(sc.faults...)
-			got, errOut, err, took := replayCosmos(st)
+			got, errOut, took, err := replayCosmos(st)
 			faults := proxy.Stats()
 			t.Logf("first replay: %v; proxy: %v (before: %v)", took.Round(time.Millisecond), faults, before)
 			if faults.Answered[429]+faults.Answered[503] == before.Answered[429]+before.Answered[503] {
@@ -145,7 +145,7 @@ func TestFaultCosmosThrottledAndUnavailable(t *testing.T) {
 				if sc.outage {
 					time.Sleep(time.Second)
 				}
-				got, errOut, err, took = replayCosmos(st)
+				got, errOut, took, err = replayCosmos(st)
 				if err == nil {
 					t.Logf("run %d finishes: %v", runs, took.Round(time.Millisecond))
 					break

@@ -21,6 +21,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -44,7 +45,7 @@ func startFaultHandler(t *testing.T, max int64) *faultHandler {
 	t.Cleanup(func() { st.Close() })
 	now := time.Date(2026, 11, 2, 10, 31, 48, 0, time.UTC)
 	arm := replay.NewARM(func() time.Time { return now })
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		if !strings.Contains(string(l.Body), "Standard_LRS") { // the state before the fix
 			arm.Observe(l)
 		}
@@ -184,7 +185,7 @@ func TestFaultHandlerHostileBodies(t *testing.T) {
 	const max = 1 << 20
 	fh := startFaultHandler(t, max)
 	var good []string
-	for _, l := range sessionLines(t, replay.SourceEventHub) {
+	for _, l := range sessionLines(t, session.SourceEventHub) {
 		good = append(good, string(l.Body))
 	}
 	okBody := invocation(t, good[:1], 2)

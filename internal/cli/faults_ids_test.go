@@ -21,6 +21,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -93,7 +94,7 @@ func reachesOther(id string) bool {
 // North Europe, in violation of the auto policy, so a plan would write it.
 func idsTargetBody(t *testing.T, id string) json.RawMessage {
 	t.Helper()
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		if strings.HasSuffix(l.ID, "/eudrbackup") {
 			var m map[string]any
 			if err := json.Unmarshal(l.Body, &m); err != nil {
@@ -124,12 +125,12 @@ func TestFaultHandlerDotDotIDs(t *testing.T) {
 	t.Cleanup(func() { st.Close() })
 	now := time.Date(2026, 11, 2, 10, 31, 48, 0, time.UTC)
 	arm := &frontEnd{ARM: replay.NewARM(func() time.Time { return now })}
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		if !strings.Contains(string(l.Body), "Standard_LRS") { // the state before the fix
 			arm.Observe(l)
 		}
 	}
-	arm.Observe(replay.Line{Source: replay.SourceARM, At: now.Add(-time.Hour), ID: idsTarget, Body: idsTargetBody(t, idsTarget)})
+	arm.Observe(session.Line{Source: session.SourceARM, At: now.Add(-time.Hour), ID: idsTarget, Body: idsTargetBody(t, idsTarget)})
 
 	pol, err := policyfile.Load(remAuto)
 	if err != nil {
@@ -160,7 +161,7 @@ func TestFaultHandlerDotDotIDs(t *testing.T) {
 	// Activity Log: the session's message of eudrbackup's write, and a copy of
 	// its record for each hostile ID.
 	var good string
-	for _, l := range sessionLines(t, replay.SourceEventHub) {
+	for _, l := range sessionLines(t, session.SourceEventHub) {
 		if strings.Contains(string(l.Body), "/EUDRBACKUP") {
 			good = string(l.Body)
 		}

@@ -35,6 +35,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // ---------------------------------------------------------------------------
@@ -118,7 +119,7 @@ func writeFaultSession(t *testing.T, n int, step time.Duration) (string, int) {
 	for k := range n {
 		for _, l := range base {
 			text := faultCopy(l, k, time.Duration(k)*step)
-			pl, err := replay.ParseLine([]byte(text))
+			pl, err := session.Parse([]byte(text))
 			if err != nil {
 				t.Fatalf("copy %d: %v\n%s", k, err, text)
 			}
@@ -149,7 +150,7 @@ func writeFaultSession(t *testing.T, n int, step time.Duration) (string, int) {
 		return `{"source":"clock","at":"` + at.UTC().Format(time.RFC3339) + `"}`
 	}
 	for _, l := range out {
-		pl, _ := replay.ParseLine([]byte(l))
+		pl, _ := session.Parse([]byte(l))
 		for !tick.After(pl.At) {
 			merged = append(merged, clock(tick))
 			tick = tick.Add(5 * time.Minute)
@@ -528,7 +529,7 @@ func (j *armJournal) restore(a *replay.ARM) error {
 			if s.Deleted {
 				body = json.RawMessage(`{"id":` + strconv.Quote(s.ID) + `}`)
 			}
-			a.Observe(replay.Line{Source: replay.SourceARM, At: e.At, ID: s.ID, Body: body, Deleted: s.Deleted})
+			a.Observe(session.Line{Source: session.SourceARM, At: e.At, ID: s.ID, Body: body, Deleted: s.Deleted})
 		}
 	}
 	return nil
@@ -1209,7 +1210,7 @@ func checkKilledReplay(t *testing.T, ref, got faultResult, refRun, killedRun *fa
 }
 
 // policyOnly is a session value naming only a policy (for sessionPolicy).
-func policyOnly(policyPath string) session { return session{policy: policyPath} }
+func policyOnly(policyPath string) sessionCase { return sessionCase{policy: policyPath} }
 
 // recoveredReason is what the remediation executor records when it finds its
 // write made by an earlier attempt that died before recording it.
@@ -1272,10 +1273,10 @@ func sessionSpan(t *testing.T, path string) (first, last time.Time) {
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, replay.MaxLineBytes)
+	sc.Buffer(nil, session.MaxLineBytes)
 	for sc.Scan() {
-		l, err := replay.ParseLine(sc.Bytes())
-		if err != nil || l.Source == replay.SourceClock || l.Source == replay.SourceARM {
+		l, err := session.Parse(sc.Bytes())
+		if err != nil || l.Source == session.SourceClock || l.Source == session.SourceARM {
 			continue
 		}
 		if first.IsZero() {

@@ -18,6 +18,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -144,12 +145,12 @@ func (th *trustHandler) setNow(at time.Time) {
 func (th *trustHandler) observe(at time.Time, body []byte) {
 	var head struct{ ID string }
 	json.Unmarshal(body, &head)
-	th.arm.Observe(replay.Line{Source: replay.SourceARM, At: at, ID: head.ID, Body: body})
+	th.arm.Observe(session.Line{Source: session.SourceARM, At: at, ID: head.ID, Body: body})
 }
 
 // gone makes ARM answer 404 for the resource from a moment on.
 func (th *trustHandler) gone(at time.Time, id string) {
-	th.arm.Observe(replay.Line{Source: replay.SourceARM, At: at, ID: id, Deleted: true, Body: []byte(`{"id":"` + id + `"}`)})
+	th.arm.Observe(session.Line{Source: session.SourceARM, At: at, ID: id, Deleted: true, Body: []byte(`{"id":"` + id + `"}`)})
 }
 
 // send posts an invocation at a time and wants it taken (200).

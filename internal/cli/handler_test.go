@@ -18,22 +18,23 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
 // sessionLines reads the sample session's lines of one source.
-func sessionLines(t *testing.T, source string) []replay.Line {
+func sessionLines(t *testing.T, source string) []session.Line {
 	t.Helper()
 	f, err := os.Open("testdata/sessions/storage-replication.ndjson")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var out []replay.Line
+	var out []session.Line
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, replay.MaxLineBytes)
+	sc.Buffer(nil, session.MaxLineBytes)
 	for sc.Scan() {
-		l, err := replay.ParseLine(sc.Bytes())
+		l, err := session.Parse(sc.Bytes())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,13 +78,13 @@ func TestHandlerStoresFindingsFromAHostBatch(t *testing.T) {
 	defer st.Close()
 	now := time.Date(2026, 11, 2, 10, 31, 48, 0, time.UTC)
 	arm := replay.NewARM(func() time.Time { return now })
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		if !strings.Contains(string(l.Body), "Standard_LRS") { // the state before the fix
 			arm.Observe(l)
 		}
 	}
 	var bodies []string
-	for _, l := range sessionLines(t, replay.SourceEventHub) {
+	for _, l := range sessionLines(t, session.SourceEventHub) {
 		bodies = append(bodies, string(l.Body))
 	}
 	// One corrupt record inside an otherwise good envelope, and one body that is

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"os"
 	"path/filepath"
@@ -13,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
@@ -42,14 +40,7 @@ func TestMain(m *testing.M) {
 // loopback servers and do not wait on the wall clock. A test sets what it
 // replaces on a value of its own.
 func testApp() *App {
-	return &App{Functions: os.DirFS("."), Notify: notifytest.NoWait(), Interim: Interim{
-		Via: func(*cobra.Command, string, []string) error {
-			return errors.New("replay --via is tested in the root package")
-		},
-		ToEventHub: func(*cobra.Command, string, string, []string) error {
-			return errors.New("replay --to-eventhub is tested in the root package")
-		},
-	}}
+	return &App{Functions: os.DirFS("."), Notify: notifytest.NoWait()}
 }
 
 // envApp is testApp with the settings env (and nothing of the process's).
@@ -75,25 +66,25 @@ func runApp(t *testing.T, app *App, args ...string) (stdout, stderr string, err 
 	return out.String(), errb.String(), err
 }
 
-// session is one recorded session in testdata/sessions: NAME.ndjson, what it
+// sessionCase is one recorded session in testdata/sessions: NAME.ndjson, what it
 // covers (NAME.covers, one line), an optional policy (NAME.policy.yaml), and its
 // expected findings (testdata/golden/NAME.json).
-type session struct{ name, path, policy, golden, covers string }
+type sessionCase struct{ name, path, policy, golden, covers string }
 
-func sessions(t *testing.T) []session {
+func sessions(t *testing.T) []sessionCase {
 	t.Helper()
 	paths, err := filepath.Glob("testdata/sessions/*.ndjson")
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no sessions in testdata/sessions (%v)", err)
 	}
-	var out []session
+	var out []sessionCase
 	for _, p := range paths {
 		name := strings.TrimSuffix(filepath.Base(p), ".ndjson")
 		covers, err := os.ReadFile(strings.TrimSuffix(p, ".ndjson") + ".covers")
 		if err != nil {
 			t.Errorf("session %s says nothing of what it covers: %v", name, err)
 		}
-		s := session{name: name, path: p, golden: filepath.Join("testdata/golden", name+".json"), covers: strings.TrimSpace(string(covers))}
+		s := sessionCase{name: name, path: p, golden: filepath.Join("testdata/golden", name+".json"), covers: strings.TrimSpace(string(covers))}
 		if pol := strings.TrimSuffix(p, ".ndjson") + ".policy.yaml"; fileExists(pol) {
 			s.policy = pol
 		}

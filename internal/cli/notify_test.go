@@ -24,6 +24,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/notify/notifytest"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -59,7 +60,7 @@ notify:
 
 // sessionPolicy writes the session's policy (or none) with the three targets
 // added, beside a copy of any roster file it names.
-func sessionPolicy(t *testing.T, s session) string {
+func sessionPolicy(t *testing.T, s sessionCase) string {
 	t.Helper()
 	dir := t.TempDir()
 	var raw []byte
@@ -333,7 +334,7 @@ func duplicated(t *testing.T, path string) string {
 	defer f.Close()
 	var out, late []string
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, replay.MaxLineBytes)
+	sc.Buffer(nil, session.MaxLineBytes)
 	for sc.Scan() {
 		line := sc.Text()
 		out = append(out, line)
@@ -359,7 +360,7 @@ func TestDuplicatedEventsTellNobodyTwice(t *testing.T) {
 	t.Parallel()
 	for _, name := range []string{"storage-replication", "exemption-expiry", "gov-storage-replication", "jit-overstay", "tls-public"} {
 		t.Run(name, func(t *testing.T) {
-			s := session{name: name, path: "testdata/sessions/" + name + ".ndjson"}
+			s := sessionCase{name: name, path: "testdata/sessions/" + name + ".ndjson"}
 			if p := "testdata/sessions/" + name + ".policy.yaml"; fileExists(p) {
 				s.policy = p
 			}
@@ -414,7 +415,7 @@ func TestPipelineRetriesAndKeepsFailures(t *testing.T) {
 	var logs strings.Builder
 	now := time.Date(2026, 11, 2, 10, 31, 48, 0, time.UTC)
 	arm := replay.NewARM(func() time.Time { return now })
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		if !strings.Contains(string(l.Body), "Standard_LRS") { // the state before the fix
 			arm.Observe(l)
 		}
@@ -423,7 +424,7 @@ func TestPipelineRetriesAndKeepsFailures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range sessionLines(t, replay.SourceEventHub) {
+	for _, l := range sessionLines(t, session.SourceEventHub) {
 		if _, err := pl.Ingest(ctx, guard.SourceEventHub, l.Body, now); err != nil {
 			t.Fatal(err)
 		}
@@ -554,7 +555,7 @@ func TestNotifyVerbsHaveHelp(t *testing.T) {
 // the session is replayed over the same store.
 func TestRemediationOutcomesAreToldOnce(t *testing.T) {
 	t.Parallel()
-	var s session
+	var s sessionCase
 	for _, x := range sessions(t) {
 		if x.name == "remediation-auto" {
 			s = x

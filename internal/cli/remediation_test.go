@@ -29,6 +29,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/remediate"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -519,15 +520,15 @@ func (staticCred) GetToken(context.Context, policy.TokenRequestOptions) (azcore.
 }
 
 // armBodyOf returns a session's arm line body for id that contains marker.
-func armBodyOf(t *testing.T, session, id, marker string) string {
+func armBodyOf(t *testing.T, path, id, marker string) string {
 	t.Helper()
-	raw, err := os.ReadFile(session)
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range strings.Split(string(raw), "\n") {
-		l, err := replay.ParseLine([]byte(line))
-		if err == nil && l.Source == replay.SourceARM && guard.SameID(l.ID, id) && strings.Contains(string(l.Body), marker) {
+		l, err := session.Parse([]byte(line))
+		if err == nil && l.Source == session.SourceARM && guard.SameID(l.ID, id) && strings.Contains(string(l.Body), marker) {
 			return string(l.Body)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
@@ -37,10 +38,10 @@ A malformed line is reported on stderr with its line number and skipped.`,
 				return a.replayWhatIf(cmd, policyPath, compare, format, args)
 			}
 			if via != "" {
-				return a.Interim.Via(cmd, via, args)
+				return a.replayVia(cmd, via, args)
 			}
 			if toEventHub != "" {
-				return a.Interim.ToEventHub(cmd, toEventHub, policyPath, args)
+				return a.replayToEventHub(cmd, toEventHub, policyPath, args)
 			}
 			if format != "table" && format != "json" {
 				return fmt.Errorf("--format %q: want table or json", format)
@@ -120,11 +121,14 @@ A malformed line is reported on stderr with its line number and skipped.`,
 	cmd.Flags().StringVar(&compare, "compare", "", compareFlagHelp)
 	// --compare replays into fresh in-memory stores, here.
 	cmd.MarkFlagsMutuallyExclusive("compare", "store")
-	if a.Interim.Via != nil {
-		cmd.Flags().StringVar(&via, "via", "", a.Interim.ViaHelp)
-		cmd.Flags().StringVar(&toEventHub, "to-eventhub", "", a.Interim.ToEventHubHelp)
-		cmd.MarkFlagsMutuallyExclusive("compare", "via")
-		cmd.MarkFlagsMutuallyExclusive("compare", "to-eventhub")
+	cmd.Flags().StringVar(&via, "via", "", viaFlagHelp)
+	cmd.Flags().StringVar(&toEventHub, "to-eventhub", "", toEventHubFlagHelp)
+	cmd.MarkFlagsMutuallyExclusive("compare", "via")
+	cmd.MarkFlagsMutuallyExclusive("compare", "to-eventhub")
+	// The running app --via sends to uses its own store and policy, and its
+	// findings are read there (exportguard remediate list, the api function).
+	for _, f := range []string{"store", "policy", "format", "to-eventhub"} {
+		cmd.MarkFlagsMutuallyExclusive("via", f)
 	}
 	return cmd
 }
@@ -187,6 +191,5 @@ func isTerminal(w io.Writer) bool {
 	if !ok {
 		return false
 	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd())) // a terminal, not /dev/null (also a character device)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/functions"
+	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
@@ -52,9 +53,13 @@ ExportGuard.Approver.`,
 			if err != nil {
 				return err
 			}
-			reader := a.Reader
+			var reader guard.ResourceReader
 			var graph scan.Graph // the reconcile's Resource Graph; none under test
-			if reader == nil {
+			if a.ARMReader != nil {
+				if reader, err = a.ARMReader(p.Cloud); err != nil {
+					return err
+				}
+			} else {
 				// Managed identity in Azure, the developer's sign-in locally.
 				client, err := resourcemanager.NewDefault(p.Cloud, resourcemanager.Options{})
 				if err != nil {

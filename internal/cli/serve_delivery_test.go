@@ -18,6 +18,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -106,13 +107,13 @@ func TestServeDeliversBesideTheInvocation(t *testing.T) {
 	target := newHeldTarget(t)
 	now := time.Date(2026, 11, 2, 10, 31, 48, 0, time.UTC)
 	arm := &heldARM{ARM: replay.NewARM(func() time.Time { return now }), release: make(chan struct{})}
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		if !strings.Contains(string(l.Body), "Standard_LRS") { // the state before the fix
 			arm.Observe(l)
 		}
 	}
 	app := testApp()
-	app.Reader = arm
+	app.ARMReader = func(string) (guard.ResourceReader, error) { return arm, nil }
 	app.Stdout, app.Stderr = io.Discard, io.Discard
 
 	dir := t.TempDir()
@@ -166,7 +167,7 @@ notify:
 	}
 
 	var bodies []string
-	for _, l := range sessionLines(t, replay.SourceEventHub) {
+	for _, l := range sessionLines(t, session.SourceEventHub) {
 		bodies = append(bodies, string(l.Body))
 	}
 	// The bound only keeps the test from hanging when delivery waits inside

@@ -27,18 +27,7 @@ type record struct {
 	CorrelationID json.RawMessage `json:"correlationId"`
 	// Identity is read in the same pass, best effort: a part of it of an
 	// unexpected type is left zero and the rest is still read.
-	Identity identity `json:"identity"`
-}
-
-// identity is the record's identity object. Every part of it is optional.
-type identity struct {
-	Authorization struct {
-		Action   json.RawMessage `json:"action"`
-		Evidence struct {
-			PrincipalID json.RawMessage `json:"principalId"`
-		} `json:"evidence"`
-	} `json:"authorization"`
-	Claims map[string]json.RawMessage `json:"claims"`
+	Identity guard.Identity `json:"identity"`
 }
 
 func decodeRecord(raw json.RawMessage) (guard.Change, error) {
@@ -98,7 +87,7 @@ func changeOf(r *record) (guard.Change, error) {
 		Operation:      op,
 		Action:         guard.ActionOf(op),
 		Outcome:        outcomeOf(status),
-		Caller:         callerOf(ident),
+		Caller:         ident.Caller(),
 		CorrelationID:  corr,
 		EventTime:      at.UTC(),
 		Source:         guard.SourceEventHub,
@@ -121,20 +110,6 @@ func outcomeOf(status string) guard.Outcome {
 	default:
 		return guard.OutcomeUnknown
 	}
-}
-
-// callerOf derives the caller from the JWT claims (the diagnostic schema has no
-// caller field), else from the principal the authorization evidence names.
-func callerOf(ident identity) string {
-	claims := make(map[string]string, len(ident.Claims))
-	for k, v := range ident.Claims {
-		claims[k] = claimText(v)
-	}
-	if c := guard.CallerFromClaims(claims); c != "" {
-		return c
-	}
-	p, _ := str(ident.Authorization.Evidence.PrincipalID)
-	return strings.TrimSpace(p)
 }
 
 // eventID derives a stable ID for a record, since the diagnostic schema has none: the
@@ -183,17 +158,4 @@ func valueOf(raw json.RawMessage) json.RawMessage {
 		return nil
 	}
 	return v.Value
-}
-
-// claimText reads a claim value as text. Claims are strings in every example, but
-// nothing guarantees it; numbers, booleans, arrays and objects keep their JSON text.
-func claimText(raw json.RawMessage) string {
-	if s, ok := str(raw); ok {
-		return s
-	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return string(raw)
-	}
-	return b.String()
 }

@@ -55,12 +55,6 @@ func isStatus(err error, code int) bool {
 	return errors.As(err, &re) && re.StatusCode == code
 }
 
-// lostRace reports whether a conditional write failed because another writer
-// changed (412) or created (409) the document first.
-func lostRace(err error) bool {
-	return isStatus(err, http.StatusPreconditionFailed) || isStatus(err, http.StatusConflict)
-}
-
 // readItem returns a document and its ETag, or nil when there is none.
 func readItem(ctx context.Context, c *azcosmos.ContainerClient, pk azcosmos.PartitionKey, id string) ([]byte, azcore.ETag, error) {
 	var resp azcosmos.ItemResponse

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/exportguard/exportguard/internal/retry"
 )
 
 // Transient failures of one request are retried here, beyond what the SDK
@@ -28,20 +30,14 @@ const (
 // retryTransient runs op until it succeeds, fails for a reason that is not
 // transient, or has been tried transientAttempts times.
 func retryTransient(ctx context.Context, op func() error) error {
-	delay := transientDelay
 	for attempt := 1; ; attempt++ {
 		err := op()
 		if err == nil || attempt == transientAttempts || !transient(err) || ctx.Err() != nil {
 			return err
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return errors.Join(err, ctx.Err())
-		case <-t.C:
+		if werr := retry.Sleep(ctx, retry.Exponential(transientDelay, transientDelay<<(transientAttempts-2), attempt)); werr != nil {
+			return errors.Join(err, werr)
 		}
-		delay *= 2
 	}
 }
 

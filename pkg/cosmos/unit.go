@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	mrand "math/rand/v2"
 	"net/http"
 	"slices"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/azcosmos"
 
+	"github.com/exportguard/exportguard/internal/retry"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -436,13 +436,5 @@ func newWriteID() string {
 // backoff waits before attempt+1 of a unit that lost a race: a random time
 // below min(4 ms × 2^attempt, 250 ms), so that the writers racing spread out.
 func backoff(ctx context.Context, attempt int) error {
-	ceiling := min(4*time.Millisecond<<min(attempt, 16), 250*time.Millisecond)
-	t := time.NewTimer(mrand.N(ceiling) + time.Millisecond)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return retry.Sleep(ctx, retry.Jittered(4*time.Millisecond, 250*time.Millisecond, attempt+1)+time.Millisecond)
 }

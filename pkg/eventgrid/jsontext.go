@@ -70,19 +70,6 @@ func decodeData[T any](data json.RawMessage, v *T) error {
 	return nil
 }
 
-// claimText reads a claim value as text. Claims are strings in every example, but
-// nothing guarantees it; numbers, booleans, arrays and objects keep their JSON text.
-func claimText(raw json.RawMessage) string {
-	if s, ok := str(raw); ok {
-		return s
-	}
-	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
-		return string(raw)
-	}
-	return b.String()
-}
-
 // parseTime reads a time the way both schemas write it: RFC 3339, often with seven
 // fractional digits.
 func parseTime(s string) (time.Time, error) {

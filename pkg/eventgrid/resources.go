@@ -12,12 +12,7 @@ import (
 // event (research note §2.2). status is deliberately absent: a spec example of a
 // Failure event says "Succeeded" there, so the outcome comes from the type.
 type resourceData struct {
-	Authorization struct {
-		Action   json.RawMessage `json:"action"`
-		Evidence struct {
-			PrincipalID json.RawMessage `json:"principalId"`
-		} `json:"evidence"`
-	} `json:"authorization"`
+	Authorization  guard.Authorization        `json:"authorization"`
 	Claims         map[string]json.RawMessage `json:"claims"`
 	CorrelationID  json.RawMessage            `json:"correlationId"`
 	ResourceURI    json.RawMessage            `json:"resourceUri"`
@@ -69,14 +64,7 @@ func resourceChange(e event, action guard.Action, outcome guard.Outcome) (guard.
 	case idSub != "" && !strings.EqualFold(sub, idSub):
 		return guard.Change{}, errors.New("data.subscriptionId is not the subscription the resource ID names")
 	}
-	claims := make(map[string]string, len(d.Claims))
-	for k, v := range d.Claims {
-		claims[k] = claimText(v)
-	}
-	caller := guard.CallerFromClaims(claims)
-	if caller == "" {
-		caller = text(d.Authorization.Evidence.PrincipalID)
-	}
+	caller := guard.Identity{Authorization: d.Authorization, Claims: d.Claims}.Caller()
 	return guard.Change{
 		ResourceID:     id,
 		SubscriptionID: sub,

@@ -6,7 +6,8 @@
 // /<function folder name> whose body is an envelope {"Data":…,"Metadata":…}, in which
 // string trigger values arrive JSON-encoded as strings, sometimes twice, and whose
 // answer must be a JSON {"Outputs":…,"Logs":…,"ReturnValue":…} with an explicit
-// application/json content type. A non-2xx answer fails the invocation, and that is
+// application/json content type (the handler adds a Summary, which the host
+// ignores, for replay --via). A non-2xx answer fails the invocation, and that is
 // the only way to make the host's retry policy run. This package is the one place
 // that knows those rules: it peels the envelope off, hands the pipeline the message
 // bodies and events exactly as their producers sent them, and maps the pipeline's

@@ -122,11 +122,11 @@ func messageBodies(raw json.RawMessage) (bodies [][]byte, over []oversized, whol
 	text := unquote(raw, maxUnwrap)
 	t := bytes.TrimSpace(text)
 	if len(t) == 0 || t[0] != '[' {
-		return nil, nil, text, errors.New("Data.events does not hold a JSON array")
+		return nil, nil, text, errors.New("the invocation's Data.events does not hold a JSON array")
 	}
 	var elems []json.RawMessage
 	if err := fastjson.Unmarshal(t, &elems); err != nil {
-		return nil, nil, text, errors.New("Data.events holds an array that is not valid JSON")
+		return nil, nil, text, errors.New("the invocation's Data.events holds an array that is not valid JSON")
 	}
 	bodies = make([][]byte, 0, len(elems))
 	for i, e := range elems {

@@ -79,13 +79,13 @@ const (
 	DefaultInFlightBytes = 256 << 20
 )
 
-// Function names: the folders under functions/, which the host POSTs to as
-// /<name>. The binding names are those the function.json files declare.
+// Function names (names.go). The binding names are those the function.json
+// files declare.
 const (
-	fnActivityLog    = "activitylog"    // eventHubTrigger "events", cardinality many, dataType string
-	fnResourceEvents = "resourceevents" // eventGridTrigger "event"
-	fnSweep          = "sweep"          // timerTrigger "timer"
-	fnHealth         = "health"         // httpTrigger "req", http output "res"
+	fnActivityLog    = FunctionActivityLog
+	fnResourceEvents = FunctionResourceEvents
+	fnSweep          = FunctionSweep
+	fnHealth         = FunctionHealth
 
 	bindEvents = "events"
 	bindEvent  = "event"
@@ -165,6 +165,9 @@ type result struct {
 	// across partitions, one request per delivery; the worker's own ticker
 	// still retries what is due.
 	quiet bool
+	// summary is what the pipeline did, answered as the response's Summary
+	// (nil: none, for the functions that do not ingest).
+	summary *InvocationSummary
 }
 
 // requestError is an invocation the handler cannot run because of the request.
@@ -177,10 +180,18 @@ func (e *requestError) Error() string { return e.msg }
 
 // invocationResponse is the body the host reads back (§2.2). Outputs keys must be
 // output binding names; Logs land in the invocation's log; ReturnValue is unused.
+// Summary is for a caller standing in for the host (replay --via), which reads
+// it instead of the Logs' text. The host ignores it: it reads the body into
+// HttpScriptInvocationResult, whose only members are Outputs, Logs and
+// ReturnValue, with Newtonsoft's default of ignoring members it does not know,
+// and takes from Outputs only the declared output bindings' names
+// (azure-functions-host src/WebJobs.Script/Workers/Http/HttpScriptInvocationResult.cs
+// and HttpScriptInvocationResultExtensions.cs, ToScriptInvocationResult).
 type invocationResponse struct {
-	Outputs     map[string]any `json:"Outputs"`
-	Logs        []string       `json:"Logs"`
-	ReturnValue any            `json:"ReturnValue"`
+	Outputs     map[string]any     `json:"Outputs"`
+	Logs        []string           `json:"Logs"`
+	ReturnValue any                `json:"ReturnValue"`
+	Summary     *InvocationSummary `json:"Summary,omitempty"`
 }
 
 func (h *handler) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
@@ -273,7 +284,7 @@ func (h *handler) invoke(w http.ResponseWriter, r *http.Request, name string, fn
 	if res.logs == nil {
 		res.logs = []string{}
 	}
-	writeJSON(w, http.StatusOK, invocationResponse{Outputs: res.outputs, Logs: res.logs})
+	writeJSON(w, http.StatusOK, invocationResponse{Outputs: res.outputs, Logs: res.logs, Summary: res.summary})
 	if h.done != nil && !res.quiet {
 		h.done()
 	}
@@ -363,6 +374,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 	}
 
 	now := h.now()
+	kept := 0
 	for _, o := range over {
 		// Over Event Hubs' message limit: not unescaped, not decoded. Kept
 		// (its start, as the host sent it) with the reason; the rest of the
@@ -379,6 +391,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 			log.Error("keeping an oversized message body failed", slog.String("error", err.Error()))
 			return result{}, fmt.Errorf("an oversized message body could not be kept: %w", err)
 		}
+		kept++
 	}
 	if all, ok := h.ing.(BatchIngester); ok {
 		if err := ctx.Err(); err != nil {
@@ -392,7 +405,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 		}
 		log.Info("invocation done", slog.Int("bodies", len(bodies)), slog.Int("failed", 0), slog.Any("summary", sum))
 		logs = append(logs, fmt.Sprintf("%s: %d message bodies: %s", fnActivityLog, len(bodies), summaryLine(sum)))
-		return result{logs: logs, quiet: sum.Transitions == 0}, nil
+		return result{logs: logs, quiet: sum.Transitions == 0, summary: summaryOf(sum, kept)}, nil
 	}
 	var sum guard.Summary
 	failed := 0
@@ -415,7 +428,7 @@ func (h *handler) activityLog(ctx context.Context, inv invocation, log *slog.Log
 		return result{}, fmt.Errorf("%d of %d message bodies failed", failed, len(bodies))
 	}
 	logs = append(logs, fmt.Sprintf("%s: %d message bodies: %s", fnActivityLog, len(bodies), summaryLine(sum)))
-	return result{logs: logs, quiet: sum.Transitions == 0}, nil
+	return result{logs: logs, quiet: sum.Transitions == 0, summary: summaryOf(sum, kept)}, nil
 }
 
 // resourceEvents runs one Event Grid delivery (an event, or an array of them).
@@ -438,7 +451,7 @@ func (h *handler) resourceEvents(ctx context.Context, inv invocation, log *slog.
 	}
 	log.Info("invocation done", slog.Any("summary", sum))
 	logs = append(logs, fmt.Sprintf("%s: %s", fnResourceEvents, summaryLine(sum)))
-	return result{logs: logs, quiet: sum.Transitions == 0}, nil
+	return result{logs: logs, quiet: sum.Transitions == 0, summary: summaryOf(sum, 0)}, nil
 }
 
 // sweep runs the timer function. The timer value is only logged: a sweep is due
@@ -458,7 +471,7 @@ func (h *handler) sweep(ctx context.Context, inv invocation, log *slog.Logger) (
 	if ti.IsPastDue {
 		line += " (tick past due)"
 	}
-	return result{logs: []string{line}}, nil
+	return result{logs: []string{line}, summary: summaryOf(sum, 0)}, nil
 }
 
 // summaryLine is the one-line form of a summary for the invocation log.

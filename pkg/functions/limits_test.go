@@ -109,4 +109,8 @@ func TestOversizedMessageBodyIsPoison(t *testing.T) {
 	if !strings.Contains(strings.Join(a.Logs, "\n"), "message body 2 of the batch is") {
 		t.Errorf("Logs %q do not say which body was kept", a.Logs)
 	}
+	// The summary counts it as rejected, beside what the pipeline rejected.
+	if a.Summary == nil || a.Summary.Rejected != 1 {
+		t.Errorf("Summary = %+v, want 1 rejected", a.Summary)
+	}
 }

@@ -37,5 +37,5 @@ func (h *handler) reconcile(ctx context.Context, inv invocation, log *slog.Logge
 		return result{}, err
 	}
 	log.Info("invocation done", slog.Bool("pastDue", ti.IsPastDue), slog.Any("summary", sum))
-	return result{logs: []string{fmt.Sprintf("%s: %s", fnReconcile, summaryLine(sum))}}, nil
+	return result{logs: []string{fmt.Sprintf("%s: %s", fnReconcile, summaryLine(sum))}, summary: summaryOf(sum, 0)}, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/exportguard/exportguard/internal/retry"
 )
 
 // Sender delivers one outbox item: a notification to Teams, Slack or a webhook,
@@ -72,15 +74,11 @@ type DispatchSummary struct {
 	Delivered, Retried, Failed int
 }
 
-func (d *Dispatcher) backoff(retry int) time.Duration {
+func (d *Dispatcher) backoff(n int) time.Duration {
 	if d.Backoff != nil {
-		return d.Backoff(retry)
+		return d.Backoff(n)
 	}
-	w := 30 * time.Second
-	for i := 1; i < retry && w < 30*time.Minute; i++ {
-		w *= 2
-	}
-	return min(w, 30*time.Minute)
+	return retry.Exponential(30*time.Second, 30*time.Minute, n)
 }
 
 // Run delivers every item due at now, once each. An error is returned only when

@@ -17,6 +17,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/rules"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -193,7 +194,7 @@ func (h *harness) armLine(line map[string]any) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	l, err := replay.ParseLine(b)
+	l, err := session.Parse(b)
 	if err != nil {
 		h.t.Fatalf("arm line %s: %v", b, err)
 	}

@@ -229,20 +229,18 @@ func (v *TrailVerifier) Finish(heads []AuditHead) (*TrailReport, error) {
 			Reason:   fmt.Sprintf("seal %d names it, but the partition's chain ends at Seq %d: records were cut off its end, or the seal names a record that never was", s.seal, last.Seq),
 			Verified: v.verified(p)})
 	}
-	if heads != nil {
-		for _, h := range heads {
-			last, verified := v.last(h.Partition), v.verified(h.Partition)
-			if h.Partition == SealPartition {
-				last, verified = v.seals.Last(), v.seals.Verified()
-			}
-			switch {
-			case last.Seq < h.Seq:
-				return nil, v.fail(h.Partition, &AuditError{Seq: last.Seq + 1, Problem: AuditRemoved,
-					Reason: fmt.Sprintf("the partition's head is Seq %d, but its chain ends at Seq %d: records were cut off its end", h.Seq, last.Seq), Verified: verified})
-			case last.Seq > h.Seq || last.Hash != h.Hash:
-				return nil, v.fail(h.Partition, &AuditError{Seq: last.Seq, Kind: last.Kind, Subject: last.Subject, Problem: AuditRewritten,
-					Reason: fmt.Sprintf("the partition's head is Seq %d hash %s, but its chain ends at Seq %d hash %s", h.Seq, short(h.Hash), last.Seq, short(last.Hash)), Verified: verified})
-			}
+	for _, h := range heads {
+		last, verified := v.last(h.Partition), v.verified(h.Partition)
+		if h.Partition == SealPartition {
+			last, verified = v.seals.Last(), v.seals.Verified()
+		}
+		switch {
+		case last.Seq < h.Seq:
+			return nil, v.fail(h.Partition, &AuditError{Seq: last.Seq + 1, Problem: AuditRemoved,
+				Reason: fmt.Sprintf("the partition's head is Seq %d, but its chain ends at Seq %d: records were cut off its end", h.Seq, last.Seq), Verified: verified})
+		case last.Seq > h.Seq || last.Hash != h.Hash:
+			return nil, v.fail(h.Partition, &AuditError{Seq: last.Seq, Kind: last.Kind, Subject: last.Subject, Problem: AuditRewritten,
+				Reason: fmt.Sprintf("the partition's head is Seq %d hash %s, but its chain ends at Seq %d hash %s", h.Seq, short(h.Hash), last.Seq, short(last.Hash)), Verified: verified})
 		}
 	}
 	r := &TrailReport{Seals: v.seals.Verified(), LastSeal: v.seals.Last(), Root: v.root, Legacy: v.legacy}

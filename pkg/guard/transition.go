@@ -112,15 +112,14 @@ func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trig
 		n := *cur
 		n.Status, n.ResolvedAt, n.LastSeen, n.Trigger = StatusResolved, &now, now, trig
 		n.Evidence = copyEvidence(cur.Evidence)
-		n.Evidence["resolution"] = map[string]any{"message": v.Message, "facts": v.Evidence}
+		n.Evidence[EvidenceResolution] = resolutionEvidence(v)
 		return &n
 	}
 	status := StatusOpen
 	evidence := copyEvidence(v.Evidence)
 	if ex, ok := pol.Exemption(v.Rule, v.ResourceID, now); ok {
 		status = StatusExempt
-		evidence["exemption"] = map[string]any{"resource": ex.Resource, "reason": ex.Reason,
-			"approvedBy": ex.ApprovedBy, "expiresOn": ex.ExpiresOn}
+		evidence[EvidenceExemption] = exemptionEvidence(ex)
 	}
 	mode := RemediationOff
 	if pol.RuleMode(v.Rule) == ModeRemediate {
@@ -132,9 +131,9 @@ func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trig
 	switch {
 	case cur == nil || status != StatusOpen:
 	case cur.Status == StatusExempt:
-		n.Evidence["exemptionExpired"] = cur.Evidence["exemption"] // what covered it until now
-	case cur.Evidence["exemptionExpired"] != nil:
-		n.Evidence["exemptionExpired"] = cur.Evidence["exemptionExpired"]
+		n.Evidence[EvidenceExemptionExpired] = cur.Evidence[EvidenceExemption] // what covered it until now
+	case cur.Evidence[EvidenceExemptionExpired] != nil:
+		n.Evidence[EvidenceExemptionExpired] = cur.Evidence[EvidenceExemptionExpired]
 	}
 	if cur != nil {
 		n.FirstSeen = cur.FirstSeen
@@ -145,8 +144,8 @@ func nextFinding(cur *Finding, pol *Policy, v Verdict, id, sub string, trig Trig
 			// its outcome), which the executor reads after a crash.
 			n.Trigger = cur.Trigger
 			n.Remediation.Status = cur.Remediation.Status
-			if rec, ok := cur.Evidence["remediation"]; ok {
-				n.Evidence["remediation"] = rec
+			if rec, ok := cur.Evidence[EvidenceRemediation]; ok {
+				n.Evidence[EvidenceRemediation] = rec
 			}
 		}
 	}

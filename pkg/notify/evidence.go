@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/exportguard/exportguard/pkg/guard"
 )
 
 // Bounds on the evidence sentence, so that a card stays readable and small.
@@ -17,7 +19,8 @@ const (
 
 // structural evidence keys the pipeline and the remediation engine add; the
 // next step tells of them.
-var structural = map[string]bool{"exemption": true, "exemptionExpired": true, "resolution": true, "remediation": true}
+var structural = map[string]bool{guard.EvidenceExemption: true, guard.EvidenceExemptionExpired: true,
+	guard.EvidenceResolution: true, guard.EvidenceRemediation: true}
 
 // EvidenceSentence turns a finding's evidence into one line a person reads:
 // "key value; key value", keys in order, resource IDs shortened to their name,
@@ -25,10 +28,8 @@ var structural = map[string]bool{"exemption": true, "exemptionExpired": true, "r
 // carries them all). For a resolved finding it tells the facts of the fix.
 func EvidenceSentence(ev map[string]any, resolved bool) string {
 	if resolved {
-		if res, ok := ev["resolution"].(map[string]any); ok {
-			if facts, ok := res["facts"].(map[string]any); ok && len(facts) > 0 {
-				return "After the fix: " + factList(facts)
-			}
+		if res, ok := guard.ResolutionOf(ev); ok && len(res.Facts) > 0 {
+			return "After the fix: " + factList(res.Facts)
 		}
 	}
 	s := factList(ev)

@@ -255,7 +255,7 @@ func nextStep(f guard.Finding, e Event, links Links, detail string, at time.Time
 		}
 		return "Nothing to do: the violation is gone."
 	case EventExempted:
-		if ex, ok := f.Evidence["exemption"].(map[string]any); ok {
+		if ex, ok := guard.ExemptionOf(f.Evidence, guard.EvidenceExemption); ok {
 			return "Nothing to do while the exemption lasts: " + exemptionText(ex, at) + "."
 		}
 		return "Nothing to do while the exemption lasts."
@@ -283,7 +283,7 @@ func nextStep(f guard.Finding, e Event, links Links, detail string, at time.Time
 	// The violation is open.
 	prefix := ""
 	if e == EventExemptionExpired {
-		if ex, ok := f.Evidence["exemptionExpired"].(map[string]any); ok {
+		if ex, ok := guard.ExemptionOf(f.Evidence, guard.EvidenceExemptionExpired); ok {
 			prefix = "The exemption no longer covers it (" + exemptionText(ex, at) + "). "
 		} else {
 			prefix = "The exemption no longer covers it. "
@@ -304,31 +304,25 @@ func nextStep(f guard.Finding, e Event, links Links, detail string, at time.Time
 }
 
 func resolutionMessage(f guard.Finding) string {
-	res, ok := f.Evidence["resolution"].(map[string]any)
-	if !ok {
-		return ""
-	}
-	s, _ := res["message"].(string)
-	return strings.TrimSpace(s)
+	res, _ := guard.ResolutionOf(f.Evidence)
+	return strings.TrimSpace(res.Message)
 }
 
 // exemptionText describes an exemption: its reason, approver and expiry.
-func exemptionText(ex map[string]any, at time.Time) string {
+func exemptionText(ex guard.ExemptionEvidence, at time.Time) string {
 	var parts []string
-	if s, _ := ex["reason"].(string); s != "" {
-		parts = append(parts, s)
+	if ex.Reason != "" {
+		parts = append(parts, ex.Reason)
 	}
-	if s, _ := ex["approvedBy"].(string); s != "" {
-		parts = append(parts, "approved by "+s)
+	if ex.ApprovedBy != "" {
+		parts = append(parts, "approved by "+ex.ApprovedBy)
 	}
-	if s, _ := ex["expiresOn"].(string); s != "" {
-		if t, err := time.Parse(time.RFC3339, s); err == nil && !t.IsZero() {
-			verb := "expires"
-			if !t.After(at) {
-				verb = "expired"
-			}
-			parts = append(parts, verb+" "+t.UTC().Format("2006-01-02 15:04 UTC"))
+	if t := ex.ExpiresOn; !t.IsZero() {
+		verb := "expires"
+		if !t.After(at) {
+			verb = "expired"
 		}
+		parts = append(parts, verb+" "+t.UTC().Format("2006-01-02 15:04 UTC"))
 	}
 	if len(parts) == 0 {
 		return "no details"

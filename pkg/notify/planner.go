@@ -83,7 +83,7 @@ type RemediationOutcome struct {
 	// "failed".
 	Finding guard.Finding
 	// At is when it was applied, or failed; when zero, the "at" of the record
-	// the remediation engine keeps in the finding's evidence ("remediation").
+	// the remediation engine keeps in the finding's evidence (guard.EvidenceRemediation).
 	At time.Time
 	// Detail says what was done, or why it failed, in a sentence (no secrets);
 	// when empty, the record's "reason".
@@ -107,17 +107,19 @@ func (p *Planner) PlanRemediation(o RemediationOutcome) ([]guard.OutboxItem, err
 	default:
 		return nil, fmt.Errorf("notify: remediation status %q of finding %s is not applied or failed", o.Finding.Remediation.Status, o.Finding.ID)
 	}
-	rec, _ := o.Finding.Evidence["remediation"].(map[string]any) // the remediation engine's record
+	var rec struct { // what notify reads of the remediation engine's record
+		At     time.Time `json:"at"`
+		Reason string    `json:"reason"`
+	}
+	guard.DecodeEvidence(o.Finding.Evidence, guard.EvidenceRemediation, &rec)
 	if o.At.IsZero() {
-		if s, _ := rec["at"].(string); s != "" {
-			o.At, _ = time.Parse(time.RFC3339Nano, s)
-		}
+		o.At = rec.At
 	}
 	if o.At.IsZero() {
 		return nil, fmt.Errorf("notify: remediation outcome of finding %s has no time", o.Finding.ID)
 	}
 	if o.Detail == "" {
-		o.Detail, _ = rec["reason"].(string)
+		o.Detail = rec.Reason
 	}
 	m := p.Message(o.Finding, o.Finding.Status, e, o.At, o.Detail, o.Resource, nil)
 	return p.items(m, string(e), o.At.UTC())

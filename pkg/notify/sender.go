@@ -9,11 +9,11 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/exportguard/exportguard/internal/retry"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -146,20 +146,9 @@ func NewSender(c SenderConfig) (*Sender, error) {
 		s.wall = time.Now
 	}
 	if s.sleep == nil {
-		s.sleep = sleepCtx
+		s.sleep = retry.Sleep
 	}
 	return s, nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 // Target is the target's name (teams, slack, webhook).
@@ -410,7 +399,7 @@ func (s *Sender) post(ctx context.Context, body Body, now time.Time) (int, error
 		return st, nil
 	case eff == http.StatusTooManyRequests || eff >= 500:
 		e := fmt.Errorf("%s: %s%s", s.target, code, s.snippet(answer))
-		ra := retryAfter(resp.Header.Get("Retry-After"), s.wall())
+		ra, _ := retry.ParseRetryAfter(resp.Header, s.wall(), maxRetryAfter)
 		if eff == http.StatusTooManyRequests {
 			// No other item goes to this target before it said it may.
 			s.blockedUntil = now.Add(max(ra, s.limits.Every))
@@ -435,18 +424,5 @@ func (s *Sender) snippet(answer []byte) string {
 	return ": " + truncate(s.red.scrub(t), 200)
 }
 
-// retryAfter reads a Retry-After header: seconds, or an HTTP date. It is
-// bounded to a day; an absent or unreadable one is 0.
-func retryAfter(h string, wall time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	var d time.Duration
-	if secs, err := strconv.Atoi(h); err == nil {
-		d = time.Duration(secs) * time.Second
-	} else if t, err := http.ParseTime(h); err == nil {
-		d = t.Sub(wall)
-	}
-	return min(max(d, 0), 24*time.Hour)
-}
+// maxRetryAfter bounds the wait a target's Retry-After asks for.
+const maxRetryAfter = 24 * time.Hour

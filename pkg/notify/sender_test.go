@@ -143,10 +143,7 @@ func TestRetriesThenDeliversAndFailsWithReason(t *testing.T) {
 	// The dispatcher's default: 6 attempts, 30s doubling.
 	w.run(t0, 2*time.Hour, 10*time.Second)
 
-	var delivered []notifytest.Request
-	for _, r := range teamsSrv.Requests() {
-		delivered = append(delivered, r)
-	}
+	delivered := teamsSrv.Requests()
 	if len(delivered) != 3 {
 		t.Errorf("teams got %d requests, want 2 failures and 1 delivery", len(delivered))
 	}

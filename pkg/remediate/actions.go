@@ -10,16 +10,8 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
-// ARM types the actions know.
-const (
-	typeStorageAccount   = "Microsoft.Storage/storageAccounts"
-	typeCosmosAccount    = "Microsoft.DocumentDB/databaseAccounts"
-	typeSQLServer        = "Microsoft.Sql/servers"
-	typeSQLFailoverGroup = "Microsoft.Sql/servers/failoverGroups"
-	typeSQLLink          = "Microsoft.Sql/servers/databases/replicationLinks"
-	typeRoleAssignment   = "Microsoft.Authorization/roleAssignments"
-	tagsSuffix           = "/providers/Microsoft.Resources/tags/default"
-)
+// tagsSuffix is the path of a resource's tags (Microsoft.Resources/tags).
+const tagsSuffix = "/providers/Microsoft.Resources/tags/default"
 
 func isType(id, typ string) bool { return strings.EqualFold(guard.TypeOf(id), typ) }
 
@@ -44,9 +36,9 @@ func BuildAction(t guard.Transition) Action {
 	switch f.Rule {
 	case guard.RuleResidencyReplication:
 		switch {
-		case isType(f.ResourceID, typeStorageAccount):
+		case isType(f.ResourceID, guard.TypeStorageAccount):
 			return storageSKUAction(f.ResourceID, t.Resource, ev)
-		case isType(f.ResourceID, typeCosmosAccount):
+		case isType(f.ResourceID, guard.TypeCosmosAccount):
 			return cosmosRegionsAction(f.ResourceID, t.Resource, ev)
 		}
 		var e struct {
@@ -70,22 +62,22 @@ func BuildAction(t guard.Transition) Action {
 		}
 		return none("no automatic remediation for replication of " + guard.TypeOf(f.ResourceID))
 	case guard.RuleEncryptionCMK:
-		if isType(f.ResourceID, typeStorageAccount) {
+		if isType(f.ResourceID, guard.TypeStorageAccount) {
 			return storageCMKAction(f.ResourceID, t.Previous)
 		}
 		return none("no automatic remediation for customer-managed keys of " + guard.TypeOf(f.ResourceID) + "; alert only")
 	case guard.RuleTransitTLS:
 		switch {
-		case isType(f.ResourceID, typeStorageAccount):
+		case isType(f.ResourceID, guard.TypeStorageAccount):
 			return tlsAction(ActionStorageTLS, f.ResourceID, t.Resource, "set minimumTlsVersion TLS1_2 and supportsHttpsTrafficOnly true")
-		case isType(f.ResourceID, typeSQLServer):
+		case isType(f.ResourceID, guard.TypeSQLServer):
 			return tlsAction(ActionSQLTLS, f.ResourceID, t.Resource, "set minimalTlsVersion 1.2")
-		case isType(f.ResourceID, typeCosmosAccount):
+		case isType(f.ResourceID, guard.TypeCosmosAccount):
 			return tlsAction(ActionCosmosTLS, f.ResourceID, t.Resource, "set minimalTlsVersion Tls12")
 		}
 		return none("no automatic remediation for TLS of " + guard.TypeOf(f.ResourceID))
 	case guard.RuleJITOverstay:
-		if isType(f.ResourceID, typeRoleAssignment) {
+		if isType(f.ResourceID, guard.TypeRoleAssignment) {
 			var e struct {
 				PrincipalID string `json:"principalId"`
 			}

@@ -251,8 +251,12 @@ func (a *Approvals) decide(ctx context.Context, p *Plan, status, outcome string,
 		if denied != nil {
 			reason = denied.Reason
 		}
-		n.Evidence = withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: outcome, Reason: reason,
+		ev, err := withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: outcome, Reason: reason,
 			Approval: approval, Denied: denied, At: now})
+		if err != nil {
+			return nil, err
+		}
+		n.Evidence = ev
 		return &n, nil
 	})
 	if err != nil {

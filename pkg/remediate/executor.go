@@ -250,7 +250,11 @@ func (e *Executor) markApplying(ctx context.Context, now time.Time, p *Plan, s S
 			return nil, nil
 		}
 		n := *cur
-		n.Evidence = withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: "applying", Approval: p.Approval, At: now})
+		ev, err := withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: "applying", Approval: p.Approval, At: now})
+		if err != nil {
+			return nil, err
+		}
+		n.Evidence = ev
 		return &n, nil
 	})
 	if err != nil {
@@ -332,8 +336,12 @@ func (e *Executor) finish(ctx context.Context, now time.Time, p *Plan, status, k
 		case sameTrigger(cur.Trigger, p.Trigger):
 			n.Remediation.Status = status
 		}
-		n.Evidence = withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: outcome, Reason: reason,
+		ev, err := withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: outcome, Reason: reason,
 			Approval: p.Approval, Steps: written, At: now})
+		if err != nil {
+			return nil, err
+		}
+		n.Evidence = ev
 		return &n, nil
 	})
 	if err != nil {

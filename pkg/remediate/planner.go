@@ -114,7 +114,11 @@ func (pl *Planner) setStatus(ctx context.Context, p *Plan, status, outcome, reas
 		}
 		n := *cur
 		n.Remediation.Status = status
-		n.Evidence = withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: outcome, Reason: reason, At: at})
+		ev, err := withRecord(cur.Evidence, record{PlanID: p.ID, Action: p.Action.Type, Outcome: outcome, Reason: reason, At: at})
+		if err != nil {
+			return nil, err
+		}
+		n.Evidence = ev
 		return &n, nil
 	})
 	if err != nil {
@@ -139,33 +143,20 @@ type record struct {
 	At       time.Time `json:"at"`
 }
 
-func withRecord(ev map[string]any, r record) map[string]any {
-	out := make(map[string]any, len(ev)+1)
-	for k, v := range ev {
-		out[k] = v
+// withRecord returns ev with evidence.remediation set to r (as the JSON
+// values a store gives back).
+func withRecord(ev map[string]any, r record) (map[string]any, error) {
+	out, err := guard.WithEvidence(ev, guard.EvidenceRemediation, r)
+	if err != nil {
+		return nil, fmt.Errorf("remediate: %w", err)
 	}
-	var m map[string]any
-	b, _ := json.Marshal(r)
-	_ = json.Unmarshal(b, &m)
-	out["remediation"] = m
-	return out
+	return out, nil
 }
 
 // recordOf reads a finding's evidence.remediation.
 func recordOf(f *guard.Finding) (record, bool) {
-	if f == nil || f.Evidence == nil {
-		return record{}, false
-	}
-	v, ok := f.Evidence["remediation"]
-	if !ok {
-		return record{}, false
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return record{}, false
-	}
 	var r record
-	if json.Unmarshal(b, &r) != nil {
+	if f == nil || !guard.DecodeEvidence(f.Evidence, guard.EvidenceRemediation, &r) {
 		return record{}, false
 	}
 	return r, true

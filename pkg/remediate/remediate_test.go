@@ -12,6 +12,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -73,7 +74,7 @@ func newEnv(t *testing.T, mode string, scope ...string) *env {
 }
 
 func (e *env) observe(id, b string, at time.Time) {
-	e.arm.Observe(replay.Line{Source: replay.SourceARM, At: at, ID: id, Body: json.RawMessage(b)})
+	e.arm.Observe(session.Line{Source: session.SourceARM, At: at, ID: id, Body: json.RawMessage(b)})
 }
 
 // open stores a residency.replication finding on a GRS account and plans it, as the pipeline would.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // ARM answers resource reads from a session's arm lines at the replay clock: the
@@ -36,7 +37,7 @@ func NewARM(clock func() time.Time) *ARM {
 }
 
 // Observe records an arm line.
-func (a *ARM) Observe(l Line) {
+func (a *ARM) Observe(l session.Line) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	key := guard.IDKey(l.ID)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // A session lists as ARM would have at the replay clock: the instances of a
@@ -28,10 +29,10 @@ func TestARMListsAtTheClock(t *testing.T) {
 	id1, b1 := inst("i1", sched("s1"), "ra1")
 	id2, b2 := inst("i2", sched("s2"), "ra2")
 	id3, b3 := inst("i3", sched("s1"), "ra3")
-	a.Observe(Line{Source: SourceARM, At: at(11), ID: id1, Body: b1})
-	a.Observe(Line{Source: SourceARM, At: at(11), ID: id2, Body: b2})
-	a.Observe(Line{Source: SourceARM, At: at(12), ID: id3, Body: b3})
-	a.Observe(Line{Source: SourceARM, At: at(13), ID: id1, Deleted: true, Body: []byte(`{"id":"` + id1 + `"}`)})
+	a.Observe(session.Line{Source: session.SourceARM, At: at(11), ID: id1, Body: b1})
+	a.Observe(session.Line{Source: session.SourceARM, At: at(11), ID: id2, Body: b2})
+	a.Observe(session.Line{Source: session.SourceARM, At: at(12), ID: id3, Body: b3})
+	a.Observe(session.Line{Source: session.SourceARM, At: at(13), ID: id1, Deleted: true, Body: []byte(`{"id":"` + id1 + `"}`)})
 
 	q := guard.ListQuery{Scope: scope, Type: "Microsoft.Authorization/roleAssignmentScheduleInstances",
 		Property: "roleAssignmentScheduleId", Equals: "/subscriptions/7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70/resourceGroups/rg-itar-eng/providers/Microsoft.Authorization/roleAssignmentSchedules/S1"}

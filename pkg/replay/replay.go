@@ -1,8 +1,6 @@
 package replay
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // Schedule is the timer function's schedule (a six-field NCRONTAB, parsed by the caller).
@@ -61,50 +60,42 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 	if r.Bind != nil {
 		r.Bind(arm)
 	}
-	br := bufio.NewReaderSize(in, 64<<10)
-	for n := 1; ; n++ {
-		raw, tooLong, err := readLine(br)
-		if errors.Is(err, io.EOF) && len(raw) == 0 && !tooLong {
+	rd := session.NewReader(in)
+	for {
+		l, err := rd.Next()
+		if errors.Is(err, io.EOF) {
 			return st, nil
 		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			return st, fmt.Errorf("%s:%d: read: %w", name, n, err)
+		bad, isBad := errors.AsType[*session.BadLineError](err)
+		if err != nil && !isBad {
+			return st, fmt.Errorf("%s:%d: %w", name, rd.N(), err)
 		}
 		if err := ctx.Err(); err != nil {
 			return st, err
-		}
-		raw = bytes.TrimSpace(raw)
-		if len(raw) == 0 && !tooLong {
-			continue
 		}
 		st.Lines++
 		if r.Progress != nil && st.Lines%ProgressEvery == 0 {
 			r.Progress(name, st.Lines)
 		}
-		if tooLong {
+		if isBad {
 			st.BadLines++
-			r.report("%s:%d: line longer than %d bytes, skipped", name, n, MaxLineBytes)
+			r.report("%s:%d: %v; line skipped", name, bad.Line, bad.Err)
 			continue
 		}
-		l, perr := ParseLine(raw)
-		if perr != nil {
-			st.BadLines++
-			r.report("%s:%d: %v; line skipped", name, n, perr)
-			continue
-		}
+		n := rd.N()
 		prev := clock
 		if l.At.After(clock) {
 			clock = l.At
 		}
 		var sum guard.Summary
 		switch l.Source {
-		case SourceEventHub:
+		case session.SourceEventHub:
 			sum, err = p.Ingest(ctx, guard.SourceEventHub, l.Body, clock)
-		case SourceEventGrid:
+		case session.SourceEventGrid:
 			sum, err = p.Ingest(ctx, guard.SourceEventGrid, l.Body, clock)
-		case SourceARM:
+		case session.SourceARM:
 			arm.Observe(l)
-		case SourceClock:
+		case session.SourceClock:
 			var n ticks
 			n, sum, err = r.tick(ctx, &p, prev, lastClock, clock, func(t time.Time) { clock = t })
 			lastClock = clock
@@ -193,25 +184,5 @@ func (r *Replayer) tick(ctx context.Context, p *guard.Pipeline, from, lastClock,
 func (r *Replayer) report(format string, args ...any) {
 	if r.Errors != nil {
 		fmt.Fprintf(r.Errors, format+"\n", args...)
-	}
-}
-
-// readLine reads one line of at most MaxLineBytes; a longer one is consumed and
-// reported as too long rather than held in memory.
-func readLine(br *bufio.Reader) ([]byte, bool, error) {
-	var line []byte
-	tooLong := false
-	for {
-		chunk, isPrefix, err := br.ReadLine()
-		if !tooLong {
-			if len(line)+len(chunk) > MaxLineBytes {
-				tooLong, line = true, nil
-			} else {
-				line = append(line, chunk...)
-			}
-		}
-		if err != nil || !isPrefix {
-			return line, tooLong, err
-		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 func TestARMWritesBecomeObservations(t *testing.T) {
@@ -17,8 +18,8 @@ func TestARMWritesBecomeObservations(t *testing.T) {
 	a := NewARM(func() time.Time { return clock })
 	const acct = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Storage/storageAccounts/a"
 	const nsg = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Network/networkSecurityGroups/n"
-	a.Observe(Line{Source: SourceARM, At: at(9), ID: acct, Body: []byte(`{"id":"` + acct + `","sku":{"name":"Standard_GRS"},"tags":{"owner":"eng"},"properties":{"minimumTlsVersion":"TLS1_0","keep":1}}`)})
-	a.Observe(Line{Source: SourceARM, At: at(9), ID: nsg, Body: []byte(`{"id":"` + nsg + `","properties":{"securityRules":[{"id":"` + nsg + `/securityRules/jit","name":"jit"},{"id":"` + nsg + `/securityRules/deny","name":"deny"}]}}`)})
+	a.Observe(session.Line{Source: session.SourceARM, At: at(9), ID: acct, Body: []byte(`{"id":"` + acct + `","sku":{"name":"Standard_GRS"},"tags":{"owner":"eng"},"properties":{"minimumTlsVersion":"TLS1_0","keep":1}}`)})
+	a.Observe(session.Line{Source: session.SourceARM, At: at(9), ID: nsg, Body: []byte(`{"id":"` + nsg + `","properties":{"securityRules":[{"id":"` + nsg + `/securityRules/jit","name":"jit"},{"id":"` + nsg + `/securityRules/deny","name":"deny"}]}}`)})
 
 	// PATCH merges.
 	r, err := a.Patch(ctx, acct, []byte(`{"sku":{"name":"Standard_LRS"},"properties":{"minimumTlsVersion":"TLS1_2"}}`))
@@ -66,7 +67,7 @@ func TestARMWritesBecomeObservations(t *testing.T) {
 
 	// PUT replaces, keeping the identity fields.
 	const fg = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Sql/servers/s/encryptionProtector/current"
-	a.Observe(Line{Source: SourceARM, At: at(9), ID: fg, Body: []byte(`{"id":"` + fg + `","name":"current","type":"Microsoft.Sql/servers/encryptionProtector","properties":{"serverKeyType":"ServiceManaged"}}`)})
+	a.Observe(session.Line{Source: session.SourceARM, At: at(9), ID: fg, Body: []byte(`{"id":"` + fg + `","name":"current","type":"Microsoft.Sql/servers/encryptionProtector","properties":{"serverKeyType":"ServiceManaged"}}`)})
 	r, err = a.Put(ctx, fg, []byte(`{"properties":{"serverKeyType":"AzureKeyVault","serverKeyName":"k"}}`))
 	if err != nil || !strings.Contains(string(r.Body), `"name":"current"`) || !strings.Contains(string(r.Body), "AzureKeyVault") {
 		t.Errorf("PUT: %v %v", r, err)
@@ -77,7 +78,7 @@ func TestARMWritesBecomeObservations(t *testing.T) {
 	loc := func(n string, p int) string {
 		return `{"id":"c-` + n + `","locationName":"` + n + `","failoverPriority":` + string(rune('0'+p)) + `}`
 	}
-	a.Observe(Line{Source: SourceARM, At: at(9), ID: cosmos, Body: []byte(`{"id":"` + cosmos + `","properties":{"locations":[` + loc("East US", 0) + `,` + loc("West Europe", 1) +
+	a.Observe(session.Line{Source: session.SourceARM, At: at(9), ID: cosmos, Body: []byte(`{"id":"` + cosmos + `","properties":{"locations":[` + loc("East US", 0) + `,` + loc("West Europe", 1) +
 		`],"readLocations":[` + loc("East US", 0) + `,` + loc("West Europe", 1) + `],"writeLocations":[` + loc("East US", 0) + `],"failoverPolicies":[` + loc("East US", 0) + `,` + loc("West Europe", 1) + `]}}`)})
 	if _, err := a.Patch(ctx, cosmos, []byte(`{"properties":{"locations":[{"locationName":"East US","failoverPriority":0}]}}`)); err != nil {
 		t.Fatal(err)

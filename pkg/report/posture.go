@@ -588,10 +588,8 @@ func violationBegan(tr transition, f *guard.Finding, t *trail) (time.Time, bool)
 				return at, true
 			}
 		}
-		if ex, ok := f.Evidence["exemptionExpired"].(map[string]any); ok {
-			if at, ok := evidenceTime(ex["expiresOn"]); ok {
-				return at, true
-			}
+		if ex, ok := guard.ExemptionOf(f.Evidence, guard.EvidenceExemptionExpired); ok {
+			return ex.ExpiresOn.UTC(), true
 		}
 		return time.Time{}, false
 	}
@@ -704,10 +702,10 @@ func (p *Posture) exemptions(pol *guard.Policy, fs []guard.Finding) {
 			r.Left = "expired " + Human(p.GeneratedAt.Sub(e.ExpiresOn)) + " ago"
 		}
 		for _, f := range fs {
-			if ex, ok := f.Evidence["exemption"].(map[string]any); ok && f.Status == guard.StatusExempt && guard.SameID(fmt.Sprint(ex["resource"]), e.Resource) {
+			if ex, ok := guard.ExemptionOf(f.Evidence, guard.EvidenceExemption); ok && f.Status == guard.StatusExempt && guard.SameID(ex.Resource, e.Resource) {
 				r.Exempt++
 			}
-			if ex, ok := f.Evidence["exemptionExpired"].(map[string]any); ok && f.Status == guard.StatusOpen && guard.SameID(fmt.Sprint(ex["resource"]), e.Resource) {
+			if ex, ok := guard.ExemptionOf(f.Evidence, guard.EvidenceExemptionExpired); ok && f.Status == guard.StatusOpen && guard.SameID(ex.Resource, e.Resource) {
 				r.Reopened++
 			}
 		}

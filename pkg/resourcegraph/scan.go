@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
 	"github.com/Azure/azure-sdk-for-go/sdk/resourcemanager/resourcegraph/armresourcegraph"
 
@@ -178,7 +178,7 @@ func (c *Client) page(ctx context.Context, req armresourcegraph.QueryRequest, sc
 	for attempt := 0; ; attempt++ {
 		var raw *http.Response
 		st.Requests++
-		resp, err := c.rg.Resources(runtime.WithCaptureResponse(ctx, &raw), req, nil)
+		resp, err := c.rg.Resources(policy.WithCaptureResponse(ctx, &raw), req, nil)
 		if err == nil {
 			sc.hold = quotaWait(raw.Header)
 			return resp.QueryResponse, nil

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/exportguard/exportguard/internal/retry"
 )
 
 // Resource Graph's throttling headers, in every answer: "x-ms-user-quota-remaining
@@ -26,19 +28,10 @@ const quotaWindow = 5 * time.Second
 // retryAfter is how long a 429 answer asks to wait: Retry-After (seconds or an
 // HTTP date), retry-after-ms or x-ms-retry-after-ms, else the quota's reset
 // time, else one quota window.
+// At most a day: the Client refuses a wait longer than its MaxWait anyway.
 func retryAfter(h http.Header, now time.Time) time.Duration {
-	for _, k := range []string{"retry-after-ms", "x-ms-retry-after-ms"} {
-		if ms, err := strconv.ParseInt(strings.TrimSpace(h.Get(k)), 10, 64); err == nil && ms > 0 {
-			return time.Duration(ms) * time.Millisecond
-		}
-	}
-	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
-		if s, err := strconv.ParseInt(v, 10, 64); err == nil && s >= 0 {
-			return time.Duration(s) * time.Second
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return max(t.Sub(now), 0)
-		}
+	if d, ok := retry.ParseRetryAfter(h, now, 24*time.Hour); ok {
+		return d
 	}
 	if d, ok := resetsAfter(h); ok {
 		return d

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"golang.org/x/time/rate"
 
+	"github.com/exportguard/exportguard/internal/retry"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -133,7 +133,8 @@ func (b *ReadBudget) Do(req *policy.Request) (*http.Response, error) {
 	resp, err := req.Next()
 	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
 		b.throttled.Add(1)
-		s.holdBack(min(throttleDelay(resp), b.opts.MaxRetryAfter))
+		d, _ := retry.ParseRetryAfter(resp.Header, time.Now(), b.opts.MaxRetryAfter)
+		s.holdBack(d)
 	}
 	return resp, err
 }
@@ -166,16 +167,4 @@ func (s *subBudget) holdBack(d time.Duration) {
 		s.until = until
 	}
 	s.mu.Unlock()
-}
-
-// throttleDelay reads the delay a throttled answer asks for: ARM's
-// x-ms-retry-after-ms or retry-after-ms in milliseconds, else Retry-After
-// (write.go); 0 when none is given.
-func throttleDelay(resp *http.Response) time.Duration {
-	for _, h := range []string{"x-ms-retry-after-ms", "retry-after-ms"} {
-		if ms, err := strconv.ParseInt(resp.Header.Get(h), 10, 64); err == nil && ms > 0 {
-			return time.Duration(ms) * time.Millisecond
-		}
-	}
-	return retryAfter(resp.Header.Get("Retry-After"))
 }

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/streaming"
 
+	"github.com/exportguard/exportguard/internal/retry"
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
@@ -183,25 +183,13 @@ func writeError(method, id string, err error) error {
 	if errors.As(err, &re) {
 		we.Status, we.Code = re.StatusCode, re.ErrorCode
 		if re.RawResponse != nil {
-			we.After = retryAfter(re.RawResponse.Header.Get("Retry-After"))
+			we.After, _ = retry.ParseRetryAfter(re.RawResponse.Header, time.Now(), maxWriteRetryAfter)
 		}
 	}
 	return we
 }
 
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.Atoi(v); err == nil && s > 0 {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := time.Until(t); d > 0 {
-			return d
-		}
-	}
-	return 0
-}
+// maxWriteRetryAfter bounds the wait a write's Retry-After asks for (the
+// remediation's next attempt is not sooner): ARM's throttling limits are per
+// hour at the longest, so a longer wait is an answer not to be trusted.
+const maxWriteRetryAfter = time.Hour

@@ -17,7 +17,7 @@ const (
 	// TypeJITPolicy is a Defender for Cloud JIT network access policy (research §4.5, S16).
 	TypeJITPolicy = "Microsoft.Security/locations/jitNetworkAccessPolicies"
 	// TypeRoleAssignment is an Azure RBAC role assignment (research §4.6, S17, api 2022-04-01).
-	TypeRoleAssignment = "Microsoft.Authorization/roleAssignments"
+	TypeRoleAssignment = guard.TypeRoleAssignment
 	// TypeRoleAssignmentSchedule is a PIM active-assignment schedule (research §4.6, api 2020-10-01).
 	TypeRoleAssignmentSchedule = "Microsoft.Authorization/roleAssignmentSchedules"
 	// TypeRoleAssignmentScheduleRequest is the PIM request (activation, assignment)

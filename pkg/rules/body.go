@@ -8,17 +8,18 @@ import (
 	"strings"
 
 	"github.com/exportguard/exportguard/internal/fastjson"
+	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/region"
 )
 
 // ARM types the data rules judge (research/azure-events.md §4).
 const (
-	TypeCosmosAccount          = "Microsoft.DocumentDB/databaseAccounts"
-	TypeSQLServer              = "Microsoft.Sql/servers"
+	TypeCosmosAccount          = guard.TypeCosmosAccount
+	TypeSQLServer              = guard.TypeSQLServer
 	TypeSQLEncryptionProtector = "Microsoft.Sql/servers/encryptionProtector"
-	TypeSQLFailoverGroup       = "Microsoft.Sql/servers/failoverGroups"
+	TypeSQLFailoverGroup       = guard.TypeSQLFailoverGroup
 	TypeSQLDatabase            = "Microsoft.Sql/servers/databases"
-	TypeSQLReplicationLink     = "Microsoft.Sql/servers/databases/replicationLinks"
+	TypeSQLReplicationLink     = guard.TypeSQLReplicationLink
 	TypeDisk                   = "Microsoft.Compute/disks"
 	TypeDiskEncryptionSet      = "Microsoft.Compute/diskEncryptionSets"
 	TypeKeyVaultKey            = "Microsoft.KeyVault/vaults/keys"

@@ -10,7 +10,7 @@ import (
 )
 
 // TypeStorageAccount is the ARM type of a storage account.
-const TypeStorageAccount = "Microsoft.Storage/storageAccounts"
+const TypeStorageAccount = guard.TypeStorageAccount
 
 // StorageReplication is residency.replication for storage accounts: an account
 // whose SKU replicates to a secondary region (GRS, RA-GRS, GZRS, RA-GZRS) must

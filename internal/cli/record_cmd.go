@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -9,10 +9,8 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/activitylog"
@@ -21,8 +19,8 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
-	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/rules"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -31,7 +29,7 @@ import (
 // the Event Hubs emulator's) instead of Entra ID.
 const envEventHubConnectionString = "EXPORTGUARD_EVENTHUB_CONNECTION_STRING"
 
-func newRecordCommand() *cobra.Command {
+func (a *App) newRecordCommand() *cobra.Command {
 	var hub, group, since, cloudName, policyPath, output, logLevel string
 	var force bool
 	cmd := &cobra.Command{
@@ -92,7 +90,7 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
-			start := time.Now().UTC()
+			start := a.now().UTC()
 			from, err := parseSince(since, start)
 			if err != nil {
 				return err
@@ -101,7 +99,7 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
-			cs := os.Getenv(envEventHubConnectionString)
+			cs := a.getenv(envEventHubConnectionString)
 			if cs != "" {
 				if target, err = target.WithConnectionString(cs); err != nil {
 					return fmt.Errorf("%s: %w", envEventHubConnectionString, err)
@@ -115,23 +113,23 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
-			live, err := openARM(armCloud, cred)
+			live, err := a.armReader(armCloud, cred)
 			if err != nil {
 				return err
 			}
-			sched, err := sweepSchedule()
+			sched, err := a.sweepSchedule()
 			if err != nil {
 				return err
 			}
-			reconcileSched, err := reconcileSchedule()
+			reconcileSched, err := a.reconcileSchedule()
 			if err != nil {
 				return err
 			}
-			out, err := createSession(output, force)
+			out, err := session.Create(output, force)
 			if err != nil {
 				return err
 			}
-			recv, err := openReceiver(ctx, target, eventhubs.ConsumerOptions{
+			recv, err := a.openReceiver(ctx, target, eventhubs.ConsumerOptions{
 				Options:       eventhubs.Options{Credential: cred, ConnectionString: cs},
 				ConsumerGroup: group,
 				Since:         from,
@@ -141,7 +139,7 @@ were not finished is left out, whole.`,
 				os.Remove(output) // nothing was recorded
 				return err
 			}
-			rec := &recorder{Receiver: recv, Live: live, Policy: pol, Schedule: sched, Reconcile: reconcileSched, Out: out, Log: log, Warn: stderr, Start: start}
+			rec := &recorder{Receiver: recv, Live: live, Policy: pol, Schedule: sched, Reconcile: reconcileSched, Out: out, Log: log, Warn: stderr, Start: start, Now: a.Now}
 			if isTerminal(stderr) {
 				rec.Progress = func(s recordStats) {
 					fmt.Fprintf(stderr, "\r\033[Krecording %s: %s", target, s)
@@ -176,19 +174,6 @@ were not finished is left out, whole.`,
 	return cmd
 }
 
-// Where record and replay --to-eventhub meet Azure; tests replace them with fakes.
-var (
-	openReceiver = func(ctx context.Context, t eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
-		return eventhubs.NewConsumer(ctx, t, o)
-	}
-	openSender = func(t eventhubs.Target, o eventhubs.ProducerOptions) (eventhubs.Sender, error) {
-		return eventhubs.NewProducer(t, o)
-	}
-	openARM = func(cloudName string, cred azcore.TokenCredential) (guard.ResourceReader, error) {
-		return resourcemanager.NewDefault(cloudName, resourcemanager.Options{Credential: cred})
-	}
-)
-
 // resolveEventHub reads NAMESPACE/HUB. The cloud named by --cloud wins; a
 // short name otherwise takes the policy's cloud, and a host name its own.
 func resolveEventHub(s, flagCloud, policyCloud string) (eventhubs.Target, error) {
@@ -197,22 +182,6 @@ func resolveEventHub(s, flagCloud, policyCloud string) (eventhubs.Target, error)
 		cloud = policyCloud
 	}
 	return eventhubs.ParseTarget(s, cloud)
-}
-
-// parseSince reads --since: an RFC 3339 time, or a duration back from now.
-func parseSince(s string, now time.Time) (time.Time, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	d, err := guard.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return time.Time{}, fmt.Errorf("--since %q: want an RFC 3339 time (2026-11-02T09:00:00Z) or a duration (90m, PT2H)", s)
-	}
-	return now.Add(-d).UTC(), nil
 }
 
 func sinceText(t time.Time) string {
@@ -271,7 +240,7 @@ type recorder struct {
 	// (RecheckOpen), as replay will at the same tick, and what it read is
 	// recorded.
 	Reconcile replay.Schedule
-	Out       *sessionWriter
+	Out       *session.Writer
 	Log       *slog.Logger
 	Warn      io.Writer                            // where failed reads are reported
 	Now       func() time.Time                     // the wall clock; time.Now when nil
@@ -448,12 +417,15 @@ func (r *recorder) record(ctx context.Context, ev eventhubs.Event) error {
 	if at.After(r.clock) {
 		r.clock = at
 	}
-	line, err := eventHubLine(ev, at)
+	// A message as a session line: its body as JSON when it is JSON
+	// (compacted: a line holds no newline), as a JSON string when it is not.
+	line, err := session.Encode(session.EventHub{EnqueuedTime: at, PartitionID: ev.PartitionID, SequenceNumber: ev.SequenceNumber,
+		Body: session.Body(ev.Body)})
 	if err != nil {
 		return err
 	}
 	// Judge exactly the bytes replay will read back.
-	l, err := replay.ParseLine(line)
+	l, err := session.Parse(line)
 	if err != nil {
 		return fmt.Errorf("record: a message made a line replay cannot read: %w", err)
 	}
@@ -512,10 +484,7 @@ func (r *recorder) sweepUntil(ctx context.Context, until time.Time) error {
 		if err := r.flush(); err != nil {
 			return err
 		}
-		line, err := marshalLine(struct {
-			Source string `json:"source"`
-			At     string `json:"at"`
-		}{replay.SourceClock, t.Format(time.RFC3339Nano)})
+		line, err := session.Encode(session.Clock{At: t})
 		if err != nil {
 			return err
 		}
@@ -579,8 +548,7 @@ func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Reso
 		if r.sweeping && kerr == nil && bytes.Equal(known.Body, body) {
 			break
 		}
-		if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
-			ReadAt: lr.at.Format(time.RFC3339Nano), Body: body}); err != nil {
+		if err := r.observe(session.ARM{ObservedAt: r.clock, ReadAt: lr.at, Body: body}); err != nil {
 			r.unread(id, err)
 		}
 	case errors.Is(lr.err, guard.ErrNotFound):
@@ -588,8 +556,7 @@ func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Reso
 		// without one for it does not know (DESIGN 3.2).
 		if !errors.Is(kerr, guard.ErrNotFound) {
 			body, _ := json.Marshal(map[string]string{"id": id})
-			if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
-				ReadAt: lr.at.Format(time.RFC3339Nano), Deleted: true, Body: body}); err != nil {
+			if err := r.observe(session.ARM{ObservedAt: r.clock, ReadAt: lr.at, Deleted: true, Body: body}); err != nil {
 				r.unread(id, err)
 			}
 		}
@@ -604,12 +571,12 @@ func (s sessionReader) ReadResource(ctx context.Context, id string) (*guard.Reso
 
 // observe queues an arm line for writing and lets the session's ARM see it,
 // parsed from the very bytes that will be written.
-func (r *recorder) observe(a armLine) error {
-	line, err := marshalLine(a)
+func (r *recorder) observe(a session.ARM) error {
+	line, err := session.Encode(a)
 	if err != nil {
 		return err
 	}
-	l, err := replay.ParseLine(line)
+	l, err := session.Parse(line)
 	if err != nil {
 		return fmt.Errorf("a line replay cannot read: %w", err)
 	}
@@ -625,32 +592,6 @@ func (r *recorder) unread(id string, err error) {
 	}
 }
 
-type armLine struct {
-	Source     string          `json:"source"`
-	ObservedAt string          `json:"observedAt"`
-	ReadAt     string          `json:"readAt,omitempty"`
-	Deleted    bool            `json:"deleted,omitempty"`
-	Body       json.RawMessage `json:"body"`
-}
-
-// eventHubLine is a message as a session line: its body as JSON when it is
-// JSON (compacted: a line holds no newline), as a JSON string when it is not.
-func eventHubLine(ev eventhubs.Event, at time.Time) ([]byte, error) {
-	body, err := compactJSON(ev.Body)
-	if err != nil {
-		if body, err = json.Marshal(string(ev.Body)); err != nil {
-			return nil, err
-		}
-	}
-	return marshalLine(struct {
-		Source         string          `json:"source"`
-		EnqueuedTime   string          `json:"enqueuedTime"`
-		PartitionID    string          `json:"partitionId,omitempty"`
-		SequenceNumber int64           `json:"sequenceNumber,omitempty"`
-		Body           json.RawMessage `json:"body"`
-	}{replay.SourceEventHub, at.Format(time.RFC3339Nano), ev.PartitionID, ev.SequenceNumber, body})
-}
-
 func compactJSON(b []byte) ([]byte, error) {
 	var buf bytes.Buffer
 	if err := json.Compact(&buf, bytes.TrimSpace(b)); err != nil {
@@ -660,95 +601,4 @@ func compactJSON(b []byte) ([]byte, error) {
 		return nil, errors.New("empty")
 	}
 	return buf.Bytes(), nil
-}
-
-func marshalLine(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
-// sessionWriter appends whole lines to a session file: each line goes out in
-// one write, and a write that fails part-way is cut back off, so the file never
-// ends in a torn line. It syncs at most every second, and on Close.
-type sessionWriter struct {
-	f        sessionFile
-	size     int64
-	lastSync time.Time
-	err      error
-}
-
-// sessionFile is what sessionWriter needs of an *os.File.
-type sessionFile interface {
-	io.WriteSeeker
-	Truncate(size int64) error
-	Sync() error
-	Close() error
-	Name() string
-}
-
-// createSession creates the session file; an existing one is refused unless
-// force, so an hour's recording is never overwritten by mistake.
-func createSession(path string, force bool) (*sessionWriter, error) {
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, 0o644)
-	if errors.Is(err, os.ErrExist) {
-		return nil, fmt.Errorf("%s exists; choose another name or pass --force to overwrite it", path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &sessionWriter{f: f, lastSync: time.Now()}, nil
-}
-
-// WriteLine appends line and a newline.
-func (w *sessionWriter) WriteLine(line []byte) error {
-	if w.err != nil {
-		return w.err
-	}
-	if bytes.ContainsAny(line, "\r\n") {
-		return errors.New("record: a session line may not hold a newline")
-	}
-	buf := make([]byte, 0, len(line)+1)
-	buf = append(append(buf, line...), '\n')
-	n, err := w.f.Write(buf)
-	if err != nil {
-		if n > 0 {
-			if terr := w.f.Truncate(w.size); terr != nil {
-				err = errors.Join(err, fmt.Errorf("cut the torn line off: %w", terr))
-			}
-			_, _ = w.f.Seek(w.size, io.SeekStart)
-		}
-		w.err = fmt.Errorf("write %s: %w", w.f.Name(), err)
-		return w.err
-	}
-	w.size += int64(n)
-	if time.Since(w.lastSync) >= time.Second {
-		w.lastSync = time.Now()
-		if err := w.f.Sync(); err != nil {
-			w.err = fmt.Errorf("sync %s: %w", w.f.Name(), err)
-			return w.err
-		}
-	}
-	return nil
-}
-
-// Close syncs and closes the file.
-func (w *sessionWriter) Close() error {
-	if w.f == nil {
-		return nil
-	}
-	err := errors.Join(w.f.Sync(), w.f.Close())
-	w.f = nil
-	if err != nil {
-		return fmt.Errorf("close session: %w", err)
-	}
-	return nil
 }

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bufio"
@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
@@ -24,6 +23,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 const (
@@ -111,7 +111,7 @@ func (f *recFakeARM) readCount() int {
 }
 
 // recSessionLines reads a session and checks that every line is whole.
-func recSessionLines(t *testing.T, path string) []replay.Line {
+func recSessionLines(t *testing.T, path string) []session.Line {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	if err != nil {
@@ -120,12 +120,12 @@ func recSessionLines(t *testing.T, path string) []replay.Line {
 	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
 		t.Fatalf("%s ends in a torn line: %q", path, raw[max(0, len(raw)-80):])
 	}
-	var out []replay.Line
+	var out []session.Line
 	for i, line := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
 		if line == "" {
 			continue
 		}
-		l, err := replay.ParseLine([]byte(line))
+		l, err := session.Parse([]byte(line))
 		if err != nil {
 			t.Fatalf("%s:%d: %v: %q", path, i+1, err, line)
 		}
@@ -137,7 +137,7 @@ func recSessionLines(t *testing.T, path string) []replay.Line {
 func newTestRecorder(t *testing.T, recv eventhubs.Receiver, live guard.ResourceReader, pol *guard.Policy, schedule bool) (*recorder, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "rec.ndjson")
-	out, err := createSession(path, false)
+	out, err := session.Create(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,12 +149,12 @@ func newTestRecorder(t *testing.T, recv eventhubs.Receiver, live guard.ResourceR
 	r := &recorder{Receiver: recv, Live: live, Policy: pol, Out: out, Log: log, Warn: io.Discard,
 		Start: time.Date(2026, 11, 2, 8, 0, 0, 0, time.UTC), MinWait: 10 * time.Second, MaxWait: 10 * time.Second}
 	if schedule {
-		s, err := sweepSchedule()
+		s, err := testApp().sweepSchedule()
 		if err != nil {
 			t.Fatal(err)
 		}
 		r.Schedule = s
-		if r.Reconcile, err = reconcileSchedule(); err != nil {
+		if r.Reconcile, err = testApp().reconcileSchedule(); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -210,6 +210,7 @@ func recDecodeFindings(t *testing.T, out string) []map[string]any {
 // written before the message, at the message's enqueued time; started and
 // failed operations get none; the message is one compact line.
 func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 20, 0, 0, time.UTC)
 	arm := &recFakeARM{}
 	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
@@ -286,6 +287,7 @@ func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 // A resource ARM says is gone gets a deleted line when the session knew it; a
 // resource ARM cannot read is reported and answered from the session.
 func TestRecordDeletedAndUnreadableResources(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	arm := &recFakeARM{}
 	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
@@ -338,6 +340,7 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 // every line before it is intact, the file ends in a newline, and it is closed
 // cleanly. Ctrl-C while waiting for messages is a clean stop too.
 func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	for _, during := range []string{"read", "receive"} {
 		t.Run(during, func(t *testing.T) {
@@ -395,57 +398,12 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 }
 
 // A write that fails part-way is cut back off: the file never ends in a torn line.
-type recFlakyFile struct {
-	bytes.Buffer
-	failAfter int // bytes the next write manages before failing; -1: no failure
-	truncated bool
-}
-
-func (f *recFlakyFile) Write(p []byte) (int, error) {
-	if f.failAfter >= 0 && f.failAfter < len(p) {
-		n, _ := f.Buffer.Write(p[:f.failAfter])
-		return n, errors.New("no space left on device")
-	}
-	return f.Buffer.Write(p)
-}
-func (f *recFlakyFile) Seek(int64, int) (int64, error) { return int64(f.Len()), nil }
-func (f *recFlakyFile) Truncate(n int64) error {
-	f.truncated = true
-	f.Buffer.Truncate(int(n))
-	return nil
-}
-func (f *recFlakyFile) Sync() error  { return nil }
-func (f *recFlakyFile) Close() error { return nil }
-func (f *recFlakyFile) Name() string { return "flaky.ndjson" }
-
-func TestSessionWriterCutsATornLineOff(t *testing.T) {
-	f := &recFlakyFile{failAfter: -1}
-	w := &sessionWriter{f: f, lastSync: time.Now()}
-	if err := w.WriteLine([]byte(`{"source":"clock","at":"2026-11-02T09:00:00Z"}`)); err != nil {
-		t.Fatal(err)
-	}
-	f.failAfter = 10
-	err := w.WriteLine([]byte(`{"source":"clock","at":"2026-11-02T09:05:00Z"}`))
-	if err == nil || !strings.Contains(err.Error(), "no space left") {
-		t.Fatalf("err = %v", err)
-	}
-	if got := f.String(); got != `{"source":"clock","at":"2026-11-02T09:00:00Z"}`+"\n" || !f.truncated {
-		t.Errorf("file after a failed write: %q", got)
-	}
-	f.failAfter = -1
-	if err := w.WriteLine([]byte(`{}`)); err == nil {
-		t.Error("a writer that failed accepted another line")
-	}
-	if err := w.WriteLine([]byte("a\nb")); err == nil {
-		t.Error("a line with a newline was accepted")
-	}
-}
-
 // The sweep timer: a clock line at every tick the messages' enqueued times
 // pass, and at every tick the wall clock passes while the hub is quiet, each
 // after what its sweep read; replay then sweeps exactly there. The sweep
 // reads only what is due: an account fixed with no event is the reconcile's.
 func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 1, 0, 0, time.UTC)
 	arm := &recFakeARM{}
 	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
@@ -503,6 +461,7 @@ func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 // arm lines say: replaying the new recording gives what the recorder found,
 // exactly, and the recVerdicts (finding, status) of replaying the original.
 func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
+	t.Parallel()
 	for _, s := range sessions(t) {
 		t.Run(s.name, func(t *testing.T) {
 			raw, err := os.ReadFile(s.path)
@@ -534,19 +493,19 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 			var steps []ehtest.Step
 			var hubOnly bytes.Buffer
 			for _, line := range bytes.Split(raw, []byte("\n")) {
-				l, err := replay.ParseLine(line)
-				if err != nil || l.Source == replay.SourceEventGrid {
+				l, err := session.Parse(line)
+				if err != nil || l.Source == session.SourceEventGrid {
 					continue // malformed lines and Event Grid deliveries do not come through a hub
 				}
 				hubOnly.Write(append(line, '\n'))
 				at := l.At
 				switch l.Source {
-				case replay.SourceARM:
+				case session.SourceARM:
 					truth.Observe(l)
-				case replay.SourceEventHub:
+				case session.SourceEventHub:
 					steps = append(steps, ehtest.Step{Events: []eventhubs.Event{{Body: l.Body, EnqueuedTime: at}},
 						Before: func() { wall = at }})
-				case replay.SourceClock:
+				case session.SourceClock:
 					steps = append(steps, ehtest.Step{Idle: true, Before: func() { wall = at }})
 				}
 			}
@@ -562,7 +521,7 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 				}
 				return wall
 			}
-			first, _ := replay.ParseLine(bytes.SplitN(raw, []byte("\n"), 2)[0])
+			first, _ := session.Parse(bytes.SplitN(raw, []byte("\n"), 2)[0])
 			rec.Start = first.At.Add(-time.Nanosecond)
 			if err := rec.Run(context.Background()); err != nil {
 				t.Fatal(err)
@@ -620,6 +579,7 @@ func recVerdicts(fs []map[string]any) []string {
 }
 
 func TestResolveEventHub(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		s, flag, pol, wantNS, wantCloud, wantErr string
 	}{
@@ -645,6 +605,7 @@ func TestResolveEventHub(t *testing.T) {
 }
 
 func TestParseSince(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{
 		"":                          {},
@@ -667,25 +628,26 @@ func TestParseSince(t *testing.T) {
 // The command, with the hub and ARM replaced by fakes: a Gov host name reaches
 // the consumer as it is, with the options given; the session is written.
 func TestRecordCommand(t *testing.T) {
+	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 	arm := &recFakeARM{}
 	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "usgovvirginia", "usgovtexas"))
 	var gotTarget eventhubs.Target
 	var gotOpts eventhubs.ConsumerOptions
 	var armCloud string
-	restore := swapAzureSeams(t)
-	defer restore()
-	openReceiver = func(_ context.Context, tg eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
+	env := map[string]string{}
+	app := azureApp(env)
+	app.OpenReceiver = func(_ context.Context, tg eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
 		gotTarget, gotOpts = tg, o
 		return &ehtest.Receiver{Steps: []ehtest.Step{{Events: []eventhubs.Event{
 			recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}}}}, nil
 	}
-	openARM = func(cloudName string, _ azcore.TokenCredential) (guard.ResourceReader, error) {
+	app.ARMReader = func(cloudName string) (guard.ResourceReader, error) {
 		armCloud = cloudName
 		return arm, nil
 	}
 	out := filepath.Join(t.TempDir(), "gov.ndjson")
-	_, errOut, err := run(t, "record", "--eventhub", "guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs",
+	_, errOut, err := runApp(t, app, "record", "--eventhub", "guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs",
 		"--consumer-group", "exportguard-record", "--since", "2026-11-02T08:00:00Z", "-o", out)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
@@ -708,34 +670,35 @@ func TestRecordCommand(t *testing.T) {
 		}
 	}
 	// The file exists now: refused without --force, overwritten with it.
-	if _, _, err := run(t, "record", "--eventhub", "guard-eh/h", "-o", out); err == nil || !strings.Contains(err.Error(), "--force") {
+	if _, _, err := runApp(t, app, "record", "--eventhub", "guard-eh/h", "-o", out); err == nil || !strings.Contains(err.Error(), "--force") {
 		t.Errorf("existing file: %v", err)
 	}
-	if _, _, err := run(t, "record", "--eventhub", "guard-eh/h", "-o", out, "--force"); err != nil {
+	if _, _, err := runApp(t, app, "record", "--eventhub", "guard-eh/h", "-o", out, "--force"); err != nil {
 		t.Errorf("--force: %v", err)
 	}
 	// The emulator's connection string names the namespace, and replaces the credential for the hub.
-	t.Setenv(envEventHubConnectionString, "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;")
-	if _, _, err := run(t, "record", "--eventhub", "localhost/insights-activity-logs", "-o", out, "--force"); err != nil {
+	env[envEventHubConnectionString] = "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
+	if _, _, err := runApp(t, app, "record", "--eventhub", "localhost/insights-activity-logs", "-o", out, "--force"); err != nil {
 		t.Fatal(err)
 	}
 	if gotTarget.Namespace != "localhost" || gotOpts.ConnectionString == "" {
 		t.Errorf("with a connection string: %+v, %+v", gotTarget, gotOpts)
 	}
-	t.Setenv(envEventHubConnectionString, "")
+	env[envEventHubConnectionString] = ""
 	// A hub that cannot be opened leaves no file behind.
-	openReceiver = func(context.Context, eventhubs.Target, eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
+	app.OpenReceiver = func(context.Context, eventhubs.Target, eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
 		return nil, errors.New("amqp: unauthorized")
 	}
 	none := filepath.Join(t.TempDir(), "none.ndjson")
-	if _, _, err := run(t, "record", "--eventhub", "guard-eh/h", "-o", none); err == nil || fileExists(none) {
+	if _, _, err := runApp(t, app, "record", "--eventhub", "guard-eh/h", "-o", none); err == nil || fileExists(none) {
 		t.Errorf("failed open: %v, file left: %v", err, fileExists(none))
 	}
 }
 
 func TestRecordRefusesBadArguments(t *testing.T) {
-	restore := swapAzureSeams(t)
-	defer restore()
+	t.Parallel()
+	env := map[string]string{}
+	app := azureApp(env)
 	out := filepath.Join(t.TempDir(), "x.ndjson")
 	for _, args := range [][]string{
 		{"record", "-o", out},
@@ -747,29 +710,30 @@ func TestRecordRefusesBadArguments(t *testing.T) {
 		{"record", "--eventhub", "guard-eh/h", "--policy", "testdata/no-such-policy.yaml", "-o", out},
 		{"record", "--eventhub", "guard-eh/h", "-o", out, "extra"},
 	} {
-		if _, _, err := run(t, args...); err == nil {
+		if _, _, err := runApp(t, app, args...); err == nil {
 			t.Errorf("exportguard %s: want an error", strings.Join(args, " "))
 		}
 	}
 	if fileExists(out) {
 		t.Error("a refused command left a file")
 	}
-	help, _, err := run(t, "record", "--help")
+	help, _, err := runApp(t, app, "record", "--help")
 	if err != nil || !strings.Contains(help, "Usage:") || !strings.Contains(help, "--consumer-group") {
 		t.Errorf("record --help: %v\n%s", err, help)
 	}
 }
 
 // swapAzureSeams makes the Azure seams fail loudly unless a test sets them.
-func swapAzureSeams(t *testing.T) func() {
-	t.Helper()
-	r, s, a := openReceiver, openSender, openARM
-	openReceiver = func(context.Context, eventhubs.Target, eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
+// azureApp is an App whose settings are env and whose Azure fails loudly
+// unless a test sets it: a hub with nothing to receive, no sender, an empty ARM.
+func azureApp(env map[string]string) *App {
+	app := envApp(env)
+	app.OpenReceiver = func(context.Context, eventhubs.Target, eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
 		return &ehtest.Receiver{}, nil
 	}
-	openSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+	app.OpenSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
 		return nil, errors.New("test: no sender")
 	}
-	openARM = func(string, azcore.TokenCredential) (guard.ResourceReader, error) { return &recFakeARM{}, nil }
-	return func() { openReceiver, openSender, openARM = r, s, a }
+	app.ARMReader = func(string) (guard.ResourceReader, error) { return &recFakeARM{}, nil }
+	return app
 }

@@ -1,14 +1,13 @@
-package main
+package cli
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // List implements guard.Lister for the recorder's pipeline, as ReadResource
@@ -45,8 +44,7 @@ func (s sessionReader) List(ctx context.Context, q guard.ListQuery) ([]*guard.Re
 		if known, kerr := r.session.ReadResource(ctx, res.ID); kerr == nil && string(known.Body) == string(body) {
 			continue
 		}
-		if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
-			ReadAt: readAt.Format(time.RFC3339Nano), Body: body}); err != nil {
+		if err := r.observe(session.ARM{ObservedAt: r.clock, ReadAt: readAt, Body: body}); err != nil {
 			r.unread(res.ID, err)
 		}
 	}
@@ -57,8 +55,7 @@ func (s sessionReader) List(ctx context.Context, q guard.ListQuery) ([]*guard.Re
 				continue
 			}
 			body, _ := json.Marshal(map[string]string{"id": k.ID})
-			if err := r.observe(armLine{Source: replay.SourceARM, ObservedAt: r.clock.Format(time.RFC3339Nano),
-				ReadAt: readAt.Format(time.RFC3339Nano), Deleted: true, Body: body}); err != nil {
+			if err := r.observe(session.ARM{ObservedAt: r.clock, ReadAt: readAt, Deleted: true, Body: body}); err != nil {
 				r.unread(k.ID, err)
 			}
 		}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -15,7 +15,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/eventhubs/ehtest"
-	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // eventHubBodies lists a session's eventhub bodies, in order, as JSON values.
@@ -28,8 +28,8 @@ func eventHubBodies(t *testing.T, paths ...string) []any {
 			t.Fatal(err)
 		}
 		for _, line := range bytes.Split(raw, []byte("\n")) {
-			l, err := replay.ParseLine(line)
-			if err != nil || l.Source != replay.SourceEventHub {
+			l, err := session.Parse(line)
+			if err != nil || l.Source != session.SourceEventHub {
 				continue
 			}
 			var v any
@@ -56,6 +56,7 @@ func sentBodies(t *testing.T, s *ehtest.Sender) []any {
 }
 
 func TestPublishSessionsInOrderInBatches(t *testing.T) {
+	t.Parallel()
 	paths := []string{"testdata/sessions/storage-replication.ndjson", "testdata/sessions/tls-public.ndjson", "testdata/sessions/malformed-lines.ndjson"}
 	want := eventHubBodies(t, paths...)
 	// A limit that holds two or three of these messages: several batches.
@@ -81,7 +82,7 @@ func TestPublishSessionsInOrderInBatches(t *testing.T) {
 			t.Errorf("batch %d holds %d bytes, over the limit", i, size)
 		}
 	}
-	if st.messages != len(want) || st.skipped[replay.SourceARM] == 0 || st.skipped[replay.SourceEventGrid] == 0 || st.skipped[replay.SourceClock] == 0 {
+	if st.messages != len(want) || st.skipped[session.SourceARM] == 0 || st.skipped[session.SourceEventGrid] == 0 || st.skipped[session.SourceClock] == 0 {
 		t.Errorf("stats %+v", st)
 	}
 	if st.bad != 2 || !strings.Contains(errs.String(), "malformed-lines.ndjson:2: not a JSON object") {
@@ -92,6 +93,7 @@ func TestPublishSessionsInOrderInBatches(t *testing.T) {
 // Ctrl-C while publishing stops between batches: what was sent is whole and in
 // order, nothing after it is sent, and the stop is an error (not everything went).
 func TestPublishSessionsCancelled(t *testing.T) {
+	t.Parallel()
 	paths := []string{"testdata/sessions/storage-replication.ndjson"}
 	want := eventHubBodies(t, paths...)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -111,33 +113,25 @@ func TestPublishSessionsCancelled(t *testing.T) {
 	}
 }
 
-func TestMessageBody(t *testing.T) {
-	if got := string(messageBody(json.RawMessage(`{"records":[]}`))); got != `{"records":[]}` {
-		t.Errorf("object: %q", got)
-	}
-	if got := string(messageBody(json.RawMessage(`"not json \"at all\""`))); got != `not json "at all"` {
-		t.Errorf("string: %q", got)
-	}
-}
-
 // runReplayToEventHub calls what replay --to-eventhub calls.
-func runReplayToEventHub(t *testing.T, hub, policyPath string, sessions ...string) (string, error) {
+func runReplayToEventHub(t *testing.T, app *App, hub, policyPath string, sessions ...string) (string, error) {
 	t.Helper()
 	var errb bytes.Buffer
 	cmd := &cobra.Command{}
 	cmd.SetErr(&errb)
 	cmd.SetContext(context.Background())
-	err := replayToEventHub(cmd, hub, policyPath, sessions)
+	err := app.replayToEventHub(cmd, hub, policyPath, sessions)
 	return errb.String(), err
 }
 
 func TestReplayToEventHub(t *testing.T) {
-	restore := swapAzureSeams(t)
-	defer restore()
+	t.Parallel()
+	env := map[string]string{}
+	app := azureApp(env)
 	var s *ehtest.Sender
 	var gotTarget eventhubs.Target
 	var gotOpts eventhubs.ProducerOptions
-	openSender = func(tg eventhubs.Target, o eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+	app.OpenSender = func(tg eventhubs.Target, o eventhubs.ProducerOptions) (eventhubs.Sender, error) {
 		gotTarget, gotOpts = tg, o
 		s = &ehtest.Sender{MaxBytes: 256 << 10}
 		return s, nil
@@ -151,7 +145,7 @@ func TestReplayToEventHub(t *testing.T) {
 		{"guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs", "", "guard-eh.servicebus.usgovcloudapi.net", "AzureUSGovernment"},
 	}
 	for _, tt := range tests {
-		errOut, err := runReplayToEventHub(t, tt.hub, tt.policy, session)
+		errOut, err := runReplayToEventHub(t, app, tt.hub, tt.policy, session)
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", tt.hub, err, errOut)
 		}
@@ -169,8 +163,8 @@ func TestReplayToEventHub(t *testing.T) {
 		}
 	}
 	// The connection string, when set, is used instead of a credential.
-	t.Setenv(envEventHubConnectionString, "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;")
-	errOut, err := runReplayToEventHub(t, "localhost/insights-activity-logs", "", session)
+	env[envEventHubConnectionString] = "Endpoint=sb://localhost;SharedAccessKeyName=RootManageSharedAccessKey;SharedAccessKey=SAS_KEY_VALUE;UseDevelopmentEmulator=true;"
+	errOut, err := runReplayToEventHub(t, app, "localhost/insights-activity-logs", "", session)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,17 +174,18 @@ func TestReplayToEventHub(t *testing.T) {
 	if !strings.Contains(errOut, "to localhost/insights-activity-logs") || strings.Contains(errOut, "SAS_KEY_VALUE") {
 		t.Errorf("stderr %q", errOut)
 	}
-	t.Setenv(envEventHubConnectionString, "SharedAccessKey=SAS_KEY_VALUE")
-	if _, err := runReplayToEventHub(t, "localhost/insights-activity-logs", "", session); err == nil || strings.Contains(err.Error(), "SAS_KEY_VALUE") {
+	env[envEventHubConnectionString] = "SharedAccessKey=SAS_KEY_VALUE"
+	if _, err := runReplayToEventHub(t, app, "localhost/insights-activity-logs", "", session); err == nil || strings.Contains(err.Error(), "SAS_KEY_VALUE") {
 		t.Errorf("a connection string without an endpoint: %v", err)
 	}
 }
 
 func TestReplayToEventHubRefuses(t *testing.T) {
-	restore := swapAzureSeams(t)
-	defer restore()
+	t.Parallel()
+	env := map[string]string{}
+	app := azureApp(env)
 	opened := false
-	openSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+	app.OpenSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
 		opened = true
 		return &ehtest.Sender{}, nil
 	}
@@ -199,7 +194,7 @@ func TestReplayToEventHubRefuses(t *testing.T) {
 		{"guard-eh/h", "testdata/no-such-policy.yaml", "testdata/sessions/tls-public.ndjson"},
 		{"guard-eh/h", "", "testdata/sessions/no-such-session.ndjson"},
 	} {
-		if _, err := runReplayToEventHub(t, c.hub, c.policy, c.session); err == nil {
+		if _, err := runReplayToEventHub(t, app, c.hub, c.policy, c.session); err == nil {
 			t.Errorf("%+v: want an error", c)
 		}
 	}
@@ -207,12 +202,12 @@ func TestReplayToEventHubRefuses(t *testing.T) {
 		t.Error("a sender was opened for a command that could not run")
 	}
 	// A message larger than a batch stops the publishing with its line named.
-	openSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+	app.OpenSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
 		return &ehtest.Sender{MaxBytes: 100}, nil
 	}
 	big := filepath.Join(t.TempDir(), "big.ndjson")
 	os.WriteFile(big, []byte(`{"source":"eventhub","enqueuedTime":"2026-11-02T09:00:00Z","body":{"records":[{"pad":"`+strings.Repeat("x", 200)+`"}]}}`+"\n"), 0o644)
-	errOut, err := runReplayToEventHub(t, "guard-eh/h", "", big)
+	errOut, err := runReplayToEventHub(t, app, "guard-eh/h", "", big)
 	if !errors.Is(err, eventhubs.ErrTooLarge) || !strings.Contains(err.Error(), "big.ndjson:1") || !strings.Contains(errOut, "stopped after 0 message(s)") {
 		t.Errorf("err = %v; stderr %q", err, errOut)
 	}
@@ -221,16 +216,17 @@ func TestReplayToEventHubRefuses(t *testing.T) {
 // replay --to-eventhub publishes instead of replaying: nothing is judged, the
 // eventhub lines go to the hub in order.
 func TestReplayVerbToEventHub(t *testing.T) {
-	restore := swapAzureSeams(t)
-	defer restore()
+	t.Parallel()
+	env := map[string]string{}
+	app := azureApp(env)
 	s := &ehtest.Sender{MaxBytes: 256 << 10}
 	var gotTarget eventhubs.Target
-	openSender = func(tg eventhubs.Target, _ eventhubs.ProducerOptions) (eventhubs.Sender, error) {
+	app.OpenSender = func(tg eventhubs.Target, _ eventhubs.ProducerOptions) (eventhubs.Sender, error) {
 		gotTarget = tg
 		return s, nil
 	}
 	sessions := []string{"testdata/sessions/storage-replication.ndjson", "testdata/sessions/gov-jit-overstay.ndjson"}
-	out, errOut, err := run(t, append([]string{"replay", "--to-eventhub", "guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs"}, sessions...)...)
+	out, errOut, err := runApp(t, app, append([]string{"replay", "--to-eventhub", "guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs"}, sessions...)...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, errOut)
 	}
@@ -243,7 +239,7 @@ func TestReplayVerbToEventHub(t *testing.T) {
 	if diff := cmp.Diff(eventHubBodies(t, sessions...), sentBodies(t, s)); diff != "" {
 		t.Errorf("sent (-want +got):\n%s", diff)
 	}
-	help, _, _ := run(t, "replay", "--help")
+	help, _, _ := runApp(t, app, "replay", "--help")
 	if !strings.Contains(help, "--to-eventhub") {
 		t.Error("replay --help does not show --to-eventhub")
 	}

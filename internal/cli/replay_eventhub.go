@@ -1,10 +1,7 @@
-package main
+package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,7 +12,7 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/policyfile"
-	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // publishPartitionKey is the partition key of every batch replay --to-eventhub
@@ -32,7 +29,7 @@ const toEventHubFlagHelp = "publish the sessions' eventhub messages to NAMESPACE
 // as it would the Activity Log's. Other lines (arm, eventgrid, clock) have no
 // place on a hub and are counted, not sent: the deployed guard reads the
 // resources from ARM itself. The policy names the cloud for a short NAMESPACE.
-func replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []string) error {
+func (a *App) replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []string) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
 	pol, err := policyfile.Load(policyPath)
@@ -49,7 +46,7 @@ func replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []str
 		}
 	}
 	opts := eventhubs.ProducerOptions{PartitionKey: publishPartitionKey}
-	if cs := os.Getenv(envEventHubConnectionString); cs != "" {
+	if cs := a.getenv(envEventHubConnectionString); cs != "" {
 		if target, err = target.WithConnectionString(cs); err != nil {
 			return fmt.Errorf("%s: %w", envEventHubConnectionString, err)
 		}
@@ -57,7 +54,7 @@ func replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []str
 	} else if opts.Credential, err = eventhubs.NewCredential(target.Cloud); err != nil {
 		return err
 	}
-	sender, err := openSender(target, opts)
+	sender, err := a.openSender(target, opts)
 	if err != nil {
 		return err
 	}
@@ -77,7 +74,7 @@ func replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []str
 	st, err := publishSessions(ctx, pub, sessions, stderr)
 	batches, messages := pub.Stats()
 	summary := fmt.Sprintf("%d message(s) in %d batch(es) to %s (partition key %s); %d arm, %d eventgrid, %d clock line(s) not sent; %d malformed",
-		messages, batches, target, publishPartitionKey, st.skipped[replay.SourceARM], st.skipped[replay.SourceEventGrid], st.skipped[replay.SourceClock], st.bad)
+		messages, batches, target, publishPartitionKey, st.skipped[session.SourceARM], st.skipped[session.SourceEventGrid], st.skipped[session.SourceClock], st.bad)
 	if err != nil {
 		fmt.Fprintf(stderr, "\r\033[Kstopped after %s\n", summary)
 		return err
@@ -114,44 +111,27 @@ func publishSession(ctx context.Context, pub *eventhubs.Publisher, path string, 
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), replay.MaxLineBytes+1)
-	for n := 1; sc.Scan(); n++ {
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
+	rd := session.NewReader(f)
+	for {
+		l, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
 		}
-		l, err := replay.ParseLine(raw)
-		if err != nil {
+		if bad, ok := errors.AsType[*session.BadLineError](err); ok {
 			st.bad++
-			fmt.Fprintf(errs, "%s:%d: %v; line skipped\n", path, n, err)
+			fmt.Fprintf(errs, "%s:%d: %v; line skipped\n", path, bad.Line, bad.Err)
 			continue
 		}
-		if l.Source != replay.SourceEventHub {
+		if err != nil {
+			return fmt.Errorf("%s:%d: %w", path, rd.N(), err)
+		}
+		if l.Source != session.SourceEventHub {
 			st.skipped[l.Source]++
 			continue
 		}
-		if err := pub.Add(ctx, eventhubs.Event{Body: messageBody(l.Body)}); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, n, err)
+		if err := pub.Add(ctx, eventhubs.Event{Body: l.Message()}); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, rd.N(), err)
 		}
 		st.messages++
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("%s: a line longer than %d bytes", path, replay.MaxLineBytes)
-		}
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
-}
-
-// messageBody is the message a session line's body stands for: the JSON as it
-// is, or the text of a JSON string (record writes a body that is not JSON as a
-// string).
-func messageBody(body json.RawMessage) []byte {
-	var s string
-	if len(body) > 0 && body[0] == '"' && json.Unmarshal(body, &s) == nil {
-		return []byte(s)
-	}
-	return append([]byte(nil), body...)
 }

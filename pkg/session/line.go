@@ -1,4 +1,4 @@
-package replay
+package session
 
 import (
 	"encoding/json"
@@ -30,7 +30,8 @@ var timeKeys = map[string]string{
 	SourceClock:     "at",
 }
 
-// Line is one parsed session line.
+// Line is one parsed session line, whatever its source: At is the source's
+// timestamp (enqueuedTime, time, observedAt or at), in UTC.
 type Line struct {
 	Source  string
 	At      time.Time
@@ -39,9 +40,25 @@ type Line struct {
 	Deleted bool            // arm: the resource is gone from this time on
 }
 
-// ParseLine reads one session line. Unknown fields are ignored; what a source
+// Message is what an eventhub or eventgrid line's body stands for: the JSON as
+// it is, or the text of a JSON string (record writes a message body that is not
+// JSON as a string: Body).
+func (l Line) Message() []byte {
+	return Message(l.Body)
+}
+
+// Message is the message a line's body stands for (Line.Message).
+func Message(body json.RawMessage) []byte {
+	var s string
+	if len(body) > 0 && body[0] == '"' && json.Unmarshal(body, &s) == nil {
+		return []byte(s)
+	}
+	return append([]byte(nil), body...)
+}
+
+// Parse reads one session line. Unknown fields are ignored; what a source
 // needs (its timestamp, a body, an arm body's id) must be there.
-func ParseLine(b []byte) (Line, error) {
+func Parse(b []byte) (Line, error) {
 	var raw struct {
 		Source       string          `json:"source"`
 		EnqueuedTime string          `json:"enqueuedTime"`

@@ -1,10 +1,8 @@
-package main
+package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,13 +12,14 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
 
-	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/functions"
+	"github.com/exportguard/exportguard/pkg/session"
 )
 
 // replay --via URL sends each event of the sessions to a running app instead of
@@ -47,13 +46,6 @@ const viaFlagHelp = "send each event to a running app instead: a Functions host 
 // which the host allows functionTimeout (host.json: 10 minutes) for.
 const viaTimeout = 11 * time.Minute
 
-// Function names, as the folders under functions/ and the handler's routes.
-const (
-	viaActivityLog    = "activitylog"
-	viaResourceEvents = "resourceevents"
-	viaSweep          = "sweep"
-)
-
 // viaKind is what --via points at.
 type viaKind int
 
@@ -76,6 +68,7 @@ type viaSender struct {
 	key    string   // x-functions-key, host only
 	client *http.Client
 	now    func() time.Time
+	sweep  cron.Schedule // the sweep timer's, for the next run a timer invocation names
 	errs   io.Writer
 }
 
@@ -88,12 +81,7 @@ type viaStats struct {
 }
 
 // replayVia is replay --via URL SESSION...
-func replayVia(cmd *cobra.Command, target string, sessions []string) error {
-	for _, f := range []string{"store", "policy", "format", "to-eventhub"} {
-		if cmd.Flags().Changed(f) {
-			return fmt.Errorf("--%s does not go with --via: the running app uses its own store and policy, and its findings are read there (exportguard remediate list, the api function)", f)
-		}
-	}
+func (a *App) replayVia(cmd *cobra.Command, target string, sessions []string) error {
 	base, err := viaURL(target)
 	if err != nil {
 		return err
@@ -105,14 +93,15 @@ func replayVia(cmd *cobra.Command, target string, sessions []string) error {
 	}
 	s := &viaSender{
 		base: base,
-		key:  strings.TrimSpace(os.Getenv(envFunctionsKey)),
+		key:  strings.TrimSpace(a.getenv(envFunctionsKey)),
 		client: &http.Client{
 			// Never follow a redirect: the key would go wherever it points.
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
-		now:  time.Now,
+		now:  a.now,
 		errs: cmd.ErrOrStderr(),
 	}
+	s.sweep, _ = a.sweepSchedule() // without it, a clock line's sweep falls due at once
 	if s.key != "" && base.Scheme != "https" && !isLoopbackHost(base.Hostname()) {
 		return fmt.Errorf("--via %s: the master key in %s goes over https only (or to a loopback address)", base.Redacted(), envFunctionsKey)
 	}
@@ -143,8 +132,8 @@ func replayVia(cmd *cobra.Command, target string, sessions []string) error {
 func (st viaStats) summary(s *viaSender) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "sent %d invocation(s) to %s at %s: %d activitylog, %d resourceevents (%d Event Grid event(s)), %d sweep; %d failed",
-		st.sent, s.kind, s.base.Redacted(), st.perFunction[viaActivityLog], st.perFunction[viaResourceEvents], st.eventGridEvents,
-		st.perFunction[viaSweep], st.failed)
+		st.sent, s.kind, s.base.Redacted(), st.perFunction[functions.FunctionActivityLog], st.perFunction[functions.FunctionResourceEvents], st.eventGridEvents,
+		st.perFunction[functions.FunctionSweep], st.failed)
 	fmt.Fprintf(&b, "; %d arm line(s) not sent (the app reads the resources from ARM itself, and gets what ARM says now); %d malformed line(s)",
 		st.arm, st.bad)
 	if s.kind == viaHost {
@@ -248,22 +237,25 @@ func (s *viaSender) session(ctx context.Context, path string, st *viaStats, prog
 		return err
 	}
 	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), replay.MaxLineBytes+1)
-	for n := 1; sc.Scan(); n++ {
-		raw := bytes.TrimSpace(sc.Bytes())
-		if len(raw) == 0 {
-			continue
+	rd := session.NewReader(f)
+	for {
+		l, err := rd.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		bad, isBad := errors.AsType[*session.BadLineError](err)
+		if err != nil && !isBad {
+			return fmt.Errorf("%s:%d: %w", path, rd.N(), err)
 		}
 		st.lines++
 		progress(st.lines)
-		l, err := replay.ParseLine(raw)
-		if err != nil {
+		if isBad {
 			st.bad++
-			fmt.Fprintf(s.errs, "%s:%d: %v; line skipped\n", path, n, err)
+			fmt.Fprintf(s.errs, "%s:%d: %v; line skipped\n", path, bad.Line, bad.Err)
 			continue
 		}
-		if l.Source == replay.SourceARM {
+		n := rd.N()
+		if l.Source == session.SourceARM {
 			st.arm++
 			continue
 		}
@@ -289,13 +281,6 @@ func (s *viaSender) session(ctx context.Context, path string, st *viaStats, prog
 			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("%s: a line longer than %d bytes", path, replay.MaxLineBytes)
-		}
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }
 
 // viaCall is one invocation to send.
@@ -309,32 +294,37 @@ type viaCall struct {
 // counts its Event Grid events. An Event Grid delivery that is an array is
 // sent event by event: the host dispatches an eventGridTrigger one event at a
 // time (§2.6), and its admin endpoint parses the input as one JSON object (§5).
-func (s *viaSender) invocations(l replay.Line, session string, seq int64) ([]viaCall, int) {
+func (s *viaSender) invocations(l session.Line, name string, seq int64) ([]viaCall, int) {
 	switch l.Source {
-	case replay.SourceEventHub:
-		body := messageBody(l.Body)
+	case session.SourceEventHub:
+		body := l.Message()
 		if s.kind == viaHost {
-			return []viaCall{s.admin(viaActivityLog, string(body))}, 0
+			return []viaCall{s.admin(functions.FunctionActivityLog, string(body))}, 0
 		}
-		return []viaCall{{viaActivityLog, "/" + viaActivityLog, hostEventHubInvocation(body, l.At, seq, session, s.now())}}, 0
-	case replay.SourceEventGrid:
+		msg := functions.EventHubMessage{Body: body, EnqueuedTime: l.At, SequenceNumber: seq}
+		return []viaCall{{functions.FunctionActivityLog, "/" + functions.FunctionActivityLog, functions.EventHubInvocation([]functions.EventHubMessage{msg}, name, s.now())}}, 0
+	case session.SourceEventGrid:
 		events := splitEvents(l.Body)
 		calls := make([]viaCall, 0, len(events))
 		for _, ev := range events {
 			if s.kind == viaHost {
-				calls = append(calls, s.admin(viaResourceEvents, string(ev)))
+				calls = append(calls, s.admin(functions.FunctionResourceEvents, string(ev)))
 			} else {
-				calls = append(calls, viaCall{viaResourceEvents, "/" + viaResourceEvents, hostEventGridInvocation(ev, s.now())})
+				calls = append(calls, viaCall{functions.FunctionResourceEvents, "/" + functions.FunctionResourceEvents, functions.EventGridInvocation(ev, s.now())})
 			}
 		}
 		return calls, len(events)
-	case replay.SourceClock:
+	case session.SourceClock:
 		// One sweep per clock line: the app keeps its own clock, so the ticks a
 		// clock line passes in replay have no meaning for it.
 		if s.kind == viaHost {
-			return []viaCall{s.admin(viaSweep, "")}, 0
+			return []viaCall{s.admin(functions.FunctionSweep, "")}, 0
 		}
-		return []viaCall{{viaSweep, "/" + viaSweep, hostTimerInvocation(l.At, s.now())}}, 0
+		next := l.At
+		if s.sweep != nil {
+			next = s.sweep.Next(l.At)
+		}
+		return []viaCall{{functions.FunctionSweep, "/" + functions.FunctionSweep, functions.TimerInvocation(l.At, next, s.now())}}, 0
 	}
 	return nil, 0
 }
@@ -351,7 +341,7 @@ func (s *viaSender) admin(function, input string) viaCall {
 // splitEvents returns the events of an Event Grid delivery: the elements of an
 // array, or the single object. An empty array has none.
 func splitEvents(body json.RawMessage) []json.RawMessage {
-	b := bytes.TrimSpace(messageBody(body))
+	b := bytes.TrimSpace(session.Message(body))
 	if len(b) > 0 && b[0] == '[' {
 		var events []json.RawMessage
 		if json.Unmarshal(b, &events) == nil {
@@ -361,15 +351,13 @@ func splitEvents(body json.RawMessage) []json.RawMessage {
 	return []json.RawMessage{b}
 }
 
-// viaRejected finds a non-zero rejected count in the handler's Logs.
-var viaRejected = regexp.MustCompile(`\b[1-9][0-9]* rejected\b`)
-
 // errViaUnreachable marks a target that did not answer at all.
 var errViaUnreachable = errors.New("the target did not answer")
 
 // post sends one invocation. The host's admin endpoint answers 202 (queued);
-// serve answers 200 with the invocation answer, whose Logs are returned as msg
-// when they report input kept as poison. Any other status is an error naming
+// serve answers 200 with the invocation answer, whose Summary says whether
+// input was kept as poison: then msg says so, with the answer's Logs for a
+// person to read. Any other status is an error naming
 // it, with the target's short reason.
 func (s *viaSender) post(ctx context.Context, c viaCall) (msg string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, viaTimeout)
@@ -385,7 +373,7 @@ func (s *viaSender) post(ctx context.Context, c viaCall) (msg string, err error)
 			req.Header.Set("x-functions-key", s.key)
 		}
 	} else {
-		req.Header.Set("X-Azure-Functions-InvocationId", newUUID())
+		req.Header.Set("X-Azure-Functions-InvocationId", functions.NewUUID())
 	}
 	resp, err := s.client.Do(req)
 	if err != nil {
@@ -400,22 +388,17 @@ func (s *viaSender) post(ctx context.Context, c viaCall) (msg string, err error)
 		return "", fmt.Errorf("POST %s answered %d %s%s", c.path, resp.StatusCode, http.StatusText(resp.StatusCode), reasonOf(body))
 	}
 	if s.kind == viaServe {
-		var a struct{ Logs []string }
-		if json.Unmarshal(body, &a) != nil {
-			return "", fmt.Errorf("POST %s answered %d with a body that is not an invocation answer", c.path, resp.StatusCode)
+		var a struct {
+			Logs    []string
+			Summary *functions.InvocationSummary
 		}
-		// The handler's Logs say when input was kept as poison ("N rejected",
-		// or a value it passed on whole because it was not JSON).
-		var kept []string
-		for _, l := range a.Logs {
-			if viaRejected.MatchString(l) || strings.Contains(l, "passed whole") || strings.Contains(l, "passed to the pipeline as it is") {
-				kept = append(kept, l)
-			}
+		if json.Unmarshal(body, &a) != nil || a.Summary == nil {
+			return "", fmt.Errorf("POST %s answered %d with a body that is not an invocation answer with a summary", c.path, resp.StatusCode)
 		}
-		if len(kept) == 0 {
+		if a.Summary.Rejected == 0 {
 			return "", nil
 		}
-		return "the app kept input it could not read as poison: " + strings.Join(kept, "; "), nil
+		return fmt.Sprintf("the app kept input it could not read as poison (%d rejected): %s", a.Summary.Rejected, strings.Join(a.Logs, "; ")), nil
 	}
 	return "", nil
 }
@@ -443,98 +426,4 @@ func reasonOf(body []byte) string {
 		return ""
 	}
 	return ": " + text
-}
-
-// The invocation bodies the Functions host POSTs to the handler (research note
-// §2), built here for replay --via to a running serve. pkg/functions' tests
-// hold the handler to the same shapes.
-
-// hostTime is how the host writes a DateTime whose kind is unspecified (the
-// Event Hubs enqueued times, §2.5): no zone.
-const hostTime = "2006-01-02T15:04:05.9999999"
-
-// hostSys is Metadata.sys.
-func hostSys(function string, now time.Time) map[string]string {
-	return map[string]string{"MethodName": function, "UtcNow": now.UTC().Format(time.RFC3339Nano), "RandGuid": newUUID()}
-}
-
-// jsonText is v as JSON text, for the host's string-valued entries.
-func jsonText(v any) string {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err) // only built from values that always encode
-	}
-	return string(b)
-}
-
-// hostEventHubInvocation is the body for activitylog, an eventHubTrigger with
-// cardinality many and dataType string, delivering one message: Data.events
-// is a JSON string holding a JSON array of the message bodies as strings
-// (string[] through JsonConvert.SerializeObject, §2.1 and §2.5), and the
-// *Array metadata entries are strings holding JSON arrays too.
-func hostEventHubInvocation(body []byte, enqueued time.Time, seq int64, hub string, now time.Time) []byte {
-	at := enqueued.UTC().Format(hostTime)
-	inv := map[string]any{
-		"Data": map[string]any{"events": jsonText([]string{string(body)})},
-		"Metadata": map[string]any{
-			"PartitionContext": map[string]string{
-				"FullyQualifiedNamespace": "exportguard-replay", "EventHubName": hub, "ConsumerGroup": "$Default", "PartitionId": "0",
-			},
-			"PartitionKeyArray":    jsonText([]any{nil}),
-			"OffsetArray":          jsonText([]string{fmt.Sprint(seq)}),
-			"SequenceNumberArray":  jsonText([]int64{seq}),
-			"EnqueuedTimeUtcArray": jsonText([]string{at}),
-			"PropertiesArray":      jsonText([]map[string]any{{}}),
-			"SystemPropertiesArray": jsonText([]map[string]any{{
-				"SequenceNumber": seq, "Offset": seq, "PartitionKey": nil, "EnqueuedTimeUtc": at,
-			}}),
-			"sys": hostSys(viaActivityLog, now),
-		},
-	}
-	return []byte(jsonText(inv))
-}
-
-// hostEventGridInvocation is the body for resourceevents, an eventGridTrigger:
-// Data.event is the event as a JSON object, Metadata.data its data (§2.6).
-func hostEventGridInvocation(event json.RawMessage, now time.Time) []byte {
-	meta := map[string]any{"sys": hostSys(viaResourceEvents, now)}
-	var ev struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if json.Unmarshal(event, &ev) == nil && len(ev.Data) > 0 && string(ev.Data) != "null" {
-		meta["data"] = ev.Data
-	}
-	data := map[string]any{"event": event}
-	if !json.Valid(event) {
-		// Not JSON: the host would not have parsed it; the handler takes a
-		// string the same way, and the pipeline keeps it as poison.
-		data["event"] = string(event)
-	}
-	return []byte(jsonText(map[string]any{"Data": data, "Metadata": meta}))
-}
-
-// hostTimerInvocation is the body for sweep, a timerTrigger: Data.timer is the
-// TimerInfo object (§2.4), its schedule status around the clock line's time.
-func hostTimerInvocation(at time.Time, now time.Time) []byte {
-	t := at.UTC().Format(time.RFC3339Nano)
-	next := at.UTC()
-	if sched, err := sweepSchedule(); err == nil {
-		next = sched.Next(at).UTC()
-	}
-	timer := map[string]any{
-		"Schedule":       map[string]bool{"AdjustForDST": true},
-		"ScheduleStatus": map[string]string{"Last": t, "Next": next.Format(time.RFC3339Nano), "LastUpdated": t},
-		"IsPastDue":      false,
-	}
-	return []byte(jsonText(map[string]any{"Data": map[string]any{"timer": timer},
-		"Metadata": map[string]any{"sys": hostSys(viaSweep, now)}}))
-}
-
-// newUUID is a random (version 4) UUID, as the host's invocation IDs are.
-func newUUID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

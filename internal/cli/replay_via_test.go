@@ -1,8 +1,7 @@
-package main
+package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -21,6 +20,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
+	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -50,7 +50,7 @@ func expectedViaCalls(t *testing.T, path string) []viaCallSeen {
 	defer f.Close()
 	var out []viaCallSeen
 	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, replay.MaxLineBytes)
+	sc.Buffer(nil, session.MaxLineBytes)
 	for sc.Scan() {
 		var l struct {
 			Source string
@@ -136,6 +136,7 @@ func (h *fakeFunctionsHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestReplayViaFunctionsHost(t *testing.T) {
+	t.Parallel()
 	host := &fakeFunctionsHost{t: t}
 	srv := httptest.NewServer(host)
 	defer srv.Close()
@@ -171,6 +172,7 @@ func TestReplayViaFunctionsHost(t *testing.T) {
 }
 
 func TestReplayViaFunctionsHostRefusals(t *testing.T) {
+	t.Parallel()
 	// A function the host does not know (404), and one it fails (500): each is
 	// reported with its line number; the other lines are still sent, in order.
 	host := &fakeFunctionsHost{t: t, answer: func(i int, name string) int {
@@ -204,6 +206,7 @@ func TestReplayViaFunctionsHostRefusals(t *testing.T) {
 }
 
 func TestReplayViaHostGoneMidSession(t *testing.T) {
+	t.Parallel()
 	host := &fakeFunctionsHost{t: t, answer: func(i int, _ string) int {
 		if i == 3 {
 			return -1
@@ -229,11 +232,13 @@ func TestReplayViaHostGoneMidSession(t *testing.T) {
 
 func TestReplayViaMasterKey(t *testing.T) {
 	const key = "MASTERKEY-5ecret-value"
-	t.Setenv(envFunctionsKey, key)
+	t.Parallel()
+	env := map[string]string{envFunctionsKey: key}
+	app := envApp(env)
 	host := &fakeFunctionsHost{t: t}
 	srv := httptest.NewServer(host)
 	defer srv.Close()
-	stdout, stderr, err := run(t, "replay", "--via", srv.URL, viaSession)
+	stdout, stderr, err := runApp(t, app, "replay", "--via", srv.URL, viaSession)
 	if err != nil {
 		t.Fatal(err, stderr)
 	}
@@ -250,23 +255,24 @@ func TestReplayViaMasterKey(t *testing.T) {
 	}
 
 	// Not over plain http to anything but loopback (nothing is sent: refused first).
-	_, _, err = run(t, "replay", "--via", "http://func-exportguard.example.invalid", viaSession)
+	_, _, err = runApp(t, app, "replay", "--via", "http://func-exportguard.example.invalid", viaSession)
 	if err == nil || !strings.Contains(err.Error(), "https") || strings.Contains(err.Error(), key) {
 		t.Errorf("err = %v, want a refusal naming https and not the key", err)
 	}
 	// A host that wants a key it was not given says so.
-	t.Setenv(envFunctionsKey, "")
+	env[envFunctionsKey] = ""
 	locked := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 	}))
 	defer locked.Close()
-	_, _, err = run(t, "replay", "--via", locked.URL, viaSession)
+	_, _, err = runApp(t, app, "replay", "--via", locked.URL, viaSession)
 	if err == nil || !strings.Contains(err.Error(), envFunctionsKey) {
 		t.Errorf("err = %v, want one naming %s", err, envFunctionsKey)
 	}
 }
 
 func TestReplayViaRefusals(t *testing.T) {
+	t.Parallel()
 	nothing := httptest.NewServer(http.NotFoundHandler())
 	defer nothing.Close()
 	gone := httptest.NewServer(http.NotFoundHandler())
@@ -280,8 +286,11 @@ func TestReplayViaRefusals(t *testing.T) {
 		{"nobody listening", []string{"--via", gone.URL, viaSession}, "--via " + gone.URL},
 		{"not http", []string{"--via", "ftp://127.0.0.1:21", viaSession}, "want http://HOST:PORT"},
 		{"a key in the URL", []string{"--via", "http://127.0.0.1:7071/?code=abc", viaSession}, envFunctionsKey},
-		{"with --store", []string{"--via", nothing.URL, "--store", "memory:", viaSession}, "--store does not go with --via"},
-		{"with --to-eventhub", []string{"--via", nothing.URL, "--to-eventhub", "ns/hub", viaSession}, "--to-eventhub does not go with --via"},
+		// The running app uses its own store and policy: cobra refuses these.
+		{"with --store", []string{"--via", nothing.URL, "--store", "memory:", viaSession}, "if any flags in the group [via store] are set none of the others can be; [store via] were all set"},
+		{"with --policy", []string{"--via", nothing.URL, "--policy", "p.yaml", viaSession}, "if any flags in the group [via policy] are set none of the others can be; [policy via] were all set"},
+		{"with --format", []string{"--via", nothing.URL, "--format", "json", viaSession}, "if any flags in the group [via format] are set none of the others can be; [format via] were all set"},
+		{"with --to-eventhub", []string{"--via", nothing.URL, "--to-eventhub", "ns/hub", viaSession}, "if any flags in the group [via to-eventhub] are set none of the others can be; [to-eventhub via] were all set"},
 		{"a session that is not there", []string{"--via", nothing.URL, "testdata/sessions/none.ndjson"}, "none.ndjson"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -294,6 +303,7 @@ func TestReplayViaRefusals(t *testing.T) {
 }
 
 func TestReplayViaMalformedLines(t *testing.T) {
+	t.Parallel()
 	host := &fakeFunctionsHost{t: t}
 	srv := httptest.NewServer(host)
 	defer srv.Close()
@@ -346,6 +356,7 @@ func (r *recordingIngester) Sweep(context.Context, time.Time) (guard.Summary, er
 var errViaTestStore = io.ErrUnexpectedEOF
 
 func TestReplayViaServe(t *testing.T) {
+	t.Parallel()
 	ing := &recordingIngester{}
 	var invocations []string
 	var mu sync.Mutex
@@ -404,6 +415,7 @@ func TestReplayViaServe(t *testing.T) {
 }
 
 func TestReplayViaServeFailure(t *testing.T) {
+	t.Parallel()
 	ing := &recordingIngester{failAt: 2} // the second eventhub message
 	h := functions.NewHandler(functions.Options{Ingester: ing, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	srv := httptest.NewServer(h)
@@ -425,6 +437,7 @@ func TestReplayViaServeFailure(t *testing.T) {
 // since the live app reads ARM itself), the events leave findings in the
 // app's store, and input it cannot read is kept as poison and reported.
 func TestReplayViaServePipeline(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, t.TempDir()+"/via.db")
 	if err != nil {
@@ -432,10 +445,10 @@ func TestReplayViaServePipeline(t *testing.T) {
 	}
 	defer st.Close()
 	arm := replay.NewARM(func() time.Time { return time.Now().Add(24 * time.Hour) })
-	for _, l := range sessionLines(t, replay.SourceARM) {
+	for _, l := range sessionLines(t, session.SourceARM) {
 		arm.Observe(l)
 	}
-	pl, err := newPipeline(st, arm, policyfile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	pl, err := testApp().newPipeline(st, arm, policyfile.Default(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,64 +477,5 @@ func TestReplayViaServePipeline(t *testing.T) {
 	poison, err := st.ListPoison(ctx)
 	if err != nil || len(poison) < 2 {
 		t.Errorf("poison = %d records (%v), want the bad record and the event that is not one", len(poison), err)
-	}
-}
-
-// The bodies serve is sent are the host's (research note §2): checked here on
-// their own, beside the handler tests that decode them.
-func TestHostInvocationShapes(t *testing.T) {
-	now := time.Date(2026, 11, 20, 14, 5, 45, 0, time.UTC)
-	body := []byte(`{"records":[{"time":"2026-11-02T09:12:21Z"}]}`)
-	var inv struct {
-		Data     map[string]json.RawMessage
-		Metadata map[string]json.RawMessage
-	}
-	if err := json.Unmarshal(hostEventHubInvocation(body, time.Date(2026, 11, 2, 9, 14, 2, 301e6, time.UTC), 7, "s.ndjson", now), &inv); err != nil {
-		t.Fatal(err)
-	}
-	// Data.events: a JSON string whose text is a JSON array of the bodies as strings.
-	var text string
-	if err := json.Unmarshal(inv.Data["events"], &text); err != nil {
-		t.Fatalf("Data.events %s is not a JSON string", inv.Data["events"])
-	}
-	var bodies []string
-	if err := json.Unmarshal([]byte(text), &bodies); err != nil || len(bodies) != 1 || bodies[0] != string(body) {
-		t.Errorf("Data.events text %s, want [\"<body>\"]", text)
-	}
-	for k, want := range map[string]string{
-		"SequenceNumberArray": "[7]", "EnqueuedTimeUtcArray": `["2026-11-02T09:14:02.301"]`, "PartitionKeyArray": "[null]",
-	} {
-		var s string
-		if json.Unmarshal(inv.Metadata[k], &s) != nil || s != want {
-			t.Errorf("Metadata.%s = %s, want the string %s", k, inv.Metadata[k], want)
-		}
-	}
-	if !bytes.HasPrefix(bytes.TrimSpace(inv.Metadata["PartitionContext"]), []byte("{")) {
-		t.Errorf("PartitionContext %s, want an object", inv.Metadata["PartitionContext"])
-	}
-
-	ev := json.RawMessage(`{"id":"1","eventType":"Microsoft.Resources.ResourceWriteSuccess","data":{"operationName":"x"}}`)
-	if err := json.Unmarshal(hostEventGridInvocation(ev, now), &inv); err != nil {
-		t.Fatal(err)
-	}
-	if string(inv.Data["event"]) != string(ev) || string(inv.Metadata["data"]) != `{"operationName":"x"}` {
-		t.Errorf("Data.event %s, Metadata.data %s: want the event object and its data", inv.Data["event"], inv.Metadata["data"])
-	}
-
-	if err := json.Unmarshal(hostTimerInvocation(time.Date(2026, 11, 2, 9, 30, 0, 0, time.UTC), now), &inv); err != nil {
-		t.Fatal(err)
-	}
-	var timer struct {
-		Schedule       struct{ AdjustForDST bool }
-		ScheduleStatus struct{ Last, Next, LastUpdated string }
-		IsPastDue      *bool
-	}
-	if err := json.Unmarshal(inv.Data["timer"], &timer); err != nil || timer.IsPastDue == nil || *timer.IsPastDue ||
-		timer.ScheduleStatus.Last != "2026-11-02T09:30:00Z" || timer.ScheduleStatus.Next != "2026-11-02T09:35:00Z" {
-		t.Errorf("Data.timer = %s (%v), want a TimerInfo object, next tick 09:35", inv.Data["timer"], err)
-	}
-	var sys struct{ MethodName, UtcNow, RandGuid string }
-	if err := json.Unmarshal(inv.Metadata["sys"], &sys); err != nil || sys.MethodName != "sweep" || sys.UtcNow != "2026-11-20T14:05:45Z" || len(sys.RandGuid) != 36 {
-		t.Errorf("Metadata.sys = %s", inv.Metadata["sys"])
 	}
 }
