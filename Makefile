@@ -61,7 +61,7 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-## chromium: Debian's chromium, in which TestReportAndDashboardInChromium (report_e2e_test.go) opens the
+## chromium: Debian's chromium, in which TestReportAndDashboardInChromium (internal/cli/report_e2e_test.go) opens the
 ## report and the live dashboard through playwright-core (package.json). Installed with apt-get when
 ## missing and make runs as root; otherwise this says why that test will fail (it fails, it does not skip).
 chromium:

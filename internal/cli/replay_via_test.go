@@ -37,7 +37,7 @@ type viaCallSeen struct {
 	Input    string
 }
 
-// expectedViaCalls reads a session independently of via.go and says what
+// expectedViaCalls reads a session independently of replay_via.go and says what
 // must be sent for it, in order: an eventhub line's body as text, each event
 // of an eventgrid line (an array is sent event by event), a sweep per clock
 // line, nothing for arm lines.
