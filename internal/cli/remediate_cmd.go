@@ -147,13 +147,13 @@ The approver recorded is the OS user running this command.`,
 				return err
 			}
 			defer st.Close()
-			a := &remediate.Approvals{Store: st, Now: a.Now}
+			approvals := &remediate.Approvals{Store: st, Now: a.Now}
 			who := terminalApprover()
 			var p *remediate.Plan
 			if verb == "approve" {
-				p, err = a.Approve(cmd.Context(), args[0], who, reason)
+				p, err = approvals.Approve(cmd.Context(), args[0], who, reason)
 			} else {
-				p, err = a.Deny(cmd.Context(), args[0], who, reason)
+				p, err = approvals.Deny(cmd.Context(), args[0], who, reason)
 			}
 			if err != nil {
 				return fmt.Errorf("%s %s: %w", verb, args[0], err)

@@ -102,8 +102,8 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			}
 			printTable(cmd.OutOrStdout(), fs)
 			writes := 0
-			for _, a := range arms {
-				writes += len(a.Writes())
+			for _, arm := range arms {
+				writes += len(arm.Writes())
 			}
 			remediated := ""
 			if writes > 0 {
