@@ -61,7 +61,7 @@ node_modules/.installed: package.json package-lock.json
 	$(NPM) ci --no-audit --no-fund
 	@touch $@
 
-## chromium: Debian's chromium, in which TestReportAndDashboardInChromium (report_e2e_test.go) opens the
+## chromium: Debian's chromium, in which TestReportAndDashboardInChromium (internal/cli/report_e2e_test.go) opens the
 ## report and the live dashboard through playwright-core (package.json). Installed with apt-get when
 ## missing and make runs as root; otherwise this says why that test will fail (it fails, it does not skip).
 chromium:
@@ -90,12 +90,12 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$pkg; \
 	done
 
-## faults: the fault tests in full (faults_*_test.go): many SIGKILLs of a replay of a large session
+## faults: the fault tests in full (internal/cli/faults_*_test.go): many SIGKILLs of a replay of a large session
 ## (EXPORTGUARD_FAULTS_SEED picks the draw), Cosmos DB throttled and unavailable for longer, hostile
 ## bodies at the handler. make test runs their short versions.
 .PHONY: faults
 faults: node_modules/.installed
-	EXPORTGUARD_FAULTS=full $(GO) test -count=1 -timeout 60m -v -run '^TestFault' . ./internal/faultproxy
+	EXPORTGUARD_FAULTS=full $(GO) test -count=1 -timeout 60m -v -run '^TestFault' ./internal/cli ./internal/faultproxy
 
 ## bench: the benchmark driver (bench/, a module of its own so that OPA stays out of go.mod):
 ## generated workloads through the pipeline, the embedded store, the HTTP handler, OPA and a

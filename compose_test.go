@@ -52,6 +52,7 @@ func loadCompose(t *testing.T) composeFile {
 // The services, their images, and ports on loopback only. (No Docker engine
 // runs here: this reads the file, it does not run it.)
 func TestDockerComposeServices(t *testing.T) {
+	t.Parallel()
 	c := loadCompose(t)
 	images := map[string]string{
 		"azurite":   "mcr.microsoft.com/azure-storage/azurite:",
@@ -116,6 +117,7 @@ func TestDockerComposeServices(t *testing.T) {
 // The Event Hubs emulator gets its configuration file, which makes the hub and
 // consumer groups the function app's settings name.
 func TestDockerComposeEventHubsEmulator(t *testing.T) {
+	t.Parallel()
 	c := loadCompose(t)
 	eh := c.Services["eventhubs"]
 	const target = "/Eventhubs_Emulator/ConfigFiles/Config.json"
@@ -186,6 +188,7 @@ func TestDockerComposeEventHubsEmulator(t *testing.T) {
 // The function app's settings: the trigger's connection to the emulator, host
 // storage on Azurite, and a store URL pkg/cosmos accepts.
 func TestDockerComposeFunctionSettings(t *testing.T) {
+	t.Parallel()
 	c := loadCompose(t)
 	env := c.Services["functions"].Environment
 	if env["FUNCTIONS_WORKER_RUNTIME"] != "custom" {
@@ -233,6 +236,7 @@ func TestDockerComposeFunctionSettings(t *testing.T) {
 // The Dockerfile: a Go build stage, then the Functions base image with the
 // handler laid out as make package lays out dist/.
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("Dockerfile")
 	if err != nil {
 		t.Fatal(err)

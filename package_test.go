@@ -86,6 +86,7 @@ var triggerValue = map[string]any{
 }
 
 func TestPackageStagesWhatTheHostExpects(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("builds the linux/amd64 binary")
 	}
@@ -273,6 +274,7 @@ func checkLinuxAMD64(t *testing.T, path string) {
 }
 
 func TestMakeFuncWithoutCoreTools(t *testing.T) {
+	t.Parallel()
 	dist := filepath.Join(t.TempDir(), "dist")
 	out, err := makeTarget(t, "func", "DIST="+dist, "FUNC=exportguard-test-no-such-func")
 	if err == nil {

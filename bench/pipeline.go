@@ -50,15 +50,15 @@ type Env struct {
 	Counts   *CountingStore // the store's calls, on the embedded store
 }
 
-// Logger is what serve logs with (JSON at info level, newLogger in wiring.go),
+// Logger is what serve logs with (JSON at info level, newLogger in internal/cli/wiring.go),
 // written to io.Discard: the cost of building each line is measured, the
 // cost of a terminal is not.
 func Logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))
 }
 
-// NewPipeline wires the centre as wiring.go's newPipeline does (package main,
-// so it cannot be imported): every rule, the Activity Log and Event Grid
+// NewPipeline wires the centre as internal/cli/wiring.go's newPipeline does
+// (internal, so this module cannot import it): every rule, the Activity Log and Event Grid
 // decoders, and the remediation planner and executor behind a dispatcher. The
 // default policy names no notification target, so newPipeline would add no
 // notification planner either.

@@ -135,7 +135,7 @@ func RunPipeline(ctx context.Context, e *Env, s *workload.Stream, n int, m *Mete
 // HostActivityLogInvocation builds the body the Functions host POSTs to
 // /activitylog for an eventHubTrigger with cardinality many and dataType
 // string: Data.events is a JSON string holding a JSON array of the message
-// bodies, encoded once more (as handler_test.go builds it, after
+// bodies, encoded once more (as internal/cli/handler_test.go builds it, after
 // research/functions-custom-handler.md §2.1, §2.5).
 func HostActivityLogInvocation(bodies [][]byte, enqueued time.Time) []byte {
 	strs := make([]string, len(bodies))

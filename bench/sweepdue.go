@@ -47,7 +47,7 @@ func DayShiftedSession(template []byte, n int) []byte {
 }
 
 // TimerSchedule reads the timerTrigger schedule of a function.json (six-field
-// NCRONTAB), as wiring.go's sweepSchedule does.
+// NCRONTAB), as internal/cli/wiring.go's sweepSchedule does.
 func TimerSchedule(path string) (cron.Schedule, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {

@@ -1,0 +1,244 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/remediate"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
+)
+
+func (a *App) newRemediateCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "remediate",
+		Short: "List, approve and run pending remediations",
+		Long: `Remediation plans wait in the store's outbox: those the policy runs at once (auto), those
+that wait for a person (approve, and destructive SQL actions always), and those that failed,
+kept with the reason. These verbs work on a store that exists (--store, default
+$EXPORTGUARD_STORE, else ` + defaultStore + `).
+
+  list      every plan kept, with its state (awaiting-approval, approved, planned, retrying, failed)
+  approve   approve a plan that waits for a person: it runs at the next dispatch (or remediate run)
+  deny      deny it: it is kept as failed with your name and reason
+  run       carry out the plans that are due now, against ARM, in the policy's cloud
+
+At a terminal the approver is the OS user, and the record says so: it is not an Entra ID
+principal. Approvals through the api function carry the principal App Service authentication
+vouched for. An approval is good for 24 hours; a plan nobody approves expires after 7 days.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
+	}
+	cmd.AddCommand(a.newRemediateListCommand(), a.newRemediateDecideCommand("approve"), a.newRemediateDecideCommand("deny"), a.newRemediateRunCommand())
+	return cmd
+}
+
+func (a *App) remediateStore(cmd *cobra.Command, storeURL string) (guard.Store, error) {
+	if storeURL == "" {
+		storeURL = a.envOr(envStore, defaultStore)
+	}
+	return a.openExistingStore(cmd.Context(), storeURL)
+}
+
+func (a *App) newRemediateListCommand() *cobra.Command {
+	var storeURL, format string
+	cmd := &cobra.Command{
+		Use:     "list [--store URL] [--format table|json]",
+		Short:   "List the remediation plans kept in the store, with their state",
+		Example: "  exportguard remediate list --store sqlite:exportguard.db",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
+			}
+			st, err := a.remediateStore(cmd, storeURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			ps, err := (&remediate.Approvals{Store: st}).List(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
+			if format == "json" {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetEscapeHTML(false)
+				for _, p := range ps {
+					if err := enc.Encode(p); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			printPlans(cmd.OutOrStdout(), ps)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&storeURL, "store", "", storeFlagHelp)
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one plan per line)")
+	return cmd
+}
+
+func printPlans(w io.Writer, ps []remediate.Pending) {
+	if len(ps) == 0 {
+		fmt.Fprintln(w, "no remediation plans")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATE\tFINDING\tRULE\tACTION\tRESOURCE\tPLANNED\tNOTE")
+	for _, p := range ps {
+		note := ""
+		switch {
+		case p.Item.Failed || p.Item.LastError != "":
+			note = p.Item.LastError
+		case p.State == remediate.StateAwaiting:
+			note = "approve by " + p.Plan.ApproveBy.Format(time.RFC3339) + ": " + p.Plan.ApprovalReason
+		case p.Plan.Approval != nil:
+			note = "approved by " + p.Plan.Approval.Approver.String() + ": " + p.Plan.Approval.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.State, p.Plan.FindingID, p.Plan.Rule, p.Plan.Action.Description,
+			p.Plan.ResourceID, p.Plan.PlannedAt.Format(time.RFC3339), note)
+	}
+	tw.Flush()
+}
+
+// terminalApprover is the OS user, said to be one.
+func terminalApprover() remediate.Approver {
+	name := "unknown"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		name = u.Username
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		name += "@" + h
+	}
+	return remediate.Approver{Name: name, Via: "terminal: the OS user running exportguard remediate, not an Entra ID principal"}
+}
+
+func (a *App) newRemediateDecideCommand(verb string) *cobra.Command {
+	var storeURL, reason string
+	short := map[string]string{
+		"approve": "Approve a remediation plan that waits for a person",
+		"deny":    "Deny a remediation plan that waits for a person",
+	}[verb]
+	cmd := &cobra.Command{
+		Use:   verb + " ID --reason TEXT [--store URL]",
+		Short: short,
+		Long: short + `. ID is the finding's ID (or the plan's, as list shows it).
+The approver recorded is the OS user running this command.`,
+		Example: "  exportguard remediate " + verb + " 3f9c0a1b2c3d4e5f60718293a4b5c6d7 --reason \"change CHG-1042\"",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if strings.TrimSpace(reason) == "" {
+				return errors.New("--reason is required: say why, for the record")
+			}
+			st, err := a.remediateStore(cmd, storeURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			approvals := &remediate.Approvals{Store: st, Now: a.Now}
+			who := terminalApprover()
+			var p *remediate.Plan
+			if verb == "approve" {
+				p, err = approvals.Approve(cmd.Context(), args[0], who, reason)
+			} else {
+				p, err = approvals.Deny(cmd.Context(), args[0], who, reason)
+			}
+			if err != nil {
+				return fmt.Errorf("%s %s: %w", verb, args[0], err)
+			}
+			if verb == "approve" {
+				fmt.Fprintf(cmd.OutOrStdout(), "approved by %s: %s\n  %s\n  runs at the next dispatch (or exportguard remediate run); the approval expires at %s\n",
+					who, p.FindingID, p.Action.Description, p.Approval.ExpiresAt.Format(time.RFC3339))
+			} else {
+				fmt.Fprintf(cmd.OutOrStdout(), "denied by %s: %s\n  %s\n", who, p.FindingID, p.Action.Description)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&storeURL, "store", "", storeFlagHelp)
+	cmd.Flags().StringVar(&reason, "reason", "", "why (required; it goes on the record)")
+	return cmd
+}
+
+func (a *App) newRemediateRunCommand() *cobra.Command {
+	var storeURL, policyPath, logLevel string
+	cmd := &cobra.Command{
+		Use:   "run [--store URL] [--policy FILE]",
+		Short: "Carry out the remediation plans that are due now, against ARM",
+		Long: `run dispatches the remediation plans that are due (auto plans, approved plans, retries, and
+plans whose approval deadline passed, which are closed), once, and leaves every other outbox
+item (notifications) alone. Each plan is checked against the policy in force (--policy, default
+$EXPORTGUARD_POLICY, else the built-in policy): its mode, and scope.subscriptions, the only
+subscriptions ever written. ARM is reached in the policy's cloud, signed in with
+DefaultAzureCredential.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
+			if err != nil {
+				return err
+			}
+			if policyPath == "" {
+				policyPath = a.getenv(envPolicy)
+			}
+			pol, err := policyfile.Load(policyPath)
+			if err != nil {
+				return err
+			}
+			st, err := a.remediateStore(cmd, storeURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			client, err := a.newARM(pol.Cloud, resourcemanager.Options{})
+			if err != nil {
+				return err
+			}
+			ex := &remediate.Executor{Store: st, Policy: pol, Log: log, Reader: client, Writer: resourcemanager.NewWriter(client)}
+			return runRemediation(cmd.Context(), cmd.OutOrStdout(), st, ex, a.now())
+		},
+	}
+	cmd.Flags().StringVar(&storeURL, "store", "", storeFlagHelp)
+	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML); default $EXPORTGUARD_POLICY, else the built-in policy")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	return cmd
+}
+
+// runRemediation dispatches the due remediation plans once, saying what became
+// of each.
+func runRemediation(ctx context.Context, w io.Writer, st guard.Store, ex guard.Sender, now time.Time) error {
+	n := 0
+	say := guard.SenderFunc(func(ctx context.Context, it guard.OutboxItem, now time.Time) error {
+		n++
+		err := ex.Send(ctx, it, now)
+		switch {
+		case err == nil:
+			fmt.Fprintf(w, "%s: done\n", it.ID)
+		default:
+			fmt.Fprintf(w, "%s: %v\n", it.ID, err)
+		}
+		return err
+	})
+	d := &guard.Dispatcher{Outbox: remediate.OnlyRemediation(st), Senders: map[string]guard.Sender{remediate.Kind: say}}
+	sum, err := d.Run(ctx, now)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		fmt.Fprintln(w, "no remediation plan is due")
+		return nil
+	}
+	fmt.Fprintf(w, "%d done, %d to be retried, %d failed (remediate list shows why)\n", sum.Delivered, sum.Retried, sum.Failed)
+	return nil
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/replay"
+)
+
+func (a *App) newReplayCommand() *cobra.Command {
+	var policyPath, format, storeURL, logLevel, toEventHub string
+	var via string
+	var compare string // what-if: replay_compare.go
+	cmd := &cobra.Command{
+		Use:   "replay [--policy FILE] [--format table|json] [--store URL] SESSION...",
+		Short: "Feed recorded sessions through the pipeline and print the findings",
+		Long: `replay reads recorded sessions (JSON lines of eventhub, eventgrid, arm and clock
+records, oldest first), drives them through the same pipeline the Functions handler
+runs, answers resource reads from the session's arm lines at the replay clock, and
+prints every finding: open, resolved and exempt.
+
+Without --store it uses a fresh in-memory store, so two runs give the same answer.
+A malformed line is reported on stderr with its line number and skipped.`,
+		Example: "  exportguard replay testdata/sessions/storage-grs-open-resolve.ndjson\n  exportguard replay --format json --policy policy.yaml session.ndjson\n  exportguard replay --policy new.yaml --compare old.yaml session.ndjson",
+		Args:    cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if compare != "" {
+				return a.replayWhatIf(cmd, policyPath, compare, format, args)
+			}
+			if via != "" {
+				return a.replayVia(cmd, via, args)
+			}
+			if toEventHub != "" {
+				return a.replayToEventHub(cmd, toEventHub, policyPath, args)
+			}
+			if format != "table" && format != "json" {
+				return fmt.Errorf("--format %q: want table or json", format)
+			}
+			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
+			if err != nil {
+				return err
+			}
+			pol, err := policyfile.Load(policyPath)
+			if err != nil {
+				return err
+			}
+			sched, err := a.sweepSchedule()
+			if err != nil {
+				return err
+			}
+			reconcileSched, err := a.reconcileSchedule()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, err := a.openStore(ctx, storeURL)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			pl, err := a.newPipeline(st, nil, pol, log)
+			if err != nil {
+				return err
+			}
+			var arms []*replay.ARM
+			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: cmd.ErrOrStderr(),
+				// Remediation reads and writes the session's recorded ARM.
+				Bind: func(a *replay.ARM) { arms = append(arms, a); bindRemediation(pl, a) }}
+			if isTerminal(cmd.ErrOrStderr()) {
+				r.Progress = func(name string, lines int) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "\r%s: %d lines replayed", name, lines)
+				}
+				defer fmt.Fprint(cmd.ErrOrStderr(), "\r\033[K")
+			}
+			var total replay.Stats
+			for _, path := range args {
+				stats, err := replayFile(cmd, r, path)
+				total.Lines += stats.Lines
+				total.BadLines += stats.BadLines
+				total.Summary.Add(stats.Summary)
+				if err != nil {
+					return err
+				}
+			}
+			fs, err := st.ListFindings(ctx, guard.FindingFilter{})
+			if err != nil {
+				return fmt.Errorf("list findings: %w", err)
+			}
+			sortFindings(fs)
+			if format == "json" {
+				return printJSON(cmd.OutOrStdout(), fs)
+			}
+			printTable(cmd.OutOrStdout(), fs)
+			writes := 0
+			for _, arm := range arms {
+				writes += len(arm.Writes())
+			}
+			remediated := ""
+			if writes > 0 {
+				remediated = fmt.Sprintf("; %d remediation write(s) to the session's ARM", writes)
+			}
+			fmt.Fprintf(cmd.ErrOrStderr(), "%d line(s), %d malformed; %d change(s), %d duplicate(s), %d kept as poison; %s%s\n",
+				total.Lines, total.BadLines, total.Changes, total.Duplicates, total.Rejected, countStatuses(fs), remediated)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML); the built-in default when empty")
+	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one finding per line)")
+	cmd.Flags().StringVar(&storeURL, "store", "memory:", "store URL: memory:, sqlite:PATH or cosmos:https://HOST:PORT/?database=NAME")
+	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	cmd.Flags().StringVar(&compare, "compare", "", compareFlagHelp)
+	// --compare replays into fresh in-memory stores, here.
+	cmd.MarkFlagsMutuallyExclusive("compare", "store")
+	cmd.Flags().StringVar(&via, "via", "", viaFlagHelp)
+	cmd.Flags().StringVar(&toEventHub, "to-eventhub", "", toEventHubFlagHelp)
+	cmd.MarkFlagsMutuallyExclusive("compare", "via")
+	cmd.MarkFlagsMutuallyExclusive("compare", "to-eventhub")
+	// The running app --via sends to uses its own store and policy, and its
+	// findings are read there (exportguard remediate list, the api function).
+	for _, f := range []string{"store", "policy", "format", "to-eventhub"} {
+		cmd.MarkFlagsMutuallyExclusive("via", f)
+	}
+	return cmd
+}
+
+func replayFile(cmd *cobra.Command, r *replay.Replayer, path string) (replay.Stats, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return replay.Stats{}, err
+	}
+	defer f.Close()
+	return r.Run(cmd.Context(), path, f)
+}
+
+// sortFindings orders findings by resourceId, then rule (DESIGN 3.1).
+func sortFindings(fs []guard.Finding) {
+	sort.SliceStable(fs, func(i, j int) bool {
+		a, b := guard.IDKey(fs[i].ResourceID), guard.IDKey(fs[j].ResourceID)
+		if a != b {
+			return a < b
+		}
+		return fs[i].Rule < fs[j].Rule
+	})
+}
+
+func printJSON(w io.Writer, fs []guard.Finding) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, f := range fs {
+		if err := enc.Encode(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func printTable(w io.Writer, fs []guard.Finding) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "STATUS\tSEVERITY\tRULE\tRESOURCE\tMESSAGE")
+	for _, f := range fs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Status, f.Severity, f.Rule, f.ResourceID, f.Message)
+	}
+	tw.Flush()
+}
+
+func countStatuses(fs []guard.Finding) string {
+	n := map[guard.Status]int{}
+	for _, f := range fs {
+		n[f.Status]++
+	}
+	parts := []string{fmt.Sprintf("%d finding(s)", len(fs))}
+	for _, s := range []guard.Status{guard.StatusOpen, guard.StatusResolved, guard.StatusExempt} {
+		parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// isTerminal reports whether w is a terminal, where progress may be shown.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	return term.IsTerminal(int(f.Fd())) // a terminal, not /dev/null (also a character device)
+}

@@ -1,0 +1,213 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/replay"
+)
+
+// compareFlagHelp is replay's --compare flag.
+const compareFlagHelp = "what-if: replay the sessions under OLD.yaml and under --policy (the new policy; the built-in default when empty), " +
+	"each into a fresh in-memory store, and print the findings the new policy adds, drops or changes (status, severity, message, remediation) " +
+	"instead of the findings"
+
+// findingDiff is one difference between the findings of two policies.
+type findingDiff struct {
+	Change     string         `json:"change"` // added, dropped or changed
+	ID         string         `json:"id"`
+	Rule       string         `json:"rule"`
+	ResourceID string         `json:"resourceId"`
+	Fields     []fieldChange  `json:"fields,omitempty"` // changed: what changed
+	Old        *guard.Finding `json:"old,omitempty"`    // dropped: the finding the old policy gave
+	New        *guard.Finding `json:"new,omitempty"`    // added: the finding the new policy gives
+}
+
+// fieldChange is one field of a finding that differs between the policies.
+type fieldChange struct {
+	Field string `json:"field"`
+	Old   string `json:"old"`
+	New   string `json:"new"`
+}
+
+// replayWhatIf runs replay --policy NEW --compare OLD SESSION...: the sessions
+// replayed in-process under each policy, each into its own fresh in-memory
+// store, and the findings compared by ID.
+func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath, format string, sessions []string) error {
+	if format != "table" && format != "json" {
+		return fmt.Errorf("--format %q: want table or json", format)
+	}
+	oldPol, err := policyfile.Load(oldPath)
+	if err != nil {
+		return fmt.Errorf("--compare: %w", err)
+	}
+	newPol, err := policyfile.Load(newPath)
+	if err != nil {
+		return err
+	}
+	level, _ := cmd.Flags().GetString("log-level")
+	if level == "" {
+		level = "warn"
+	}
+	// Malformed lines are told once, by the first replay.
+	oldFs, err := a.replayUnder(cmd, oldPol, level, cmd.ErrOrStderr(), sessions)
+	if err != nil {
+		return err
+	}
+	newFs, err := a.replayUnder(cmd, newPol, level, io.Discard, sessions)
+	if err != nil {
+		return err
+	}
+	diffs := compareFindings(oldFs, newFs)
+	if format == "json" {
+		enc := json.NewEncoder(cmd.OutOrStdout())
+		enc.SetEscapeHTML(false)
+		for _, d := range diffs {
+			if err := enc.Encode(d); err != nil {
+				return err
+			}
+		}
+	} else {
+		printDiffs(cmd.OutOrStdout(), diffs)
+	}
+	n := map[string]int{}
+	for _, d := range diffs {
+		n[d.Change]++
+	}
+	newName := newPath
+	if newName == "" {
+		newName = "the built-in policy"
+	}
+	fmt.Fprintf(cmd.ErrOrStderr(), "what-if: %s against %s over %d session(s): %d added, %d dropped, %d changed, %d the same (%d finding(s) before, %d after)\n",
+		newName, oldPath, len(sessions), n["added"], n["dropped"], n["changed"], len(oldFs)-n["dropped"]-n["changed"], len(oldFs), len(newFs))
+	return nil
+}
+
+// replayUnder replays the sessions under a policy into a fresh in-memory store
+// and returns every finding, as replay does.
+func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Writer, sessions []string) ([]guard.Finding, error) {
+	log, err := newLogger(errs, level, true)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := a.sweepSchedule()
+	if err != nil {
+		return nil, err
+	}
+	reconcileSched, err := a.reconcileSchedule()
+	if err != nil {
+		return nil, err
+	}
+	ctx := cmd.Context()
+	st, err := a.openStore(ctx, "memory:")
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	pl, err := a.newPipeline(st, nil, pol, log)
+	if err != nil {
+		return nil, err
+	}
+	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: errs,
+		Bind: func(a *replay.ARM) { bindRemediation(pl, a) }}
+	for _, path := range sessions {
+		if _, err := replayFile(cmd, r, path); err != nil {
+			return nil, err
+		}
+	}
+	fs, err := st.ListFindings(ctx, guard.FindingFilter{})
+	if err != nil {
+		return nil, fmt.Errorf("list findings: %w", err)
+	}
+	return fs, nil
+}
+
+// compareFindings lists what the new findings add, drop and change against
+// the old, by finding ID, sorted by resource ID (case-insensitively) then rule
+// then ID.
+func compareFindings(oldFs, newFs []guard.Finding) []findingDiff {
+	olds := map[string]*guard.Finding{}
+	for i := range oldFs {
+		olds[oldFs[i].ID] = &oldFs[i]
+	}
+	news := map[string]*guard.Finding{}
+	for i := range newFs {
+		news[newFs[i].ID] = &newFs[i]
+	}
+	var out []findingDiff
+	for id, o := range olds {
+		n, ok := news[id]
+		if !ok {
+			out = append(out, findingDiff{Change: "dropped", ID: id, Rule: o.Rule, ResourceID: o.ResourceID, Old: o})
+			continue
+		}
+		if fields := changedFields(o, n); len(fields) > 0 {
+			out = append(out, findingDiff{Change: "changed", ID: id, Rule: n.Rule, ResourceID: n.ResourceID, Fields: fields})
+		}
+	}
+	for id, n := range news {
+		if _, ok := olds[id]; !ok {
+			out = append(out, findingDiff{Change: "added", ID: id, Rule: n.Rule, ResourceID: n.ResourceID, New: n})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if x, y := guard.IDKey(a.ResourceID), guard.IDKey(b.ResourceID); x != y {
+			return x < y
+		}
+		if a.Rule != b.Rule {
+			return a.Rule < b.Rule
+		}
+		return a.ID < b.ID
+	})
+	return out
+}
+
+// changedFields compares what a person acts on: status, severity, message and
+// remediation. Times and evidence follow from these.
+func changedFields(o, n *guard.Finding) []fieldChange {
+	var out []fieldChange
+	for _, f := range []fieldChange{
+		{"status", string(o.Status), string(n.Status)},
+		{"severity", o.Severity, n.Severity},
+		{"message", o.Message, n.Message},
+		{"remediation.action", o.Remediation.Action, n.Remediation.Action},
+		{"remediation.mode", o.Remediation.Mode, n.Remediation.Mode},
+		{"remediation.status", o.Remediation.Status, n.Remediation.Status},
+	} {
+		if f.Old != f.New {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func printDiffs(w io.Writer, diffs []findingDiff) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHANGE\tRULE\tRESOURCE\tWHAT")
+	for _, d := range diffs {
+		var what string
+		switch d.Change {
+		case "added":
+			what = fmt.Sprintf("%s %s: %s", d.New.Status, d.New.Severity, d.New.Message)
+		case "dropped":
+			what = fmt.Sprintf("was %s %s: %s", d.Old.Status, d.Old.Severity, d.Old.Message)
+		default:
+			var parts []string
+			for _, f := range d.Fields {
+				parts = append(parts, fmt.Sprintf("%s %q → %q", f.Field, f.Old, f.New))
+			}
+			what = strings.Join(parts, "; ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Change, d.Rule, d.ResourceID, what)
+	}
+	tw.Flush()
+}

@@ -1,0 +1,254 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exportguard/exportguard/pkg/functions"
+	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/policyfile"
+)
+
+// The served ingester gives the api function its dashboard.
+var _ functions.Dashboard = apiIngester{}
+
+// chromiumPath is Debian's chromium, which `make test` installs when it is
+// missing (as root).
+const chromiumPath = "/usr/bin/chromium"
+
+// artefactDir is where the browser test leaves its screenshots and the report
+// it opened: $EXPORTGUARD_ARTEFACTS/report-e2e, else testdata/artefacts/report-e2e
+// (ignored by git).
+func artefactDir(t *testing.T) string {
+	t.Helper()
+	root := os.Getenv("EXPORTGUARD_ARTEFACTS")
+	if root == "" {
+		root = filepath.Join("testdata", "artefacts")
+	}
+	dir, err := filepath.Abs(filepath.Join(root, "report-e2e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// e2ePage is what pkg/report/testdata/e2e.js read off one page.
+type e2ePage struct {
+	Status   int               `json:"status"`
+	Title    string            `json:"title"`
+	Numbers  map[string]string `json:"numbers"`
+	Rows     []e2eRow          `json:"rows"`
+	Charts   []string          `json:"charts"`
+	Refresh  []string          `json:"refresh"`
+	Visible  bool              `json:"visible"`
+	Requests []string          `json:"requests"`
+	Shot     string            `json:"screenshot"`
+}
+
+type e2eRow struct {
+	ID, Status, Rule, Text string
+}
+
+// The report file and the live dashboard, opened in headless Chromium: the
+// numbers on the page are the store's, the page loads nothing but itself, the
+// dashboard reloads itself and is refused without a principal. Screenshots go
+// to artefactDir.
+func TestReportAndDashboardInChromium(t *testing.T) {
+	t.Parallel()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Fatalf("Chromium is not installed (%v). This test opens the report and the dashboard in Debian's chromium: "+
+			"`make test` installs it when run as root; otherwise run `apt-get install --no-install-recommends chromium` as root.", err)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("node is not installed (%v): the browser test drives Chromium with playwright-core on Node.js", err)
+	}
+	if _, err := os.Stat(filepath.Join("node_modules", "playwright-core", "package.json")); err != nil {
+		t.Fatalf("playwright-core is not installed (%v): run `npm ci` (make test does)", err)
+	}
+
+	store := storageReplicationStore(t)
+	artefacts := artefactDir(t)
+	reportPath := filepath.Join(artefacts, "report.html")
+	if _, _, err := run(t, "report", "--store", store, "-o", reportPath); err != nil {
+		t.Fatal(err)
+	}
+
+	// The dashboard: the real handler over the same store, behind a loopback
+	// server that plays App Service authentication and the Functions host.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, err := testApp().openStore(ctx, store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	quiet := slog.New(slog.DiscardHandler)
+	pl, err := testApp().newPipeline(st, nil, policyfile.Default(), quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := functions.NewHandler(functions.Options{Ingester: testApp().servedIngester(pl, st), Logger: quiet,
+		APIAuth: functions.APIAuth{AppServiceAuth: true}}) // functionsHost plays App Service authentication
+	srv := httptest.NewServer(functionsHost(t, h))
+	defer srv.Close()
+
+	reportURL := "file://" + filepath.ToSlash(reportPath)
+	dashboardURL := srv.URL + "/api/dashboard"
+	cmd := exec.CommandContext(ctx, node, filepath.Join("pkg", "report", "testdata", "e2e.js"))
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath, "REPORT_URL="+reportURL, "DASHBOARD_URL="+dashboardURL,
+		"ANONYMOUS_URL="+srv.URL+"/anonymous/api/dashboard", "ARTEFACTS="+artefacts)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("e2e.js: %v\n%s", err, stderr.String())
+	}
+	var got struct {
+		Report, Dashboard e2ePage
+		Anonymous         struct {
+			Status int    `json:"status"`
+			Body   string `json:"body"`
+		}
+		MS int `json:"ms"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("e2e.js printed %q: %v", out, err)
+	}
+	t.Logf("Chromium opened the report and the dashboard in %d ms; screenshots in %s", got.MS, artefacts)
+
+	want := map[string]string{
+		"open-count": "6", "exempt-count": "0", "resolved-count": "1", "findings-count": "7",
+		"timeline-opened": "7", "timeline-resolved": "1", "ttd-n": "7", "ttr-n": "1",
+		"grants-count": "0", "overstays-count": "0", "exemptions-count": "0",
+	}
+	partnerRepl := guard.FindingID(guard.RuleResidencyReplication, partnerxfer, "")
+	for name, p := range map[string]e2ePage{"report": got.Report, "dashboard": got.Dashboard} {
+		if name == "dashboard" && p.Status != http.StatusOK {
+			t.Errorf("dashboard: HTTP %d", p.Status)
+		}
+		for id, w := range want {
+			if p.Numbers[id] != w {
+				t.Errorf("%s: %s on the page is %q, want %q", name, id, p.Numbers[id], w)
+			}
+		}
+		if len(p.Rows) != 7 {
+			t.Errorf("%s: %d finding rows, want 7", name, len(p.Rows))
+		}
+		i := slices.IndexFunc(p.Rows, func(r e2eRow) bool { return r.ID == partnerRepl })
+		if i < 0 {
+			t.Errorf("%s: no row for partnerxfer's replication finding", name)
+		} else if r := p.Rows[i]; r.Status != "resolved" || r.Rule != guard.RuleResidencyReplication ||
+			!strings.Contains(r.Text, "partnerxfer") || !strings.Contains(r.Text, "West Europe") || !strings.Contains(r.Text, "2026-11-02 10:05:03 UTC") {
+			t.Errorf("%s: partnerxfer's replication row reads %+v", name, r)
+		}
+		if len(p.Charts) != 6 || !strings.Contains(p.Charts[0], "Open findings by rule — Open findings per rule.") || !strings.Contains(p.Charts[0], "encryption.cmk: 3") {
+			t.Errorf("%s: charts' accessible names %q", name, p.Charts)
+		}
+		if !p.Visible {
+			t.Errorf("%s: the charts' caption is not visible", name)
+		}
+		// Self-contained: the page asked for nothing but itself.
+		self := reportURL
+		if name == "dashboard" {
+			self = dashboardURL
+		}
+		for _, r := range p.Requests {
+			if r != self {
+				t.Errorf("%s: the page requested %s", name, r)
+			}
+		}
+		if b, err := os.ReadFile(p.Shot); err != nil || len(b) < 10_000 || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+			t.Errorf("%s: screenshot %s: %v (%d bytes)", name, p.Shot, err, len(b))
+		}
+	}
+	if len(got.Report.Refresh) != 0 || !slices.Equal(got.Dashboard.Refresh, []string{"60"}) {
+		t.Errorf("meta refresh: report %q (want none), dashboard %q (want 60)", got.Report.Refresh, got.Dashboard.Refresh)
+	}
+	if !strings.Contains(got.Dashboard.Title, "exportguard posture (live)") {
+		t.Errorf("dashboard title %q", got.Dashboard.Title)
+	}
+	if got.Anonymous.Status != http.StatusUnauthorized || strings.Contains(got.Anonymous.Body, "open-count") {
+		t.Errorf("dashboard without a principal: HTTP %d\n%s", got.Anonymous.Status, got.Anonymous.Body)
+	}
+}
+
+// functionsHost plays, in front of the custom handler, what Azure puts there:
+// App Service authentication (it drops any X-MS-* header the client sent and,
+// for a signed-in caller, adds X-MS-CLIENT-PRINCIPAL; paths under /anonymous
+// are a caller who is not signed in), and the Functions host (it turns GET
+// /api/dashboard into an invocation of the dashboard function and answers
+// with the function's Outputs.res).
+func functionsHost(t *testing.T, h http.Handler) http.Handler {
+	principal := base64.StdEncoding.EncodeToString([]byte(`{"auth_typ":"aad","name_typ":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",` +
+		`"claims":[{"typ":"http://schemas.microsoft.com/identity/claims/objectidentifier","val":"0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"},` +
+		`{"typ":"preferred_username","val":"auditor@contoso.com"},{"typ":"roles","val":"` + functions.RoleReader + `"}]}`))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		path, signedIn := r.URL.Path, true
+		if p, ok := strings.CutPrefix(path, "/anonymous"); ok {
+			path, signedIn = p, false
+		}
+		if path != "/api/dashboard" {
+			http.NotFound(w, r)
+			return
+		}
+		headers := map[string][]string{}
+		for k, v := range r.Header {
+			if !strings.HasPrefix(strings.ToUpper(k), "X-MS-") {
+				headers[k] = v
+			}
+		}
+		if signedIn {
+			headers["X-MS-CLIENT-PRINCIPAL"] = []string{principal}
+			headers["X-MS-CLIENT-PRINCIPAL-IDP"] = []string{"aad"}
+		}
+		env, _ := json.Marshal(map[string]any{
+			"Data": map[string]any{"req": map[string]any{"Url": "http://" + r.Host + path, "Method": r.Method,
+				"Query": map[string]string{}, "Headers": headers, "Params": map[string]string{}}},
+			"Metadata": map[string]any{"sys": map[string]string{"MethodName": "dashboard", "UtcNow": time.Now().UTC().Format(time.RFC3339Nano)}},
+		})
+		inv := httptest.NewRequest(http.MethodPost, "/dashboard", bytes.NewReader(env))
+		inv.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, inv)
+		var ans struct {
+			Outputs map[string]json.RawMessage
+		}
+		var res struct {
+			StatusCode int               `json:"statusCode"`
+			Headers    map[string]string `json:"headers"`
+			Body       json.RawMessage   `json:"body"`
+		}
+		if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &ans) != nil || json.Unmarshal(ans.Outputs["res"], &res) != nil {
+			t.Errorf("the handler's answer to the dashboard invocation: %d %s", rec.Code, rec.Body)
+			http.Error(w, "bad invocation answer", http.StatusBadGateway)
+			return
+		}
+		for k, v := range res.Headers {
+			w.Header().Set(k, v)
+		}
+		w.WriteHeader(res.StatusCode)
+		var s string
+		if json.Unmarshal(res.Body, &s) == nil {
+			io.WriteString(w, s)
+		} else {
+			w.Write(res.Body)
+		}
+	})
+}
