@@ -239,3 +239,40 @@ func TestRecheck(t *testing.T) {
 		t.Errorf("account not named = %s, read %d times; want open, not read", f.Status, h.reader.count(other)-reads)
 	}
 }
+
+// TestRecheckOpenAmong: the replay's reconcile re-checks only the resources
+// with a finding open or exempt among those whose answer changed (named, or
+// a child of theirs named), one read each; a resource with an open finding
+// that is not among them is not read, and a changed one without an open
+// finding is not read either.
+func TestRecheckOpenAmong(t *testing.T) {
+	fixed, still, clean := accountID("stfixed"), accountID("ststill"), accountID("stclean")
+	h := newHarness(t, usPolicy(guard.ModeAlert))
+	h.observe(at(-5), outside(t, fixed))
+	h.observe(at(-5), outside(t, still))
+	h.observe(at(-5), inside(t, clean))
+	for _, id := range []string{fixed, still, clean} {
+		h.handle(change(id, "corr-"+id, "al-"+id, alice), t0)
+	}
+	h.observe(at(10), inside(t, fixed)) // fixed with no event
+	now := at(20)
+	h.setClock(now)
+	before := map[string]int{fixed: h.reader.count(fixed), still: h.reader.count(still), clean: h.reader.count(clean)}
+
+	// The session changed stfixed (through a child line) and stclean.
+	sum, err := h.p.RecheckOpenAmong(h.ctx, now, []string{fixed + "/blobServices/default", clean})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Transitions != 1 || h.finding(fixed).Status != guard.StatusResolved {
+		t.Errorf("summary %+v, fixed account %s; want it resolved by the reconcile", sum, h.finding(fixed).Status)
+	}
+	for id, want := range map[string]int{fixed: 1, still: 0, clean: 0} {
+		if got := h.reader.count(id) - before[id]; got != want {
+			t.Errorf("%s read %d times, want %d", id, got, want)
+		}
+	}
+	if f := h.finding(still); f.Status != guard.StatusOpen {
+		t.Errorf("unchanged account = %s, want open", f.Status)
+	}
+}
