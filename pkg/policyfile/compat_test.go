@@ -63,6 +63,9 @@ var compatCases = []string{
 	"remediation: {}",
 	"remediation: auto",
 	"Remediation:\n  MODE: approve",
+	"Remediation: {mode: off}",
+	"remediation: {Mode: off}",
+	"Rules: {transit.tls: {mode: off}}",
 	// Durations.
 	"rules: {access.jit-window: {maxDuration: 3h}}",
 	"rules: {access.jit-window: {maxDuration: PT3H}}",
@@ -245,7 +248,9 @@ func shippedPolicies(t *testing.T) []shipped {
 	t.Helper()
 	var out []shipped
 	add := func(name string, b []byte) { out = append(out, shipped{name: name, yaml: string(b)}) }
-	addFile := func(p string) { out = append(out, shipped{name: filepath.ToSlash(strings.TrimPrefix(p, "../../")), path: p}) }
+	addFile := func(p string) {
+		out = append(out, shipped{name: filepath.ToSlash(strings.TrimPrefix(p, "../../")), path: p})
+	}
 	err := filepath.WalkDir("../../testdata", func(p string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && (strings.HasSuffix(p, ".policy.yaml") || strings.HasPrefix(p, filepath.Join("../../testdata", "whatif"))) {
 			addFile(p)
