@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,31 +10,31 @@ import (
 	"strings"
 	"testing"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/exportguard/exportguard/pkg/cosmos"
 )
 
 // composeFile is as much of docker-compose.yml as the test reads.
 type composeFile struct {
-	Name     string                    `json:"name"`
-	Services map[string]composeService `json:"services"`
+	Name     string                    `yaml:"name"`
+	Services map[string]composeService `yaml:"services"`
 }
 
 type composeService struct {
-	Image       string            `json:"image"`
-	Command     any               `json:"command"`
-	Build       *composeBuild     `json:"build"`
-	Ports       []any             `json:"ports"`
-	Volumes     []string          `json:"volumes"`
-	Environment map[string]string `json:"environment"`
-	NetworkMode string            `json:"network_mode"`
-	DependsOn   []string          `json:"depends_on"`
+	Image       string            `yaml:"image"`
+	Command     any               `yaml:"command"`
+	Build       *composeBuild     `yaml:"build"`
+	Ports       []any             `yaml:"ports"`
+	Volumes     []string          `yaml:"volumes"`
+	Environment map[string]string `yaml:"environment"`
+	NetworkMode string            `yaml:"network_mode"`
+	DependsOn   []string          `yaml:"depends_on"`
 }
 
 type composeBuild struct {
-	Context    string `json:"context"`
-	Dockerfile string `json:"dockerfile"`
+	Context    string `yaml:"context"`
+	Dockerfile string `yaml:"dockerfile"`
 }
 
 func loadCompose(t *testing.T) composeFile {
@@ -43,7 +44,9 @@ func loadCompose(t *testing.T) composeFile {
 		t.Fatal(err)
 	}
 	var c composeFile
-	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	return c

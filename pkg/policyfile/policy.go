@@ -5,6 +5,7 @@
 package policyfile
 
 import (
+	"bytes"
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -16,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/region"
@@ -60,13 +61,29 @@ func Parse(raw []byte) (*guard.Policy, error) {
 	return parse(Default(), raw, ".")
 }
 
-// Marshal writes a policy as YAML that Parse reads back to the same policy.
+// Marshal writes a policy as YAML that Parse reads back to the same policy: its
+// JSON form (keys as the policy file names them, durations as Go writes them),
+// keys sorted, lists not indented below their key.
 func Marshal(p *guard.Policy) ([]byte, error) {
 	j, err := json.Marshal(p)
 	if err != nil {
 		return nil, err
 	}
-	return yaml.JSONToYAML(j)
+	var v any
+	if err := json.Unmarshal(j, &v); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	enc := yaml.NewEncoder(&b)
+	enc.SetIndent(2)
+	enc.CompactSeqIndent()
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func readLimited(path string) ([]byte, error) {
@@ -85,20 +102,6 @@ func readLimited(path string) ([]byte, error) {
 	return b, nil
 }
 
-// file is the policy file's shape: every key optional, so that a key the file
-// leaves out keeps the default.
-type file struct {
-	Cloud              *string                               `json:"cloud"`
-	AllowedRegions     []string                              `json:"allowedRegions"`
-	AllowedGeographies []string                              `json:"allowedGeographies"`
-	Scope              *guard.Scope                          `json:"scope"`
-	Rules              map[string]map[string]json.RawMessage `json:"rules"`
-	Roster             json.RawMessage                       `json:"roster"`
-	Exemptions         []guard.Exemption                     `json:"exemptions"`
-	Remediation        *guard.RemediationPolicy              `json:"remediation"`
-	Notify             *guard.Notify                         `json:"notify"`
-}
-
 func parse(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 	p, err := merge(base, raw, dir)
 	if err != nil {
@@ -112,12 +115,13 @@ func parse(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 }
 
 func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
-	if err := checkStructure(raw); err != nil {
+	root, err := checkStructure(raw)
+	if err != nil {
 		return nil, err
 	}
-	var f file
-	if err := yaml.UnmarshalStrict(offAsText(raw), &f); err != nil {
-		return nil, yamlError(raw, err)
+	f, err := decodeFile(root)
+	if err != nil {
+		return nil, err
 	}
 	p := *base
 	p.Rules = map[string]guard.RulePolicy{}
@@ -133,17 +137,17 @@ func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 	if f.Scope != nil {
 		p.Scope = *f.Scope
 	}
-	for id, fields := range f.Rules {
-		if !slices.Contains(guard.RuleIDs, id) {
-			return nil, keyErr("unknown rule (rules are "+strings.Join(guard.RuleIDs, ", ")+")", "rules", id)
+	for _, r := range f.Rules {
+		if !slices.Contains(guard.RuleIDs, r.id) {
+			return nil, keyErr("unknown rule (rules are "+strings.Join(guard.RuleIDs, ", ")+")", "rules", r.id)
 		}
-		rp, err := mergeRule(p.Rules[id], id, fields)
+		rp, err := mergeRule(p.Rules[r.id], r)
 		if err != nil {
 			return nil, err
 		}
-		p.Rules[id] = rp
+		p.Rules[r.id] = rp
 	}
-	if len(f.Roster) > 0 && string(f.Roster) != "null" {
+	if f.Roster != nil {
 		roster, err := readRoster(f.Roster, dir)
 		if err != nil {
 			return nil, err
@@ -165,27 +169,31 @@ func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 	return &p, nil
 }
 
-// mergeRule applies one rule's keys over its current settings.
-func mergeRule(rp guard.RulePolicy, id string, fields map[string]json.RawMessage) (guard.RulePolicy, error) {
-	for k, v := range fields {
+// mergeRule applies one rule's keys over its current settings. The keys are
+// matched as written (a rule takes mode, not Mode), and a value of the wrong
+// kind is refused with the words the policy has always used for it.
+func mergeRule(rp guard.RulePolicy, r ruleKeys) (guard.RulePolicy, error) {
+	given := map[string]bool{}
+	for _, kv := range r.keys {
 		var err error
-		switch k {
+		switch kv.key {
 		case "mode":
-			err = json.Unmarshal(v, &rp.Mode)
+			err = ruleText(kv.val, r.offIsMode, &rp.Mode)
 		case "severity":
-			err = json.Unmarshal(v, &rp.Severity)
+			err = ruleText(kv.val, false, &rp.Severity)
 		case "maxDuration":
-			err = json.Unmarshal(v, &rp.MaxDuration)
+			err = duration(kv.val, &rp.MaxDuration)
 		case "grace":
-			err = json.Unmarshal(v, &rp.Grace)
+			err = duration(kv.val, &rp.Grace)
 		case "silence":
-			err = json.Unmarshal(v, &rp.Silence)
+			err = duration(kv.val, &rp.Silence)
 		default:
-			return rp, keyErr("unknown key (a rule takes mode, severity, maxDuration, grace, silence)", "rules", id, k)
+			return rp, keyErr("unknown key (a rule takes mode, severity, maxDuration, grace, silence)", "rules", r.id, kv.key)
 		}
 		if err != nil {
-			return rp, keyErr(strings.TrimPrefix(err.Error(), "json: "), "rules", id, k)
+			return rp, keyErr(err.Error(), "rules", r.id, kv.key)
 		}
+		given[kv.key] = true
 	}
 	// A zero maxDuration makes every JIT request a finding and a negative one is
 	// meaningless; DESIGN 3.5 refuses both, for every duration the file gives.
@@ -193,11 +201,53 @@ func mergeRule(rp guard.RulePolicy, id string, fields map[string]json.RawMessage
 		key string
 		val guard.Duration
 	}{{"maxDuration", rp.MaxDuration}, {"grace", rp.Grace}, {"silence", rp.Silence}} {
-		if _, given := fields[d.key]; given && d.val <= 0 {
-			return rp, keyErr(fmt.Sprintf("%s: a duration must be longer than zero", time.Duration(d.val)), "rules", id, d.key)
+		if given[d.key] && d.val <= 0 {
+			return rp, keyErr(fmt.Sprintf("%s: a duration must be longer than zero", time.Duration(d.val)), "rules", r.id, d.key)
 		}
 	}
 	return rp, nil
+}
+
+// ruleText reads a rule's mode or severity: text, or null to keep the setting.
+// A bare off (no, n, false) is the mode off.
+func ruleText(n *yaml.Node, mode bool, dst *string) error {
+	n = deref(n)
+	what := map[yaml.Kind]string{yaml.SequenceNode: "array", yaml.MappingNode: "object"}[n.Kind]
+	if n.Kind == yaml.ScalarNode {
+		switch s := resolve(n); {
+		case s.kind == kindText:
+			*dst = s.text
+			return nil
+		case s.kind == kindNull:
+			return nil
+		case s.kind == kindBool && s.text == "false" && mode:
+			*dst = guard.ModeOff
+			return nil
+		case s.kind == kindBool:
+			what = "bool"
+		default:
+			what = "number"
+		}
+	}
+	return fmt.Errorf("cannot unmarshal %s into Go value of type string", what)
+}
+
+// duration reads a duration in Go or ISO 8601 form (guard.ParseDuration).
+func duration(n *yaml.Node, dst *guard.Duration) error {
+	n = deref(n)
+	var s scalar
+	if n.Kind == yaml.ScalarNode {
+		s = resolve(n)
+	}
+	if n.Kind != yaml.ScalarNode || s.kind == kindBool || s.kind == kindNumber {
+		return errors.New("duration must be a string like 3h or PT3H")
+	}
+	v, err := guard.ParseDuration(s.text) // null is "": an empty duration
+	if err != nil {
+		return err
+	}
+	*dst = guard.Duration(v)
+	return nil
 }
 
 func validate(p *guard.Policy) error {
@@ -301,34 +351,4 @@ func isGUID(s string) bool {
 		}
 	}
 	return true
-}
-
-// offAsText reads a bare `mode: off` as the word it is meant to be: YAML 1.1
-// (which the YAML library follows) reads off as false, and "off" is a mode
-// (DESIGN 3.5). Input that is not a YAML mapping is returned as it is.
-func offAsText(raw []byte) []byte {
-	j, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return raw
-	}
-	var doc map[string]any
-	if json.Unmarshal(j, &doc) != nil {
-		return raw
-	}
-	fix := func(m any) {
-		if mm, ok := m.(map[string]any); ok && mm["mode"] == false {
-			mm["mode"] = guard.ModeOff
-		}
-	}
-	if rules, ok := doc["rules"].(map[string]any); ok {
-		for _, r := range rules {
-			fix(r)
-		}
-	}
-	fix(doc["remediation"])
-	out, err := json.Marshal(doc)
-	if err != nil {
-		return raw
-	}
-	return out // JSON is YAML: the strict decode reads it the same way
 }

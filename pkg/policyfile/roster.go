@@ -3,18 +3,22 @@ package policyfile
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // readRoster reads the screened-persons roster: a list of principal object IDs,
 // or the name of a file holding one per line (# starts a comment). Its errors
 // name the file and line, never the entry: a roster is about people.
-func readRoster(raw json.RawMessage, dir string) ([]string, error) {
-	var ids []string
-	if err := json.Unmarshal(raw, &ids); err == nil {
+func readRoster(n *yaml.Node, dir string) ([]string, error) {
+	ids, name, ok := rosterEntries(deref(n))
+	if !ok {
+		return nil, keyErr("want a list of object IDs or the name of a file of them", "roster")
+	}
+	if ids != nil {
 		for i, id := range ids {
 			if !isGUID(strings.TrimSpace(id)) {
 				return nil, keyErr("not an object ID", "roster", fmt.Sprintf("[%d]", i))
@@ -22,10 +26,6 @@ func readRoster(raw json.RawMessage, dir string) ([]string, error) {
 			ids[i] = strings.ToLower(strings.TrimSpace(id))
 		}
 		return ids, nil
-	}
-	var name string
-	if err := json.Unmarshal(raw, &name); err != nil {
-		return nil, keyErr("want a list of object IDs or the name of a file of them", "roster")
 	}
 	path := name
 	if !filepath.IsAbs(path) {
@@ -51,4 +51,32 @@ func readRoster(raw json.RawMessage, dir string) ([]string, error) {
 		ids = append(ids, strings.ToLower(line))
 	}
 	return ids, nil
+}
+
+// rosterEntries reads the roster key: a list of text (ids, not nil for []; an
+// empty item is "") or text (name). An unquoted number or truth value is neither.
+func rosterEntries(n *yaml.Node) (ids []string, name string, ok bool) {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		ids = make([]string, len(n.Content))
+		for i, c := range n.Content {
+			c = deref(c)
+			if c.Kind != yaml.ScalarNode {
+				return nil, "", false
+			}
+			switch s := resolve(c); s.kind {
+			case kindText:
+				ids[i] = s.text
+			case kindNull:
+			default:
+				return nil, "", false
+			}
+		}
+		return ids, "", true
+	case yaml.ScalarNode:
+		if s := resolve(n); s.kind == kindText {
+			return nil, s.text, true
+		}
+	}
+	return nil, "", false
 }
