@@ -25,9 +25,27 @@ RUN CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath -ldfl
 # image (func init --worker-runtime custom --docker); the handler needs nothing
 # from it but the host.
 FROM mcr.microsoft.com/azure-functions/dotnet:4
+# The host listens on 8080, not 80, so that it runs as a user without the
+# right to bind a privileged port (https://github.com/Azure/azure-functions-docker/issues/424).
 ENV AzureWebJobsScriptRoot=/home/site/wwwroot \
     AzureFunctionsJobHost__Logging__Console__IsEnabled=true \
-    FUNCTIONS_WORKER_RUNTIME=custom
+    FUNCTIONS_WORKER_RUNTIME=custom \
+    ASPNETCORE_URLS=http://+:8080 \
+    HOME=/home
+# A fixed, unprivileged user. The host writes under HOME (/home/LogFiles,
+# /home/data) and into its own folders; the app's files below stay root's,
+# readable and not writable by the user that runs them.
+RUN groupadd --system --gid 10001 exportguard && \
+    useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin exportguard && \
+    mkdir -p /home/site/wwwroot /home/LogFiles /home/data && \
+    chown -R 10001:10001 /home/LogFiles /home/data && \
+    for d in /azure-functions-host /FuncExtensionBundles; do [ ! -d "$d" ] || chown -R 10001:10001 "$d"; done
 COPY host.json /home/site/wwwroot/
 COPY functions/ /home/site/wwwroot/
 COPY --from=build /out/exportguard /home/site/wwwroot/exportguard
+USER 10001:10001
+EXPOSE 8080
+# The base image has no curl to count on: the handler binary asks the health
+# function through the host (exportguard health; loopback only).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["/home/site/wwwroot/exportguard", "health", "--url", "http://127.0.0.1:8080/api/health"]

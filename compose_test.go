@@ -22,14 +22,31 @@ type composeFile struct {
 }
 
 type composeService struct {
-	Image       string            `yaml:"image"`
-	Command     any               `yaml:"command"`
-	Build       *composeBuild     `yaml:"build"`
-	Ports       []any             `yaml:"ports"`
-	Volumes     []string          `yaml:"volumes"`
-	Environment map[string]string `yaml:"environment"`
-	NetworkMode string            `yaml:"network_mode"`
-	DependsOn   []string          `yaml:"depends_on"`
+	Image       string                       `yaml:"image"`
+	Command     any                          `yaml:"command"`
+	Build       *composeBuild                `yaml:"build"`
+	Ports       []any                        `yaml:"ports"`
+	Volumes     []string                     `yaml:"volumes"`
+	Environment map[string]string            `yaml:"environment"`
+	NetworkMode string                       `yaml:"network_mode"`
+	DependsOn   map[string]composeDependency `yaml:"depends_on"`
+	Healthcheck *composeHealthcheck          `yaml:"healthcheck"`
+}
+
+// composeDependency is the long form of depends_on: the short form (a list)
+// starts a service when the one it needs has started, not when it is ready.
+type composeDependency struct {
+	Condition string `yaml:"condition"`
+	Required  *bool  `yaml:"required"`
+}
+
+type composeHealthcheck struct {
+	Test        []string `yaml:"test"`
+	Interval    string   `yaml:"interval"`
+	Timeout     string   `yaml:"timeout"`
+	Retries     int      `yaml:"retries"`
+	StartPeriod string   `yaml:"start_period"`
+	Disable     bool     `yaml:"disable"`
 }
 
 type composeBuild struct {
@@ -107,11 +124,12 @@ func TestDockerComposeServices(t *testing.T) {
 	if len(fn.Ports) != 0 {
 		t.Error("functions shares cosmosdb's network: its ports are published there")
 	}
-	if published["80"] != "cosmosdb" {
-		t.Error("the function app's port 80 is not published (on the cosmosdb service)")
+	port := hostPort(fn.Environment["ASPNETCORE_URLS"])
+	if port == "" || published[port] != "cosmosdb" {
+		t.Errorf("the function app's port (ASPNETCORE_URLS %q) is not published (on the cosmosdb service)", fn.Environment["ASPNETCORE_URLS"])
 	}
 	for _, dep := range []string{"azurite", "cosmosdb", "eventhubs"} {
-		if !slices.Contains(fn.DependsOn, dep) {
+		if _, ok := fn.DependsOn[dep]; !ok {
 			t.Errorf("functions does not depend on %s", dep)
 		}
 	}

@@ -82,7 +82,7 @@ func (a *App) newRootCommand() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(a.newServeCommand(), a.newReplayCommand(), a.newPolicyCommand(), a.newAuditCommand(), a.newRemediateCommand(),
-		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand())
+		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newHealthCommand())
 	return root
 }
 

@@ -84,7 +84,7 @@ func TestDoctorLocalSetupThatWorks(t *testing.T) {
 	settings := writeFile(t, filepath.Join(dir, "local.settings.json"), `{"IsEncrypted": false, "Values": {
 		"FUNCTIONS_WORKER_RUNTIME": "custom", "AzureWebJobsStorage": "UseDevelopmentStorage=true",
 		"ActivityLogEventHub__fullyQualifiedNamespace": "eh-guard.servicebus.windows.net",
-		"ActivityLogEventHubName": "insights-activity-logs", "ActivityLogConsumerGroup": "$Default",
+		"ActivityLogEventHubName": "insights-activity-logs", "ActivityLogConsumerGroup": "exportguard",
 		"EXPORTGUARD_STORE": "sqlite:`+db+`", "EXPORTGUARD_LOG_LEVEL": "info"}}`)
 
 	out, err := doctorRun(t, app, "--settings", settings)

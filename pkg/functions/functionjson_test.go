@@ -319,7 +319,7 @@ func TestLocalSettingsSample(t *testing.T) {
 		"AzureWebJobsStorage":                          "UseDevelopmentStorage=true",
 		"ActivityLogEventHub__fullyQualifiedNamespace": "<namespace>.servicebus.windows.net",
 		"ActivityLogEventHubName":                      "insights-activity-logs",
-		"ActivityLogConsumerGroup":                     "$Default",
+		"ActivityLogConsumerGroup":                     "exportguard",
 		"EXPORTGUARD_STORE":                            "sqlite:exportguard.db",
 		"EXPORTGUARD_POLICY":                           "",
 		"EXPORTGUARD_LOG_LEVEL":                        "info",
