@@ -60,7 +60,7 @@ func (a *App) newRemediateListCommand() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+				return usageErrorf("--format %q: want table or json", format)
 			}
 			st, err := a.remediateStore(cmd, storeURL)
 			if err != nil {
@@ -240,5 +240,8 @@ func runRemediation(ctx context.Context, w io.Writer, st guard.Store, ex guard.S
 		return nil
 	}
 	fmt.Fprintf(w, "%d done, %d to be retried, %d failed (remediate list shows why)\n", sum.Delivered, sum.Retried, sum.Failed)
+	if sum.Failed > 0 {
+		return fmt.Errorf("remediate run: %d plan(s) failed", sum.Failed)
+	}
 	return nil
 }
