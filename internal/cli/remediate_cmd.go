@@ -182,7 +182,7 @@ plans whose approval deadline passed, which are closed), once, and leaves every 
 item (notifications) alone. Each plan is checked against the policy in force (--policy, default
 $EXPORTGUARD_POLICY, else the built-in policy): its mode, and scope.subscriptions, the only
 subscriptions ever written. ARM is reached in the policy's cloud, signed in with
-DefaultAzureCredential.`,
+DefaultAzureCredential. The exit status is 1 when any plan failed (remediate list shows why).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
