@@ -96,8 +96,10 @@ func (a *App) newRootCommand() *cobra.Command {
 		Version:       version(),
 	}
 	root.SetVersionTemplate("exportguard {{.Version}}\n")
+	root.Flags().BoolP("version", "v", false, "print the version and the commit it was built from")
+	root.AddCommand(a.newVersionCommand())
 	root.AddCommand(a.newServeCommand(), a.newReplayCommand(), a.newPolicyCommand(), a.newAuditCommand(), a.newRemediateCommand(),
-		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newVersionCommand())
+		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand())
 	return root
 }
 
