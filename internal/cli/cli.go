@@ -9,6 +9,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -53,34 +54,50 @@ type App struct {
 	Notify notify.TestOptions
 }
 
-// Main runs the command line with args and returns the exit status: 0, or 1
-// with the error on stderr.
+// Main runs the command line with args and returns the exit status (DESIGN
+// 3.1): 0 done; 1 failed; 2 usage; 3 --fail-on. The error goes to stderr.
 func Main(ctx context.Context, app *App, args []string) int {
-	if err := app.Run(ctx, args); err != nil {
+	err := app.Run(ctx, args)
+	if err != nil {
 		fmt.Fprintln(app.stderr(), "exportguard:", err)
-		return 1
+		if exitCode(err) == ExitUsage {
+			fmt.Fprintln(app.stderr(), "Run 'exportguard --help' (or VERB --help) for usage.")
+		}
 	}
-	return 0
+	return exitCode(err)
 }
 
-// Run runs the command line with args.
+// Run runs the command line with args. An error cobra returns before a verb
+// runs is an *ExitError with ExitUsage.
 func (a *App) Run(ctx context.Context, args []string) error {
 	root := a.newRootCommand()
 	root.SetArgs(args)
 	root.SetIn(a.Stdin)
 	root.SetOut(a.stdout())
 	root.SetErr(a.stderr())
-	return root.ExecuteContext(ctx)
+	ran := false
+	markRuns(root, &ran)
+	err := root.ExecuteContext(ctx)
+	if err != nil && !ran {
+		if _, ok := errors.AsType[*ExitError](err); !ok {
+			return &ExitError{Code: ExitUsage, Err: err}
+		}
+	}
+	return err
 }
 
 func (a *App) newRootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "exportguard",
 		Short:         "Export-control compliance guard for Azure and Azure Government",
-		Long:          "exportguard watches Azure control-plane events (Activity Log via Event Hubs, Event Grid)\nfor export-control violations: data replicated out of the allowed geography, customer-managed\nkeys turned off, just-in-time access outliving its window.",
+		Long:          "exportguard watches Azure control-plane events (Activity Log via Event Hubs, Event Grid)\nfor export-control violations: data replicated out of the allowed geography, customer-managed\nkeys turned off, just-in-time access outliving its window.\n\nExit status: 0 done; 1 failed; 2 usage (unknown verb or flag, missing or extra argument);\n3 when --fail-on SEVERITY (replay, scan) is given and an open finding at or above it exists.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version(),
 	}
+	root.SetVersionTemplate("exportguard {{.Version}}\n")
+	root.Flags().BoolP("version", "v", false, "print the version and the commit it was built from")
+	root.AddCommand(a.newVersionCommand())
 	root.AddCommand(a.newServeCommand(), a.newReplayCommand(), a.newPolicyCommand(), a.newAuditCommand(), a.newRemediateCommand(),
 		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newHealthCommand())
 	return root

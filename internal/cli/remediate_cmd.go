@@ -60,7 +60,7 @@ func (a *App) newRemediateListCommand() *cobra.Command {
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+				return usageErrorf("--format %q: want table or json", format)
 			}
 			st, err := a.remediateStore(cmd, storeURL)
 			if err != nil {
@@ -182,7 +182,7 @@ plans whose approval deadline passed, which are closed), once, and leaves every 
 item (notifications) alone. Each plan is checked against the policy in force (--policy, default
 $EXPORTGUARD_POLICY, else the built-in policy): its mode, and scope.subscriptions, the only
 subscriptions ever written. ARM is reached in the policy's cloud, signed in with
-DefaultAzureCredential.`,
+DefaultAzureCredential. The exit status is 1 when any plan failed (remediate list shows why).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
@@ -240,5 +240,8 @@ func runRemediation(ctx context.Context, w io.Writer, st guard.Store, ex guard.S
 		return nil
 	}
 	fmt.Fprintf(w, "%d done, %d to be retried, %d failed (remediate list shows why)\n", sum.Delivered, sum.Retried, sum.Failed)
+	if sum.Failed > 0 {
+		return fmt.Errorf("remediate run: %d plan(s) failed", sum.Failed)
+	}
 	return nil
 }

@@ -21,8 +21,9 @@ func (a *App) newReplayCommand() *cobra.Command {
 	var policyPath, format, storeURL, logLevel, toEventHub string
 	var via string
 	var compare string // what-if: replay_compare.go
+	var failOn string
 	cmd := &cobra.Command{
-		Use:   "replay [--policy FILE] [--format table|json] [--store URL] SESSION...",
+		Use:   "replay [--policy FILE] [--format table|json] [--store URL] [--fail-on SEVERITY] SESSION...",
 		Short: "Feed recorded sessions through the pipeline and print the findings",
 		Long: `replay reads recorded sessions (JSON lines of eventhub, eventgrid, arm and clock
 records, oldest first), drives them through the same pipeline the Functions handler
@@ -30,7 +31,11 @@ runs, answers resource reads from the session's arm lines at the replay clock, a
 prints every finding: open, resolved and exempt.
 
 Without --store it uses a fresh in-memory store, so two runs give the same answer.
-A malformed line is reported on stderr with its line number and skipped.`,
+A malformed line is reported on stderr with its line number and skipped; a session
+with no readable line at all is a failure (exit 1).
+
+With --fail-on SEVERITY the findings are printed as usual, then replay exits 3 when an
+open finding (not resolved, not exempt) at or above that severity exists.`,
 		Example: "  exportguard replay testdata/sessions/storage-grs-open-resolve.ndjson\n  exportguard replay --format json --policy policy.yaml session.ndjson\n  exportguard replay --policy new.yaml --compare old.yaml session.ndjson",
 		Args:    cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -44,7 +49,10 @@ A malformed line is reported on stderr with its line number and skipped.`,
 				return a.replayToEventHub(cmd, toEventHub, policyPath, args)
 			}
 			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+				return usageErrorf("--format %q: want table or json", format)
+			}
+			if err := checkFailOn(failOn); err != nil {
+				return err
 			}
 			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
 			if err != nil {
@@ -98,7 +106,10 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			}
 			sortFindings(fs)
 			if format == "json" {
-				return printJSON(cmd.OutOrStdout(), fs)
+				if err := printJSON(cmd.OutOrStdout(), fs); err != nil {
+					return err
+				}
+				return failOnGate(failOn, fs)
 			}
 			printTable(cmd.OutOrStdout(), fs)
 			writes := 0
@@ -111,13 +122,14 @@ A malformed line is reported on stderr with its line number and skipped.`,
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "%d line(s), %d malformed; %d change(s), %d duplicate(s), %d kept as poison; %s%s\n",
 				total.Lines, total.BadLines, total.Changes, total.Duplicates, total.Rejected, countStatuses(fs), remediated)
-			return nil
+			return failOnGate(failOn, fs)
 		},
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML); the built-in default when empty")
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one finding per line)")
 	cmd.Flags().StringVar(&storeURL, "store", "memory:", "store URL: memory:, sqlite:PATH or cosmos:https://HOST:PORT/?database=NAME")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	cmd.Flags().StringVar(&failOn, "fail-on", "", failOnFlagHelp)
 	cmd.Flags().StringVar(&compare, "compare", "", compareFlagHelp)
 	// --compare replays into fresh in-memory stores, here.
 	cmd.MarkFlagsMutuallyExclusive("compare", "store")
@@ -125,9 +137,13 @@ A malformed line is reported on stderr with its line number and skipped.`,
 	cmd.Flags().StringVar(&toEventHub, "to-eventhub", "", toEventHubFlagHelp)
 	cmd.MarkFlagsMutuallyExclusive("compare", "via")
 	cmd.MarkFlagsMutuallyExclusive("compare", "to-eventhub")
+	// --fail-on judges the findings of this run, which --compare and
+	// --to-eventhub do not print.
+	cmd.MarkFlagsMutuallyExclusive("fail-on", "compare")
+	cmd.MarkFlagsMutuallyExclusive("fail-on", "to-eventhub")
 	// The running app --via sends to uses its own store and policy, and its
 	// findings are read there (exportguard remediate list, the api function).
-	for _, f := range []string{"store", "policy", "format", "to-eventhub"} {
+	for _, f := range []string{"store", "policy", "format", "to-eventhub", "fail-on"} {
 		cmd.MarkFlagsMutuallyExclusive("via", f)
 	}
 	return cmd
@@ -139,7 +155,12 @@ func replayFile(cmd *cobra.Command, r *replay.Replayer, path string) (replay.Sta
 		return replay.Stats{}, err
 	}
 	defer f.Close()
-	return r.Run(cmd.Context(), path, f)
+	stats, err := r.Run(cmd.Context(), path, f)
+	if err == nil && stats.Lines == stats.BadLines {
+		// Nothing was replayed: a wrong file, not a quiet session.
+		return stats, fmt.Errorf("%s: no readable line (%d malformed): not a recorded session", path, stats.BadLines)
+	}
+	return stats, err
 }
 
 // sortFindings orders findings by resourceId, then rule (DESIGN 3.1).

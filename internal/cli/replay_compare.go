@@ -43,7 +43,7 @@ type fieldChange struct {
 // store, and the findings compared by ID.
 func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath, format string, sessions []string) error {
 	if format != "table" && format != "json" {
-		return fmt.Errorf("--format %q: want table or json", format)
+		return usageErrorf("--format %q: want table or json", format)
 	}
 	oldPol, err := policyfile.Load(oldPath)
 	if err != nil {

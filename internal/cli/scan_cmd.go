@@ -23,9 +23,10 @@ const defaultScanStore = "sqlite:exportguard.db"
 
 func (a *App) newScanCommand() *cobra.Command {
 	var subs []string
+	var failOn string
 	var policyPath, format, storeURL, logLevel string
 	cmd := &cobra.Command{
-		Use:   "scan [--subscription ID]... [--policy FILE] [--store URL] [--format table|json]",
+		Use:   "scan [--subscription ID]... [--policy FILE] [--store URL] [--format table|json] [--fail-on SEVERITY]",
 		Short: "Judge every resource of the subscriptions, read through Azure Resource Graph",
 		Long: `scan reads every resource of the types the policy's rules judge in the subscriptions
 (--subscription, repeatable; by default the policy's scope.subscriptions) through Azure
@@ -55,7 +56,10 @@ for serve to deliver.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "table" && format != "json" {
-				return fmt.Errorf("--format %q: want table or json", format)
+				return usageErrorf("--format %q: want table or json", format)
+			}
+			if err := checkFailOn(failOn); err != nil {
+				return err
 			}
 			stderr := cmd.ErrOrStderr()
 			log, err := newLogger(stderr, logLevel, true)
@@ -118,7 +122,10 @@ for serve to deliver.`,
 				printTable(cmd.OutOrStdout(), fs)
 			}
 			printScanSummary(stderr, rep, fs, reader.Budget())
-			return scanErr
+			if scanErr != nil {
+				return scanErr
+			}
+			return failOnGate(failOn, fs)
 		},
 	}
 	cmd.Flags().StringArrayVar(&subs, "subscription", nil, "subscription ID to scan (repeatable); default: the policy's scope.subscriptions")
@@ -126,6 +133,7 @@ for serve to deliver.`,
 	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one finding per line)")
 	cmd.Flags().StringVar(&storeURL, "store", "", "store URL: sqlite:PATH, memory: or cosmos:https://HOST:PORT/?database=NAME (default $EXPORTGUARD_STORE, else "+defaultScanStore+")")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
+	cmd.Flags().StringVar(&failOn, "fail-on", "", failOnFlagHelp)
 	return cmd
 }
 
