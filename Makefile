@@ -32,8 +32,10 @@ FUZZ_TARGETS := \
 
 all: build
 
+## build: -buildvcs=auto stamps the commit that --version prints whenever git is there (a GOFLAGS
+## of -buildvcs=false in the environment would otherwise leave it "unknown")
 build:
-	CGO_ENABLED=0 $(GO) build -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -buildvcs=auto -o $(BIN) .
 
 ## run: build, replay the sample session with the default policy, print the findings
 run: build
@@ -109,7 +111,7 @@ bench:
 package:
 	@case "$(DIST)" in ""|/|.|..) echo "DIST=$(DIST): give a directory of its own to stage in"; exit 1;; esac
 	rm -rf $(DIST) && mkdir -p $(DIST)
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -o $(DIST)/exportguard .
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -buildvcs=auto -o $(DIST)/exportguard .
 	cp host.json $(DIST)/
 	cp -r functions/* $(DIST)/
 	@[ -f local.settings.json ] && cp local.settings.json $(DIST)/ || cp local.settings.sample.json $(DIST)/local.settings.json
