@@ -66,36 +66,8 @@ func startFaultHandler(t *testing.T, max int64) *faultHandler {
 		Logger:       log,
 		MaxBodyBytes: max,
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- functions.ListenAndServe(ctx, addr, h, log) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the handler did not shut down cleanly: %v", err)
-		}
-	})
-	fh := &faultHandler{t: t, url: "http://" + addr, store: st, logs: logs, max: max}
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if resp, err := http.Get(fh.url + "/"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("the handler stopped: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the handler does not answer")
-		}
-	}
+	url := serveOnLoopback(t, h, log)
+	fh := &faultHandler{t: t, url: url, store: st, logs: logs, max: max}
 	return fh
 }
 
@@ -385,4 +357,40 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// serveOnLoopback serves h on a free loopback port until the test ends (then
+// checks it shut down cleanly) and returns its base URL once it answers.
+func serveOnLoopback(t *testing.T, h http.Handler, log *slog.Logger) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- functions.ListenAndServe(ctx, addr, h, log) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("the handler did not shut down cleanly: %v", err)
+		}
+	})
+	url := "http://" + addr
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if resp, err := http.Get(url + "/"); err == nil {
+			resp.Body.Close()
+			return url
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("the handler stopped: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the handler does not answer")
+		}
+	}
 }

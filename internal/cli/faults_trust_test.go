@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -100,32 +99,8 @@ func startTrustHandler(t *testing.T, pol *guard.Policy) *trustHandler {
 			_, err := st.Processed(ctx, "~readiness", "readiness-probe")
 			return err
 		}})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- functions.ListenAndServe(ctx, addr, h, log) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("the handler did not shut down cleanly: %v", err)
-		}
-	})
-	th.faultHandler = &faultHandler{t: t, url: "http://" + addr, store: st, logs: logs}
-	for i := 0; ; i++ {
-		if resp, err := http.Get(th.url + "/"); err == nil {
-			resp.Body.Close()
-			break
-		}
-		if i == 500 {
-			t.Fatal("the handler does not answer")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	url := serveOnLoopback(t, h, log)
+	th.faultHandler = &faultHandler{t: t, url: url, store: st, logs: logs}
 	return th
 }
 

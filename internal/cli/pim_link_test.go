@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/exportguard/exportguard/pkg/guard"
+	"github.com/exportguard/exportguard/pkg/recorder/recordertest"
 )
 
 // The role assignment Erin's PIM activation created is e4b1d6a2-…, linked by
@@ -70,9 +71,9 @@ func TestReplayPIMOverstayOnTheLinkedRoleAssignment(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fs := recDecodeFindings(t, out)
+			fs := recordertest.DecodeFindings(t, out)
 			if len(fs) != 1 || fs[0]["rule"] != guard.RuleJITOverstay || fs[0]["resourceId"] != tt.ra || fs[0]["status"] != "resolved" {
-				t.Fatalf("findings %v, want one resolved access.jit-overstay on %s", recVerdicts(fs), tt.ra)
+				t.Fatalf("findings %v, want one resolved access.jit-overstay on %s", recordertest.Verdicts(fs), tt.ra)
 			}
 			ev, _ := fs[0]["evidence"].(map[string]any)
 			if inst, _ := ev["scheduleInstanceId"].(string); !strings.Contains(inst, "/RoleAssignmentScheduleInstances/") {

@@ -1,159 +1,19 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/eventhubs/ehtest"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/session"
+	"github.com/exportguard/exportguard/pkg/recorder/recordertest"
 )
-
-const (
-	recSub     = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
-	recAccount = "/subscriptions/" + recSub + "/resourceGroups/rg-partner-xfer/providers/Microsoft.Storage/storageAccounts/partnerxfer"
-)
-
-// recActivityRecord is one Activity Log record as a diagnostic setting streams it.
-func recActivityRecord(id, op, result, correlation string, at time.Time) map[string]any {
-	return map[string]any{
-		"time": at.Format(time.RFC3339Nano), "resourceId": id, "operationName": op,
-		"category": "Administrative", "resultType": result, "correlationId": correlation,
-		"identity": map[string]any{"claims": map[string]any{
-			"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "bob.okafor@contoso.com"}},
-		"level": "Information", "location": "global",
-	}
-}
-
-// message is an Event Hubs message holding records, pretty-printed as some
-// producers send them (the session line must still be one line).
-func recMessage(t *testing.T, enqueued time.Time, records ...map[string]any) eventhubs.Event {
-	t.Helper()
-	b, err := json.MarshalIndent(map[string]any{"records": records}, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eventhubs.Event{Body: b, EnqueuedTime: enqueued, PartitionID: "1", SequenceNumber: 42}
-}
-
-func recStorageBody(id, sku, location, secondary string) []byte {
-	return []byte(fmt.Sprintf(`{"id":%q,"name":"partnerxfer","type":"Microsoft.Storage/storageAccounts","location":%q,
-  "sku":{"name":%q,"tier":"Standard"},"kind":"StorageV2",
-  "properties":{"primaryLocation":%q,"secondaryLocation":%q,"statusOfPrimary":"available","minimumTlsVersion":"TLS1_2",
-  "supportsHttpsTrafficOnly":true,"encryption":{"keySource":"Microsoft.Storage"}}}`, id, location, sku, location, secondary))
-}
-
-// recFakeARM answers reads from bodies set by the test, counting reads.
-type recFakeARM struct {
-	mu     sync.Mutex
-	bodies map[string][]byte
-	fail   map[string]error
-	reads  []string
-	onRead func(id string)
-}
-
-func (f *recFakeARM) set(id string, body []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.bodies == nil {
-		f.bodies = map[string][]byte{}
-	}
-	if body == nil {
-		delete(f.bodies, guard.IDKey(id))
-		return
-	}
-	f.bodies[guard.IDKey(id)] = body
-}
-
-func (f *recFakeARM) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
-	f.mu.Lock()
-	f.reads = append(f.reads, id)
-	body, ok := f.bodies[guard.IDKey(id)]
-	err := f.fail[guard.IDKey(id)]
-	hook := f.onRead
-	f.mu.Unlock()
-	if hook != nil {
-		hook(id)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("GET %s: %w", id, guard.ErrNotFound)
-	}
-	return guard.NewResource(body, time.Now())
-}
-
-// recSessionLines reads a session and checks that every line is whole.
-func recSessionLines(t *testing.T, path string) []session.Line {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
-		t.Fatalf("%s ends in a torn line: %q", path, raw[max(0, len(raw)-80):])
-	}
-	var out []session.Line
-	for i, line := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		l, err := session.Parse([]byte(line))
-		if err != nil {
-			t.Fatalf("%s:%d: %v: %q", path, i+1, err, line)
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-func recDecodeFindings(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var fs []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("finding line %q: %v", sc.Text(), err)
-		}
-		fs = append(fs, m)
-	}
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := guard.IDKey(fs[i]["resourceId"].(string)), guard.IDKey(fs[j]["resourceId"].(string))
-		if a != b {
-			return a < b
-		}
-		return fs[i]["rule"].(string) < fs[j]["rule"].(string)
-	})
-	return fs
-}
-
-func recVerdicts(fs []map[string]any) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, fmt.Sprintf("%s %s %s", f["rule"], f["resourceId"], f["status"]))
-	}
-	return out
-}
 
 func TestResolveEventHub(t *testing.T) {
 	t.Parallel()
@@ -207,8 +67,8 @@ func TestParseSince(t *testing.T) {
 func TestRecordCommand(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	arm := &recFakeARM{}
-	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "usgovvirginia", "usgovtexas"))
+	arm := &recordertest.FakeARM{}
+	arm.Set(recordertest.Account, recordertest.StorageBody(recordertest.Account, "Standard_RAGRS", "usgovvirginia", "usgovtexas"))
 	var gotTarget eventhubs.Target
 	var gotOpts eventhubs.ConsumerOptions
 	var armCloud string
@@ -217,7 +77,7 @@ func TestRecordCommand(t *testing.T) {
 	app.OpenReceiver = func(_ context.Context, tg eventhubs.Target, o eventhubs.ConsumerOptions) (eventhubs.Receiver, error) {
 		gotTarget, gotOpts = tg, o
 		return &ehtest.Receiver{Steps: []ehtest.Step{{Events: []eventhubs.Event{
-			recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}}}}, nil
+			recordertest.Message(t, t0, recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}}}}, nil
 	}
 	app.ARMReader = func(cloudName string) (guard.ResourceReader, error) {
 		armCloud = cloudName
@@ -238,7 +98,7 @@ func TestRecordCommand(t *testing.T) {
 	if armCloud != "AzureUSGovernment" {
 		t.Errorf("ARM read in %q, want the hub's cloud", armCloud)
 	}
-	if lines := recSessionLines(t, out); len(lines) != 2 || lines[0].Source != "arm" || lines[1].Source != "eventhub" {
+	if lines := recordertest.SessionLines(t, out); len(lines) != 2 || lines[0].Source != "arm" || lines[1].Source != "eventhub" {
 		t.Errorf("session %+v", lines)
 	}
 	for _, want := range []string{"recording guard-eh.servicebus.usgovcloudapi.net/insights-activity-logs", "recorded to " + out + ": 1 message(s), 1 arm line(s)", "replay will find: "} {
@@ -252,7 +112,7 @@ func TestRecordCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := map[any]int{}
-	fs := recDecodeFindings(t, replayed)
+	fs := recordertest.DecodeFindings(t, replayed)
 	for _, f := range fs {
 		n[f["status"]]++
 	}
@@ -324,6 +184,6 @@ func azureApp(env map[string]string) *App {
 	app.OpenSender = func(eventhubs.Target, eventhubs.ProducerOptions) (eventhubs.Sender, error) {
 		return nil, errors.New("test: no sender")
 	}
-	app.ARMReader = func(string) (guard.ResourceReader, error) { return &recFakeARM{}, nil }
+	app.ARMReader = func(string) (guard.ResourceReader, error) { return &recordertest.FakeARM{}, nil }
 	return app
 }

@@ -127,9 +127,7 @@ func (l *Legacy) ListOutbox(ctx context.Context) ([]guard.OutboxItem, error) {
 	for _, d := range docs {
 		out = append(out, d.Item)
 	}
-	slices.SortFunc(out, func(a, b guard.OutboxItem) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
+	sortOutbox(out)
 	return out, nil
 }
 

@@ -228,9 +228,7 @@ func (s *Store) ListOutbox(ctx context.Context) ([]guard.OutboxItem, error) {
 	for _, d := range docs {
 		out = append(out, d.Item)
 	}
-	slices.SortFunc(out, func(a, b guard.OutboxItem) int {
-		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
-	})
+	sortOutbox(out)
 	return out, nil
 }
 
@@ -279,4 +277,11 @@ func (s *Store) queryItems(ctx context.Context, sql string, params []azcosmos.Qu
 		}
 	}
 	return out, nil
+}
+
+// sortOutbox puts items in ListOutbox's order: oldest CreatedAt first, then by ID.
+func sortOutbox(out []guard.OutboxItem) {
+	slices.SortFunc(out, func(a, b guard.OutboxItem) int {
+		return cmp.Or(a.CreatedAt.Compare(b.CreatedAt), strings.Compare(a.ID, b.ID))
+	})
 }

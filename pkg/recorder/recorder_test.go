@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,9 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,119 +23,12 @@ import (
 	"github.com/exportguard/exportguard/pkg/eventhubs/ehtest"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/recorder/recordertest"
 	"github.com/exportguard/exportguard/pkg/replay"
 	"github.com/exportguard/exportguard/pkg/rules"
 	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
-
-const (
-	recSub     = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
-	recAccount = "/subscriptions/" + recSub + "/resourceGroups/rg-partner-xfer/providers/Microsoft.Storage/storageAccounts/partnerxfer"
-)
-
-// recActivityRecord is one Activity Log record as a diagnostic setting streams it.
-func recActivityRecord(id, op, result, correlation string, at time.Time) map[string]any {
-	return map[string]any{
-		"time": at.Format(time.RFC3339Nano), "resourceId": id, "operationName": op,
-		"category": "Administrative", "resultType": result, "correlationId": correlation,
-		"identity": map[string]any{"claims": map[string]any{
-			"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/upn": "bob.okafor@contoso.com"}},
-		"level": "Information", "location": "global",
-	}
-}
-
-// message is an Event Hubs message holding records, pretty-printed as some
-// producers send them (the session line must still be one line).
-func recMessage(t *testing.T, enqueued time.Time, records ...map[string]any) eventhubs.Event {
-	t.Helper()
-	b, err := json.MarshalIndent(map[string]any{"records": records}, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return eventhubs.Event{Body: b, EnqueuedTime: enqueued, PartitionID: "1", SequenceNumber: 42}
-}
-
-func recStorageBody(id, sku, location, secondary string) []byte {
-	return []byte(fmt.Sprintf(`{"id":%q,"name":"partnerxfer","type":"Microsoft.Storage/storageAccounts","location":%q,
-  "sku":{"name":%q,"tier":"Standard"},"kind":"StorageV2",
-  "properties":{"primaryLocation":%q,"secondaryLocation":%q,"statusOfPrimary":"available","minimumTlsVersion":"TLS1_2",
-  "supportsHttpsTrafficOnly":true,"encryption":{"keySource":"Microsoft.Storage"}}}`, id, location, sku, location, secondary))
-}
-
-// recFakeARM answers reads from bodies set by the test, counting reads.
-type recFakeARM struct {
-	mu     sync.Mutex
-	bodies map[string][]byte
-	fail   map[string]error
-	reads  []string
-	onRead func(id string)
-}
-
-func (f *recFakeARM) set(id string, body []byte) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.bodies == nil {
-		f.bodies = map[string][]byte{}
-	}
-	if body == nil {
-		delete(f.bodies, guard.IDKey(id))
-		return
-	}
-	f.bodies[guard.IDKey(id)] = body
-}
-
-func (f *recFakeARM) ReadResource(ctx context.Context, id string) (*guard.Resource, error) {
-	f.mu.Lock()
-	f.reads = append(f.reads, id)
-	body, ok := f.bodies[guard.IDKey(id)]
-	err := f.fail[guard.IDKey(id)]
-	hook := f.onRead
-	f.mu.Unlock()
-	if hook != nil {
-		hook(id)
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, fmt.Errorf("GET %s: %w", id, guard.ErrNotFound)
-	}
-	return guard.NewResource(body, time.Now())
-}
-
-func (f *recFakeARM) readCount() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.reads)
-}
-
-// recSessionLines reads a session and checks that every line is whole.
-func recSessionLines(t *testing.T, path string) []session.Line {
-	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(raw) > 0 && raw[len(raw)-1] != '\n' {
-		t.Fatalf("%s ends in a torn line: %q", path, raw[max(0, len(raw)-80):])
-	}
-	var out []session.Line
-	for i, line := range strings.Split(strings.TrimSuffix(string(raw), "\n"), "\n") {
-		if line == "" {
-			continue
-		}
-		l, err := session.Parse([]byte(line))
-		if err != nil {
-			t.Fatalf("%s:%d: %v: %q", path, i+1, err, line)
-		}
-		out = append(out, l)
-	}
-	return out
-}
 
 func newTestRecorder(t *testing.T, recv eventhubs.Receiver, live guard.ResourceReader, pol *guard.Policy, schedule bool) (*Recorder, string) {
 	t.Helper()
@@ -180,32 +70,7 @@ func recStoreFindings(t *testing.T, st guard.Store) []map[string]any {
 		}
 		buf.Write(append(b, '\n'))
 	}
-	return recDecodeFindings(t, buf.String())
-}
-
-func recDecodeFindings(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var fs []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(out))
-	sc.Buffer(nil, 1<<20)
-	for sc.Scan() {
-		if strings.TrimSpace(sc.Text()) == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("finding line %q: %v", sc.Text(), err)
-		}
-		fs = append(fs, m)
-	}
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := guard.IDKey(fs[i]["resourceId"].(string)), guard.IDKey(fs[j]["resourceId"].(string))
-		if a != b {
-			return a < b
-		}
-		return fs[i]["rule"].(string) < fs[j]["rule"].(string)
-	})
-	return fs
+	return recordertest.DecodeFindings(t, buf.String())
 }
 
 // Each succeeded change gets an arm line, read when its message is recorded,
@@ -214,20 +79,20 @@ func recDecodeFindings(t *testing.T, out string) []map[string]any {
 func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 20, 0, 0, time.UTC)
-	arm := &recFakeARM{}
-	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
-	other := strings.Replace(recAccount, "partnerxfer", "failedacct", 1)
-	arm.set(other, recStorageBody(other, "Standard_GRS", "westeurope", "northeurope"))
-	m1 := recMessage(t, t0.Add(100*time.Second),
-		recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Start", "c-1", t0),
-		recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0.Add(2*time.Second)),
-		recActivityRecord(other, "Microsoft.Storage/storageAccounts/write", "Failure", "c-2", t0.Add(3*time.Second)))
-	m2 := recMessage(t, t0.Add(40*time.Minute),
-		recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0.Add(39*time.Minute)))
+	arm := &recordertest.FakeARM{}
+	arm.Set(recordertest.Account, recordertest.StorageBody(recordertest.Account, "Standard_RAGRS", "westeurope", "northeurope"))
+	other := strings.Replace(recordertest.Account, "partnerxfer", "failedacct", 1)
+	arm.Set(other, recordertest.StorageBody(other, "Standard_GRS", "westeurope", "northeurope"))
+	m1 := recordertest.Message(t, t0.Add(100*time.Second),
+		recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Start", "c-1", t0),
+		recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0.Add(2*time.Second)),
+		recordertest.ActivityRecord(other, "Microsoft.Storage/storageAccounts/write", "Failure", "c-2", t0.Add(3*time.Second)))
+	m2 := recordertest.Message(t, t0.Add(40*time.Minute),
+		recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0.Add(39*time.Minute)))
 	recv := &ehtest.Receiver{Steps: []ehtest.Step{
 		{Events: []eventhubs.Event{m1}},
 		{Events: []eventhubs.Event{m2}, Before: func() {
-			arm.set(recAccount, recStorageBody(recAccount, "Standard_LRS", "westeurope", ""))
+			arm.Set(recordertest.Account, recordertest.StorageBody(recordertest.Account, "Standard_LRS", "westeurope", ""))
 		}},
 	}}
 	rec, path := newTestRecorder(t, recv, arm, nil, false)
@@ -237,15 +102,15 @@ func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 	if err := rec.Out.Close(); err != nil {
 		t.Fatal(err)
 	}
-	lines := recSessionLines(t, path)
+	lines := recordertest.SessionLines(t, path)
 	var got []string
 	for _, l := range lines {
 		got = append(got, l.Source+"@"+l.At.Format("15:04:05")+" "+l.ID)
 	}
 	want := []string{
-		"arm@09:21:40 " + recAccount,
+		"arm@09:21:40 " + recordertest.Account,
 		"eventhub@09:21:40 ",
-		"arm@10:00:00 " + recAccount,
+		"arm@10:00:00 " + recordertest.Account,
 		"eventhub@10:00:00 ",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -254,8 +119,8 @@ func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 	if !strings.Contains(string(lines[0].Body), "Standard_RAGRS") || !strings.Contains(string(lines[2].Body), "Standard_LRS") {
 		t.Errorf("arm lines do not hold the state read when each message was recorded:\n%s\n%s", lines[0].Body, lines[2].Body)
 	}
-	if n := arm.readCount(); n != 2 {
-		t.Errorf("ARM read %d times, want 2 (the Start and the failed write are not read): %v", n, arm.reads)
+	if n := arm.ReadCount(); n != 2 {
+		t.Errorf("ARM read %d times, want 2 (the Start and the failed write are not read): %v", n, arm.Reads)
 	}
 	// The message is written as it came, compacted to one line.
 	var orig, written any
@@ -287,20 +152,20 @@ func TestRecordWritesAnARMLinePerSucceededChange(t *testing.T) {
 func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
-	arm := &recFakeARM{}
-	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
+	arm := &recordertest.FakeARM{}
+	arm.Set(recordertest.Account, recordertest.StorageBody(recordertest.Account, "Standard_RAGRS", "westeurope", "northeurope"))
 	boom := errors.New("403 AuthorizationFailed")
-	odd := "/subscriptions/" + recSub + "/resourceGroups/rg/providers/Microsoft.Contoso/widgets/w1"
+	odd := "/subscriptions/" + recordertest.Sub + "/resourceGroups/rg/providers/Microsoft.Contoso/widgets/w1"
 	recv := &ehtest.Receiver{Steps: []ehtest.Step{
-		{Events: []eventhubs.Event{recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}},
-		{Events: []eventhubs.Event{recMessage(t, t0.Add(time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
-			Before: func() { arm.fail = map[string]error{guard.IDKey(recAccount): boom} }},
-		{Events: []eventhubs.Event{recMessage(t, t0.Add(2*time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0))},
-			Before: func() { arm.fail = nil; arm.set(recAccount, nil) }},
+		{Events: []eventhubs.Event{recordertest.Message(t, t0, recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))}},
+		{Events: []eventhubs.Event{recordertest.Message(t, t0.Add(time.Minute), recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
+			Before: func() { arm.Fail = map[string]error{guard.IDKey(recordertest.Account): boom} }},
+		{Events: []eventhubs.Event{recordertest.Message(t, t0.Add(2*time.Minute), recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-3", t0))},
+			Before: func() { arm.Fail = nil; arm.Set(recordertest.Account, nil) }},
 		// A type ARM cannot be asked for is no failure: no verdict, as live.
-		{Events: []eventhubs.Event{recMessage(t, t0.Add(3*time.Minute), recActivityRecord(odd, "Microsoft.Contoso/widgets/write", "Success", "c-4", t0))},
+		{Events: []eventhubs.Event{recordertest.Message(t, t0.Add(3*time.Minute), recordertest.ActivityRecord(odd, "Microsoft.Contoso/widgets/write", "Success", "c-4", t0))},
 			Before: func() {
-				arm.fail = map[string]error{guard.IDKey(odd): fmt.Errorf("no api-version: %w", guard.ErrUnsupported)}
+				arm.Fail = map[string]error{guard.IDKey(odd): fmt.Errorf("no api-version: %w", guard.ErrUnsupported)}
 			}},
 	}}
 	rec, path := newTestRecorder(t, recv, arm, nil, false)
@@ -311,7 +176,7 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	}
 	rec.Out.Close()
 	var got []string
-	for _, l := range recSessionLines(t, path) {
+	for _, l := range recordertest.SessionLines(t, path) {
 		got = append(got, fmt.Sprintf("%s@%s deleted=%v", l.Source, l.At.Format("15:04"), l.Deleted))
 	}
 	want := []string{"arm@09:00 deleted=false", "eventhub@09:00 deleted=false", "eventhub@09:01 deleted=false",
@@ -319,7 +184,7 @@ func TestRecordDeletedAndUnreadableResources(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("lines (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(warn.String(), "could not read "+recAccount+": 403 AuthorizationFailed") || strings.Contains(warn.String(), "widgets") {
+	if !strings.Contains(warn.String(), "could not read "+recordertest.Account+": 403 AuthorizationFailed") || strings.Contains(warn.String(), "widgets") {
 		t.Errorf("warning: %q", warn.String())
 	}
 	if rec.Stats().Unread != 1 {
@@ -340,19 +205,19 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 		t.Run(during, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			arm := &recFakeARM{}
-			arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
+			arm := &recordertest.FakeARM{}
+			arm.Set(recordertest.Account, recordertest.StorageBody(recordertest.Account, "Standard_RAGRS", "westeurope", "northeurope"))
 			var steps []ehtest.Step
 			for i := 0; i < 5; i++ {
 				steps = append(steps, ehtest.Step{Events: []eventhubs.Event{
-					recMessage(t, t0.Add(time.Duration(i)*time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", fmt.Sprintf("c-%d", i), t0)),
-					recMessage(t, t0.Add(time.Duration(i)*time.Minute+time.Second), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Start", fmt.Sprintf("d-%d", i), t0)),
+					recordertest.Message(t, t0.Add(time.Duration(i)*time.Minute), recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", fmt.Sprintf("c-%d", i), t0)),
+					recordertest.Message(t, t0.Add(time.Duration(i)*time.Minute+time.Second), recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Start", fmt.Sprintf("d-%d", i), t0)),
 				}})
 			}
 			reads := 0
 			switch during {
 			case "read":
-				arm.onRead = func(string) {
+				arm.OnRead = func(string) {
 					if reads++; reads == 3 {
 						cancel() // Ctrl-C while the third message's resource is read
 					}
@@ -368,7 +233,7 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 			if err := rec.Out.Close(); err != nil {
 				t.Fatal(err)
 			}
-			lines := recSessionLines(t, path)
+			lines := recordertest.SessionLines(t, path)
 			var got []string
 			for _, l := range lines {
 				got = append(got, l.Source)
@@ -399,18 +264,18 @@ func TestRecordCancelledMidwayLeavesNoTornLine(t *testing.T) {
 func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 11, 2, 9, 1, 0, 0, time.UTC)
-	arm := &recFakeARM{}
-	arm.set(recAccount, recStorageBody(recAccount, "Standard_RAGRS", "westeurope", "northeurope"))
+	arm := &recordertest.FakeARM{}
+	arm.Set(recordertest.Account, recordertest.StorageBody(recordertest.Account, "Standard_RAGRS", "westeurope", "northeurope"))
 	var wall time.Time
 	recv := &ehtest.Receiver{Steps: []ehtest.Step{
-		{Events: []eventhubs.Event{recMessage(t, t0, recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))},
+		{Events: []eventhubs.Event{recordertest.Message(t, t0, recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-1", t0))},
 			Before: func() { wall = t0 }},
-		{Events: []eventhubs.Event{recMessage(t, t0.Add(11*time.Minute), recActivityRecord(recAccount, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
+		{Events: []eventhubs.Event{recordertest.Message(t, t0.Add(11*time.Minute), recordertest.ActivityRecord(recordertest.Account, "Microsoft.Storage/storageAccounts/write", "Success", "c-2", t0))},
 			Before: func() { wall = t0.Add(11 * time.Minute) }},
 		// Quiet: the wall clock passes 09:15 and 09:20; the account is fixed meanwhile.
 		{Idle: true, Before: func() {
 			wall = t0.Add(20 * time.Minute)
-			arm.set(recAccount, recStorageBody(recAccount, "Standard_LRS", "westeurope", ""))
+			arm.Set(recordertest.Account, recordertest.StorageBody(recordertest.Account, "Standard_LRS", "westeurope", ""))
 		}},
 	}}
 	rec, path := newTestRecorder(t, recv, arm, nil, true)
@@ -421,7 +286,7 @@ func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 	}
 	rec.Out.Close()
 	var got []string
-	for _, l := range recSessionLines(t, path) {
+	for _, l := range recordertest.SessionLines(t, path) {
 		got = append(got, l.Source+"@"+l.At.Format("15:04:05"))
 	}
 	want := []string{
@@ -442,7 +307,7 @@ func TestRecordWritesClockLinesAtSweepTicks(t *testing.T) {
 		open = open || f["rule"] == guard.RuleResidencyReplication && f["status"] == "open"
 	}
 	if !open {
-		t.Errorf("the replication finding fixed with no event should stay open until the reconcile (issue 16): %v", recVerdicts(rf))
+		t.Errorf("the replication finding fixed with no event should stay open until the reconcile (issue 16): %v", recordertest.Verdicts(rf))
 	}
 }
 
@@ -520,20 +385,12 @@ func TestRecordingTestdataSessionsReplaysToTheSameVerdicts(t *testing.T) {
 			if err := os.WriteFile(orig, hubOnly.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(recVerdicts(replayFindings(t, orig, pol)), recVerdicts(recorded)); diff != "" {
+			if diff := cmp.Diff(recordertest.Verdicts(replayFindings(t, orig, pol)), recordertest.Verdicts(recorded)); diff != "" {
 				t.Errorf("verdicts differ from the original session's (-original +recording):\n%s", diff)
 			}
 			t.Logf("%s: %d finding(s); %s", filepath.Base(p), len(recorded), rec.Stats())
 		})
 	}
-}
-
-func recVerdicts(fs []map[string]any) []string {
-	var out []string
-	for _, f := range fs {
-		out = append(out, fmt.Sprintf("%s %s %s", f["rule"], f["resourceId"], f["status"]))
-	}
-	return out
 }
 
 // ehReceiver is a fake hub's receiver as the recorder takes it.
