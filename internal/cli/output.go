@@ -168,12 +168,13 @@ func writeTable(w io.Writer, width int, head []string, rows [][]string, wrap boo
 	return nil
 }
 
-// minLastColumn is the width the last column (a message, a note) keeps
-// before the others are cut.
+// minLastColumn is the least width the last column (a message, a note) keeps
+// before the others are cut: this, or a quarter of the table's width.
 const minLastColumn = 20
 
 // fitColumns narrows the natural widths to fit width. The last column (the
-// message, the note) gives way first, down to minLastColumn; then the others
+// message, the note) gives way first, down to minLastColumn or a quarter of
+// the width; then the others
 // are capped at the largest cap that fits, so short columns keep their width
 // and long ones share what is left.
 func fitColumns(natural []int, width int) []int {
@@ -188,7 +189,7 @@ func fitColumns(natural []int, width int) []int {
 	out := slices.Clone(natural)
 	avail := width - tableGap*(n-1)
 	others := total - tableGap*(n-1) - natural[n-1]
-	last := min(natural[n-1], minLastColumn)
+	last := min(natural[n-1], max(minLastColumn, width/4))
 	if avail-others >= last {
 		out[n-1] = avail - others
 		return out
