@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +155,24 @@ func TestDoctorWrapsToTheWidth(t *testing.T) {
 	}
 	if got := strings.Join(words, " "); got != "WARN last event "+msg {
 		t.Errorf("wrapped doctor line lost words: %q", got)
+	}
+}
+
+// audit verify --format json prints its result whether the trail verifies or
+// not, so that a program reads why on stdout; the exit is 1 all the same.
+func TestAuditVerifyJSONSaysWhyItFails(t *testing.T) {
+	t.Parallel()
+	file := filepath.Join(t.TempDir(), "trail.jsonl")
+	line := `{"seq":1,"at":"2026-11-02T10:31:47Z","kind":"change","subject":"x","prevHash":"","hash":"` + strings.Repeat("0", 64) + "\"}\n"
+	if err := os.WriteFile(file, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stdout, _, err := run(t, "audit", "verify", "--file", file, "--format", "json")
+	if exitCode(err) != ExitFailed {
+		t.Fatalf("exit %d (%v), want 1", exitCode(err), err)
+	}
+	var res trailResult
+	if jerr := json.Unmarshal([]byte(stdout), &res); jerr != nil || res.Verified || res.Trail != file || res.Error != err.Error() {
+		t.Errorf("stdout %q (%v), want the failure as JSON: %v", stdout, jerr, err)
 	}
 }
