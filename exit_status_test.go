@@ -41,7 +41,7 @@ func TestExitStatus(t *testing.T) {
 		{"missing argument", []string{"replay"}, 2, "", "requires at least 1 arg"},
 		{"extra argument", []string{"scan", "extra"}, 2, "", "unknown command"},
 		{"mutually exclusive flags", []string{"replay", "--compare", openHigh, "--store", "memory:", openHigh}, 2, "", "[compare store]"},
-		{"a format the verb refuses", []string{"replay", "--format", "xml", openHigh}, 2, "", `--format "xml"`},
+		{"a format the verb refuses", []string{"replay", "--format", "xml", openHigh}, 2, "", `invalid argument "xml" for "--format" flag: want table, json or csv`},
 		{"a severity that is none", []string{"replay", "--fail-on", "severe", openHigh}, 2, "", `--fail-on "severe"`},
 		{"fail-on high, open high", []string{"replay", "--fail-on", "high", openHigh}, 3, "STATUS", "6 open finding(s) at or above high"},
 		{"fail-on high, json still printed", []string{"replay", "--format", "json", "--fail-on", "high", openHigh}, 3, `"status":"open"`, "at or above high"},

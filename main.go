@@ -21,7 +21,7 @@ var functionsFS embed.FS
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	app := &cli.App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Functions: functionsFS}
+	app := &cli.App{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Functions: functionsFS, DefaultLogger: true}
 	status := cli.Main(ctx, app, os.Args[1:])
 	stop()
 	os.Exit(status)

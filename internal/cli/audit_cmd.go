@@ -56,8 +56,9 @@ verify prints (or an export) and check them next time with verify --expect SEQ:H
 func (a *App) newAuditVerifyCommand() *cobra.Command {
 	var storeURL, file string
 	var expect []string
+	var format outputFormat
 	cmd := &cobra.Command{
-		Use:   "verify [--store URL | --file FILE] [--expect [PARTITION@]SEQ:HASH]...",
+		Use:   "verify [--store URL | --file FILE] [--expect [PARTITION@]SEQ:HASH]... [--format table|json|csv]",
 		Short: "Check every partition's hash chain and every seal, and report the first record altered, removed or inserted",
 		Long: `verify reads the audit trail, from the store or from a file that audit export wrote,
 and checks every partition's chain (Seqs run from 1 without gaps, each record's hash matches
@@ -74,7 +75,10 @@ why: altered, removed, inserted, rewritten or a bad seal) on stderr and exits 1.
 verification: it catches a seal chain rewritten from some seal on, or cut short.
 --expect PARTITION@SEQ:HASH does the same for record SEQ of a partition (a partition, or a
 resource ID, whose partition is taken). A file exported before partitions (no "partition" in
-its lines) is verified as the one chain it is, and there SEQ:HASH names its record SEQ.`,
+its lines) is verified as the one chain it is, and there SEQ:HASH names its record SEQ.
+
+--format json prints the result as one JSON object (csv: one row), verified or not, with the
+counts, the last seal's Seq and hash, and the error when the trail does not verify.`,
 		Example: "  exportguard audit verify --store sqlite:exportguard.db\n  exportguard audit verify --file trail.jsonl --expect 1200:9f86d081884c7d65...",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -107,6 +111,7 @@ its lines) is verified as the one chain it is, and there SEQ:HASH names its reco
 	}
 	cmd.Flags().StringVar(&storeURL, "store", "", storeFlagHelp)
 	cmd.Flags().StringVar(&file, "file", "", "verify this file, as audit export wrote it (JSON lines), instead of a store")
+	addFormatFlag(cmd, &format, "result")
 	cmd.Flags().StringArrayVar(&expect, "expect", nil, "SEQ:HASH: seal SEQ must have this hash; PARTITION@SEQ:HASH: that partition's record SEQ must (repeatable)")
 	cmd.MarkFlagsMutuallyExclusive("store", "file")
 	return cmd
@@ -190,16 +195,23 @@ func verifyLegacyFile(cmd *cobra.Command, file string, f *os.File, anchors *anch
 	var ae *guard.AuditError
 	switch {
 	case errors.As(err, &ae):
-		return fmt.Errorf("audit trail of %s does not verify: %w; the %d record(s) before it verify", file, err, ae.Verified)
+		return trailFailed(cmd, file, fmt.Errorf("audit trail of %s does not verify: %w; the %d record(s) before it verify", file, err, ae.Verified))
 	case errors.Is(err, errAnchor), errors.Is(err, errMixed):
-		return fmt.Errorf("audit trail of %s does not verify: %w; the %d record(s) before it verify", file, err, v.Verified())
+		return trailFailed(cmd, file, fmt.Errorf("audit trail of %s does not verify: %w; the %d record(s) before it verify", file, err, v.Verified()))
 	case err != nil:
-		return fmt.Errorf("audit verify %s: %w", file, err)
+		return trailFailed(cmd, file, fmt.Errorf("audit verify %s: %w", file, err))
 	}
 	if err := anchors.missing(""); err != nil {
-		return fmt.Errorf("audit trail of %s does not verify: %w", file, err)
+		return trailFailed(cmd, file, fmt.Errorf("audit trail of %s does not verify: %w", file, err))
 	}
 	out := cmd.OutOrStdout()
+	if f := formatOf(cmd); f != formatTable {
+		res := trailResult{Trail: file, Verified: true, Records: v.Verified(), Expected: anchors.len()}
+		if v.Verified() > 0 {
+			res.LastSeq, res.LastHash = last.Seq, last.Hash
+		}
+		return writeListing(out, f, 0, []trailResult{res}, trailColumns, false)
+	}
 	if v.Verified() == 0 {
 		fmt.Fprintf(out, "%s: the audit trail is empty: 0 records verified\n", file)
 		return nil
@@ -223,16 +235,24 @@ func reportTrail(cmd *cobra.Command, name string, rep *guard.TrailReport, err er
 	var te *guard.TrailError
 	switch {
 	case errors.As(err, &te):
-		return fmt.Errorf("audit trail of %s does not verify: %w; the %d record(s) before it in that chain verify", name, err, te.Verified)
+		return trailFailed(cmd, name, fmt.Errorf("audit trail of %s does not verify: %w; the %d record(s) before it in that chain verify", name, err, te.Verified))
 	case errors.Is(err, errAnchor):
-		return fmt.Errorf("audit trail of %s does not verify: %w", name, err)
+		return trailFailed(cmd, name, fmt.Errorf("audit trail of %s does not verify: %w", name, err))
 	case err != nil:
-		return fmt.Errorf("audit verify %s: %w", name, err)
+		return trailFailed(cmd, name, fmt.Errorf("audit verify %s: %w", name, err))
 	}
 	if err := anchors.missing(plain); err != nil {
-		return fmt.Errorf("audit trail of %s does not verify: %w", name, err)
+		return trailFailed(cmd, name, fmt.Errorf("audit trail of %s does not verify: %w", name, err))
 	}
 	out := cmd.OutOrStdout()
+	if f := formatOf(cmd); f != formatTable {
+		res := trailResult{Trail: name, Verified: true, Records: rep.Records, Partitions: rep.Partitions, Seals: rep.Seals,
+			UnsealedRecords: rep.UnsealedRecords(), UnsealedPartitions: len(rep.Unsealed), Expected: anchors.len()}
+		if rep.Seals > 0 {
+			res.LastSeq, res.LastHash = rep.LastSeal.Seq, rep.LastSeal.Hash
+		}
+		return writeListing(out, f, 0, []trailResult{res}, trailColumns, false)
+	}
 	if rep.Records == 0 && rep.Seals == 0 {
 		fmt.Fprintf(out, "%s: the audit trail is empty: 0 records verified\n", name)
 		return nil

@@ -52,6 +52,9 @@ type App struct {
 	OpenSender   func(t eventhubs.Target, o eventhubs.ProducerOptions) (eventhubs.Sender, error)
 	// Notify is the notification senders' transport and clock (notifytest).
 	Notify notify.TestOptions
+	// DefaultLogger makes each verb's logger slog's default (and so the log
+	// package's output): main sets it; tests, which run side by side, do not.
+	DefaultLogger bool
 }
 
 // Main runs the command line with args and returns the exit status (DESIGN
@@ -97,6 +100,13 @@ func (a *App) newRootCommand() *cobra.Command {
 	}
 	root.SetVersionTemplate("exportguard {{.Version}}\n")
 	root.Flags().BoolP("version", "v", false, "print the version and the commit it was built from")
+	addLogFormatFlag(root) // logs.go
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		// A verb that builds no logger of its own still logs (through
+		// slog.Default) in the one format.
+		_, err := a.logger(cmd, "warn")
+		return err
+	}
 	root.AddCommand(a.newVersionCommand())
 	root.AddCommand(a.newServeCommand(), a.newReplayCommand(), a.newPolicyCommand(), a.newAuditCommand(), a.newRemediateCommand(),
 		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newHealthCommand())

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,16 +43,27 @@ const (
 	docSkip doctorLevel = "SKIP"
 )
 
-// doctor runs the checks and writes one line per finding.
+// doctor runs the checks and writes one line per check as it is done: a
+// table line (the message wrapped to the terminal), a JSON object or a csv row.
 type doctor struct {
 	app          *App
 	out          io.Writer
+	format       outputFormat
+	width        int         // the table's; 0: no limit
+	csv          *csv.Writer // with --format csv
 	getenv       func(string) string
 	host         bool // checked as an app under the Functions host (deployment or --settings)
 	deployment   bool
 	now          time.Time
 	stale        time.Duration
 	fails, warns int
+}
+
+// doctorCheck is one line of doctor's, as --format json prints it.
+type doctorCheck struct {
+	Level   doctorLevel `json:"level"`
+	Check   string      `json:"check"`
+	Message string      `json:"message"`
 }
 
 func (d *doctor) say(level doctorLevel, check, format string, args ...any) {
@@ -61,15 +73,49 @@ func (d *doctor) say(level doctorLevel, check, format string, args ...any) {
 	case docWarn:
 		d.warns++
 	}
-	fmt.Fprintf(d.out, "%-4s  %-10s  %s\n", level, check, fmt.Sprintf(format, args...))
+	c := doctorCheck{Level: level, Check: check, Message: fmt.Sprintf(format, args...)}
+	switch d.format {
+	case formatJSON:
+		_ = writeJSONLines(d.out, []doctorCheck{c})
+	case formatCSV:
+		_ = d.csv.Write([]string{string(c.Level), c.Check, c.Message})
+		d.csv.Flush()
+	default:
+		prefix := fmt.Sprintf("%-4s  %-10s  ", c.Level, c.Check)
+		lines := []string{oneLineCell(c.Message)}
+		if d.width > 0 {
+			lines = wrapWords(lines[0], max(d.width-len(prefix), 20))
+		}
+		for i, l := range lines {
+			if i > 0 {
+				prefix = strings.Repeat(" ", len(prefix))
+			}
+			line := prefix + l
+			if d.width > 0 {
+				line = cutCell(line, d.width)
+			}
+			fmt.Fprintln(d.out, line)
+		}
+	}
+}
+
+// summary says how many checks failed and warned: on stdout under the table,
+// on stderr beside json and csv (whose stdout holds the checks only).
+func (d *doctor) summary(stderr io.Writer) {
+	w := d.out
+	if d.format != formatTable {
+		w = stderr
+	}
+	fmt.Fprintf(w, "%d check(s) failed, %d warning(s)\n", d.fails, d.warns)
 }
 
 func (a *App) newDoctorCommand() *cobra.Command {
 	var storeURL, policyPath, settingsPath, subscription string
 	var deployment bool
 	var stale, timeout time.Duration
+	var format outputFormat
 	cmd := &cobra.Command{
-		Use:   "doctor [--settings local.settings.json] [--deployment] [--subscription ID]",
+		Use:   "doctor [--settings local.settings.json] [--deployment] [--subscription ID] [--format table|json|csv]",
 		Short: "Check a deployment or a local set-up and say what is wrong, in plain words",
 		Long: `doctor checks what exportguard needs and prints one line per check: OK, WARN
 (works, but look), FAIL (broken) or SKIP (not checked, and why). It exits 1 when a check
@@ -97,7 +143,14 @@ Functions host will run it; so does --deployment, which is the default inside an
 			"  exportguard doctor --deployment --subscription 7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d := &doctor{app: a, out: cmd.OutOrStdout(), getenv: a.getenv, deployment: deployment, stale: stale, now: a.now()}
+			out := cmd.OutOrStdout()
+			d := &doctor{app: a, out: out, format: format, width: a.tableWidth(out), getenv: a.getenv, deployment: deployment, stale: stale, now: a.now()}
+			if format == formatCSV {
+				d.csv = csv.NewWriter(out)
+				if err := d.csv.Write([]string{"level", "check", "message"}); err != nil {
+					return err
+				}
+			}
 			if a.getenv("WEBSITE_SITE_NAME") != "" {
 				d.deployment = true
 			}
@@ -136,7 +189,7 @@ Functions host will run it; so does --deployment, which is the default inside an
 				d.say(docSkip, "last event", "not checked: no store to read")
 				d.say(docSkip, "outbox", "not checked: no store to read")
 			}
-			fmt.Fprintf(d.out, "%d check(s) failed, %d warning(s)\n", d.fails, d.warns)
+			d.summary(cmd.ErrOrStderr())
 			if d.fails > 0 {
 				return fmt.Errorf("doctor: %d check(s) failed", d.fails)
 			}
@@ -150,6 +203,7 @@ Functions host will run it; so does --deployment, which is the default inside an
 	cmd.Flags().StringVar(&subscription, "subscription", "", "a subscription ID to read from ARM, to check the identity (no ARM call without it)")
 	cmd.Flags().DurationVar(&stale, "stale", 24*time.Hour, "warn when the last processed event is older than this")
 	cmd.Flags().DurationVar(&timeout, "timeout", 30*time.Second, "bound on each network check (store, ARM)")
+	addFormatFlag(cmd, &format, "check")
 	return cmd
 }
 

@@ -52,7 +52,7 @@ events' source.`,
 			if len(notifyTargets(pol)) == 0 {
 				return errors.New("no notification target: the policy sets none of notify.teams.url, notify.slack.url, notify.webhook.url")
 			}
-			log, err := newLogger(cmd.ErrOrStderr(), "warn", true)
+			log, err := a.logger(cmd, "warn")
 			if err != nil {
 				return err
 			}

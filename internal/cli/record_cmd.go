@@ -74,7 +74,7 @@ were not finished is left out, whole.`,
 			if output == "" {
 				return errors.New("-o FILE is required")
 			}
-			log, err := newLogger(stderr, logLevel, true)
+			log, err := a.logger(cmd, logLevel)
 			if err != nil {
 				return err
 			}

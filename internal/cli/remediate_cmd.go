@@ -2,14 +2,13 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -52,16 +51,14 @@ func (a *App) remediateStore(cmd *cobra.Command, storeURL string) (guard.Store, 
 }
 
 func (a *App) newRemediateListCommand() *cobra.Command {
-	var storeURL, format string
+	var storeURL string
+	var format outputFormat
 	cmd := &cobra.Command{
-		Use:     "list [--store URL] [--format table|json]",
+		Use:     "list [--store URL] [--format table|json|csv]",
 		Short:   "List the remediation plans kept in the store, with their state",
 		Example: "  exportguard remediate list --store sqlite:exportguard.db",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return usageErrorf("--format %q: want table or json", format)
-			}
 			st, err := a.remediateStore(cmd, storeURL)
 			if err != nil {
 				return err
@@ -71,46 +68,46 @@ func (a *App) newRemediateListCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetEscapeHTML(false)
-				for _, p := range ps {
-					if err := enc.Encode(p); err != nil {
-						return err
-					}
-				}
+			if format == formatTable && len(ps) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "no remediation plans")
 				return nil
 			}
-			printPlans(cmd.OutOrStdout(), ps)
-			return nil
+			return writeListing(cmd.OutOrStdout(), format, a.tableWidth(cmd.OutOrStdout()), ps, planColumns, false)
 		},
 	}
 	cmd.Flags().StringVar(&storeURL, "store", "", storeFlagHelp)
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one plan per line)")
+	addFormatFlag(cmd, &format, "plan")
 	return cmd
 }
 
-func printPlans(w io.Writer, ps []remediate.Pending) {
-	if len(ps) == 0 {
-		fmt.Fprintln(w, "no remediation plans")
-		return
+// planColumns are the columns of remediation plans: the resource's name and
+// group in a table, its full ID in csv.
+var planColumns = []column[remediate.Pending]{
+	{table: "STATE", csv: "state", cell: func(p remediate.Pending) string { return p.State }},
+	{table: "FINDING", csv: "findingId", cell: func(p remediate.Pending) string { return p.Plan.FindingID }},
+	{table: "RULE", csv: "rule", cell: func(p remediate.Pending) string { return p.Plan.Rule }},
+	{table: "ACTION", csv: "action", cell: func(p remediate.Pending) string { return p.Plan.Action.Description }},
+	{table: "RESOURCE", csv: "resourceName", cell: func(p remediate.Pending) string { return resourceName(p.Plan.ResourceID) }},
+	{table: "GROUP", cell: func(p remediate.Pending) string { return orDash(resourceGroup(p.Plan.ResourceID)) }},
+	{csv: "resourceGroup", cell: func(p remediate.Pending) string { return resourceGroup(p.Plan.ResourceID) }},
+	{csv: "subscriptionId", cell: func(p remediate.Pending) string { return p.Plan.SubscriptionID }},
+	{csv: "resourceId", cell: func(p remediate.Pending) string { return p.Plan.ResourceID }},
+	{table: "PLANNED", csv: "plannedAt", cell: func(p remediate.Pending) string { return p.Plan.PlannedAt.Format(time.RFC3339) }},
+	{table: "NOTE", csv: "note", cell: planNote},
+}
+
+// planNote is why a plan is in its state: its error, or who must approve by
+// when, or who approved it.
+func planNote(p remediate.Pending) string {
+	switch {
+	case p.Item.Failed || p.Item.LastError != "":
+		return p.Item.LastError
+	case p.State == remediate.StateAwaiting:
+		return "approve by " + p.Plan.ApproveBy.Format(time.RFC3339) + ": " + p.Plan.ApprovalReason
+	case p.Plan.Approval != nil:
+		return "approved by " + p.Plan.Approval.Approver.String() + ": " + p.Plan.Approval.Reason
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATE\tFINDING\tRULE\tACTION\tRESOURCE\tPLANNED\tNOTE")
-	for _, p := range ps {
-		note := ""
-		switch {
-		case p.Item.Failed || p.Item.LastError != "":
-			note = p.Item.LastError
-		case p.State == remediate.StateAwaiting:
-			note = "approve by " + p.Plan.ApproveBy.Format(time.RFC3339) + ": " + p.Plan.ApprovalReason
-		case p.Plan.Approval != nil:
-			note = "approved by " + p.Plan.Approval.Approver.String() + ": " + p.Plan.Approval.Reason
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.State, p.Plan.FindingID, p.Plan.Rule, p.Plan.Action.Description,
-			p.Plan.ResourceID, p.Plan.PlannedAt.Format(time.RFC3339), note)
-	}
-	tw.Flush()
+	return ""
 }
 
 // terminalApprover is the OS user, said to be one.
@@ -185,7 +182,7 @@ subscriptions ever written. ARM is reached in the policy's cloud, signed in with
 DefaultAzureCredential. The exit status is 1 when any plan failed (remediate list shows why).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
+			log, err := a.logger(cmd, logLevel)
 			if err != nil {
 				return err
 			}
@@ -206,7 +203,7 @@ DefaultAzureCredential. The exit status is 1 when any plan failed (remediate lis
 				return err
 			}
 			ex := &remediate.Executor{Store: st, Policy: pol, Log: log, Reader: client, Writer: resourcemanager.NewWriter(client)}
-			return runRemediation(cmd.Context(), cmd.OutOrStdout(), st, ex, a.now())
+			return runRemediation(cmd.Context(), cmd.OutOrStdout(), st, ex, a.now(), log)
 		},
 	}
 	cmd.Flags().StringVar(&storeURL, "store", "", storeFlagHelp)
@@ -217,7 +214,7 @@ DefaultAzureCredential. The exit status is 1 when any plan failed (remediate lis
 
 // runRemediation dispatches the due remediation plans once, saying what became
 // of each.
-func runRemediation(ctx context.Context, w io.Writer, st guard.Store, ex guard.Sender, now time.Time) error {
+func runRemediation(ctx context.Context, w io.Writer, st guard.Store, ex guard.Sender, now time.Time, log *slog.Logger) error {
 	n := 0
 	say := guard.SenderFunc(func(ctx context.Context, it guard.OutboxItem, now time.Time) error {
 		n++
@@ -230,7 +227,7 @@ func runRemediation(ctx context.Context, w io.Writer, st guard.Store, ex guard.S
 		}
 		return err
 	})
-	d := &guard.Dispatcher{Outbox: remediate.OnlyRemediation(st), Senders: map[string]guard.Sender{remediate.Kind: say}}
+	d := &guard.Dispatcher{Outbox: remediate.OnlyRemediation(st), Senders: map[string]guard.Sender{remediate.Kind: say}, Log: log}
 	sum, err := d.Run(ctx, now)
 	if err != nil {
 		return err

@@ -1,13 +1,11 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -18,12 +16,13 @@ import (
 )
 
 func (a *App) newReplayCommand() *cobra.Command {
-	var policyPath, format, storeURL, logLevel, toEventHub string
+	var policyPath, storeURL, logLevel, toEventHub string
+	var format outputFormat
 	var via string
 	var compare string // what-if: replay_compare.go
 	var failOn string
 	cmd := &cobra.Command{
-		Use:   "replay [--policy FILE] [--format table|json] [--store URL] [--fail-on SEVERITY] SESSION...",
+		Use:   "replay [--policy FILE] [--format table|json|csv] [--store URL] [--fail-on SEVERITY] SESSION...",
 		Short: "Feed recorded sessions through the pipeline and print the findings",
 		Long: `replay reads recorded sessions (JSON lines of eventhub, eventgrid, arm and clock
 records, oldest first), drives them through the same pipeline the Functions handler
@@ -48,13 +47,10 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 			if toEventHub != "" {
 				return a.replayToEventHub(cmd, toEventHub, policyPath, args)
 			}
-			if format != "table" && format != "json" {
-				return usageErrorf("--format %q: want table or json", format)
-			}
 			if err := checkFailOn(failOn); err != nil {
 				return err
 			}
-			log, err := newLogger(cmd.ErrOrStderr(), logLevel, true)
+			log, err := a.logger(cmd, logLevel)
 			if err != nil {
 				return err
 			}
@@ -105,13 +101,12 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 				return fmt.Errorf("list findings: %w", err)
 			}
 			sortFindings(fs)
-			if format == "json" {
-				if err := printJSON(cmd.OutOrStdout(), fs); err != nil {
-					return err
-				}
+			if err := printFindings(cmd.OutOrStdout(), format, a.tableWidth(cmd.OutOrStdout()), fs); err != nil {
+				return err
+			}
+			if format != formatTable {
 				return failOnGate(failOn, fs)
 			}
-			printTable(cmd.OutOrStdout(), fs)
 			writes := 0
 			for _, arm := range arms {
 				writes += len(arm.Writes())
@@ -126,7 +121,7 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 		},
 	}
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML); the built-in default when empty")
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one finding per line)")
+	addFormatFlag(cmd, &format, "finding")
 	cmd.Flags().StringVar(&storeURL, "store", "memory:", "store URL: memory:, sqlite:PATH or cosmos:https://HOST:PORT/?database=NAME")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", failOnFlagHelp)
@@ -172,26 +167,6 @@ func sortFindings(fs []guard.Finding) {
 		}
 		return fs[i].Rule < fs[j].Rule
 	})
-}
-
-func printJSON(w io.Writer, fs []guard.Finding) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	for _, f := range fs {
-		if err := enc.Encode(f); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func printTable(w io.Writer, fs []guard.Finding) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "STATUS\tSEVERITY\tRULE\tRESOURCE\tMESSAGE")
-	for _, f := range fs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Status, f.Severity, f.Rule, f.ResourceID, f.Message)
-	}
-	tw.Flush()
 }
 
 func countStatuses(fs []guard.Finding) string {

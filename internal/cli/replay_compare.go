@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -41,10 +39,7 @@ type fieldChange struct {
 // replayWhatIf runs replay --policy NEW --compare OLD SESSION...: the sessions
 // replayed in-process under each policy, each into its own fresh in-memory
 // store, and the findings compared by ID.
-func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath, format string, sessions []string) error {
-	if format != "table" && format != "json" {
-		return usageErrorf("--format %q: want table or json", format)
-	}
+func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath string, format outputFormat, sessions []string) error {
 	oldPol, err := policyfile.Load(oldPath)
 	if err != nil {
 		return fmt.Errorf("--compare: %w", err)
@@ -67,16 +62,8 @@ func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath, format string, 
 		return err
 	}
 	diffs := compareFindings(oldFs, newFs)
-	if format == "json" {
-		enc := json.NewEncoder(cmd.OutOrStdout())
-		enc.SetEscapeHTML(false)
-		for _, d := range diffs {
-			if err := enc.Encode(d); err != nil {
-				return err
-			}
-		}
-	} else {
-		printDiffs(cmd.OutOrStdout(), diffs)
+	if err := writeListing(cmd.OutOrStdout(), format, a.tableWidth(cmd.OutOrStdout()), diffs, diffColumns, false); err != nil {
+		return err
 	}
 	n := map[string]int{}
 	for _, d := range diffs {
@@ -94,7 +81,7 @@ func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath, format string, 
 // replayUnder replays the sessions under a policy into a fresh in-memory store
 // and returns every finding, as replay does.
 func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Writer, sessions []string) ([]guard.Finding, error) {
-	log, err := newLogger(errs, level, true)
+	log, err := newLogger(errs, level, a.textLogs(cmd))
 	if err != nil {
 		return nil, err
 	}
@@ -190,24 +177,30 @@ func changedFields(o, n *guard.Finding) []fieldChange {
 	return out
 }
 
-func printDiffs(w io.Writer, diffs []findingDiff) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHANGE\tRULE\tRESOURCE\tWHAT")
-	for _, d := range diffs {
-		var what string
-		switch d.Change {
-		case "added":
-			what = fmt.Sprintf("%s %s: %s", d.New.Status, d.New.Severity, d.New.Message)
-		case "dropped":
-			what = fmt.Sprintf("was %s %s: %s", d.Old.Status, d.Old.Severity, d.Old.Message)
-		default:
-			var parts []string
-			for _, f := range d.Fields {
-				parts = append(parts, fmt.Sprintf("%s %q → %q", f.Field, f.Old, f.New))
-			}
-			what = strings.Join(parts, "; ")
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", d.Change, d.Rule, d.ResourceID, what)
+// diffColumns are the columns of a what-if: the resource's name and group in a
+// table, its full ID in csv.
+var diffColumns = []column[findingDiff]{
+	{table: "CHANGE", csv: "change", cell: func(d findingDiff) string { return d.Change }},
+	{csv: "id", cell: func(d findingDiff) string { return d.ID }},
+	{table: "RULE", csv: "rule", cell: func(d findingDiff) string { return d.Rule }},
+	{table: "RESOURCE", csv: "resourceName", cell: func(d findingDiff) string { return resourceName(d.ResourceID) }},
+	{table: "GROUP", cell: func(d findingDiff) string { return orDash(resourceGroup(d.ResourceID)) }},
+	{csv: "resourceGroup", cell: func(d findingDiff) string { return resourceGroup(d.ResourceID) }},
+	{csv: "resourceId", cell: func(d findingDiff) string { return d.ResourceID }},
+	{table: "WHAT", csv: "what", cell: diffWhat},
+}
+
+// diffWhat says what a difference is, in words.
+func diffWhat(d findingDiff) string {
+	switch d.Change {
+	case "added":
+		return fmt.Sprintf("%s %s: %s", d.New.Status, d.New.Severity, d.New.Message)
+	case "dropped":
+		return fmt.Sprintf("was %s %s: %s", d.Old.Status, d.Old.Severity, d.Old.Message)
 	}
-	tw.Flush()
+	var parts []string
+	for _, f := range d.Fields {
+		parts = append(parts, fmt.Sprintf("%s %q → %q", f.Field, f.Old, f.New))
+	}
+	return strings.Join(parts, "; ")
 }

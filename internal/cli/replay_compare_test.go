@@ -149,7 +149,11 @@ func whatIf(t *testing.T, format, newPolicy, oldPolicy string, sessions ...strin
 	cmd.SetOut(&out)
 	cmd.SetErr(&errb)
 	cmd.SetContext(context.Background())
-	err = testApp().replayWhatIf(cmd, newPolicy, oldPolicy, format, sessions)
+	var f outputFormat // --format refuses what is not a format
+	if err := f.Set(format); err != nil {
+		return "", "", err
+	}
+	err = testApp().replayWhatIf(cmd, newPolicy, oldPolicy, f, sessions)
 	return out.String(), errb.String(), err
 }
 

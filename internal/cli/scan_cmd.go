@@ -24,9 +24,10 @@ const defaultScanStore = "sqlite:exportguard.db"
 func (a *App) newScanCommand() *cobra.Command {
 	var subs []string
 	var failOn string
-	var policyPath, format, storeURL, logLevel string
+	var policyPath, storeURL, logLevel string
+	var format outputFormat
 	cmd := &cobra.Command{
-		Use:   "scan [--subscription ID]... [--policy FILE] [--store URL] [--format table|json] [--fail-on SEVERITY]",
+		Use:   "scan [--subscription ID]... [--policy FILE] [--store URL] [--format table|json|csv] [--fail-on SEVERITY]",
 		Short: "Judge every resource of the subscriptions, read through Azure Resource Graph",
 		Long: `scan reads every resource of the types the policy's rules judge in the subscriptions
 (--subscription, repeatable; by default the policy's scope.subscriptions) through Azure
@@ -44,7 +45,7 @@ subscription Resource Graph did not show (no read access).
 The store is --store, else $EXPORTGUARD_STORE, else sqlite:exportguard.db in the current
 directory (serve's local default), so the baseline is kept; --store memory: forgets it.
 stdout holds the findings of the scanned subscriptions only (every status; with --format
-json one per line, sorted, as replay prints them); progress and a summary go to stderr.
+json one per line, sorted, as replay prints them; --format csv for a spreadsheet); progress and a summary go to stderr.
 
 Signs in with azidentity's default credential (az login, a managed identity, or the
 AZURE_* environment) in the policy's cloud; it needs Reader on the subscriptions.
@@ -55,14 +56,11 @@ for serve to deliver.`,
 			"  exportguard scan --store memory: --subscription SUB1 --subscription SUB2",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if format != "table" && format != "json" {
-				return usageErrorf("--format %q: want table or json", format)
-			}
 			if err := checkFailOn(failOn); err != nil {
 				return err
 			}
 			stderr := cmd.ErrOrStderr()
-			log, err := newLogger(stderr, logLevel, true)
+			log, err := a.logger(cmd, logLevel)
 			if err != nil {
 				return err
 			}
@@ -114,12 +112,8 @@ for serve to deliver.`,
 				}
 			}
 			sortFindings(fs)
-			if format == "json" {
-				if err := printJSON(cmd.OutOrStdout(), fs); err != nil {
-					return err
-				}
-			} else {
-				printTable(cmd.OutOrStdout(), fs)
+			if err := printFindings(cmd.OutOrStdout(), format, a.tableWidth(cmd.OutOrStdout()), fs); err != nil {
+				return err
 			}
 			printScanSummary(stderr, rep, fs, reader.Budget())
 			if scanErr != nil {
@@ -130,7 +124,7 @@ for serve to deliver.`,
 	}
 	cmd.Flags().StringArrayVar(&subs, "subscription", nil, "subscription ID to scan (repeatable); default: the policy's scope.subscriptions")
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML); the built-in default when empty")
-	cmd.Flags().StringVar(&format, "format", "table", "output format: table or json (one finding per line)")
+	addFormatFlag(cmd, &format, "finding")
 	cmd.Flags().StringVar(&storeURL, "store", "", "store URL: sqlite:PATH, memory: or cosmos:https://HOST:PORT/?database=NAME (default $EXPORTGUARD_STORE, else "+defaultScanStore+")")
 	cmd.Flags().StringVar(&logLevel, "log-level", "warn", "log level on stderr: debug, info, warn, error")
 	cmd.Flags().StringVar(&failOn, "fail-on", "", failOnFlagHelp)

@@ -45,7 +45,7 @@ ExportGuard.Approver.`,
 			if port == "" {
 				return fmt.Errorf("no port: FUNCTIONS_CUSTOMHANDLER_PORT is not set (the Functions host sets it; use --port to run by hand)")
 			}
-			log, err := newLogger(cmd.ErrOrStderr(), a.envOr(envLogLevel, "info"), false)
+			log, err := a.logger(cmd, a.envOr(envLogLevel, "info"))
 			if err != nil {
 				return err
 			}

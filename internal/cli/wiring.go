@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"io/fs"
 	"log/slog"
 	"strings"
@@ -108,26 +107,6 @@ func (a *App) newPipeline(st guard.Store, reader guard.ResourceReader, pol *guar
 	}
 	bindRemediation(p, reader)
 	return p, nil
-}
-
-// newLogger logs to w at the level named (debug, info, warn, error): JSON for
-// the Functions host and Application Insights, text for a person at a terminal.
-func newLogger(w io.Writer, level string, text bool) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("log level %q: want debug, info, warn or error", level)
-	}
-	opts := &slog.HandlerOptions{Level: l}
-	if text {
-		opts.ReplaceAttr = func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) == 0 && a.Key == slog.TimeKey {
-				return slog.Attr{} // replay output must not depend on the wall clock
-			}
-			return a
-		}
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	}
-	return slog.New(slog.NewJSONHandler(w, opts)), nil
 }
 
 // sweepSchedule is the sweep timer's schedule, read from its function.json so
