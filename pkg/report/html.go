@@ -37,7 +37,7 @@ type view struct {
 }
 
 // maxAccessRows bounds the page's grant and overstay tables.
-const maxAccessRows = 100
+const maxAccessRows = 25
 
 // openAllBelow is how many findings a page may list with every group open.
 const openAllBelow = 50
