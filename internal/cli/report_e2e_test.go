@@ -52,14 +52,14 @@ func artefactDir(t *testing.T) string {
 
 // e2ePage is what pkg/report/testdata/e2e.js read off one page.
 type e2ePage struct {
-	Status   int               `json:"status"`
-	Title    string            `json:"title"`
-	Numbers  map[string]string `json:"numbers"`
-	Rows     []e2eRow          `json:"rows"`
-	Charts   []string          `json:"charts"`
-	Refresh  []string          `json:"refresh"`
-	Visible  bool              `json:"visible"`
-	Perf     struct {
+	Status  int               `json:"status"`
+	Title   string            `json:"title"`
+	Numbers map[string]string `json:"numbers"`
+	Rows    []e2eRow          `json:"rows"`
+	Charts  []string          `json:"charts"`
+	Refresh []string          `json:"refresh"`
+	Visible bool              `json:"visible"`
+	Perf    struct {
 		LoadMS     float64 `json:"loadMs"`
 		FCPMS      float64 `json:"fcpMs"`
 		Bytes      int     `json:"bytes"`
@@ -67,8 +67,8 @@ type e2ePage struct {
 		RuleGroups int     `json:"ruleGroups"`
 		Named      int     `json:"named"`
 	} `json:"perf"`
-	Requests []string          `json:"requests"`
-	Shot     string            `json:"screenshot"`
+	Requests []string `json:"requests"`
+	Shot     string   `json:"screenshot"`
 }
 
 type e2eRow struct {
@@ -144,7 +144,7 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 	}
 	var got struct {
 		Report, Dashboard, Scale e2ePage
-		Anonymous         struct {
+		Anonymous                struct {
 			Status int    `json:"status"`
 			Body   string `json:"body"`
 		}
