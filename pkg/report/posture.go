@@ -1,8 +1,11 @@
 // Package report turns a store into a picture of the compliance posture: the
-// open findings by rule, severity, subscription and region; a timeline of
-// findings opened and resolved; time to detect and time to remediate; JIT grants
-// and overstays; exemptions and when they expire; and where data lives against
-// where it is allowed. Build reads the store into a Posture; HTML renders it as
+// open findings by rule, severity, subscription, region and age; a timeline of
+// findings opened and resolved, and the open backlog over it; time to detect
+// and time to remediate; the findings by rule, then subscription, with who
+// changed each resource and what is being done; JIT grants and overstays;
+// exemptions and when they expire; and where data lives against where it is
+// allowed. It is read by an officer at the size a baseline scan makes (10,000
+// findings), so the page stays small (see groups.go). Build reads the store into a Posture; HTML renders it as
 // one self-contained page (inline CSS and server-drawn SVG, no script and no
 // resource fetched at view time) and Markdown as text for a ticket.
 //
@@ -10,6 +13,13 @@
 //
 //   - Findings and their counts are the store's findings as they stand now.
 //     "Open" counts only status open; exempt findings are counted apart.
+//   - Who changed a resource is the caller of the change that last opened its
+//     finding (the transition's trigger, else its change record), else the
+//     finding's trigger, else the principal its evidence names. What is being
+//     done is the finding's remediation status and the trail's last
+//     remediation record about it since it last opened.
+//   - The backlog at the end of a timeline step replays every transition of
+//     the trail (to open; to resolved or exempt) up to then.
 //   - The timeline counts finding transitions in the audit trail, read
 //     partition by partition (every chain AuditHeads names, the seals'
 //     aside): a transition to open in a change or sweep record is a finding
