@@ -305,13 +305,25 @@ var (
 )
 
 func TestHTMLIsSelfContained(t *testing.T) {
+	const secret = "https://contoso.webhook.office.com/webhookb2/SECRET-TOKEN"
 	for _, refresh := range []time.Duration{0, time.Minute} {
-		p := build(t, Options{Refresh: refresh})
-		var b bytes.Buffer
+		st, pol := fixture(t)
+		pol.Notify = guard.Notify{Teams: guard.Target{URL: secret}, Webhook: guard.Target{URL: secret}}
+		p, err := Build(context.Background(), st, pol, Options{Now: at(120), Refresh: refresh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b, m bytes.Buffer
 		if err := p.HTML(&b); err != nil {
 			t.Fatal(err)
 		}
+		if err := p.Markdown(&m); err != nil {
+			t.Fatal(err)
+		}
 		page := b.String()
+		if strings.Contains(page+m.String(), "SECRET-TOKEN") {
+			t.Error("the report shows a notification URL")
+		}
 		if m := loaders.FindString(page); m != "" {
 			t.Errorf("the page loads or runs something: %q", m)
 		}
