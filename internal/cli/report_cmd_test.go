@@ -67,13 +67,13 @@ func TestReportFromSession(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		`<tr data-key="encryption.cmk"><th scope="row">encryption.cmk</th><td class="num">3</td></tr>`,
-		`<tr data-key="residency.location"><th scope="row">residency.location</th><td class="num">2</td></tr>`,
-		`<tr data-key="high"><th scope="row">high</th><td class="num">6</td></tr>`,
-		`<tr data-key="` + reportSub + `"><th scope="row">` + reportSub + `</th><td class="num">6</td></tr>`,
-		`<tr data-key="northeurope"><th scope="row">North Europe</th><td class="num">3</td></tr>`,
-		`<tr data-key="westeurope"><th scope="row">West Europe</th><td class="num">2</td></tr>`,
-		`<tr data-key="eastus"><th scope="row">East US</th><td class="num">1</td></tr>`,
+		`<tr data-key="encryption.cmk"><th scope="row">encryption.cmk</th><td class="n" style="--w:100%">3</td></tr>`,
+		`<tr data-key="residency.location"><th scope="row">residency.location</th><td class="n" style="--w:66%">2</td></tr>`,
+		`<tr data-key="high"><th scope="row">high</th><td class="n" style="--w:100%">6</td></tr>`,
+		`<tr data-key="` + reportSub + `"><th scope="row">` + reportSub + `</th><td class="n" style="--w:100%">6</td></tr>`,
+		`<tr data-key="northeurope"><th scope="row">North Europe</th><td class="n" style="--w:100%">3</td></tr>`,
+		`<tr data-key="westeurope"><th scope="row">West Europe</th><td class="n" style="--w:66%">2</td></tr>`,
+		`<tr data-key="eastus"><th scope="row">East US</th><td class="n" style="--w:33%">1</td></tr>`,
 		// Time to detect: 1.2s (three on partnerxfer), 1m 37s (itardrawings), 1m 46s
 		// (three on eudrbackup) from the Activity Log or Event Grid event time;
 		// time to remediate: partnerxfer's replication, 09:20:04 to 10:05:03.
@@ -95,9 +95,10 @@ func TestReportFromSession(t *testing.T) {
 		t.Fatalf("no row for finding %s", id)
 	}
 	for _, want := range []string{
-		`<td class="status-resolved">resolved</td><td>high</td><td><code class="rule">residency.replication</code></td>`,
-		`<a href="https://portal.azure.com/#@/resource` + partnerxfer + `" title="` + partnerxfer + `">partnerxfer</a>`,
-		`<td>West Europe</td>`, `>2026-11-02 09:20:04 UTC</time>`, `>2026-11-02 10:05:03 UTC</time>`,
+		`<td class="status-resolved">resolved</td><td class="sev-high">high</td>`,
+		`<td><a href="https://portal.azure.com/#@/resource` + partnerxfer + `" title="` + partnerxfer + `">partnerxfer</a></td><td>rg-partner-xfer</td><td>West Europe</td>`,
+		// Who changed it: the caller of the change that opened it.
+		`<td title="bob.okafor@contoso.com">bob.okafor@contoso.com</td>`, `>2026-11-02 09:20:04 UTC</time>`, `>2026-11-02 10:05:03 UTC</time>`,
 		`Storage account partnerxfer replicates (Standard_RAGRS) to northeurope, outside the allowed geographies United States.`,
 	} {
 		if !strings.Contains(m[1], want) {
@@ -114,12 +115,12 @@ func TestReportFromSession(t *testing.T) {
 		t.Fatal("no timeline table")
 	}
 	opened, resolved := 0, 0
-	for _, r := range regexp.MustCompile(`<td class="num">(\d+)</td><td class="num">(\d+)</td></tr>`).FindAllStringSubmatch(body[1], -1) {
+	for _, r := range regexp.MustCompile(`</th><td class="num">(\d+)</td><td class="num">(\d+)</td><td class="num">\d+</td></tr>`).FindAllStringSubmatch(body[1], -1) {
 		o, _ := strconv.Atoi(r[1])
 		c, _ := strconv.Atoi(r[2])
 		opened, resolved = opened+o, resolved+c
 	}
-	if opened != 7 || resolved != 1 || !strings.Contains(body[2], `<th scope="row">total</th><td class="num">7</td><td class="num">1</td>`) {
+	if opened != 7 || resolved != 1 || !strings.Contains(body[2], `<th scope="row">total</th><td class="num">7</td><td class="num">1</td><td></td>`) {
 		t.Errorf("timeline rows add up to %d opened, %d resolved; want 7 and 1, as its total row says\n%s", opened, resolved, body[0])
 	}
 }
@@ -138,8 +139,10 @@ func TestReportMarkdownFromSession(t *testing.T) {
 		"| **total** | **7** | **1** |",
 		"| time to detect | 7 | 1m 37s | 1m 46s | 1m 46s | 1m 46s |",
 		"| time to remediate | 1 | 44m 59s | 44m 59s | 44m 59s | 44m 59s |",
-		"| resolved | high | `residency.replication` | [partnerxfer](https://portal.azure.com/#@/resource" + partnerxfer + ") | " + reportSub +
-			" | West Europe | 2026-11-02 09:20:04 UTC | 2026-11-02 10:05:03 UTC | Storage account partnerxfer replicates",
+		"### `residency.replication`: **1 open** (worst: high), 0 exempt, 1 resolved",
+		"#### Subscription " + reportSub + ": **1 open** (worst: high), 0 exempt, 1 resolved",
+		"| resolved | high | [partnerxfer](https://portal.azure.com/#@/resource" + partnerxfer + ") | rg-partner-xfer | West Europe | bob.okafor@contoso.com | — |" +
+			" 2026-11-02 09:20:04 UTC | 2026-11-02 10:05:03 UTC | Storage account partnerxfer replicates",
 		"| West Europe | Europe | **NO** | 1 | 1 | 2 |",
 	} {
 		if !strings.Contains(out, want) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/report"
 )
 
 // The served ingester gives the api function its dashboard.
@@ -50,15 +52,23 @@ func artefactDir(t *testing.T) string {
 
 // e2ePage is what pkg/report/testdata/e2e.js read off one page.
 type e2ePage struct {
-	Status   int               `json:"status"`
-	Title    string            `json:"title"`
-	Numbers  map[string]string `json:"numbers"`
-	Rows     []e2eRow          `json:"rows"`
-	Charts   []string          `json:"charts"`
-	Refresh  []string          `json:"refresh"`
-	Visible  bool              `json:"visible"`
-	Requests []string          `json:"requests"`
-	Shot     string            `json:"screenshot"`
+	Status  int               `json:"status"`
+	Title   string            `json:"title"`
+	Numbers map[string]string `json:"numbers"`
+	Rows    []e2eRow          `json:"rows"`
+	Charts  []string          `json:"charts"`
+	Refresh []string          `json:"refresh"`
+	Visible bool              `json:"visible"`
+	Perf    struct {
+		LoadMS     float64 `json:"loadMs"`
+		FCPMS      float64 `json:"fcpMs"`
+		Bytes      int     `json:"bytes"`
+		Height     int     `json:"height"`
+		RuleGroups int     `json:"ruleGroups"`
+		Named      int     `json:"named"`
+	} `json:"perf"`
+	Requests []string `json:"requests"`
+	Shot     string   `json:"screenshot"`
 }
 
 type e2eRow struct {
@@ -109,10 +119,22 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 	srv := httptest.NewServer(functionsHost(t, h))
 	defer srv.Close()
 
+	// The report at the size a baseline scan makes (issue 18: 14,000 findings
+	// made a 15 MB page, 2.2 million pixels tall, 20 s to open).
+	scaleURL, counts := scaleStore(t, scaleFindings)
+	scalePath := filepath.Join(artefacts, "report-10000.html")
+	if _, _, err := run(t, "report", "--store", scaleURL, "--now", scaleNow.Format(time.RFC3339), "-o", scalePath); err != nil {
+		t.Fatal(err)
+	}
+	scaleInfo, err := os.Stat(scalePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+
 	reportURL := "file://" + filepath.ToSlash(reportPath)
 	dashboardURL := srv.URL + "/api/dashboard"
 	cmd := exec.CommandContext(ctx, node, filepath.Join("pkg", "report", "testdata", "e2e.js"))
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath, "REPORT_URL="+reportURL, "DASHBOARD_URL="+dashboardURL,
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromiumPath, "REPORT_URL="+reportURL, "SCALE_URL=file://"+filepath.ToSlash(scalePath), "DASHBOARD_URL="+dashboardURL,
 		"ANONYMOUS_URL="+srv.URL+"/anonymous/api/dashboard", "ARTEFACTS="+artefacts)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -121,8 +143,8 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 		t.Fatalf("e2e.js: %v\n%s", err, stderr.String())
 	}
 	var got struct {
-		Report, Dashboard e2ePage
-		Anonymous         struct {
+		Report, Dashboard, Scale e2ePage
+		Anonymous                struct {
 			Status int    `json:"status"`
 			Body   string `json:"body"`
 		}
@@ -158,7 +180,8 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 			!strings.Contains(r.Text, "partnerxfer") || !strings.Contains(r.Text, "West Europe") || !strings.Contains(r.Text, "2026-11-02 10:05:03 UTC") {
 			t.Errorf("%s: partnerxfer's replication row reads %+v", name, r)
 		}
-		if len(p.Charts) != 6 || !strings.Contains(p.Charts[0], "Open findings by rule — Open findings per rule.") || !strings.Contains(p.Charts[0], "encryption.cmk: 3") {
+		if len(p.Charts) != 3 || !strings.Contains(p.Charts[0], "Findings opened and resolved over time — 7 finding(s) opened and 1 resolved") ||
+			!strings.Contains(p.Charts[1], "Open backlog over time — Findings open at the end of each step") {
 			t.Errorf("%s: charts' accessible names %q", name, p.Charts)
 		}
 		if !p.Visible {
@@ -178,6 +201,40 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 			t.Errorf("%s: screenshot %s: %v (%d bytes)", name, p.Shot, err, len(b))
 		}
 	}
+	// At 10,000 findings: small, quick to open in the browser (the issue's
+	// bounds, which are generous: the page measures a small part of them
+	// here), not millions of pixels tall, and every finding on it, in full
+	// or by name.
+	s := got.Scale
+	t.Logf("report of %d findings: %d bytes, load event at %.0f ms, first contentful paint at %.0f ms, %d px tall, %d findings in full and %d by name",
+		scaleFindings, scaleInfo.Size(), s.Perf.LoadMS, s.Perf.FCPMS, s.Perf.Height, len(s.Rows), s.Perf.Named)
+	if scaleInfo.Size() >= 2<<20 || s.Perf.Bytes >= 2<<20 {
+		t.Errorf("the report of %d findings is %d bytes (%d in the browser), want under 2 MB", scaleFindings, scaleInfo.Size(), s.Perf.Bytes)
+	}
+	if s.Perf.LoadMS < 0 || s.Perf.LoadMS >= 2000 {
+		t.Errorf("the report of %d findings took %.0f ms to its load event in Chromium, want under 2 s", scaleFindings, s.Perf.LoadMS)
+	}
+	if s.Perf.Height > 20_000 {
+		t.Errorf("the report of %d findings is %d px tall, want at most 20,000 (the groups are collapsed)", scaleFindings, s.Perf.Height)
+	}
+	for id, w := range map[string]int{"open-count": counts.Open, "exempt-count": counts.Exempt, "resolved-count": counts.Resolved, "findings-count": scaleFindings} {
+		if s.Numbers[id] != fmt.Sprint(w) {
+			t.Errorf("report at scale: %s on the page is %q, want %d", id, s.Numbers[id], w)
+		}
+	}
+	if len(s.Rows) > report.DefaultRowsPerGroup*report.MaxRowsFactor || len(s.Rows)+s.Perf.Named != scaleFindings || s.Perf.RuleGroups != len(guard.RuleIDs) {
+		t.Errorf("report at scale: %d findings in full, %d by name, %d rule groups; want at most %d in full, %d in all, %d groups",
+			len(s.Rows), s.Perf.Named, s.Perf.RuleGroups, report.DefaultRowsPerGroup*report.MaxRowsFactor, scaleFindings, len(guard.RuleIDs))
+	}
+	if b, err := os.ReadFile(s.Shot); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
+		t.Errorf("report at scale: screenshot %s: %v", s.Shot, err)
+	}
+	for _, r := range s.Requests {
+		if r != "file://"+filepath.ToSlash(scalePath) {
+			t.Errorf("report at scale: the page requested %s", r)
+		}
+	}
+
 	if len(got.Report.Refresh) != 0 || !slices.Equal(got.Dashboard.Refresh, []string{"60"}) {
 		t.Errorf("meta refresh: report %q (want none), dashboard %q (want 60)", got.Report.Refresh, got.Dashboard.Refresh)
 	}

@@ -11,7 +11,9 @@ import (
 // <title> and a <desc> that says every value in words (screen readers read
 // them through aria-labelledby), every bar carries its number as text, and
 // series differ by pattern (solid, hatched) and by name in a legend, never by
-// colour alone. A table beside each chart gives the same numbers.
+// colour alone. A table gives the same numbers. The breakdowns of open
+// findings are tables whose number cells are drawn as bars (CSS only): one
+// view that is both the chart and the table.
 
 // hbarChart is a horizontal bar chart, one labelled bar per group.
 type hbarChart struct {
@@ -71,32 +73,90 @@ const (
 	barGap    = 8
 )
 
-// countChart draws counts as horizontal bars.
-func countChart(id, title, what string, cs []Count) hbarChart {
-	c := hbarChart{ID: id, Title: title, LabelW: 120}
-	maxN := 0
-	for _, x := range cs {
-		maxN = max(maxN, x.N)
-		c.LabelW = max(c.LabelW, min(labelWidth(x.Label), 320))
+// lineChart is the open backlog over time: one point per timeline bucket.
+type lineChart struct {
+	ID, Title, Desc string
+	Width, Height   int
+	BaseY, Left     int
+	MaxY            int
+	MaxText         string
+	Points          string // the polyline's points
+	Dots            []vbar // X, Y: the point; Title, Value
+	Ticks           []tick
+}
+
+// backlogChart draws the findings open at the end of each bucket as a line.
+func backlogChart(t Timeline) lineChart {
+	c := lineChart{ID: "chart-backlog", Title: "Open backlog over time", Width: 760, Height: 200, BaseY: 170, Left: 40, MaxY: 20}
+	n := len(t.Buckets)
+	if n == 0 {
+		c.Desc = "No finding was opened or resolved in this period."
+		return c
 	}
-	c.Width = c.LabelW + 360
-	var words []string
-	for i, x := range cs {
-		b := hbar{Label: x.Label, Value: x.N, ValueText: fmt.Sprint(x.N), Y: 8 + i*(barH+barGap), Fill: fillSolid}
-		if maxN > 0 {
-			b.W = x.N * (c.Width - c.LabelW - 60) / maxN
+	maxN := 1
+	for _, b := range t.Buckets {
+		maxN = max(maxN, b.Backlog)
+	}
+	c.MaxText = fmt.Sprint(maxN)
+	slot := (c.Width - c.Left - 10) / n
+	plot := c.BaseY - c.MaxY
+	labelEvery := max(1, (n+7)/8)
+	var pts, words []string
+	for i, b := range t.Buckets {
+		x := c.Left + i*slot + slot/2
+		y := c.BaseY - b.Backlog*plot/maxN
+		pts = append(pts, fmt.Sprintf("%d,%d", x, y))
+		end := b.Start.Add(t.Step)
+		c.Dots = append(c.Dots, vbar{X: x, Y: y, Value: b.Backlog, Title: fmt.Sprintf("open at the end of %s: %d", bucketLabel(b.Start, t.Step), b.Backlog)})
+		if i%labelEvery == 0 {
+			c.Ticks = append(c.Ticks, tick{X: c.Left + i*slot, Label: bucketLabel(b.Start, t.Step)})
 		}
-		b.TextX = c.LabelW + b.W + 6
-		c.Bars = append(c.Bars, b)
-		words = append(words, fmt.Sprintf("%s: %d", x.Label, x.N))
+		if i == 0 || i == n-1 || b.Backlog != t.Buckets[i-1].Backlog {
+			words = append(words, fmt.Sprintf("%s: %d", bucketLabel(end, t.Step), b.Backlog))
+		}
 	}
-	c.Height = 16 + len(cs)*(barH+barGap)
-	if len(cs) == 0 {
-		c.Height = 40
-		words = append(words, "none")
+	c.Points = strings.Join(pts, " ")
+	first, last := t.Buckets[0].Backlog, t.Buckets[n-1].Backlog
+	trend := "unchanged"
+	switch {
+	case last < first:
+		trend = fmt.Sprintf("shrinking, by %d", first-last)
+	case last > first:
+		trend = fmt.Sprintf("growing, by %d", last-first)
 	}
-	c.Desc = what + ". " + strings.Join(words, "; ") + "."
+	c.Desc = fmt.Sprintf("Findings open at the end of each step of %s: %d after the first step, %d after the last (%s). %s.",
+		Human(t.Step), first, last, trend, strings.Join(words, "; "))
 	return c
+}
+
+// barRow is one row of a breakdown table: a count and the bar drawn behind
+// it, as a share of the table's largest count.
+type barRow struct {
+	Count
+	Pct int
+}
+
+// breakdown is a small table of counts whose number cells are drawn as bars:
+// the chart and its table in one, read by a screen reader as a table.
+type breakdown struct {
+	ID, Title, KeyName string
+	Rows               []barRow
+}
+
+func newBreakdown(id, title, key string, cs []Count) breakdown {
+	b := breakdown{ID: id, Title: title, KeyName: key}
+	maxN := 0
+	for _, c := range cs {
+		maxN = max(maxN, c.N)
+	}
+	for _, c := range cs {
+		r := barRow{Count: c}
+		if maxN > 0 {
+			r.Pct = c.N * 100 / maxN
+		}
+		b.Rows = append(b.Rows, r)
+	}
+	return b
 }
 
 // regionChart draws, per region, the resources located there plus replicas,

@@ -28,7 +28,7 @@ func (p *Posture) Markdown(w io.Writer) error {
 	for _, g := range []struct {
 		name string
 		cs   []Count
-	}{{"rule", p.ByRule}, {"severity", p.BySeverity}, {"subscription", p.BySubscription}, {"region", p.ByRegion}} {
+	}{{"severity", p.BySeverity}, {"rule", p.ByRule}, {"subscription", p.BySubscription}, {"region", p.ByRegion}, {"open for", p.Ageing}} {
 		pf("| %s | open |\n| --- | ---: |\n", g.name)
 		for _, c := range g.cs {
 			pf("| %s | %d |\n", md(c.Label), c.N)
@@ -45,13 +45,15 @@ func (p *Posture) Markdown(w io.Writer) error {
 	}
 	pf(".\n\n")
 	if len(p.Timeline.Buckets) > 0 {
-		pf("| from (UTC) | opened | resolved |\n| --- | ---: | ---: |\n")
+		first, last := p.Timeline.Buckets[0].Backlog, p.Timeline.Buckets[len(p.Timeline.Buckets)-1].Backlog
+		pf("Open backlog: %d at the end of the first step, %d at the end of the last.\n\n", first, last)
+		pf("| from (UTC) | opened | resolved | open at its end |\n| --- | ---: | ---: | ---: |\n")
 		for _, bk := range p.Timeline.Buckets {
 			if bk.Opened > 0 || bk.Resolved > 0 {
-				pf("| %s | %d | %d |\n", ts(bk.Start), bk.Opened, bk.Resolved)
+				pf("| %s | %d | %d | %d |\n", ts(bk.Start), bk.Opened, bk.Resolved, bk.Backlog)
 			}
 		}
-		pf("| **total** | **%d** | **%d** |\n\n", p.Timeline.Opened, p.Timeline.Resolved)
+		pf("| **total** | **%d** | **%d** | |\n\n", p.Timeline.Opened, p.Timeline.Resolved)
 	}
 
 	pf("## Time to detect and time to remediate\n\n| measure | measured | p50 | p90 | p99 | longest |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
@@ -71,21 +73,45 @@ func (p *Posture) Markdown(w io.Writer) error {
 	}
 	pf(". Percentiles are nearest-rank.\n\n")
 
-	pf("## Findings\n\n| status | severity | rule | resource | subscription | region | first seen | resolved | what is wrong |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
-	for _, r := range p.Findings {
-		resolved := "—"
-		if r.ResolvedAt != nil {
-			resolved = ts(*r.ResolvedAt)
+	pf("## Findings by rule, then subscription\n\n")
+	pf("Open and exempt findings, then those resolved; most severe first. Each group lists its first findings in full and the rest by name, per resource group (◐ exempt, ○ resolved). Subscriptions are shown by ID: exportguard does not record their names.\n")
+	for _, g := range p.Groups {
+		pf("\n### `%s`: %s\n", g.Rule, mdCounts(g.GroupCounts))
+		for _, s := range g.Subs {
+			pf("\n#### Subscription %s: %s\n\n", md(s.SubscriptionID), mdCounts(s.GroupCounts))
+			if len(s.Rows) > 0 {
+				pf("| status | severity | resource | resource group | region | who changed it | remediation | first seen | resolved | what is wrong |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+			}
+			for _, r := range s.Rows {
+				resolved := "—"
+				if r.ResolvedAt != nil {
+					resolved = ts(*r.ResolvedAt)
+				}
+				remedy := orDash(r.Remediation)
+				if r.RemedyStep != "" {
+					remedy += " (last step: " + r.RemedyStep + ")"
+				}
+				pf("| %s | %s | [%s](%s) | %s | %s | %s | %s | %s | %s | %s |\n", r.Status, md(r.Severity), md(r.ResourceName), r.PortalURL,
+					md(orDash(r.ResourceGroup)), md(orDash(r.Region)), md(orDash(r.Caller)), md(remedy), ts(r.FirstSeen), resolved, md(r.Message))
+			}
+			if s.MoreN > 0 {
+				if len(s.Rows) > 0 {
+					pf("\n%d more, by resource group:\n\n", s.MoreN)
+				} else {
+					pf("%d finding(s), by resource group:\n\n", s.MoreN)
+				}
+				for _, l := range s.More {
+					rg := l.ResourceGroup
+					if rg == "" {
+						rg = "(no resource group)"
+					}
+					pf("- **%s** (%d): %s\n", md(rg), len(l.Names), md(strings.Join(l.Names, ", ")))
+				}
+			}
 		}
-		msg := r.Message
-		if r.Remediation != "" {
-			msg += " (remediation: " + r.Remediation + ")"
-		}
-		pf("| %s | %s | `%s` | [%s](%s) | %s | %s | %s | %s | %s |\n", r.Status, md(r.Severity), r.Rule, md(r.ResourceName), r.PortalURL,
-			md(r.SubscriptionID), md(orDash(r.Region)), ts(r.FirstSeen), resolved, md(msg))
 	}
-	if len(p.Findings) == 0 {
-		pf("| — | | | | | | | | no findings |\n")
+	if len(p.Groups) == 0 {
+		pf("\nNo findings.\n")
 	}
 
 	pf("\n## Just-in-time access\n\n### Grants being watched (%d)\n\n", len(p.Grants))
@@ -129,7 +155,12 @@ func (p *Posture) Markdown(w io.Writer) error {
 		pf("\n")
 	}
 
-	pf("## Where data lives, and where it may\n\nAllowed: **%s**.\n\n", md(p.Allowed))
+	pf("## Where data lives, and where it may\n\nAllowed: **%s**. ", md(p.Allowed))
+	if p.OutsideRegions > 0 {
+		pf("**%d resource(s) and replica(s) in %d region(s) outside the allowed set.**\n\n", p.OutsideResources, p.OutsideRegions)
+	} else {
+		pf("Nothing is known to live outside the allowed set.\n\n")
+	}
 	pf("| region | geography | allowed | resources there | replicas there (open findings) | open findings there |\n| --- | --- | --- | ---: | ---: | ---: |\n")
 	for _, r := range p.Residency {
 		allowed := "yes"
@@ -149,6 +180,15 @@ func (p *Posture) Markdown(w io.Writer) error {
 func md(s string) string {
 	s = strings.NewReplacer("\r", " ", "\n", " ", "|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
 	return strings.TrimSpace(s)
+}
+
+// mdCounts says a group's counts.
+func mdCounts(c GroupCounts) string {
+	s := fmt.Sprintf("**%d open**", c.Open)
+	if c.Worst != "" {
+		s += " (worst: " + c.Worst + ")"
+	}
+	return s + fmt.Sprintf(", %d exempt, %d resolved", c.Exempt, c.Resolved)
 }
 
 func orDash(s string) string {

@@ -1,8 +1,11 @@
 // Package report turns a store into a picture of the compliance posture: the
-// open findings by rule, severity, subscription and region; a timeline of
-// findings opened and resolved; time to detect and time to remediate; JIT grants
-// and overstays; exemptions and when they expire; and where data lives against
-// where it is allowed. Build reads the store into a Posture; HTML renders it as
+// open findings by rule, severity, subscription, region and age; a timeline of
+// findings opened and resolved, and the open backlog over it; time to detect
+// and time to remediate; the findings by rule, then subscription, with who
+// changed each resource and what is being done; JIT grants and overstays;
+// exemptions and when they expire; and where data lives against where it is
+// allowed. It is read by an officer at the size a baseline scan makes (10,000
+// findings), so the page stays small (see groups.go). Build reads the store into a Posture; HTML renders it as
 // one self-contained page (inline CSS and server-drawn SVG, no script and no
 // resource fetched at view time) and Markdown as text for a ticket.
 //
@@ -10,6 +13,13 @@
 //
 //   - Findings and their counts are the store's findings as they stand now.
 //     "Open" counts only status open; exempt findings are counted apart.
+//   - Who changed a resource is the caller of the change that last opened its
+//     finding (the transition's trigger, else its change record), else the
+//     finding's trigger, else the principal its evidence names. What is being
+//     done is the finding's remediation status and the trail's last
+//     remediation record about it since it last opened.
+//   - The backlog at the end of a timeline step replays every transition of
+//     the trail (to open; to resolved or exempt) up to then.
 //   - The timeline counts finding transitions in the audit trail, read
 //     partition by partition (every chain AuditHeads names, the seals'
 //     aside): a transition to open in a change or sweep record is a finding
@@ -68,6 +78,11 @@ type Options struct {
 	// Refresh, when positive, makes the HTML page reload itself this often
 	// (the live dashboard).
 	Refresh time.Duration
+	// RowsPerGroup is how many findings of each group (a rule's findings in
+	// one subscription) are listed in full, the rest by name: 0 means
+	// DefaultRowsPerGroup, a negative number every finding. Unless every
+	// finding is listed, at most MaxRowsFactor times as many are in all.
+	RowsPerGroup int
 }
 
 // auditPage is how many audit records one ListAudit call reads.
@@ -89,6 +104,11 @@ type Posture struct {
 	BySubscription []Count
 	ByRegion       []Count
 	Findings       []Row // open and exempt, then resolved (within Since)
+	// Groups are Findings by rule, then subscription, for reading: each
+	// lists its first rows in full and the rest by name (Options.RowsPerGroup).
+	Groups []RuleGroup
+	// Ageing counts open findings by how long they have been open.
+	Ageing []Count
 
 	Timeline Timeline
 	Detect   Stats // time to detect
@@ -102,6 +122,9 @@ type Posture struct {
 	Overstays  []OverstayRow
 	Exemptions []ExemptionRow
 	Residency  []RegionRow
+	// OutsideResources counts the resources and replicas in regions outside
+	// the allowed set, and OutsideRegions those regions.
+	OutsideResources, OutsideRegions int
 }
 
 // Totals counts findings by status.
@@ -124,14 +147,26 @@ type Row struct {
 	Status         string
 	SubscriptionID string
 	ResourceID     string
-	ResourceName   string
+	ResourceName   string // the last segment of ResourceID
+	ResourceGroup  string // "" when the ID names none
 	Region         string // display name, or "" when unknown
-	FirstSeen      time.Time
-	LastSeen       time.Time
-	ResolvedAt     *time.Time
-	Message        string
-	Remediation    string // e.g. "planned (dry-run)"; "" when none
-	PortalURL      string
+	// Caller is who made the change that last opened the finding (a UPN, or
+	// an app or object ID), as the audit trail or the finding's trigger
+	// records it; for an access finding, the principal its evidence names.
+	Caller string
+	// OpenedAt is when the finding last opened (the trail's last transition
+	// to open, else FirstSeen): the ageing of open findings counts from it.
+	OpenedAt    time.Time
+	FirstSeen   time.Time
+	LastSeen    time.Time
+	ResolvedAt  *time.Time
+	Message     string
+	Remediation string // e.g. "planned (dry-run)"; "" when none
+	// RemedyStep is the last remediation record of the trail about the
+	// finding ("approved", "failed", …) and RemedyAt its time; "" when none.
+	RemedyStep string
+	RemedyAt   time.Time
+	PortalURL  string
 }
 
 // Timeline counts transitions in equal buckets.
@@ -146,6 +181,10 @@ type Timeline struct {
 type Bucket struct {
 	Start            time.Time
 	Opened, Resolved int
+	// Backlog is how many findings were open at the bucket's end (or at the
+	// report's time, for a bucket that ends after it), as the audit trail's
+	// transitions tell: every transition before it counts, Since or not.
+	Backlog int
 }
 
 // Stats summarises durations: nearest-rank percentiles.
@@ -236,8 +275,11 @@ func Build(ctx context.Context, src Source, pol *guard.Policy, opt Options) (*Po
 	for i := range resources {
 		byKey[guard.IDKey(resources[i].ID)] = &resources[i]
 	}
-	p.findings(fs, byKey, pol)
+	p.findings(fs, byKey, pol, trail)
+	p.groups(opt.RowsPerGroup)
 	p.timeline(trail)
+	p.backlog(trail)
+	p.ageing()
 	p.times(trail, fs)
 	p.access(grants, fs)
 	p.exemptions(pol, fs)
@@ -250,19 +292,28 @@ type trail struct {
 	transitions []transition // to open, resolved or exempt, and remediation.applied; each finding's in Seq order
 	byEvent     map[string]time.Time
 	byCorr      map[string]time.Time
+	opened      map[string]transition // each finding's last transition to open
+	remedy      map[string]step       // each finding's last remediation record
+}
+
+// step is a remediation record of the trail: its kind without the
+// "remediation." prefix (planned, approved, applied, failed, …) and when.
+type step struct {
+	Kind string
+	At   time.Time
 }
 
 type transition struct {
 	At        time.Time
 	Kind      string // open, resolved, exempt, remediated
 	FindingID string
-	Trigger   guard.Trigger
+	Trigger   guard.Trigger // Caller: the transition's, else its change record's
 }
 
 // readTrail reads every partition's chain: a finding's records are all in its
 // partition, in Seq order, so each finding's transitions are in order.
 func readTrail(ctx context.Context, src Source) (*trail, error) {
-	t := &trail{byEvent: map[string]time.Time{}, byCorr: map[string]time.Time{}}
+	t := &trail{byEvent: map[string]time.Time{}, byCorr: map[string]time.Time{}, opened: map[string]transition{}, remedy: map[string]step{}}
 	heads, err := src.AuditHeads(ctx, time.Time{})
 	if err != nil {
 		return nil, fmt.Errorf("report: list the audit trail's partitions: %w", err)
@@ -308,12 +359,25 @@ func (t *trail) readPartition(ctx context.Context, src Source, partition string)
 				for _, tr := range d.Transitions {
 					switch tr.To {
 					case guard.StatusOpen, guard.StatusResolved, guard.StatusExempt:
-						t.transitions = append(t.transitions, transition{At: r.At.UTC(), Kind: string(tr.To),
-							FindingID: tr.FindingID, Trigger: tr.Trigger})
+						x := transition{At: r.At.UTC(), Kind: string(tr.To), FindingID: tr.FindingID, Trigger: tr.Trigger}
+						if x.Trigger.Caller == "" {
+							x.Trigger.Caller = d.Caller
+						}
+						t.transitions = append(t.transitions, x)
+						if tr.To == guard.StatusOpen {
+							t.opened[tr.FindingID] = x
+						}
 					}
 				}
-			case "remediation.applied":
-				t.transitions = append(t.transitions, transition{At: r.At.UTC(), Kind: "remediated", FindingID: r.Subject})
+			default:
+				kind, ok := strings.CutPrefix(r.Kind, "remediation.")
+				if !ok {
+					continue
+				}
+				t.remedy[r.Subject] = step{Kind: kind, At: r.At.UTC()}
+				if kind == "applied" {
+					t.transitions = append(t.transitions, transition{At: r.At.UTC(), Kind: "remediated", FindingID: r.Subject})
+				}
 			}
 		}
 		if len(recs) < auditPage {
@@ -341,7 +405,7 @@ func statusRank(s guard.Status) int {
 	return 2
 }
 
-func (p *Posture) findings(fs []guard.Finding, res map[string]*guard.Resource, pol *guard.Policy) {
+func (p *Posture) findings(fs []guard.Finding, res map[string]*guard.Resource, pol *guard.Policy, t *trail) {
 	byRule, bySev, bySub, byReg := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	for _, f := range fs {
 		p.Totals.Findings++
@@ -360,7 +424,7 @@ func (p *Posture) findings(fs []guard.Finding, res map[string]*guard.Resource, p
 		if f.Status == guard.StatusResolved && !p.Since.IsZero() && (f.ResolvedAt == nil || f.ResolvedAt.Before(p.Since)) {
 			continue
 		}
-		p.Findings = append(p.Findings, row(f, res, pol.Cloud))
+		p.Findings = append(p.Findings, row(f, res, pol.Cloud, t))
 	}
 	sort.SliceStable(p.Findings, func(i, j int) bool {
 		a, b := p.Findings[i], p.Findings[j]
@@ -422,10 +486,26 @@ func regionLabel(name string) string {
 	return name
 }
 
-func row(f guard.Finding, res map[string]*guard.Resource, cloud string) Row {
+func row(f guard.Finding, res map[string]*guard.Resource, cloud string, t *trail) Row {
 	r := Row{ID: f.ID, Rule: f.Rule, Severity: f.Severity, Status: string(f.Status), SubscriptionID: f.SubscriptionID,
-		ResourceID: f.ResourceID, ResourceName: lastSegment(f.ResourceID), FirstSeen: f.FirstSeen.UTC(), LastSeen: f.LastSeen.UTC(),
+		ResourceID: f.ResourceID, ResourceName: lastSegment(f.ResourceID), ResourceGroup: resourceGroupOf(f.ResourceID),
+		FirstSeen: f.FirstSeen.UTC(), LastSeen: f.LastSeen.UTC(), OpenedAt: f.FirstSeen.UTC(),
 		ResolvedAt: f.ResolvedAt, Message: f.Message, PortalURL: portalURL(cloud, f.ResourceID)}
+	if f.Status == guard.StatusOpen {
+		r.Caller = f.Trigger.Caller // the trigger of its latest transition: the opening
+	}
+	if o, ok := t.opened[f.ID]; ok {
+		r.OpenedAt = o.At
+		if o.Trigger.Caller != "" {
+			r.Caller = o.Trigger.Caller
+		}
+	}
+	if r.Caller == "" {
+		r.Caller = principalOf(f.Evidence)
+	}
+	if s, ok := t.remedy[f.ID]; ok && !s.At.Before(r.OpenedAt) { // about this opening, not an earlier one
+		r.RemedyStep, r.RemedyAt = s.Kind, s.At
+	}
 	if reg := findingRegion(f, res); reg != "" {
 		r.Region = regionLabel(reg)
 	}
@@ -470,6 +550,17 @@ func portalURL(cloud, resourceID string) string {
 		host = "portal.azure.us"
 	}
 	return "https://" + host + "/#@/resource" + resourceID
+}
+
+// resourceGroupOf is the resource group an ARM ID names, or "".
+func resourceGroupOf(id string) string {
+	parts := strings.Split(strings.Trim(id, "/"), "/")
+	for i := 0; i+1 < len(parts); i++ {
+		if strings.EqualFold(parts[i], "resourceGroups") {
+			return parts[i+1]
+		}
+	}
+	return ""
 }
 
 func lastSegment(id string) string {
@@ -752,6 +843,10 @@ func (p *Posture) residency(pol *guard.Policy, resources []guard.Resource, fs []
 	}
 	for _, r := range rows {
 		p.Residency = append(p.Residency, *r)
+		if !r.Allowed && r.Resources+r.Replicas > 0 {
+			p.OutsideResources += r.Resources + r.Replicas
+			p.OutsideRegions++
+		}
 	}
 	sort.Slice(p.Residency, func(i, j int) bool {
 		a, b := p.Residency[i], p.Residency[j]

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,6 +25,8 @@ const (
 	sa  = rg + "/providers/Microsoft.Storage/storageAccounts/itardrawings"
 	vm  = rg + "/providers/Microsoft.Compute/virtualMachines/vm-cad-01"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
 
 var t0 = time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC)
 
@@ -65,17 +71,21 @@ func fixture(t *testing.T) (*sqlite.Store, *guard.Policy) {
 		facts["verdicts"] = []any{}
 		return facts
 	}
-	audit(at(2), "change", sa, sa, change(map[string]any{"eventId": "e1", "correlationId": "c1", "eventTime": at(0)}, cmk, sa, "open", trig("e1", "c1")))
+	audit(at(2), "change", sa, sa, change(map[string]any{"eventId": "e1", "correlationId": "c1", "eventTime": at(0), "caller": "eng@contoso.com"}, cmk, sa, "open", trig("e1", "c1")))
+	audit(at(10), "remediation.planned", sa, cmk, map[string]any{"action": "storage.set-cmk"})
 	audit(at(5), "change", sa, sa, change(map[string]any{"eventId": "e2", "correlationId": "c2", "eventTime": at(0)}, repl, sa, "open", trig("e2-from-event-grid", "C2")))
 	audit(at(30), "remediation.applied", sa, repl, map[string]any{"action": "storage.set-sku"})
 	audit(at(40), "change", sa, sa, change(map[string]any{"eventId": "e9"}, repl, sa, "resolved", trig("e9", "")))
 	audit(at(60), "sweep", vm, vm, change(map[string]any{"eventId": "sweep-x", "source": "timer"}, jit, vm, "open", map[string]any{"source": "timer", "eventId": "sweep-x"}))
 	audit(at(80), "sweep", vm, vm, change(map[string]any{"eventId": "sweep-y", "source": "timer"}, jit, vm, "resolved", map[string]any{"source": "timer", "eventId": "sweep-y"}))
-	audit(at(90), "change", sa, sa, change(map[string]any{"eventId": "e3", "correlationId": "c3", "eventTime": at(89)}, repl, sa, "open", trig("e3", "c3")))
+	reopen := trig("e3", "c3")
+	reopen["caller"] = "ops@contoso.com"
+	audit(at(90), "change", sa, sa, change(map[string]any{"eventId": "e3", "correlationId": "c3", "eventTime": at(89), "caller": "ops@contoso.com"}, repl, sa, "open", reopen))
 
 	resolvedJIT := at(80)
 	put(guard.Finding{ID: cmk, Rule: guard.RuleEncryptionCMK, Severity: "medium", Status: guard.StatusOpen, SubscriptionID: sub, ResourceID: sa,
-		Message: "Storage account itardrawings uses <Microsoft-managed> keys.", FirstSeen: at(2), LastSeen: at(2)})
+		Message: "Storage account itardrawings uses <Microsoft-managed> keys.", FirstSeen: at(2), LastSeen: at(2),
+		Remediation: guard.Remediation{Action: "storage.set-cmk", Mode: "approve", Status: "awaiting-approval"}})
 	put(guard.Finding{ID: repl, Rule: guard.RuleResidencyReplication, Severity: "high", Status: guard.StatusOpen, SubscriptionID: sub, ResourceID: sa,
 		Message: "replicates to westeurope", FirstSeen: at(5), LastSeen: at(90),
 		Evidence: map[string]any{"secondaryLocation": "westeurope"}})
@@ -152,8 +162,48 @@ func TestBuild(t *testing.T) {
 	if diff := cmp.Diff(wantOrder, order); diff != "" {
 		t.Errorf("findings order (-want +got):\n%s", diff)
 	}
-	if r := p.Findings[0]; r.PortalURL != "https://portal.azure.us/#@/resource"+sa || r.Region != "East US" || r.ResourceName != "itardrawings" {
+	if r := p.Findings[0]; r.PortalURL != "https://portal.azure.us/#@/resource"+sa || r.Region != "East US" || r.ResourceName != "itardrawings" || r.ResourceGroup != "rg-itar-eng" {
 		t.Errorf("row %+v", r)
+	}
+	// Who changed it: the caller of the change that last opened the finding
+	// (the transition's, else its record's); for the overstay, its evidence.
+	// What is being done: the finding's remediation and the trail's last step.
+	type who struct{ Rule, Caller, Remediation, Step string }
+	var whos []who
+	for _, r := range p.Findings {
+		whos = append(whos, who{r.Rule, r.Caller, r.Remediation, r.RemedyStep})
+	}
+	wantWho := []who{
+		{guard.RuleResidencyReplication, "ops@contoso.com", "", ""}, // the fix applied was before it reopened
+		{guard.RuleEncryptionCMK, "eng@contoso.com", "awaiting-approval (approve)", "planned"},
+		{guard.RuleResidencyLocation, "", "", ""},
+		{guard.RuleJITOverstay, "from 203.0.113.10", "", ""},
+	}
+	if diff := cmp.Diff(wantWho, whos); diff != "" {
+		t.Errorf("who and what is being done (-want +got):\n%s", diff)
+	}
+	if r := p.Findings[0]; !r.OpenedAt.Equal(at(90)) {
+		t.Errorf("the reopened replication finding opened at %v, want %v (its last opening)", r.OpenedAt, at(90))
+	}
+	// The backlog: open findings at the end of each 5-minute step.
+	var backlog []int
+	for _, b := range p.Timeline.Buckets {
+		backlog = append(backlog, b.Backlog)
+	}
+	if diff := cmp.Diff([]int{1, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 2, 2, 2, 2, 1, 1, 2}, backlog); diff != "" {
+		t.Errorf("backlog per step (-want +got):\n%s", diff)
+	}
+	// Groups: rules with the most severe open finding first, then those with none open.
+	var groups []string
+	for _, g := range p.Groups {
+		groups = append(groups, fmt.Sprintf("%s %d/%d/%d %s", g.Rule, g.Open, g.Exempt, g.Resolved, g.Worst))
+	}
+	wantGroups := []string{"residency.replication 1/0/0 high", "encryption.cmk 1/0/0 medium", "access.jit-overstay 0/0/1 ", "residency.location 0/1/0 "}
+	if diff := cmp.Diff(wantGroups, groups); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]Count{{"under 1 day", "under 1 day", 2}, {"1 to 7 days", "1 to 7 days", 0}, {"7 to 30 days", "7 to 30 days", 0}, {"over 30 days", "over 30 days", 0}}, p.Ageing); diff != "" {
+		t.Errorf("ageing (-want +got):\n%s", diff)
 	}
 
 	// Timeline: 4 openings, 2 resolutions, in 5-minute steps from 09:00 to 10:30.
@@ -255,13 +305,25 @@ var (
 )
 
 func TestHTMLIsSelfContained(t *testing.T) {
+	const secret = "https://contoso.webhook.office.com/webhookb2/SECRET-TOKEN"
 	for _, refresh := range []time.Duration{0, time.Minute} {
-		p := build(t, Options{Refresh: refresh})
-		var b bytes.Buffer
+		st, pol := fixture(t)
+		pol.Notify = guard.Notify{Teams: guard.Target{URL: secret}, Webhook: guard.Target{URL: secret}}
+		p, err := Build(context.Background(), st, pol, Options{Now: at(120), Refresh: refresh})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b, m bytes.Buffer
 		if err := p.HTML(&b); err != nil {
 			t.Fatal(err)
 		}
+		if err := p.Markdown(&m); err != nil {
+			t.Fatal(err)
+		}
 		page := b.String()
+		if strings.Contains(page+m.String(), "SECRET-TOKEN") {
+			t.Error("the report shows a notification URL")
+		}
 		if m := loaders.FindString(page); m != "" {
 			t.Errorf("the page loads or runs something: %q", m)
 		}
@@ -292,8 +354,8 @@ func TestHTMLIsAccessible(t *testing.T) {
 	}
 	page := b.String()
 	svgs := regexp.MustCompile(`(?s)<svg role="img" aria-labelledby="([^" ]+)-title ([^" ]+)-desc"[^>]*>\s*<title id="([^"]+)">([^<]+)</title>\s*<desc id="([^"]+)">([^<]+)</desc>`).FindAllStringSubmatch(page, -1)
-	if len(svgs) != 6 {
-		t.Fatalf("%d charts with a title and description, want 6 (rule, severity, subscription, region, timeline, residency)", len(svgs))
+	if len(svgs) != 3 {
+		t.Fatalf("%d charts with a title and description, want 3 (timeline, backlog, residency)", len(svgs))
 	}
 	for _, m := range svgs {
 		if m[3] != m[1]+"-title" || m[5] != m[2]+"-desc" {
@@ -302,11 +364,22 @@ func TestHTMLIsAccessible(t *testing.T) {
 	}
 	// The descriptions say the numbers in words.
 	for _, want := range []string{
-		"residency.replication: 1", "4 finding(s) opened and 2 resolved, in steps of 5m",
+		"4 finding(s) opened and 2 resolved, in steps of 5m",
+		"Findings open at the end of each step of 5m: 1 after the first step, 2 after the last (growing, by 1).",
 		"West Europe, not allowed: 1 resource(s), 1 replica(s)",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("no chart description says %q", want)
+		}
+	}
+	// The breakdowns are tables (a screen reader reads them as such) whose
+	// number cells are drawn as bars; no breakdown is drawn twice.
+	for _, want := range []string{
+		`<tr data-key="residency.replication"><th scope="row">residency.replication</th><td class="n" style="--w:100%">1</td></tr>`,
+		`<tr data-key="under 1 day"><th scope="row">under 1 day</th><td class="n" style="--w:100%">2</td></tr>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
 		}
 	}
 	// Series differ by pattern and by label, not by colour alone.
@@ -328,12 +401,16 @@ func TestMarkdownTellsTheSameFacts(t *testing.T) {
 		"**2 open**, 1 exempt, 1 resolved; 4 finding(s) in all.",
 		"| residency.replication | 1 |",
 		"| East US | 2 |",
-		"| **total** | **4** | **2** |",
+		"| under 1 day | 2 |",
+		"| **total** | **4** | **2** | |",
+		"Open backlog: 1 at the end of the first step, 2 at the end of the last.",
+		"### `encryption.cmk`: **1 open** (worst: medium), 0 exempt, 0 resolved",
 		"| time to detect | 4 | 2m | 10m | 10m | 10m |",
 		"| time to remediate | 2 | 20m | 25m | 25m | 25m |",
-		"| open | medium | `encryption.cmk` | [itardrawings](https://portal.azure.us/#@/resource" + sa + ")",
+		"| open | medium | [itardrawings](https://portal.azure.us/#@/resource" + sa + ") | rg-itar-eng | East US | eng@contoso.com | awaiting-approval (approve) (last step: planned) |",
 		"uses &lt;Microsoft-managed&gt; keys.",
 		"| West Europe | Europe | **NO** | 1 | 1 | 0 |",
+		"**2 resource(s) and replica(s) in 1 region(s) outside the allowed set.**",
 		"| `" + rg + "` | residency.location |",
 		"### Grants being watched (2)",
 		"### Overstays (1)",
@@ -363,5 +440,131 @@ func TestEmptyStore(t *testing.T) {
 	}
 	if !strings.Contains(h.String(), `data-testid="open-count">0<`) || !strings.Contains(h.String(), "nothing opened or resolved in this period") {
 		t.Error("an empty store's page does not say so")
+	}
+}
+
+// TestGolden renders the fixture as a person reads it; -update rewrites
+// testdata/golden (read the diff).
+func TestGolden(t *testing.T) {
+	p := build(t, Options{})
+	for name, render := range map[string]func(*bytes.Buffer) error{
+		"report.html": func(b *bytes.Buffer) error { return p.HTML(b) },
+		"report.md":   func(b *bytes.Buffer) error { return p.Markdown(b) },
+	} {
+		var b bytes.Buffer
+		if err := render(&b); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", "golden", name)
+		if *update {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run with -update to write it)", err)
+		}
+		if diff := cmp.Diff(string(want), b.String()); diff != "" {
+			t.Errorf("%s (-golden +got):\n%s", name, diff)
+		}
+	}
+}
+
+// manyFindings is a posture of n findings of one rule in subs
+// subscriptions, plus one of another rule.
+func manyFindings(n, subs int) *Posture {
+	p := &Posture{GeneratedAt: t0}
+	for i := range n {
+		sub := fmt.Sprintf("00000000-0000-0000-0000-%012d", i%subs)
+		id := fmt.Sprintf("/subscriptions/%s/resourceGroups/rg-itar-eng/providers/Microsoft.Storage/storageAccounts/sa%05d", sub, i)
+		status := "open"
+		if i%10 == 9 {
+			status = "resolved"
+		}
+		p.Findings = append(p.Findings, Row{ID: fmt.Sprint(i), Rule: guard.RuleEncryptionCMK, Severity: "medium", Status: status,
+			SubscriptionID: sub, ResourceID: id, ResourceName: lastSegment(id), ResourceGroup: "rg-itar-eng"})
+	}
+	p.Findings = append(p.Findings, Row{ID: "x", Rule: guard.RuleTransitTLS, Severity: "high", Status: "open", SubscriptionID: sub,
+		ResourceID: sa, ResourceName: "itardrawings", ResourceGroup: "rg-itar-eng"})
+	return p
+}
+
+// Every finding is on the page once: in full while the group's and the
+// page's bounds allow, else by name; the most severe group comes first.
+func TestGroupsBoundRowsAndNameEveryFinding(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		n, subs   int
+		per       int
+		wantFull  int // rows in full, in all
+		wantFirst int // rows in full of the first encryption.cmk group
+	}{
+		{"small group, all in full", 10, 1, 0, 11, 10},
+		{"default bound per group", 300, 1, 0, 26, 25},
+		{"a bound given", 300, 1, 5, 6, 5},
+		{"every finding in full", 300, 1, -1, 301, 300},
+		{"every finding in full, many groups", 5000, 100, -1, 5001, 50},
+		{"the page's bound", 5000, 100, 30, 30 * MaxRowsFactor, 30},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := manyFindings(tc.n, tc.subs)
+			p.groups(tc.per)
+			if len(p.Groups) != 2 || p.Groups[0].Rule != guard.RuleTransitTLS {
+				t.Fatalf("groups %+v: want transit.tls (high) first, then encryption.cmk", p.Groups)
+			}
+			seen := map[string]int{}
+			full := 0
+			for _, g := range p.Groups {
+				for _, s := range g.Subs {
+					full += len(s.Rows)
+					for _, r := range s.Rows {
+						seen[r.ResourceName]++
+					}
+					named := 0
+					for _, l := range s.More {
+						for _, n := range l.Names {
+							seen[strings.TrimPrefix(n, "○ ")]++
+							named++
+						}
+					}
+					if named != s.MoreN || s.Open+s.Exempt+s.Resolved != len(s.Rows)+s.MoreN {
+						t.Errorf("%s: %d named, MoreN %d, counts %+v, %d rows", g.Rule, named, s.MoreN, s.GroupCounts, len(s.Rows))
+					}
+				}
+			}
+			if full != tc.wantFull || len(p.Groups[1].Subs[0].Rows) != tc.wantFirst {
+				t.Errorf("%d rows in full (want %d), %d of the big group (want %d)", full, tc.wantFull, len(p.Groups[1].Subs[0].Rows), tc.wantFirst)
+			}
+			if len(seen) != tc.n+1 {
+				t.Errorf("%d findings on the page, want %d", len(seen), tc.n+1)
+			}
+			for name, k := range seen {
+				if k != 1 {
+					t.Errorf("%s is on the page %d times", name, k)
+				}
+			}
+		})
+	}
+}
+
+func TestAgeing(t *testing.T) {
+	now := t0
+	p := &Posture{GeneratedAt: now}
+	for _, age := range []time.Duration{time.Hour, 23 * time.Hour, 24 * time.Hour, 6 * 24 * time.Hour, 8 * 24 * time.Hour, 40 * 24 * time.Hour} {
+		p.Findings = append(p.Findings, Row{Status: "open", OpenedAt: now.Add(-age)})
+	}
+	p.Findings = append(p.Findings, Row{Status: "resolved", OpenedAt: now.Add(-time.Hour)}, Row{Status: "exempt", OpenedAt: now.Add(-time.Hour)})
+	p.ageing()
+	var got []int
+	for _, c := range p.Ageing {
+		got = append(got, c.N)
+	}
+	if diff := cmp.Diff([]int{2, 2, 1, 1}, got); diff != "" {
+		t.Errorf("ageing (-want +got):\n%s", diff)
 	}
 }

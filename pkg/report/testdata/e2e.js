@@ -6,6 +6,7 @@
 // Environment:
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //   REPORT_URL      file:// URL of the rendered report
+//   SCALE_URL       file:// URL of a report of 10,000 findings
 //   DASHBOARD_URL   http://127.0.0.1:PORT/api/dashboard, signed in
 //   ANONYMOUS_URL   the same dashboard without App Service authentication's principal
 //   ARTEFACTS       directory for the screenshots
@@ -13,6 +14,9 @@
 // It prints one JSON object on stdout: for each page, the numbers read off it
 // (by data-testid), the finding rows, the charts' accessible names, the meta
 // refresh, and every request the page made; and the anonymous answer's status.
+// For the report at scale, also what the browser measured: the navigation's
+// time to the load event and to the first contentful paint, the page's size
+// and height, and how many findings it lists in full and by name.
 'use strict';
 
 const path = require('path');
@@ -39,9 +43,24 @@ async function read(page, url, shot) {
   const charts = await page.locator('svg[role="img"]').evaluateAll((svgs) => svgs.map((s) =>
     s.getAttribute('aria-labelledby').split(' ').map((id) => document.getElementById(id).textContent).join(' — ')));
   const refresh = await page.locator('meta[http-equiv="refresh"]').evaluateAll((ms) => ms.map((m) => m.getAttribute('content')));
-  const visible = await page.getByText('Open findings by rule', { exact: true }).first().isVisible();
+  const visible = await page.getByText('Open findings at a glance', { exact: true }).first().isVisible();
+  // Measured by the browser: the navigation (request to load event) and the
+  // first contentful paint; the page's height; findings in full and by name
+  // (each resource group's list says how many it names).
+  const perf = await page.evaluate(() => {
+    const nav = performance.getEntriesByType('navigation')[0];
+    const fcp = performance.getEntriesByType('paint').find((e) => e.name === 'first-contentful-paint');
+    let named = 0;
+    for (const li of document.querySelectorAll('ul.more > li')) {
+      const m = li.textContent.match(/\((\d+)\):/);
+      if (m) named += Number(m[1]);
+    }
+    return { loadMs: nav ? nav.loadEventEnd - nav.startTime : -1, fcpMs: fcp ? fcp.startTime : -1,
+      bytes: document.documentElement.outerHTML.length, height: document.documentElement.scrollHeight,
+      ruleGroups: document.querySelectorAll('[data-testid="rule-group"]').length, named };
+  });
   await page.screenshot({ path: shot, fullPage: true });
-  return { status: resp ? resp.status() : 0, title: await page.title(), numbers, rows, charts, refresh, visible, requests, screenshot: shot };
+  return { perf, status: resp ? resp.status() : 0, title: await page.title(), numbers, rows, charts, refresh, visible, requests, screenshot: shot };
 }
 
 (async () => {
@@ -56,6 +75,7 @@ async function read(page, url, shot) {
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
     const out = {};
     out.report = await read(await context.newPage(), process.env.REPORT_URL, path.join(process.env.ARTEFACTS, 'report.png'));
+    out.scale = await read(await context.newPage(), process.env.SCALE_URL, path.join(process.env.ARTEFACTS, 'report-10000.png'));
     out.dashboard = await read(await context.newPage(), process.env.DASHBOARD_URL, path.join(process.env.ARTEFACTS, 'dashboard.png'));
     const anon = await context.newPage();
     const resp = await anon.goto(process.env.ANONYMOUS_URL, { waitUntil: 'load', timeout: 30000 });
