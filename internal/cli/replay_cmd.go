@@ -89,7 +89,7 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 			var arms []*replay.ARM
 			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: stderr,
 				// Remediation reads and writes the session's recorded ARM.
-				Bind: func(a *replay.ARM) { arms = append(arms, a); bindRemediation(pl, a) },
+				Bind:     func(a *replay.ARM) { arms = append(arms, a); bindRemediation(pl, a) },
 				Progress: func(n string, l int) { name, lines = filepath.Base(n), l; prog.tick(read) }}
 			var total replay.Stats
 			for _, path := range args {
