@@ -102,7 +102,8 @@ func (a *App) newRootCommand() *cobra.Command {
 	root.Flags().BoolP("version", "v", false, "print the version and the commit it was built from")
 	root.AddCommand(a.newVersionCommand())
 	root.AddCommand(a.newServeCommand(), a.newReplayCommand(), a.newPolicyCommand(), a.newAuditCommand(), a.newRemediateCommand(),
-		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newHealthCommand())
+		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newHealthCommand(),
+		a.newRulesCommand())
 	return root
 }
 
