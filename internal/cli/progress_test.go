@@ -15,6 +15,8 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
 	"github.com/exportguard/exportguard/pkg/eventhubs/ehtest"
+	"github.com/exportguard/exportguard/pkg/resourcegraph/rgtest"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 )
 
 // Progress through a terminal that is a buffer (App.IsTerminal) and a clock
@@ -339,5 +341,41 @@ func TestRecordSaysWhatItConnectsTo(t *testing.T) {
 				t.Errorf("stderr %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// scan on a terminal: it says what it signs in to, draws its count with a
+// percentage of the records Resource Graph announced, and the table starts
+// at column 0 with nothing of the progress line left.
+func TestScanOnATerminal(t *testing.T) {
+	t.Parallel()
+	srv := rgtest.New()
+	defer srv.Close()
+	for i := range 5 {
+		srv.Put(outOfUS(scanAccount(scanSubA, fmt.Sprintf("stout%d", i))))
+	}
+	app := testApp()
+	app.NewARM = func(cloudName string, _ resourcemanager.Options) (*resourcemanager.Client, error) {
+		return resourcemanager.NewDefault(cloudName, resourcemanager.Options{Credential: rgtest.Credential(), ARM: srv.ClientOptions()})
+	}
+	screen := onTerminal(app, newStepClock(time.Second))
+	if err := app.Run(t.Context(), []string{"scan", "--store", "memory:", "--subscription", scanSubA}); err != nil {
+		t.Fatalf("%v\n%s", err, screen)
+	}
+	raw := screen.String()
+	for _, want := range []string{"scanning 1 subscription(s) in AzureCloud with Resource Graph (signing in with DefaultAzureCredential)…\n", "resources judged, ", "%"} {
+		if !strings.Contains(raw, want) {
+			t.Errorf("the terminal was not shown %q: %q", want, raw)
+		}
+	}
+	found := false
+	for _, l := range screenLines(raw) {
+		if strings.Contains(l, "resources judged") {
+			t.Errorf("the progress line is left on the screen: %q", l)
+		}
+		found = found || strings.HasPrefix(l, "STATUS ")
+	}
+	if !found {
+		t.Errorf("no line starts with the table's header:\n%s", strings.Join(screenLines(raw), "\n"))
 	}
 }
