@@ -87,7 +87,7 @@ counts, the last seal's Seq and hash, and the error when the trail does not veri
 				return err
 			}
 			if file != "" {
-				return verifyFile(cmd, file, anchors)
+				return a.verifyFile(cmd, file, anchors)
 			}
 			if storeURL == "" {
 				storeURL = a.envOr(envStore, defaultStore)
@@ -97,15 +97,15 @@ counts, the last seal's Seq and hash, and the error when the trail does not veri
 				return fmt.Errorf("audit verify: %w", err)
 			}
 			defer st.Close()
-			prog := newProgress(cmd.ErrOrStderr(), "verified", "audit records")
-			defer prog.done()
 			n := 0
+			prog := a.auditProgress(cmd, "verified", &n)
+			defer prog.stop()
 			rep, err := guard.VerifyTrail(cmd.Context(), st, auditPage, func(rec guard.AuditRecord) error {
 				n++
-				prog.tick(n)
+				prog.tick(int64(n))
 				return anchors.check(rec, guard.SealPartition)
 			})
-			prog.done()
+			prog.stop()
 			return reportTrail(cmd, storeURL, rep, err, anchors, guard.SealPartition)
 		},
 	}
@@ -120,7 +120,7 @@ counts, the last seal's Seq and hash, and the error when the trail does not veri
 // verifyFile verifies a file audit export wrote: one with partitions through a
 // TrailVerifier (its seals first, in a first pass), one written before
 // partitions as one chain.
-func verifyFile(cmd *cobra.Command, file string, anchors *anchors) error {
+func (a *App) verifyFile(cmd *cobra.Command, file string, anchors *anchors) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return fmt.Errorf("audit verify: %w", err)
@@ -134,9 +134,9 @@ func verifyFile(cmd *cobra.Command, file string, anchors *anchors) error {
 	}); err != nil && !errors.Is(err, errFirst) {
 		return fmt.Errorf("audit verify %s: %w", file, err)
 	}
-	prog := newProgress(cmd.ErrOrStderr(), "verified", "audit records")
-	defer prog.done()
 	n := 0
+	prog := a.auditProgress(cmd, "verified", &n)
+	defer prog.stop()
 	if !partitioned {
 		return verifyLegacyFile(cmd, file, f, anchors, prog)
 	}
@@ -150,7 +150,7 @@ func verifyFile(cmd *cobra.Command, file string, anchors *anchors) error {
 				return nil
 			}
 			n++
-			prog.tick(n)
+			prog.tick(int64(n))
 			if err := anchors.check(rec, guard.SealPartition); err != nil {
 				return err
 			}
@@ -160,11 +160,11 @@ func verifyFile(cmd *cobra.Command, file string, anchors *anchors) error {
 			return v.Add(rec)
 		})
 		if err != nil {
-			prog.done()
+			prog.stop()
 			return reportTrail(cmd, file, nil, err, anchors, guard.SealPartition)
 		}
 	}
-	prog.done()
+	prog.stop()
 	rep, err := v.Finish(nil)
 	return reportTrail(cmd, file, rep, err, anchors, guard.SealPartition)
 }
@@ -187,10 +187,10 @@ func verifyLegacyFile(cmd *cobra.Command, file string, f *os.File, anchors *anch
 		if err := anchors.check(rec, ""); err != nil {
 			return err
 		}
-		prog.tick(v.Verified())
+		prog.tick(int64(v.Verified()))
 		return nil
 	})
-	prog.done()
+	prog.stop()
 	last := v.Last()
 	var ae *guard.AuditError
 	switch {
@@ -322,9 +322,9 @@ run audit verify.`,
 				return fmt.Errorf("audit export: %w", err)
 			}
 			defer abort()
-			prog := newProgress(cmd.ErrOrStderr(), "exported", "audit records")
-			defer prog.done()
 			var n, partitions, seals int
+			prog := a.auditProgress(cmd, "exported", &n)
+			defer prog.stop()
 			var lastSeal guard.AuditRecord
 			write := func(rec guard.AuditRecord) error {
 				line, err := auditLine(rec)
@@ -335,7 +335,7 @@ run audit verify.`,
 					return fmt.Errorf("write: %w", err)
 				}
 				n++
-				prog.tick(n)
+				prog.tick(int64(n))
 				if rec.Partition == guard.SealPartition {
 					seals, lastSeal = seals+1, rec
 				}
@@ -360,7 +360,7 @@ run audit verify.`,
 				}
 				return commit()
 			}()
-			prog.done()
+			prog.stop()
 			if err != nil {
 				return fmt.Errorf("audit export %s: %w", storeURL, err)
 			}
@@ -602,30 +602,8 @@ func (a *anchors) missing(plain string) error {
 	return fmt.Errorf("%s: removed: --expect names it, but %s ends at Seq %d: records were cut off its end", name, chain, a.last[k.partition])
 }
 
-// progress shows a count on stderr when stderr is a terminal.
-type progress struct {
-	w          io.Writer
-	verb, noun string
-	shown      bool
-}
-
-func newProgress(w io.Writer, verb, noun string) *progress {
-	if !isTerminal(w) {
-		return &progress{}
-	}
-	return &progress{w: w, verb: verb, noun: noun}
-}
-
-func (p *progress) tick(n int) {
-	if p.w != nil && n%auditPage == 0 {
-		fmt.Fprintf(p.w, "\r%s %d %s", p.verb, n, p.noun)
-		p.shown = true
-	}
-}
-
-func (p *progress) done() {
-	if p.shown {
-		fmt.Fprint(p.w, "\r\033[K")
-		p.shown = false
-	}
+// auditProgress is audit verify's and export's progress line: the records
+// done so far, *n (the total is not known before the walk).
+func (a *App) auditProgress(cmd *cobra.Command, verb string, n *int) *progress {
+	return a.newProgress(cmd.ErrOrStderr(), 0, func() string { return fmt.Sprintf("%s %d audit records", verb, *n) })
 }

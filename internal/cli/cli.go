@@ -33,8 +33,11 @@ type App struct {
 	Stdout, Stderr io.Writer
 	// Getenv reads a setting; os.Getenv when nil.
 	Getenv func(string) string
-	// Now is the wall clock; time.Now when nil.
+	// Now is the wall clock; time.Now when nil. Progress lines are timed by it.
 	Now func() time.Time
+	// IsTerminal says whether a writer is a terminal, where progress is
+	// shown; when nil, whether it is an *os.File on a terminal.
+	IsTerminal func(io.Writer) bool
 	// Functions holds functions/*/function.json: the timers' schedules and
 	// the settings the activitylog function reads. main embeds them (go:embed
 	// cannot reach a parent directory from here).
@@ -109,7 +112,8 @@ func (a *App) newRootCommand() *cobra.Command {
 	}
 	root.AddCommand(a.newVersionCommand())
 	root.AddCommand(a.newServeCommand(), a.newReplayCommand(), a.newPolicyCommand(), a.newAuditCommand(), a.newRemediateCommand(),
-		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newHealthCommand())
+		a.newNotifyCommand(), a.newRecordCommand(), a.newReportCommand(), a.newDoctorCommand(), a.newStoreCommand(), a.newScanCommand(), a.newHealthCommand(),
+		a.newRulesCommand())
 	return root
 }
 

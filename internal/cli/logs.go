@@ -61,7 +61,13 @@ func (a *App) textLogs(cmd *cobra.Command) bool {
 // a package that logs to slog.Default, and the log package, write the same
 // format to the same place.
 func (a *App) logger(cmd *cobra.Command, level string) (*slog.Logger, error) {
-	l, err := newLogger(cmd.ErrOrStderr(), level, a.textLogs(cmd))
+	return a.loggerTo(cmd, cmd.ErrOrStderr(), level)
+}
+
+// loggerTo is logger writing to w: the verb's stderr wrapped so that a log line
+// first clears the progress line (progress.go).
+func (a *App) loggerTo(cmd *cobra.Command, w io.Writer, level string) (*slog.Logger, error) {
+	l, err := newLogger(w, level, a.textLogs(cmd))
 	if err != nil {
 		return nil, err
 	}

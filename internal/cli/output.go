@@ -302,7 +302,12 @@ func (a *App) tableWidth(w io.Writer) int {
 	if !isTerminal(w) {
 		return columns
 	}
-	if width, _, err := term.GetSize(int(w.(*os.File).Fd())); err == nil && width > 0 {
+	if c, ok := w.(*clearing); ok {
+		w = c.w
+	}
+	if f, ok := w.(*os.File); !ok {
+		return columns
+	} else if width, _, err := term.GetSize(int(f.Fd())); err == nil && width > 0 {
 		return width
 	}
 	if columns > 0 {

@@ -67,7 +67,11 @@ were not finished is left out, whole.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			stderr := cmd.ErrOrStderr()
+			var stats recorder.Stats
+			var target eventhubs.Target
+			prog := a.newProgress(cmd.ErrOrStderr(), 0, func() string { return fmt.Sprintf("recording %s: %s", target, stats) })
+			defer prog.stop()
+			stderr := prog.writer(cmd.ErrOrStderr())
 			if hub == "" {
 				return errors.New("--eventhub NAMESPACE/HUB is required")
 			}
@@ -87,7 +91,7 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
-			target, err := resolveEventHub(hub, cloudName, pol.Cloud)
+			target, err = resolveEventHub(hub, cloudName, pol.Cloud)
 			if err != nil {
 				return err
 			}
@@ -121,6 +125,7 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
+			a.announce(stderr, "connecting to %s (%s)", target, eventHubAuth(cs))
 			recv, err := a.openReceiver(ctx, target, eventhubs.ConsumerOptions{
 				Options:       eventhubs.Options{Credential: cred, ConnectionString: cs},
 				ConsumerGroup: group,
@@ -139,12 +144,8 @@ were not finished is left out, whole.`,
 				return err
 			}
 			rec := &recorder.Recorder{Receiver: hubReceiver{recv}, Live: live, Policy: pol, Schedule: sched, Reconcile: reconcileSched,
-				Store: st, Out: out, Log: log, Warn: stderr, Start: start, Now: a.Now}
-			if isTerminal(stderr) {
-				rec.Progress = func(s recorder.Stats) {
-					fmt.Fprintf(stderr, "\r\033[Krecording %s: %s", target, s)
-				}
-			}
+				Store: st, Out: out, Log: log, Warn: stderr, Start: start, Now: a.Now,
+				Progress: func(s recorder.Stats) { stats = s; prog.tick(0) }}
 			fmt.Fprintf(stderr, "recording %s (consumer group %s, from %s) to %s; Ctrl-C stops\n",
 				target, firstNonEmpty(group, "$Default"), sinceText(from), output)
 			runErr := rec.Run(ctx)
@@ -152,9 +153,7 @@ were not finished is left out, whole.`,
 			defer cancel()
 			_ = recv.Close(closeCtx)
 			closeErr := out.Close()
-			if rec.Progress != nil {
-				fmt.Fprint(stderr, "\r\033[K")
-			}
+			prog.stop()
 			fmt.Fprintf(stderr, "recorded to %s: %s\n", output, rec.Stats())
 			if s := rec.FindingsSummary(closeCtx); s != "" {
 				fmt.Fprintf(stderr, "replay will find: %s\n", s)

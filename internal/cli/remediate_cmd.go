@@ -198,6 +198,7 @@ DefaultAzureCredential. The exit status is 1 when any plan failed (remediate lis
 				return err
 			}
 			defer st.Close()
+			a.announce(cmd.ErrOrStderr(), "signing in to %s ARM (DefaultAzureCredential)", pol.Cloud)
 			client, err := a.newARM(pol.Cloud, resourcemanager.Options{})
 			if err != nil {
 				return err

@@ -2,13 +2,12 @@ package cli
 
 import (
 	"fmt"
-	"io"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
@@ -50,7 +49,13 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 			if err := checkFailOn(failOn); err != nil {
 				return err
 			}
-			log, err := a.logger(cmd, logLevel)
+			var name string
+			var lines int
+			var read int64 // bytes of the sessions read
+			prog := a.newProgress(cmd.ErrOrStderr(), sessionBytes(args), func() string { return fmt.Sprintf("%s: %d lines replayed", name, lines) })
+			defer prog.stop()
+			stdout, stderr := prog.writer(cmd.OutOrStdout()), prog.writer(cmd.ErrOrStderr())
+			log, err := a.loggerTo(cmd, stderr, logLevel)
 			if err != nil {
 				return err
 			}
@@ -77,18 +82,13 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 				return err
 			}
 			var arms []*replay.ARM
-			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: cmd.ErrOrStderr(),
+			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: stderr,
 				// Remediation reads and writes the session's recorded ARM.
-				Bind: func(a *replay.ARM) { arms = append(arms, a); bindRemediation(pl, a) }}
-			if isTerminal(cmd.ErrOrStderr()) {
-				r.Progress = func(name string, lines int) {
-					fmt.Fprintf(cmd.ErrOrStderr(), "\r%s: %d lines replayed", name, lines)
-				}
-				defer fmt.Fprint(cmd.ErrOrStderr(), "\r\033[K")
-			}
+				Bind:     func(a *replay.ARM) { arms = append(arms, a); bindRemediation(pl, a) },
+				Progress: func(n string, l int) { name, lines = filepath.Base(n), l; prog.tick(read) }}
 			var total replay.Stats
 			for _, path := range args {
-				stats, err := replayFile(cmd, r, path)
+				stats, err := replayFile(cmd, r, path, &read)
 				total.Lines += stats.Lines
 				total.BadLines += stats.BadLines
 				total.Summary.Add(stats.Summary)
@@ -101,7 +101,8 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 				return fmt.Errorf("list findings: %w", err)
 			}
 			sortFindings(fs)
-			if err := printFindings(cmd.OutOrStdout(), format, a.tableWidth(cmd.OutOrStdout()), fs); err != nil {
+			prog.stop()
+			if err := printFindings(stdout, format, a.tableWidth(stdout), fs); err != nil {
 				return err
 			}
 			if format != formatTable {
@@ -115,7 +116,7 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 			if writes > 0 {
 				remediated = fmt.Sprintf("; %d remediation write(s) to the session's ARM", writes)
 			}
-			fmt.Fprintf(cmd.ErrOrStderr(), "%d line(s), %d malformed; %d change(s), %d duplicate(s), %d kept as poison; %s%s\n",
+			fmt.Fprintf(stderr, "%d line(s), %d malformed; %d change(s), %d duplicate(s), %d kept as poison; %s%s\n",
 				total.Lines, total.BadLines, total.Changes, total.Duplicates, total.Rejected, countStatuses(fs), remediated)
 			return failOnGate(failOn, fs)
 		},
@@ -144,13 +145,14 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 	return cmd
 }
 
-func replayFile(cmd *cobra.Command, r *replay.Replayer, path string) (replay.Stats, error) {
+// replayFile replays one session, adding the bytes it reads to *read.
+func replayFile(cmd *cobra.Command, r *replay.Replayer, path string, read *int64) (replay.Stats, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return replay.Stats{}, err
 	}
 	defer f.Close()
-	stats, err := r.Run(cmd.Context(), path, f)
+	stats, err := r.Run(cmd.Context(), path, counting{f, read})
 	if err == nil && stats.Lines == stats.BadLines {
 		// Nothing was replayed: a wrong file, not a quiet session.
 		return stats, fmt.Errorf("%s: no readable line (%d malformed): not a recorded session", path, stats.BadLines)
@@ -179,13 +181,4 @@ func countStatuses(fs []guard.Finding) string {
 		parts = append(parts, fmt.Sprintf("%d %s", n[s], s))
 	}
 	return strings.Join(parts, ", ")
-}
-
-// isTerminal reports whether w is a terminal, where progress may be shown.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	return term.IsTerminal(int(f.Fd())) // a terminal, not /dev/null (also a character device)
 }

@@ -106,7 +106,7 @@ func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, e
 	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: errs,
 		Bind: func(a *replay.ARM) { bindRemediation(pl, a) }}
 	for _, path := range sessions {
-		if _, err := replayFile(cmd, r, path); err != nil {
+		if _, err := replayFile(cmd, r, path, new(int64)); err != nil {
 			return nil, err
 		}
 	}

@@ -54,6 +54,7 @@ func (a *App) replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessi
 	} else if opts.Credential, err = eventhubs.NewCredential(target.Cloud); err != nil {
 		return err
 	}
+	a.announce(stderr, "connecting to %s (%s)", target, eventHubAuth(opts.ConnectionString))
 	sender, err := a.openSender(target, opts)
 	if err != nil {
 		return err
@@ -64,26 +65,35 @@ func (a *App) replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessi
 		_ = sender.Close(cctx)
 	}()
 	pub := &eventhubs.Publisher{Sender: sender}
-	if isTerminal(stderr) {
-		pub.Sent = func(int) {
-			b, m := pub.Stats()
-			fmt.Fprintf(stderr, "\r\033[Kpublishing to %s: %d message(s) in %d batch(es)", target, m, b)
-		}
-		defer fmt.Fprint(stderr, "\r\033[K")
-	}
-	st, err := publishSessions(ctx, pub, sessions, stderr)
+	prog := a.newProgress(stderr, sessionBytes(sessions), func() string {
+		b, m := pub.Stats()
+		return fmt.Sprintf("publishing to %s: %d message(s) in %d batch(es)", target, m, b)
+	})
+	defer prog.stop()
+	stderr = prog.writer(stderr)
+	st, err := publishSessions(ctx, pub, sessions, stderr, prog)
+	prog.stop()
 	batches, messages := pub.Stats()
 	summary := fmt.Sprintf("%d message(s) in %d batch(es) to %s (partition key %s); %d arm, %d eventgrid, %d clock line(s) not sent; %d malformed",
 		messages, batches, target, publishPartitionKey, st.skipped[session.SourceARM], st.skipped[session.SourceEventGrid], st.skipped[session.SourceClock], st.bad)
 	if err != nil {
-		fmt.Fprintf(stderr, "\r\033[Kstopped after %s\n", summary)
+		fmt.Fprintf(stderr, "stopped after %s\n", summary)
 		return err
 	}
-	fmt.Fprintf(stderr, "\r\033[Kpublished %s\n", summary)
+	fmt.Fprintf(stderr, "published %s\n", summary)
 	return nil
 }
 
+// eventHubAuth says how a verb signs in to Event Hubs, without the secret.
+func eventHubAuth(connectionString string) string {
+	if connectionString != "" {
+		return "the connection string in $" + envEventHubConnectionString
+	}
+	return "signing in with DefaultAzureCredential"
+}
+
 type publishStats struct {
+	read     int64 // bytes of the sessions read
 	messages int
 	skipped  map[string]int
 	bad      int
@@ -91,32 +101,30 @@ type publishStats struct {
 
 // publishSessions adds every eventhub line of the sessions to pub, in order,
 // and flushes. A malformed line is reported on errs with its line number and
-// skipped, as replay does.
-func publishSessions(ctx context.Context, pub *eventhubs.Publisher, paths []string, errs io.Writer) (publishStats, error) {
+// skipped, as replay does. prog (nil for none) is told the bytes read.
+func publishSessions(ctx context.Context, pub *eventhubs.Publisher, paths []string, errs io.Writer, prog *progress) (publishStats, error) {
 	st := publishStats{skipped: map[string]int{}}
 	for _, path := range paths {
-		if err := publishSession(ctx, pub, path, errs, &st); err != nil {
+		if err := publishSession(ctx, pub, path, errs, &st, prog); err != nil {
 			return st, err
 		}
 	}
-	if err := pub.Flush(ctx); err != nil {
-		return st, err
-	}
-	return st, nil
+	return st, pub.Flush(ctx)
 }
 
-func publishSession(ctx context.Context, pub *eventhubs.Publisher, path string, errs io.Writer, st *publishStats) error {
+func publishSession(ctx context.Context, pub *eventhubs.Publisher, path string, errs io.Writer, st *publishStats, prog *progress) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rd := session.NewReader(f)
+	rd := session.NewReader(counting{f, &st.read})
 	for {
 		l, err := rd.Next()
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
+		prog.tick(st.read)
 		if bad, ok := errors.AsType[*session.BadLineError](err); ok {
 			st.bad++
 			fmt.Fprintf(errs, "%s:%d: %v; line skipped\n", path, bad.Line, bad.Err)

@@ -63,7 +63,7 @@ func TestPublishSessionsInOrderInBatches(t *testing.T) {
 	s := &ehtest.Sender{MaxBytes: 12_000, Overhead: 16}
 	pub := &eventhubs.Publisher{Sender: s}
 	var errs bytes.Buffer
-	st, err := publishSessions(context.Background(), pub, paths, &errs)
+	st, err := publishSessions(context.Background(), pub, paths, &errs, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +100,7 @@ func TestPublishSessionsCancelled(t *testing.T) {
 	defer cancel()
 	s := &ehtest.Sender{MaxBytes: 6_000}
 	pub := &eventhubs.Publisher{Sender: s, Sent: func(int) { cancel() }}
-	_, err := publishSessions(ctx, pub, paths, &bytes.Buffer{})
+	_, err := publishSessions(ctx, pub, paths, &bytes.Buffer{}, nil)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want the cancellation", err)
 	}

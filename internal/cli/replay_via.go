@@ -74,6 +74,7 @@ type viaSender struct {
 
 // viaStats counts what --via did.
 type viaStats struct {
+	read                 int64 // bytes of the sessions read
 	lines, bad           int
 	sent, failed         int
 	perFunction          map[string]int
@@ -109,20 +110,22 @@ func (a *App) replayVia(cmd *cobra.Command, target string, sessions []string) er
 	if s.kind, err = s.detect(ctx); err != nil {
 		return err
 	}
-	stderr := cmd.ErrOrStderr()
-	progress := func(int) {}
-	if isTerminal(stderr) {
-		progress = func(n int) { fmt.Fprintf(stderr, "\r\033[Ksending to %s: %d line(s)", s.kind, n) }
-		defer fmt.Fprint(stderr, "\r\033[K")
-	}
 	st := viaStats{perFunction: map[string]int{}}
+	prog := a.newProgress(cmd.ErrOrStderr(), sessionBytes(sessions), func() string {
+		return fmt.Sprintf("sending to %s: %d line(s)", s.kind, st.lines)
+	})
+	defer prog.stop()
+	stderr := prog.writer(cmd.ErrOrStderr())
+	s.errs = stderr
 	for _, path := range sessions {
-		if err := s.session(ctx, path, &st, progress); err != nil {
-			fmt.Fprintf(stderr, "\r\033[Kstopped after %s\n", st.summary(s))
+		if err := s.session(ctx, path, &st, prog); err != nil {
+			prog.stop()
+			fmt.Fprintf(stderr, "stopped after %s\n", st.summary(s))
 			return err
 		}
 	}
-	fmt.Fprintf(stderr, "\r\033[K%s\n", st.summary(s))
+	prog.stop()
+	fmt.Fprintf(stderr, "%s\n", st.summary(s))
 	if st.failed > 0 {
 		return fmt.Errorf("%d of %d invocation(s) failed (each is reported above with its line number)", st.failed, st.sent)
 	}
@@ -231,13 +234,13 @@ func viaTransportError(err error) error {
 // session sends one session, line after line, in order. A malformed line, or
 // an invocation the target refuses, is reported with its line number and the
 // rest go on; a target that cannot be reached at all stops it.
-func (s *viaSender) session(ctx context.Context, path string, st *viaStats, progress func(int)) error {
+func (s *viaSender) session(ctx context.Context, path string, st *viaStats, prog *progress) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rd := session.NewReader(f)
+	rd := session.NewReader(counting{f, &st.read})
 	for {
 		l, err := rd.Next()
 		if errors.Is(err, io.EOF) {
@@ -248,7 +251,7 @@ func (s *viaSender) session(ctx context.Context, path string, st *viaStats, prog
 			return fmt.Errorf("%s:%d: %w", path, rd.N(), err)
 		}
 		st.lines++
-		progress(st.lines)
+		prog.tick(st.read)
 		if isBad {
 			st.bad++
 			fmt.Fprintf(s.errs, "%s:%d: %v; line skipped\n", path, bad.Line, bad.Err)

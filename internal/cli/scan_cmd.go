@@ -59,8 +59,11 @@ for serve to deliver.`,
 			if err := checkFailOn(failOn); err != nil {
 				return err
 			}
-			stderr := cmd.ErrOrStderr()
-			log, err := a.logger(cmd, logLevel)
+			rows := 0
+			prog := a.newProgress(cmd.ErrOrStderr(), 0, func() string { return fmt.Sprintf("scan: %d resources judged", rows) })
+			defer prog.stop()
+			stdout, stderr := prog.writer(cmd.OutOrStdout()), prog.writer(cmd.ErrOrStderr())
+			log, err := a.loggerTo(cmd, stderr, logLevel)
 			if err != nil {
 				return err
 			}
@@ -79,7 +82,8 @@ for serve to deliver.`,
 			if err != nil {
 				return err
 			}
-			graph, err := resourcegraph.New(reader.Credential(), resourcegraph.Options{ARM: reader.ClientOptions(), Logger: log})
+			graph, err := resourcegraph.New(reader.Credential(), resourcegraph.Options{ARM: reader.ClientOptions(), Logger: log,
+				Total: func(n int) { prog.grow(int64(n)) }})
 			if err != nil {
 				return err
 			}
@@ -93,14 +97,11 @@ for serve to deliver.`,
 			if err != nil {
 				return err
 			}
-			sc := &scan.Scanner{Pipeline: pl, Graph: graph, Log: log, Reads: reader.Budget().Reads}
-			if isTerminal(stderr) {
-				sc.Progress = func(n int) { fmt.Fprintf(stderr, "\rscan: %d resources judged", n) }
-			}
+			sc := &scan.Scanner{Pipeline: pl, Graph: graph, Log: log, Reads: reader.Budget().Reads,
+				Progress: func(n int) { rows = n; prog.tick(int64(n)) }}
+			a.announce(stderr, "scanning %d subscription(s) in %s with Resource Graph (signing in with DefaultAzureCredential)", len(subs), p.Cloud)
 			rep, scanErr := sc.Run(ctx, a.now(), subs)
-			if sc.Progress != nil {
-				fmt.Fprint(stderr, "\r\033[K")
-			}
+			prog.stop()
 			all, err := st.ListFindings(ctx, guard.FindingFilter{})
 			if err != nil {
 				return fmt.Errorf("list findings: %w", err)
@@ -112,7 +113,7 @@ for serve to deliver.`,
 				}
 			}
 			sortFindings(fs)
-			if err := printFindings(cmd.OutOrStdout(), format, a.tableWidth(cmd.OutOrStdout()), fs); err != nil {
+			if err := printFindings(stdout, format, a.tableWidth(stdout), fs); err != nil {
 				return err
 			}
 			printScanSummary(stderr, rep, fs, reader.Budget())

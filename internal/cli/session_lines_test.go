@@ -68,7 +68,7 @@ func TestOverLongLineIsSkippedByEveryReader(t *testing.T) {
 		{"replay --to-eventhub", func(t *testing.T) (string, error) {
 			s := &ehtest.Sender{MaxBytes: 1 << 20}
 			var errs bytes.Buffer
-			st, err := publishSessions(context.Background(), &eventhubs.Publisher{Sender: s}, []string{path}, &errs)
+			st, err := publishSessions(context.Background(), &eventhubs.Publisher{Sender: s}, []string{path}, &errs, nil)
 			if diff := cmp.Diff(eventHubBodies(t, base), sentBodies(t, s)); err == nil && diff != "" {
 				t.Errorf("messages differ from the session's without the long line (-want +got):\n%s", diff)
 			}

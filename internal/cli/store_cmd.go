@@ -123,7 +123,7 @@ func (a *App) migrateStore(ctx context.Context, stdout, stderr io.Writer, from, 
 
 	// The old chain first: nothing is written when it does not verify.
 	m := migration{From: redactStoreURL(from)}
-	head, verr := verifyLegacyChain(ctx, old, stderr, &m)
+	head, verr := a.verifyLegacyChain(ctx, old, stderr, &m)
 	if verr != nil && !force {
 		return fmt.Errorf("the old audit trail of %s does not verify: %w; nothing was migrated (--force migrates it anyway and records that)", from, verr)
 	}
@@ -179,25 +179,28 @@ func (a *App) migrateStore(ctx context.Context, stdout, stderr io.Writer, from, 
 		have[it.ID] = true
 	}
 
-	prog := newProgress(stderr, "copied", "findings")
-	for i, f := range findings {
-		f := f
+	copied := 0
+	prog := a.newProgress(stderr, int64(len(findings)+len(resources)), func() string {
+		return fmt.Sprintf("copied %d of %d findings and resources", copied, len(findings)+len(resources))
+	})
+	defer prog.stop()
+	for _, f := range findings {
 		if _, err := st.UpdateFinding(ctx, guard.PartitionOf(f.ResourceID), f.ID, func(*guard.Finding) (*guard.Finding, error) { return &f, nil }); err != nil {
-			prog.done()
+			prog.stop()
 			return fmt.Errorf("copy finding %s: %w", f.ID, err)
 		}
-		prog.tick(i + 1)
+		copied++
+		prog.tick(int64(copied))
 	}
-	prog.done()
-	prog = newProgress(stderr, "copied", "resources")
 	for i := range resources {
 		if err := st.PutResource(ctx, &resources[i]); err != nil {
-			prog.done()
+			prog.stop()
 			return fmt.Errorf("copy resource %s: %w", resources[i].ID, err)
 		}
-		prog.tick(i + 1)
+		copied++
+		prog.tick(int64(copied))
 	}
-	prog.done()
+	prog.stop()
 	for _, it := range items {
 		if have[it.ID] {
 			continue // copied by the interrupted run
@@ -243,9 +246,9 @@ func (a *App) migrateStore(ctx context.Context, stdout, stderr io.Writer, from, 
 // verifyLegacyChain walks the old chain through the v1 verifier and returns
 // its head: the last record verified, or with an error the last record read
 // (what --force records).
-func verifyLegacyChain(ctx context.Context, old guard.LegacyStore, stderr io.Writer, m *migration) (guard.AuditHead, error) {
-	prog := newProgress(stderr, "verified", "old audit records")
-	defer prog.done()
+func (a *App) verifyLegacyChain(ctx context.Context, old guard.LegacyStore, stderr io.Writer, m *migration) (guard.AuditHead, error) {
+	prog := a.newProgress(stderr, 0, func() string { return fmt.Sprintf("verified %d old audit records", m.Records) })
+	defer prog.stop()
 	var v guard.AuditVerifier
 	var last guard.AuditRecord
 	var bad error
@@ -264,7 +267,7 @@ func verifyLegacyChain(ctx context.Context, old guard.LegacyStore, stderr io.Wri
 			}
 			last = rec
 			m.Records++
-			prog.tick(m.Records)
+			prog.tick(int64(m.Records))
 		}
 		if page[len(page)-1].Seq <= after {
 			return guard.AuditHead{}, fmt.Errorf("read the old audit trail: the store listed Seq %d after %d", page[len(page)-1].Seq, after)

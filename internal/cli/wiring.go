@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	neturl "net/url"
 	"strings"
 
 	"github.com/robfig/cron/v3"
@@ -54,6 +55,9 @@ func (a *App) openStore(ctx context.Context, url string) (guard.Store, error) {
 			return nil, err
 		}
 		o.Key = cosmos.AccountKey(a.getenv(envCosmosKey))
+		if u, err := neturl.Parse(o.Endpoint); err == nil { // the host, never the key
+			a.announce(a.stderr(), "connecting to Cosmos DB at %s", u.Host)
+		}
 		return cosmos.Open(ctx, o)
 	}
 	return nil, fmt.Errorf("store: unknown kind %q (want sqlite:PATH, memory: or cosmos:URL)", scheme)

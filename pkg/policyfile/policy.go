@@ -272,10 +272,10 @@ func validate(p *guard.Policy) error {
 	slices.Sort(ids)
 	for _, id := range ids {
 		rp := p.Rules[id]
-		if rp.Mode != "" && !slices.Contains([]string{guard.ModeOff, guard.ModeAlert, guard.ModeRemediate}, rp.Mode) {
+		if rp.Mode != "" && !slices.Contains(RuleModes, rp.Mode) {
 			return keyErr(fmt.Sprintf("%q is not off, alert or remediate", rp.Mode), "rules", id, "mode")
 		}
-		if rp.Severity != "" && !slices.Contains([]string{"low", "medium", "high", "critical"}, rp.Severity) {
+		if rp.Severity != "" && !slices.Contains(Severities, rp.Severity) {
 			return keyErr(fmt.Sprintf("%q is not low, medium, high or critical", rp.Severity), "rules", id, "severity")
 		}
 	}

@@ -34,16 +34,14 @@ type Replayer struct {
 	Reconcile Schedule
 	Errors    io.Writer // where bad lines are reported, with their line numbers
 	MaxTicks  int       // bound on sweeps per clock line; DefaultMaxTicks when 0
-	// Progress, when set, is told every ProgressEvery lines how far a session is.
+	// Progress, when set, is told after every line how far a session is (the
+	// command line decides by time when to show it).
 	Progress func(name string, lines int)
 	// Bind, when set, is given each session's ARM before the session runs, so
 	// that parts beyond the pipeline's Reader (the remediation executor) read
 	// and write the same recorded resources.
 	Bind func(arm *ARM)
 }
-
-// ProgressEvery is how often (in lines) Progress is called.
-const ProgressEvery = 1000
 
 // Stats counts what a replay did.
 type Stats struct {
@@ -77,7 +75,7 @@ func (r *Replayer) Run(ctx context.Context, name string, in io.Reader) (Stats, e
 			return st, err
 		}
 		st.Lines++
-		if r.Progress != nil && st.Lines%ProgressEvery == 0 {
+		if r.Progress != nil {
 			r.Progress(name, st.Lines)
 		}
 		if isBad {

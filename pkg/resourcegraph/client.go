@@ -48,6 +48,10 @@ type Options struct {
 	MaxRetries            int           // 429 answers sent again per request (DefaultMaxRetries; negative for none)
 	MaxWait               time.Duration // longest single wait for quota (DefaultMaxWait)
 	Logger                *slog.Logger
+	// Total, when set, is told each query's totalRecords when its first page
+	// arrives (the records it will list, subscriptions' own rows included):
+	// the command line's progress adds them up.
+	Total func(records int)
 }
 
 // Client queries Resource Graph.

@@ -114,6 +114,9 @@ func (c *Client) query(ctx context.Context, batch []string, tq tableQuery, sc *s
 		if total := int(*resp.TotalRecords); *rows+total-got > c.o.MaxRows+len(batch) {
 			return seen, fmt.Errorf("%s, page %d: %d records, more than the %d a scan accepts: refused", what, page, total, c.o.MaxRows)
 		}
+		if page == 1 && c.o.Total != nil {
+			c.o.Total(int(*resp.TotalRecords))
+		}
 		now := c.now()
 		for i, d := range data {
 			m, ok := d.(map[string]any)

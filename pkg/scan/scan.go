@@ -40,13 +40,11 @@ type Scanner struct {
 	// when not known. Counted around each step, so exact only when nothing
 	// else reads through the same client meanwhile (the scan command).
 	Reads func() int64
-	// Progress, when set, is called with the rows judged so far, every
-	// progressEvery rows and at the end of the rows.
+	// Progress, when set, is called with the rows judged so far, after every
+	// row and at the end of the rows (the command line decides by time when
+	// to show it).
 	Progress func(rows int)
 }
-
-// progressEvery is how many rows go between two calls of Progress.
-const progressEvery = 250
 
 // Report says what a scan did.
 type Report struct {
@@ -123,7 +121,7 @@ func (s *Scanner) Run(ctx context.Context, now time.Time, subs []string) (Report
 			if !yield(r) {
 				return errScanStopped
 			}
-			if rep.Rows++; s.Progress != nil && rep.Rows%progressEvery == 0 {
+			if rep.Rows++; s.Progress != nil {
 				s.Progress(rep.Rows)
 			}
 			return nil
