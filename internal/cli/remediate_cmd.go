@@ -48,7 +48,7 @@ func (a *App) remediateStore(cmd *cobra.Command, storeURL string) (guard.Store, 
 	if storeURL == "" {
 		storeURL = a.envOr(envStore, defaultStore)
 	}
-	return a.openExistingStore(cmd.Context(), storeURL)
+	return a.openExistingStore(cmd.Context(), "remediate", storeURL)
 }
 
 func (a *App) newRemediateListCommand() *cobra.Command {
