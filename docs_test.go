@@ -134,3 +134,94 @@ func TestDocsNameEveryPolicyKey(t *testing.T) {
 		}
 	}
 }
+
+// headings lists a Markdown file's headings (outside code blocks) with their
+// line numbers.
+func headings(text string) (titles []string, lines []int) {
+	fence := false
+	for i, l := range strings.Split(text, "\n") {
+		if strings.HasPrefix(l, "```") {
+			fence = !fence
+			continue
+		}
+		if fence || !strings.HasPrefix(l, "#") {
+			continue
+		}
+		title := strings.TrimSpace(strings.TrimLeft(l, "#"))
+		titles, lines = append(titles, title), append(lines, i+1)
+	}
+	return titles, lines
+}
+
+// githubAnchor is the anchor GitHub gives a heading: lower case, punctuation
+// dropped, spaces as hyphens.
+func githubAnchor(title string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(title) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9':
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+var sectionRef = regexp.MustCompile(`[Ss]ee \*([^*]+)\*(?:,? (below|above))?`)
+
+// Links to a heading (#anchor, in the same file or another) name a heading
+// that is there, and "see *Section*" names a section of the same document, in
+// the direction "below" or "above" says.
+func TestDocsLinksAndSectionReferencesResolve(t *testing.T) {
+	for _, name := range userDocs(t) {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(b)
+		for _, m := range mdLink.FindAllStringSubmatch(text, -1) {
+			target, anchor, ok := strings.Cut(m[1], "#")
+			if !ok || strings.Contains(target, "://") {
+				continue
+			}
+			file := name
+			if target != "" {
+				file = filepath.Join(filepath.Dir(name), filepath.FromSlash(target))
+			}
+			tb, err := os.ReadFile(file)
+			if err != nil {
+				continue // TestDocsStayInsideTheRepository names it
+			}
+			titles, _ := headings(string(tb))
+			found := strings.Contains(string(tb), `<a id="`+anchor+`">`) // an anchor written out
+			for _, h := range titles {
+				found = found || githubAnchor(h) == anchor
+			}
+			if !found {
+				t.Errorf("%s links to %s: %s has no heading with the anchor #%s", name, m[1], file, anchor)
+			}
+		}
+		titles, at := headings(text)
+		lines := strings.Split(text, "\n")
+		for i, l := range lines {
+			for _, m := range sectionRef.FindAllStringSubmatch(l, -1) {
+				ref, dir := m[1], m[2]
+				where := -1
+				for j, h := range titles {
+					if h == ref || strings.HasPrefix(h, ref+" ") || strings.HasPrefix(h, ref+":") {
+						where = at[j]
+					}
+				}
+				switch {
+				case where < 0:
+					t.Errorf("%s:%d: see *%s*: no heading of that name in %s", name, i+1, ref, name)
+				case dir == "below" && where < i+1:
+					t.Errorf("%s:%d: see *%s* below: it is above (line %d)", name, i+1, ref, where)
+				case dir == "above" && where > i+1:
+					t.Errorf("%s:%d: see *%s* above: it is below (line %d)", name, i+1, ref, where)
+				}
+			}
+		}
+	}
+}

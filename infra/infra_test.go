@@ -578,7 +578,7 @@ func TestFunctionApp(t *testing.T) {
 	}
 	// Webhook URLs come from Key Vault references.
 	kv := src(t, c, "keyvault.tf")
-	for _, want := range []string{`@Microsoft.KeyVault(SecretUri=${secret.versionless_id})`, `TEAMS_WEBHOOK_URL`, `SLACK_WEBHOOK_URL`} {
+	for _, want := range []string{`@Microsoft.KeyVault(SecretUri=${secret.versionless_id})`, `EXPORTGUARD_TEAMS_URL`, `EXPORTGUARD_SLACK_URL`} {
 		if !strings.Contains(string(kv), want) {
 			t.Errorf("keyvault.tf lacks %s", want)
 		}
@@ -938,7 +938,7 @@ func TestExamplePoliciesAreValid(t *testing.T) {
 		if p.Cloud != cloud {
 			t.Errorf("%s: cloud %s, want %s", path, p.Cloud, cloud)
 		}
-		if p.Notify.Teams.URL != "env:TEAMS_WEBHOOK_URL" {
+		if p.Notify.Teams.URL != "env:EXPORTGUARD_TEAMS_URL" {
 			t.Errorf("%s: Teams URL %q", path, p.Notify.Teams.URL)
 		}
 	}

@@ -1,7 +1,7 @@
 # Key Vault for the webhook URLs (Teams, Slack, CloudEvents webhook): secrets,
 # since a webhook URL is its own credential. The app settings reference them
 # (@Microsoft.KeyVault(SecretUri=...)), resolved by the platform with the app's
-# identity; the policy file names the settings (notify.teams.url: env:TEAMS_WEBHOOK_URL).
+# identity; the policy file names the settings (notify.teams.url: env:EXPORTGUARD_TEAMS_URL).
 
 resource "azurerm_key_vault" "this" {
   name                          = local.names.key_vault
@@ -27,9 +27,9 @@ resource "azurerm_role_assignment" "deployer_secrets_officer" {
 locals {
   # notify_webhook_urls key => the app setting the policy reads with env:NAME.
   notify_settings = {
-    teams   = "TEAMS_WEBHOOK_URL"
-    slack   = "SLACK_WEBHOOK_URL"
-    webhook = "NOTIFY_WEBHOOK_URL"
+    teams   = "EXPORTGUARD_TEAMS_URL"
+    slack   = "EXPORTGUARD_SLACK_URL"
+    webhook = "EXPORTGUARD_WEBHOOK_URL"
   }
   # Which targets are configured is not a secret; their URLs are.
   notify_targets = nonsensitive(toset(keys(var.notify_webhook_urls)))

@@ -111,7 +111,7 @@ variable "log_level" {
 }
 
 variable "notify_webhook_urls" {
-  description = "Webhook URLs by target (teams, slack, webhook), kept in Key Vault; the app settings TEAMS_WEBHOOK_URL, SLACK_WEBHOOK_URL and NOTIFY_WEBHOOK_URL reference them, and the policy names them as env:TEAMS_WEBHOOK_URL etc."
+  description = "Webhook URLs by target (teams, slack, webhook), kept in Key Vault; the app settings EXPORTGUARD_TEAMS_URL, EXPORTGUARD_SLACK_URL and EXPORTGUARD_WEBHOOK_URL reference them, and the policy names them as env:EXPORTGUARD_TEAMS_URL etc."
   type        = map(string)
   default     = {}
   sensitive   = true

@@ -92,7 +92,7 @@ counts, the last seal's Seq and hash, and the error when the trail does not veri
 			if storeURL == "" {
 				storeURL = a.envOr(envStore, defaultStore)
 			}
-			st, err := a.openExistingStore(cmd.Context(), storeURL)
+			st, err := a.openExistingStore(cmd.Context(), "audit", storeURL)
 			if err != nil {
 				return fmt.Errorf("audit verify: %w", err)
 			}
@@ -312,7 +312,7 @@ run audit verify.`,
 			if storeURL == "" {
 				storeURL = a.envOr(envStore, defaultStore)
 			}
-			st, err := a.openExistingStore(cmd.Context(), storeURL)
+			st, err := a.openExistingStore(cmd.Context(), "audit", storeURL)
 			if err != nil {
 				return fmt.Errorf("audit export: %w", err)
 			}
@@ -381,17 +381,18 @@ run audit verify.`,
 	return cmd
 }
 
-// openExistingStore opens a store that must exist already: audit reads a trail,
-// so a sqlite: path that names no file is a mistake (opening it would create an
-// empty store that verifies), and memory: holds nothing.
-func (a *App) openExistingStore(ctx context.Context, url string) (guard.Store, error) {
+// openExistingStore opens a store that must exist already, for verb (audit,
+// report, remediate): they read what a run kept, so a sqlite: path that names
+// no file is a mistake (opening it would create an empty store that verifies),
+// and memory: holds nothing.
+func (a *App) openExistingStore(ctx context.Context, verb, url string) (guard.Store, error) {
 	scheme, rest, _ := strings.Cut(url, ":")
 	switch {
 	case scheme == "memory" || scheme == "sqlite" && rest == ":memory:":
-		return nil, fmt.Errorf("store %s: an in-memory store holds no trail between runs; name a sqlite:PATH or cosmos: store", url)
+		return nil, fmt.Errorf("store %s: an in-memory store holds nothing between runs; name a sqlite:PATH or cosmos: store", url)
 	case scheme == "sqlite" && rest != "":
 		if _, err := os.Stat(rest); err != nil {
-			return nil, fmt.Errorf("store %s: %w (audit reads an existing store)", url, err)
+			return nil, fmt.Errorf("store %s: %w (%s reads an existing store: one that replay --store, scan or serve filled)", url, err, verb)
 		}
 	}
 	st, err := a.openStore(ctx, url)

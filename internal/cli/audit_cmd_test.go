@@ -574,7 +574,7 @@ func TestAuditErrors(t *testing.T) {
 		want string
 	}{
 		"no such store":  {[]string{"audit", "verify", "--store", "sqlite:" + missing}, "missing.db: no such file"},
-		"memory store":   {[]string{"audit", "export", "--store", "memory:"}, "in-memory store holds no trail"},
+		"memory store":   {[]string{"audit", "export", "--store", "memory:"}, "in-memory store holds nothing between runs"},
 		"unknown store":  {[]string{"audit", "verify", "--store", "ftp:x"}, `unknown kind "ftp"`},
 		"store and file": {[]string{"audit", "verify", "--store", "sqlite:x", "--file", "y"}, "if any flags in the group [store file] are set none of the others can be; [file store] were all set"},
 		"no such file":   {[]string{"audit", "verify", "--file", filepath.Join(dir, "none.jsonl")}, "none.jsonl: no such file"},

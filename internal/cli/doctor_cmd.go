@@ -23,7 +23,6 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/notify"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/sqlite"
@@ -533,7 +532,7 @@ func (d *doctor) notify(pol *guard.Policy) {
 		return
 	}
 	for _, t := range targets {
-		u, err := notify.ResolveURL(t.spec, d.getenv)
+		u, deprecated, err := resolveNotifyURL(t.spec, d.getenv)
 		from := "written in the policy file"
 		if name, ok := strings.CutPrefix(strings.TrimSpace(t.spec), "env:"); ok {
 			from = "from " + name
@@ -543,6 +542,8 @@ func (d *doctor) notify(pol *guard.Policy) {
 			d.say(docFail, check, "%s: %v: nothing will reach it", t.name, err)
 		case !strings.HasPrefix(u, "https://"):
 			d.say(docFail, check, "%s: its URL (%s) is not https://: the sender refuses it", t.name, from)
+		case deprecated != "":
+			d.say(docWarn, check, "%s: configured, but %s", t.name, deprecated)
 		case from == "written in the policy file":
 			d.say(docWarn, check, "%s: configured, its URL written in the policy file; env:NAME keeps the secret out of the file", t.name)
 		default:

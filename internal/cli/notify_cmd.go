@@ -39,7 +39,7 @@ never by URL) whether it was delivered. It exits non-zero if any target failed.
 The policy is --policy, else the file EXPORTGUARD_POLICY names, else the built-in
 default (which configures no target). EXPORTGUARD_PUBLIC_URL, when set, is the
 events' source.`,
-		Example: "  NOTIFY_TEAMS_URL=… exportguard notify test --policy policy.yaml",
+		Example: "  EXPORTGUARD_TEAMS_URL=… exportguard notify test --policy policy.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if policyPath == "" {

@@ -21,6 +21,11 @@ import (
 // the Event Hubs emulator's) instead of Entra ID.
 const envEventHubConnectionString = "EXPORTGUARD_EVENTHUB_CONNECTION_STRING"
 
+// recordConsumerGroup is the consumer group record reads as by default: the one
+// infra/eventhubs.tf and the local emulator keep for it. The function app reads
+// as exportguard; a second reader in its group would take partitions from it.
+const recordConsumerGroup = "exportguard-record"
+
 func (a *App) newRecordCommand() *cobra.Command {
 	var hub, group, since, cloudName, policyPath, output, logLevel string
 	var force bool
@@ -147,7 +152,7 @@ were not finished is left out, whole.`,
 				Store: st, Out: out, Log: log, Warn: stderr, Start: start, Now: a.Now,
 				Progress: func(s recorder.Stats) { stats = s; prog.tick(0) }}
 			fmt.Fprintf(stderr, "recording %s (consumer group %s, from %s) to %s; Ctrl-C stops\n",
-				target, firstNonEmpty(group, "$Default"), sinceText(from), output)
+				target, group, sinceText(from), output)
 			runErr := rec.Run(ctx)
 			closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			defer cancel()
@@ -163,7 +168,7 @@ were not finished is left out, whole.`,
 		},
 	}
 	cmd.Flags().StringVar(&hub, "eventhub", "", "the hub to read: NAMESPACE/HUB (short name or host name)")
-	cmd.Flags().StringVar(&group, "consumer-group", "", "consumer group to read as (default $Default; better one of its own)")
+	cmd.Flags().StringVar(&group, "consumer-group", recordConsumerGroup, "consumer group to read as: infra/ creates "+recordConsumerGroup+" for record, so that it never takes partitions from the function app's")
 	cmd.Flags().StringVar(&since, "since", "", "start at messages enqueued at or after this time (RFC 3339) or this long ago (90m, PT2H); default: new messages only")
 	cmd.Flags().StringVar(&cloudName, "cloud", "", "AzureCloud or AzureUSGovernment (default: the namespace's, else the policy's)")
 	cmd.Flags().StringVar(&policyPath, "policy", "", "policy file (YAML) the recording is judged with; the built-in default when empty")

@@ -47,7 +47,7 @@ func (a *App) remediateStore(cmd *cobra.Command, storeURL string) (guard.Store, 
 	if storeURL == "" {
 		storeURL = a.envOr(envStore, defaultStore)
 	}
-	return a.openExistingStore(cmd.Context(), storeURL)
+	return a.openExistingStore(cmd.Context(), "remediate", storeURL)
 }
 
 func (a *App) newRemediateListCommand() *cobra.Command {
@@ -123,7 +123,7 @@ func terminalApprover() remediate.Approver {
 }
 
 func (a *App) newRemediateDecideCommand(verb string) *cobra.Command {
-	var storeURL, reason string
+	var storeURL, reason, at string
 	short := map[string]string{
 		"approve": "Approve a remediation plan that waits for a person",
 		"deny":    "Deny a remediation plan that waits for a person",
@@ -132,7 +132,12 @@ func (a *App) newRemediateDecideCommand(verb string) *cobra.Command {
 		Use:   verb + " ID --reason TEXT [--store URL]",
 		Short: short,
 		Long: short + `. ID is the finding's ID (or the plan's, as list shows it).
-The approver recorded is the OS user running this command.`,
+The approver recorded is the OS user running this command.
+
+A plan waits for a decision until its deadline (remediate list: "approve by"), 7 days after
+it was planned. A store that replay filled holds plans made at the session's clock: decide
+them at that clock with --now (a time between the plan and its deadline), and replay the
+session into the store again to carry the approved plan out against the session's ARM.`,
 		Example: "  exportguard remediate " + verb + " 3f9c0a1b2c3d4e5f60718293a4b5c6d7 --reason \"change CHG-1042\"",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -144,7 +149,15 @@ The approver recorded is the OS user running this command.`,
 				return err
 			}
 			defer st.Close()
-			approvals := &remediate.Approvals{Store: st, Now: a.Now}
+			clock := a.now
+			if at != "" {
+				t, err := time.Parse(time.RFC3339, at)
+				if err != nil {
+					return usageErrorf("--now %q: want an RFC 3339 time (2026-11-18T10:00:00Z)", at)
+				}
+				clock = func() time.Time { return t }
+			}
+			approvals := &remediate.Approvals{Store: st, Now: clock}
 			who := terminalApprover()
 			var p *remediate.Plan
 			if verb == "approve" {
@@ -153,7 +166,7 @@ The approver recorded is the OS user running this command.`,
 				p, err = approvals.Deny(cmd.Context(), args[0], who, reason)
 			}
 			if err != nil {
-				return fmt.Errorf("%s %s: %w", verb, args[0], err)
+				return decisionError(cmd.Context(), approvals, verb, args[0], clock(), err)
 			}
 			if verb == "approve" {
 				fmt.Fprintf(cmd.OutOrStdout(), "approved by %s: %s\n  %s\n  runs at the next dispatch (or exportguard remediate run); the approval expires at %s\n",
@@ -166,7 +179,37 @@ The approver recorded is the OS user running this command.`,
 	}
 	cmd.Flags().StringVar(&storeURL, "store", "", storeFlagHelp)
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; it goes on the record)")
+	cmd.Flags().StringVar(&at, "now", "", "the decision's clock, RFC 3339 (for a store replay filled: a time of the session); default the current time")
 	return cmd
+}
+
+// decisionError says why a plan could not be decided, in words for the person
+// at the terminal: the approvals' errors wrap guard.ErrConflict and
+// guard.ErrNotFound for the api's status codes, which mean nothing here. An
+// expired plan is named with its deadline and what to do.
+func decisionError(ctx context.Context, approvals *remediate.Approvals, verb, ref string, now time.Time, err error) error {
+	switch {
+	case errors.Is(err, remediate.ErrExpired):
+		ps, _ := approvals.List(ctx, "")
+		for i := len(ps) - 1; i >= 0; i-- {
+			p := ps[i].Plan
+			if ps[i].State != remediate.StateAwaiting || (p.FindingID != ref && p.ID != ref && ps[i].Item.ID != ref) {
+				continue
+			}
+			return fmt.Errorf("%s %s: the plan expired unapproved at %s (planned at %s; the clock is %s). "+
+				"A store replay filled holds plans made at the session's clock: decide at that clock, with --now %s",
+				verb, ref, p.ApproveBy.Format(time.RFC3339), p.PlannedAt.Format(time.RFC3339), now.UTC().Format(time.RFC3339),
+				p.PlannedAt.Add(time.Minute).Format(time.RFC3339))
+		}
+		return fmt.Errorf("%s %s: the plan expired unapproved", verb, ref)
+	case errors.Is(err, remediate.ErrNoPlan):
+		return fmt.Errorf("%s %s: no remediation plan of that finding or ID is kept in the store (remediate list shows them)", verb, ref)
+	case errors.Is(err, remediate.ErrNotAwaiting):
+		return fmt.Errorf("%s %s: the plan does not await a decision: already approved, denied, expired or run (remediate list shows its state)", verb, ref)
+	case errors.Is(err, remediate.ErrFindingMoved):
+		return fmt.Errorf("%s %s: the finding is no longer open from the change the plan was made for: nothing to decide", verb, ref)
+	}
+	return fmt.Errorf("%s %s: %w", verb, ref, err)
 }
 
 func (a *App) newRemediateRunCommand() *cobra.Command {

@@ -34,8 +34,10 @@ with no readable line at all is a failure (exit 1).
 
 With --fail-on SEVERITY the findings are printed as usual, then replay exits 3 when an
 open finding (not resolved, not exempt) at or above that severity exists.`,
-		Example: "  exportguard replay testdata/sessions/storage-grs-open-resolve.ndjson\n  exportguard replay --format json --policy policy.yaml session.ndjson\n  exportguard replay --policy new.yaml --compare old.yaml session.ndjson",
-		Args:    cobra.MinimumNArgs(1),
+		Example: "  exportguard replay testdata/sessions/storage-replication.ndjson\n" +
+			"  exportguard replay --format json --policy testdata/sessions/gov-storage-replication.policy.yaml testdata/sessions/gov-storage-replication.ndjson\n" +
+			"  exportguard replay --policy testdata/whatif/new.yaml --compare testdata/whatif/old.yaml testdata/sessions/storage-replication.ndjson",
+		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if compare != "" {
 				return a.replayWhatIf(cmd, policyPath, compare, format, args)

@@ -72,7 +72,7 @@ findings are always listed. The policy (for the allowed regions and the exemptio
 				storeURL = a.envOr(envStore, defaultStore)
 			}
 			ctx := cmd.Context()
-			st, err := a.openExistingStore(ctx, storeURL)
+			st, err := a.openExistingStore(ctx, "report", storeURL)
 			if err != nil {
 				return fmt.Errorf("report: %w", err)
 			}

@@ -22,9 +22,10 @@ func (a *App) newServeCommand() *cobra.Command {
 		Use:   "serve",
 		Short: "Run as the Azure Functions custom handler",
 		Long: `serve is the Azure Functions custom handler: host.json starts it, and it listens on
-127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT for the host's invocations of the activitylog,
-resourceevents, sweep, reconcile, health and api functions.
+127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT for the host's invocations of these functions
+(functions/*/function.json):
 
+` + a.servedFunctions() + `
 Settings (app settings in Azure, local.settings.json locally):
   EXPORTGUARD_STORE      store URL (default sqlite:exportguard.db)
   EXPORTGUARD_POLICY     policy file (default: the built-in policy)

@@ -51,9 +51,12 @@ func (a *App) notifyPlanner(pol *guard.Policy) (*notify.Planner, error) {
 func (a *App) notifySenders(pol *guard.Policy, st guard.Store, log *slog.Logger) ([]*notify.Sender, error) {
 	var out []*notify.Sender
 	for _, t := range notifyTargets(pol) {
-		url, err := notify.ResolveURL(t.spec, a.getenv)
+		url, deprecated, err := resolveNotifyURL(t.spec, a.getenv)
 		if err != nil {
 			return nil, fmt.Errorf("notify.%s.url: %w", t.name, err)
+		}
+		if deprecated != "" && log != nil {
+			log.Warn("notify."+t.name+".url: "+deprecated, "target", t.name)
 		}
 		var s *notify.Sender
 		switch t.kind {

@@ -325,8 +325,12 @@ func TestLocalSettingsSample(t *testing.T) {
 		"EXPORTGUARD_LOG_LEVEL":                        "info",
 		"COSMOS_KEY":                                   "",
 		"EXPORTGUARD_PUBLIC_URL":                       "https://<function-app>.azurewebsites.net",
-		"AZURE_CLIENT_ID":                              "",
-		"AZURE_TENANT_ID":                              "",
+		// the notification URLs a policy reads as env:NAME (notify.*.url)
+		"EXPORTGUARD_TEAMS_URL":   "",
+		"EXPORTGUARD_SLACK_URL":   "",
+		"EXPORTGUARD_WEBHOOK_URL": "",
+		"AZURE_CLIENT_ID":         "",
+		"AZURE_TENANT_ID":         "",
 		// func start has no App Service authentication in front (authz.go).
 		"EXPORTGUARD_API_AUTH": "local",
 	}
