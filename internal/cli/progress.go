@@ -129,16 +129,6 @@ func roughly(d time.Duration) string {
 	return max(d.Round(time.Second), time.Second).String()
 }
 
-// clear erases the line if it is shown; a later tick draws it again.
-func (p *progress) clear() {
-	if p == nil {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.clearLocked()
-}
-
 func (p *progress) clearLocked() {
 	if p.shown {
 		fmt.Fprint(p.w, clearLine)
