@@ -18,6 +18,9 @@
 //     finding's trigger, else the principal its evidence names. What is being
 //     done is the finding's remediation status and the trail's last
 //     remediation record about it since it last opened.
+//   - A subscription's name is the display name a scan kept for it
+//     (guard.TypeSubscriptionName, among the resources' states); a
+//     subscription with none is shown by its ID.
 //   - The backlog at the end of a timeline step replays every transition of
 //     the trail (to open; to resolved or exempt) up to then.
 //   - The timeline counts finding transitions in the audit trail, read

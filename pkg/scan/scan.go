@@ -9,7 +9,9 @@
 // diagnostic settings, the open findings of the types it does not hold, and
 // the resources the store knows that it no longer lists (gone, or not yet
 // indexed: only ARM's 404 closes anything). Nothing is taken as gone after a
-// scan that failed, nor in a subscription Resource Graph did not show.
+// scan that failed, nor in a subscription Resource Graph did not show. The
+// subscriptions' display names Resource Graph gives are kept for the report
+// (guard.TypeSubscriptionName).
 package scan
 
 import (
