@@ -21,7 +21,8 @@ func (a *App) newReportCommand() *cobra.Command {
 		Long: `report reads the store (findings, the audit trail, JIT grants, resources) and writes the
 posture: open findings by severity, rule, subscription, region and age; a timeline of findings
 opened and resolved, and the open backlog over time; time to detect and time to remediate
-(p50, p90, p99); the findings by rule, then subscription, each with who changed the resource
+(p50, p90, p99); the findings by rule, then subscription (by the display name a scan read from
+Resource Graph, with its ID; by its ID when no scan has named it), each with who changed the resource
 and what is being done about it; JIT grants and overstays; the policy's exemptions and when
 they expire; and where data lives against where the policy allows it.
 

@@ -56,9 +56,17 @@ type e2ePage struct {
 	Title   string            `json:"title"`
 	Numbers map[string]string `json:"numbers"`
 	Rows    []e2eRow          `json:"rows"`
-	Charts  []string          `json:"charts"`
-	Refresh []string          `json:"refresh"`
-	Visible bool              `json:"visible"`
+	Subs    []struct {
+		Name *string `json:"name"` // nil: shown by its ID alone
+		ID   string  `json:"id"`
+	} `json:"subs"`
+	BySub []struct {
+		Label string  `json:"label"`
+		Title *string `json:"title"` // the ID on hover
+	} `json:"bySub"`
+	Charts  []string `json:"charts"`
+	Refresh []string `json:"refresh"`
+	Visible bool     `json:"visible"`
 	Perf    struct {
 		LoadMS     float64 `json:"loadMs"`
 		FCPMS      float64 `json:"fcpMs"`
@@ -225,6 +233,43 @@ func TestReportAndDashboardInChromium(t *testing.T) {
 	if len(s.Rows) > report.DefaultRowsPerGroup*report.MaxRowsFactor || len(s.Rows)+s.Perf.Named != scaleFindings || s.Perf.RuleGroups != len(guard.RuleIDs) {
 		t.Errorf("report at scale: %d findings in full, %d by name, %d rule groups; want at most %d in full, %d in all, %d groups",
 			len(s.Rows), s.Perf.Named, s.Perf.RuleGroups, report.DefaultRowsPerGroup*report.MaxRowsFactor, scaleFindings, len(guard.RuleIDs))
+	}
+	// Subscriptions by name where a scan named them, with their IDs; the one
+	// with no name by its ID.
+	shown := map[string]string{}
+	for _, sg := range s.Subs {
+		name := ""
+		if sg.Name != nil {
+			name = *sg.Name
+		}
+		if prev, ok := shown[sg.ID]; ok && prev != name {
+			t.Errorf("report at scale: subscription %s shown as %q and as %q", sg.ID, prev, name)
+		}
+		shown[sg.ID] = name
+	}
+	for i := range 4 {
+		if name, ok := shown[scaleSub(i)]; !ok || name != scaleNames[scaleSub(i)] {
+			t.Errorf("report at scale: subscription %s shown named %q (present: %v), want %q", scaleSub(i), name, ok, scaleNames[scaleSub(i)])
+		}
+	}
+	if len(s.BySub) != 4 {
+		t.Errorf("report at scale: %d rows in the by-subscription breakdown, want 4", len(s.BySub))
+	}
+	inBreakdown := map[string]bool{}
+	for _, r := range s.BySub {
+		sub := r.Label
+		if r.Title != nil {
+			sub = *r.Title
+		}
+		inBreakdown[sub] = true
+		if want := scaleNames[sub]; want == "" && (r.Label != sub || r.Title != nil) || want != "" && r.Label != want {
+			t.Errorf("report at scale: by-subscription row %q (hover %v), want %s by its name %q, else its ID", r.Label, r.Title, sub, want)
+		}
+	}
+	for i := range 4 {
+		if !inBreakdown[scaleSub(i)] {
+			t.Errorf("report at scale: the by-subscription breakdown does not show %s (by its name with its ID on hover, or by its ID)", scaleSub(i))
+		}
 	}
 	if b, err := os.ReadFile(s.Shot); err != nil || !bytes.HasPrefix(b, []byte("\x89PNG")) {
 		t.Errorf("report at scale: screenshot %s: %v", s.Shot, err)

@@ -18,11 +18,18 @@ const scaleFindings = 10_000
 // scaleNow is the clock of the report of scaleStore.
 var scaleNow = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
 
+// scaleSub is the i-th of scaleStore's four subscriptions.
+func scaleSub(i int) string { return fmt.Sprintf("%08x-4b8f-4c3a-9e2d-1f6a8b3c5d7%d", 0x7d5c2a1e+i, i) }
+
+// scaleNames are the display names a scan kept for scaleStore's subscriptions:
+// the last has none, and is shown by its ID.
+var scaleNames = map[string]string{scaleSub(0): "ITAR Engineering", scaleSub(1): "Partner Exchange", scaleSub(2): "Production (EU)"}
+
 // scaleCounts are what scaleStore holds, by status.
 type scaleCounts struct{ Open, Exempt, Resolved int }
 
 // scaleStore writes, deterministically, a SQLite store of n findings across
-// four subscriptions and forty resource groups, every rule, five regions
+// four subscriptions (three of them named, scaleNames) and forty resource groups, every rule, five regions
 // (two outside the United States), opened over sixty days by a few dozen
 // callers, a tenth of them resolved and some exempt, with the audit trail's
 // transitions and remediation records a pipeline writes; it returns the
@@ -43,7 +50,7 @@ func scaleStore(t *testing.T, n int) (string, scaleCounts) {
 	var c scaleCounts
 	err = st.Batch(ctx, func(ctx context.Context) error {
 		for i := range n {
-			sub := fmt.Sprintf("%08x-4b8f-4c3a-9e2d-1f6a8b3c5d7%d", 0x7d5c2a1e+i/8%4, i/8%4)
+			sub := scaleSub(i / 8 % 4)
 			rg := fmt.Sprintf("rg-eng-%02d", i/3%40)
 			id := fmt.Sprintf("/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Storage/storageAccounts/steng%05d", sub, rg, i)
 			rule := guard.RuleIDs[i%len(guard.RuleIDs)]
@@ -96,6 +103,11 @@ func scaleStore(t *testing.T, n int) (string, scaleCounts) {
 				if _, err := st.AppendAudit(ctx, guard.AuditRecord{Partition: part, At: opened.Add(time.Minute), Kind: "remediation.planned", Subject: f.ID, Data: data}); err != nil {
 					return err
 				}
+			}
+		}
+		for sub, name := range scaleNames {
+			if err := st.PutResource(ctx, guard.NewSubscriptionName(sub, name, scaleNow)); err != nil {
+				return err
 			}
 		}
 		return nil

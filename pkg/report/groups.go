@@ -28,7 +28,8 @@ type RuleGroup struct {
 
 // SubGroup is one rule's findings in one subscription.
 type SubGroup struct {
-	SubscriptionID string
+	SubscriptionID   string
+	SubscriptionName string // "" when none is known
 	GroupCounts
 	Rows []Row // listed in full
 	// More are the findings not listed in full, by resource group, and
@@ -100,7 +101,7 @@ func (p *Posture) groups(perGroup int) {
 		key := strings.ToLower(r.SubscriptionID)
 		s := bySub[r.Rule][key]
 		if s == nil {
-			s = &SubGroup{SubscriptionID: r.SubscriptionID}
+			s = &SubGroup{SubscriptionID: r.SubscriptionID, SubscriptionName: r.SubscriptionName}
 			bySub[r.Rule][key] = s
 		}
 		s.add(r)

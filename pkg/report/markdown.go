@@ -31,7 +31,7 @@ func (p *Posture) Markdown(w io.Writer) error {
 	}{{"severity", p.BySeverity}, {"rule", p.ByRule}, {"subscription", p.BySubscription}, {"region", p.ByRegion}, {"open for", p.Ageing}} {
 		pf("| %s | open |\n| --- | ---: |\n", g.name)
 		for _, c := range g.cs {
-			pf("| %s | %d |\n", md(c.Label), c.N)
+			pf("| %s | %d |\n", md(withDetail(c.Label, c.Detail)), c.N)
 		}
 		if len(g.cs) == 0 {
 			pf("| (none) | 0 |\n")
@@ -74,11 +74,11 @@ func (p *Posture) Markdown(w io.Writer) error {
 	pf(". Percentiles are nearest-rank.\n\n")
 
 	pf("## Findings by rule, then subscription\n\n")
-	pf("Open and exempt findings, then those resolved; most severe first. Each group lists its first findings in full and the rest by name, per resource group (◐ exempt, ○ resolved). Subscriptions are shown by ID: exportguard does not record their names.\n")
+	pf("Open and exempt findings, then those resolved; most severe first. Each group lists its first findings in full and the rest by name, per resource group (◐ exempt, ○ resolved). A subscription is shown by the display name its last scan read from Resource Graph, with its ID; one no scan has named, by its ID.\n")
 	for _, g := range p.Groups {
 		pf("\n### `%s`: %s\n", g.Rule, mdCounts(g.GroupCounts))
 		for _, s := range g.Subs {
-			pf("\n#### Subscription %s: %s\n\n", md(s.SubscriptionID), mdCounts(s.GroupCounts))
+			pf("\n#### Subscription %s: %s\n\n", md(withDetail(s.SubscriptionName, s.SubscriptionID)), mdCounts(s.GroupCounts))
 			if len(s.Rows) > 0 {
 				pf("| status | severity | resource | resource group | region | who changed it | remediation | first seen | resolved | what is wrong |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 			}
@@ -189,6 +189,17 @@ func mdCounts(c GroupCounts) string {
 		s += " (worst: " + c.Worst + ")"
 	}
 	return s + fmt.Sprintf(", %d exempt, %d resolved", c.Exempt, c.Resolved)
+}
+
+// withDetail is "label (detail)", or the one of them that is set.
+func withDetail(label, detail string) string {
+	switch {
+	case label == "":
+		return detail
+	case detail == "":
+		return label
+	}
+	return label + " (" + detail + ")"
 }
 
 func orDash(s string) string {

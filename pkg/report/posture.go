@@ -18,6 +18,9 @@
 //     finding's trigger, else the principal its evidence names. What is being
 //     done is the finding's remediation status and the trail's last
 //     remediation record about it since it last opened.
+//   - A subscription's name is the display name a scan kept for it
+//     (guard.TypeSubscriptionName, among the resources' states); a
+//     subscription with none is shown by its ID.
 //   - The backlog at the end of a timeline step replays every transition of
 //     the trail (to open; to resolved or exempt) up to then.
 //   - The timeline counts finding transitions in the audit trail, read
@@ -135,8 +138,11 @@ type Totals struct {
 // Count is one group of open findings.
 type Count struct {
 	Key   string
-	Label string // Key as a person reads it (a region's display name)
+	Label string // Key as a person reads it (a region's display name, a subscription's name)
 	N     int
+	// Detail is the key beside a label that hides it: a subscription's ID
+	// beside its name ("" when the label is the key, or says it).
+	Detail string
 }
 
 // Row is one finding as the report lists it.
@@ -146,10 +152,13 @@ type Row struct {
 	Severity       string
 	Status         string
 	SubscriptionID string
-	ResourceID     string
-	ResourceName   string // the last segment of ResourceID
-	ResourceGroup  string // "" when the ID names none
-	Region         string // display name, or "" when unknown
+	// SubscriptionName is the subscription's display name, as the last scan
+	// that listed it read it from Resource Graph; "" when none is known.
+	SubscriptionName string
+	ResourceID       string
+	ResourceName     string // the last segment of ResourceID
+	ResourceGroup    string // "" when the ID names none
+	Region           string // display name, or "" when unknown
 	// Caller is who made the change that last opened the finding (a UPN, or
 	// an app or object ID), as the audit trail or the finding's trigger
 	// records it; for an access finding, the principal its evidence names.
@@ -272,10 +281,14 @@ func Build(ctx context.Context, src Source, pol *guard.Policy, opt Options) (*Po
 		return nil, err
 	}
 	byKey := map[string]*guard.Resource{}
+	names := map[string]string{} // subscription (lower case) → display name
 	for i := range resources {
 		byKey[guard.IDKey(resources[i].ID)] = &resources[i]
+		if sub, name, ok := guard.SubscriptionNameOf(&resources[i]); ok {
+			names[sub] = name
+		}
 	}
-	p.findings(fs, byKey, pol, trail)
+	p.findings(fs, byKey, pol, trail, names)
 	p.groups(opt.RowsPerGroup)
 	p.timeline(trail)
 	p.backlog(trail)
@@ -405,7 +418,7 @@ func statusRank(s guard.Status) int {
 	return 2
 }
 
-func (p *Posture) findings(fs []guard.Finding, res map[string]*guard.Resource, pol *guard.Policy, t *trail) {
+func (p *Posture) findings(fs []guard.Finding, res map[string]*guard.Resource, pol *guard.Policy, t *trail, names map[string]string) {
 	byRule, bySev, bySub, byReg := map[string]int{}, map[string]int{}, map[string]int{}, map[string]int{}
 	for _, f := range fs {
 		p.Totals.Findings++
@@ -424,7 +437,9 @@ func (p *Posture) findings(fs []guard.Finding, res map[string]*guard.Resource, p
 		if f.Status == guard.StatusResolved && !p.Since.IsZero() && (f.ResolvedAt == nil || f.ResolvedAt.Before(p.Since)) {
 			continue
 		}
-		p.Findings = append(p.Findings, row(f, res, pol.Cloud, t))
+		r := row(f, res, pol.Cloud, t)
+		r.SubscriptionName = names[strings.ToLower(f.SubscriptionID)]
+		p.Findings = append(p.Findings, r)
 	}
 	sort.SliceStable(p.Findings, func(i, j int) bool {
 		a, b := p.Findings[i], p.Findings[j]
@@ -451,6 +466,12 @@ func (p *Posture) findings(fs []guard.Finding, res map[string]*guard.Resource, p
 	}
 	p.BySeverity = append(p.BySeverity, counts(bySev, nil)...)
 	p.BySubscription = counts(bySub, nil)
+	for i := range p.BySubscription {
+		c := &p.BySubscription[i]
+		if name := names[strings.ToLower(c.Key)]; name != "" {
+			c.Label, c.Detail = name, c.Key
+		}
+	}
 	p.ByRegion = counts(byReg, regionLabel)
 }
 

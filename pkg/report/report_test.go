@@ -20,10 +20,11 @@ import (
 )
 
 const (
-	sub = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
-	rg  = "/subscriptions/" + sub + "/resourceGroups/rg-itar-eng"
-	sa  = rg + "/providers/Microsoft.Storage/storageAccounts/itardrawings"
-	vm  = rg + "/providers/Microsoft.Compute/virtualMachines/vm-cad-01"
+	sub     = "7d5c2a1e-4b8f-4c3a-9e2d-1f6a8b3c5d70"
+	subName = "ITAR Engineering" // its display name, as a scan kept it
+	rg      = "/subscriptions/" + sub + "/resourceGroups/rg-itar-eng"
+	sa      = rg + "/providers/Microsoft.Storage/storageAccounts/itardrawings"
+	vm      = rg + "/providers/Microsoft.Compute/virtualMachines/vm-cad-01"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
@@ -102,6 +103,7 @@ func fixture(t *testing.T) (*sqlite.Store, *guard.Policy) {
 		{ID: vm, Type: "Microsoft.Compute/virtualMachines", Location: "East US", ObservedAt: at(0)},
 		{ID: rg + "/providers/Microsoft.Storage/storageAccounts/partner", Type: "Microsoft.Storage/storageAccounts", Location: "westeurope", ObservedAt: at(0)},
 		{ID: rg + "/providers/Microsoft.Network/networkSecurityGroups/nsg", Type: "Microsoft.Network/networkSecurityGroups", Location: "global", ObservedAt: at(0)},
+		*guard.NewSubscriptionName(sub, subName, at(0)),
 	} {
 		if err := st.PutResource(ctx, &r); err != nil {
 			t.Fatal(err)
@@ -144,14 +146,14 @@ func TestBuild(t *testing.T) {
 	if p.ByRule[1] != (Count{Key: guard.RuleResidencyReplication, Label: guard.RuleResidencyReplication, N: 1}) || len(p.ByRule) != len(guard.RuleIDs) {
 		t.Errorf("by rule %+v", p.ByRule)
 	}
-	wantSev := []Count{{"critical", "critical", 0}, {"high", "high", 1}, {"medium", "medium", 1}, {"low", "low", 0}}
+	wantSev := []Count{{Key: "critical", Label: "critical"}, {Key: "high", Label: "high", N: 1}, {Key: "medium", Label: "medium", N: 1}, {Key: "low", Label: "low"}}
 	if diff := cmp.Diff(wantSev, p.BySeverity); diff != "" {
 		t.Errorf("by severity (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Count{{"eastus", "East US", 2}}, p.ByRegion); diff != "" {
+	if diff := cmp.Diff([]Count{{Key: "eastus", Label: "East US", N: 2}}, p.ByRegion); diff != "" {
 		t.Errorf("by region (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Count{{sub, sub, 2}}, p.BySubscription); diff != "" {
+	if diff := cmp.Diff([]Count{{Key: sub, Label: subName, N: 2, Detail: sub}}, p.BySubscription); diff != "" {
 		t.Errorf("by subscription (-want +got):\n%s", diff)
 	}
 	var order []string
@@ -202,7 +204,7 @@ func TestBuild(t *testing.T) {
 	if diff := cmp.Diff(wantGroups, groups); diff != "" {
 		t.Errorf("groups (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]Count{{"under 1 day", "under 1 day", 2}, {"1 to 7 days", "1 to 7 days", 0}, {"7 to 30 days", "7 to 30 days", 0}, {"over 30 days", "over 30 days", 0}}, p.Ageing); diff != "" {
+	if diff := cmp.Diff([]Count{{Key: "under 1 day", Label: "under 1 day", N: 2}, {Key: "1 to 7 days", Label: "1 to 7 days"}, {Key: "7 to 30 days", Label: "7 to 30 days"}, {Key: "over 30 days", Label: "over 30 days"}}, p.Ageing); diff != "" {
 		t.Errorf("ageing (-want +got):\n%s", diff)
 	}
 

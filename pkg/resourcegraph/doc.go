@@ -31,5 +31,6 @@
 // silently leaves out the others. Every query therefore also asks for the
 // subscriptions' own rows, and Stats.Unseen names each subscription Resource
 // Graph did not show: its resources are not in the result, and nothing may be
-// taken as deleted because a scan did not list it there.
+// taken as deleted because a scan did not list it there. Those rows also give
+// each subscription's display name (Stats.Names), which the report shows.
 package resourcegraph

@@ -34,7 +34,12 @@ func (r row) subscription() string {
 	return strings.ToLower(r.str("subscriptionId"))
 }
 
-// isSubscription reports whether the row is a subscription's own row.
+// isSubscription reports whether the row is a subscription's own row. Its
+// name column is the subscription's display name, not its ID: Learn's "Key
+// vault with subscription name" sample joins ResourceContainers' subscription
+// rows projected as SubName=name to show "the name of the subscription it's
+// in" (https://learn.microsoft.com/azure/governance/resource-graph/concepts/query-language#resource-graph-tables,
+// the join example), as ARM's GET /subscriptions/{id} calls it displayName.
 func (r row) isSubscription() bool { return strings.EqualFold(r.str("type"), subscriptionType) }
 
 // resource turns a resource's row into the state the pipeline judges: the body

@@ -27,6 +27,10 @@ type Stats struct {
 	// (no read access, or no such subscription): none of their resources is
 	// in the result, and their absence from it says nothing.
 	Unseen []string
+	// Names are the display names of the subscriptions shown (lower case ID
+	// to name), as their own rows' name column holds them; a subscription
+	// whose row names none (or only its ID) is not in it.
+	Names map[string]string
 	// NotInGraph are the types asked for that no Resource Graph table holds;
 	// whoever needs them reads them from ARM.
 	NotInGraph []string
@@ -40,7 +44,7 @@ type Stats struct {
 // an error the resources already handed on stand, but the scan is incomplete:
 // nothing may be taken as gone because it did not list it.
 func (c *Client) Scan(ctx context.Context, subscriptions, types []string, each func(*guard.Resource) error) (Stats, error) {
-	st := Stats{Subscriptions: map[string]int{}}
+	st := Stats{Subscriptions: map[string]int{}, Names: map[string]string{}}
 	subs, err := subscriptionsOf(subscriptions)
 	if err != nil {
 		return st, err
@@ -128,6 +132,9 @@ func (c *Client) query(ctx context.Context, batch []string, tq tableQuery, sc *s
 			sub := r.subscription()
 			if r.isSubscription() {
 				seen[sub] = inBatch[sub]
+				if name := guard.SubscriptionName(sub, r.str("name")); name != "" && inBatch[sub] {
+					st.Names[sub] = name
+				}
 				continue
 			}
 			if !inBatch[sub] {

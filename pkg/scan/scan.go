@@ -9,7 +9,9 @@
 // diagnostic settings, the open findings of the types it does not hold, and
 // the resources the store knows that it no longer lists (gone, or not yet
 // indexed: only ARM's 404 closes anything). Nothing is taken as gone after a
-// scan that failed, nor in a subscription Resource Graph did not show.
+// scan that failed, nor in a subscription Resource Graph did not show. The
+// subscriptions' display names Resource Graph gives are kept for the report
+// (guard.TypeSubscriptionName).
 package scan
 
 import (
@@ -152,6 +154,9 @@ func (s *Scanner) Run(ctx context.Context, now time.Time, subs []string) (Report
 	if ctx.Err() != nil {
 		return rep, errors.Join(errs...)
 	}
+	if err := s.keepNames(ctx, now, rep.Graph.Names); err != nil {
+		errs = append(errs, err)
+	}
 
 	asked := map[string]bool{}
 	for _, sub := range subs {
@@ -216,6 +221,39 @@ func (s *Scanner) Run(ctx context.Context, now time.Time, subs []string) (Report
 	return rep, errors.Join(errs...)
 }
 
+// keepNames keeps the display names Resource Graph gave the subscriptions
+// (guard.TypeSubscriptionName), for the report: one write per subscription
+// whose name is new or changed. A name already kept stays when a scan does
+// not see the subscription.
+func (s *Scanner) keepNames(ctx context.Context, now time.Time, names map[string]string) error {
+	subs := make([]string, 0, len(names))
+	for sub := range names {
+		subs = append(subs, sub)
+	}
+	slices.Sort(subs)
+	var errs []error
+	for _, sub := range subs {
+		r := guard.NewSubscriptionName(sub, names[sub], now)
+		if r == nil || !s.Pipeline.Policy.InScope(sub) {
+			continue
+		}
+		kept, err := s.Pipeline.Store.GetResource(ctx, r.ID)
+		switch {
+		case err != nil && !errors.Is(err, guard.ErrNotFound):
+			errs = append(errs, fmt.Errorf("read the kept name of subscription %s: %w", sub, err))
+			continue
+		case err == nil:
+			if _, name, ok := guard.SubscriptionNameOf(kept); ok && name == names[sub] {
+				continue
+			}
+		}
+		if err := s.Pipeline.Store.PutResource(ctx, r); err != nil {
+			errs = append(errs, fmt.Errorf("keep the name of subscription %s: %w", sub, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // errScanStopped stops Resource Graph's scan when the pipeline stopped taking
 // rows (it failed; its error says why).
 var errScanStopped = errors.New("stopped: the rows could not be judged")
@@ -240,7 +278,7 @@ func (s *Scanner) missing(ctx context.Context, types []string, asked, seen map[s
 		return nil, fmt.Errorf("list known resources: %w", err)
 	}
 	for _, r := range known {
-		if !r.Deleted && r.Type != guard.TypeHeard {
+		if !r.Deleted && r.Type != guard.TypeHeard && r.Type != guard.TypeSubscriptionName {
 			add(r.ID, r.Type)
 		}
 	}

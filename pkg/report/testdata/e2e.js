@@ -14,6 +14,8 @@
 // It prints one JSON object on stdout: for each page, the numbers read off it
 // (by data-testid), the finding rows, the charts' accessible names, the meta
 // refresh, and every request the page made; and the anonymous answer's status.
+// Also the subscriptions the groups of findings and the by-subscription
+// breakdown show: their names where known, and their IDs.
 // For the report at scale, also what the browser measured: the navigation's
 // time to the load event and to the first contentful paint, the page's size
 // and height, and how many findings it lists in full and by name.
@@ -42,6 +44,15 @@ async function read(page, url, shot) {
   // The accessible name of each chart, as aria-labelledby builds it (title, then desc).
   const charts = await page.locator('svg[role="img"]').evaluateAll((svgs) => svgs.map((s) =>
     s.getAttribute('aria-labelledby').split(' ').map((id) => document.getElementById(id).textContent).join(' — ')));
+  // Each subscription group's subscription: its name (null when it has none) and ID.
+  const subs = await page.locator('[data-testid="sub-group"] > summary').evaluateAll((ss) => ss.map((s) => {
+    const name = s.querySelector('[data-testid="sub-name"]');
+    return { name: name ? name.textContent : null, id: s.querySelector('.id').textContent };
+  }));
+  // The by-subscription breakdown's rows: the label shown, and the ID on hover.
+  const bySub = await page.locator('[data-testid="by-subscription-table"] tbody th').evaluateAll((ths) => ths.map((th) => ({
+    label: th.textContent, title: th.getAttribute('title'),
+  })));
   const refresh = await page.locator('meta[http-equiv="refresh"]').evaluateAll((ms) => ms.map((m) => m.getAttribute('content')));
   const visible = await page.getByText('Open findings at a glance', { exact: true }).first().isVisible();
   // Measured by the browser: the navigation (request to load event) and the
@@ -60,7 +71,7 @@ async function read(page, url, shot) {
       ruleGroups: document.querySelectorAll('[data-testid="rule-group"]').length, named };
   });
   await page.screenshot({ path: shot, fullPage: true });
-  return { perf, status: resp ? resp.status() : 0, title: await page.title(), numbers, rows, charts, refresh, visible, requests, screenshot: shot };
+  return { perf, status: resp ? resp.status() : 0, title: await page.title(), numbers, rows, subs, bySub, charts, refresh, visible, requests, screenshot: shot };
 }
 
 (async () => {

@@ -48,6 +48,7 @@ type Server struct {
 	graph    map[string]map[string]any // ID key → ARM body: what Resource Graph lists
 	arm      map[string]map[string]any // ID key → ARM body: what ARM answers (absent: 404)
 	hidden   map[string]bool           // subscriptions Resource Graph does not show
+	names    map[string]string         // subscription → its display name (SetSubscriptionName)
 	settings map[string]any            // subscription → its diagnostic settings list
 	failFrom int                       // Resource Graph request from which to fail (0: never)
 	failWith int
@@ -59,7 +60,7 @@ type Server struct {
 
 // New starts a server on loopback over TLS.
 func New() *Server {
-	s := &Server{graph: map[string]map[string]any{}, arm: map[string]map[string]any{}, hidden: map[string]bool{},
+	s := &Server{graph: map[string]map[string]any{}, arm: map[string]map[string]any{}, hidden: map[string]bool{}, names: map[string]string{},
 		settings: map[string]any{}, reads: map[string]int{}, byTable: map[string]int{}}
 	s.Server = httptest.NewTLSServer(s)
 	return s
@@ -106,6 +107,15 @@ func (s *Server) Hide(sub string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.hidden[strings.ToLower(sub)] = true
+}
+
+// SetSubscriptionName gives a subscription a display name: the name column of
+// its own row. Without one, the row's name is the subscription's ID, which
+// says no name.
+func (s *Server) SetSubscriptionName(sub, name string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.names[strings.ToLower(sub)] = name
 }
 
 // SetSettings sets the subscription's diagnostic settings as ARM lists them
@@ -293,15 +303,19 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	s.mu.Unlock()
 	if table == "resources" || table == "resourcecontainers" {
 		for _, sub := range q.Subscriptions {
 			if asked[strings.ToLower(sub)] {
-				match = append(match, map[string]any{"id": "/subscriptions/" + sub, "name": sub,
+				name, ok := s.names[strings.ToLower(sub)]
+				if !ok {
+					name = sub
+				}
+				match = append(match, map[string]any{"id": "/subscriptions/" + sub, "name": name,
 					"type": "microsoft.resources/subscriptions", "subscriptionId": sub, "properties": map[string]any{"state": "Enabled"}})
 			}
 		}
 	}
+	s.mu.Unlock()
 	slices.SortFunc(match, func(a, b map[string]any) int { return strings.Compare(a["id"].(string), b["id"].(string)) })
 	offset := 0
 	if q.Options.SkipToken != "" {
