@@ -28,6 +28,7 @@ type CustomRule struct {
 	// Where the entry and its violation are in the policy file, for errors
 	// (0 when not from a file).
 	File          string `json:"-"`
+	Index         int    `json:"-"` // its place in customRules
 	Line          int    `json:"-"`
 	ViolationLine int    `json:"-"`
 }

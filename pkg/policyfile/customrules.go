@@ -30,7 +30,7 @@ func customRules(n *yaml.Node, at []string) ([]guard.CustomRule, error) {
 	seen := map[string]int{}
 	for i, item := range items {
 		c := &out[i]
-		c.Line = item.Line
+		c.Index, c.Line = i, item.Line
 		here := appendPath(at, fmt.Sprintf("[%d]", i))
 		if isNull(item) {
 			return nil, keyErr("want a mapping of id, types, violation, message, severity, mode, not nothing", here...)

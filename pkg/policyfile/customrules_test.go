@@ -46,7 +46,7 @@ func TestCustomRulesParse(t *testing.T) {
 		{ID: "custom.itar-usgov-region", Types: []string{"*"},
 			Violation: "resource.?tags.?dataClassification.orValue('') == 'ITAR' &&\n!(resource.location in ['usgovvirginia', 'usgovtexas'])\n",
 			Message:   "{{name}} in {{resourceGroup}} is ITAR data outside US Gov regions ({{location}}).", Severity: "medium", Mode: guard.ModeOff,
-			Line: 9, ViolationLine: 12},
+			Index: 1, Line: 9, ViolationLine: 12},
 	}
 	if diff := cmp.Diff(want, p.CustomRules); diff != "" {
 		t.Errorf("custom rules (-want +got):\n%s", diff)
@@ -114,7 +114,7 @@ func TestCustomRulesRoundTrip(t *testing.T) {
 		t.Fatalf("the written policy does not read back: %v\n%s", err, out)
 	}
 	// Where an entry sits in the file is not part of the policy.
-	if diff := cmp.Diff(p, back, cmpopts.IgnoreFields(guard.CustomRule{}, "Line", "ViolationLine")); diff != "" {
+	if diff := cmp.Diff(p, back, cmpopts.IgnoreFields(guard.CustomRule{}, "Index", "Line", "ViolationLine")); diff != "" {
 		t.Errorf("round trip changed the policy (-before +after):\n%s\n%s", diff, out)
 	}
 	if strings.Contains(string(out), "rules:\n  custom.") {
