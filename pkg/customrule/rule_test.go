@@ -83,6 +83,8 @@ func TestEvaluate(t *testing.T) {
 		{"previous null", "previous == null", nil, []*guard.Resource{public}, []string{"violation"}, nil},
 		{"previous", "previous.properties.allowBlobPublicAccess != resource.properties.allowBlobPublicAccess", private,
 			[]*guard.Resource{public, private}, []string{"violation", "compliant"}, nil},
+		{"has", "has(resource.properties.allowBlobPublicAccess)", nil,
+			[]*guard.Resource{public, unset}, []string{"violation", "compliant"}, nil},
 		{"now", "now == timestamp('2026-11-28T12:00:00Z')", nil, []*guard.Resource{public}, []string{"violation"}, nil},
 		{"tags and strings", "resource.tags.dataClassification.lowerAscii() == 'itar' && resource.name.startsWith('pub')", nil,
 			[]*guard.Resource{public, private}, []string{"violation", "compliant"}, nil},
