@@ -23,7 +23,6 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
@@ -332,7 +331,7 @@ func (d *doctor) policy(path string) *guard.Policy {
 	if path == "" {
 		name = "the built-in policy"
 	}
-	p, err := policyfile.Load(path)
+	p, err := loadPolicy(path)
 	if err != nil {
 		d.say(docFail, check, "%s does not load: %v", name, err)
 		return nil

@@ -8,7 +8,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/notify"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 func (a *App) newNotifyCommand() *cobra.Command {
@@ -45,7 +44,7 @@ events' source.`,
 			if policyPath == "" {
 				policyPath = a.getenv(envPolicy)
 			}
-			pol, err := policyfile.Load(policyPath)
+			pol, err := loadPolicy(policyPath)
 			if err != nil {
 				return err
 			}

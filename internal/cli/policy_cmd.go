@@ -1,14 +1,17 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/exportguard/exportguard/pkg/customrule"
 	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
+	"github.com/exportguard/exportguard/pkg/resourcemanager"
 )
 
 func (a *App) newPolicyCommand() *cobra.Command {
@@ -21,27 +24,48 @@ func (a *App) newPolicyCommand() *cobra.Command {
 		Use:   "check FILE [--format table|json|csv]",
 		Short: "Check a policy file; print what it allows, or the key and line that is wrong",
 		Long: `check loads a policy file as serve and replay would, and prints what it allows, or the
-key and line that is wrong (exit 1). With --format json or csv it prints one line (row) per
-rule: the rule's mode and severity beside what the whole policy sets.`,
+key and line that is wrong (exit 1). It compiles each custom rule (customRules) and says whether
+it compiled; one that does not is named with its line, and the check fails (exit 1). With
+--format json or csv it prints one line (row) per rule, built-in and custom: the rule's mode
+and severity beside what the whole policy sets.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			// policyfile, not loadPolicy: a custom rule that does not compile
+			// is listed with the others, and then refused.
 			p, err := policyfile.Load(args[0])
 			if err != nil {
 				return err
 			}
+			rows, compileErr := policyRules(args[0], p)
 			out := cmd.OutOrStdout()
 			if format != formatTable {
-				return writeListing(out, format, 0, policyRules(args[0], p), policyRuleColumns, false)
+				if err := writeListing(out, format, 0, rows, policyRuleColumns, false); err != nil {
+					return err
+				}
+				return compileErr
 			}
-			fmt.Fprintf(out, "%s: valid\ncloud: %s\nallowed: %s\n", args[0], p.Cloud, p.AllowedSummary())
+			if compileErr != nil {
+				fmt.Fprintf(out, "%s: refused: a custom rule does not compile\n", args[0])
+			} else {
+				fmt.Fprintf(out, "%s: valid\n", args[0])
+			}
+			fmt.Fprintf(out, "cloud: %s\nallowed: %s\n", p.Cloud, p.AllowedSummary())
 			if len(p.Scope.Subscriptions) > 0 {
 				fmt.Fprintf(out, "scope: %s\n", strings.Join(p.Scope.Subscriptions, ", "))
 			}
-			for _, id := range guard.RuleIDs {
-				fmt.Fprintf(out, "rule %s: %s, severity %s\n", id, p.RuleMode(id), p.Severity(id))
+			for _, r := range rows {
+				if r.Compiled == nil {
+					fmt.Fprintf(out, "rule %s: %s, severity %s\n", r.Rule, r.Mode, r.Severity)
+					continue
+				}
+				status := "compiled"
+				if !*r.Compiled {
+					status = "does not compile (below)"
+				}
+				fmt.Fprintf(out, "custom rule %s: %s, severity %s, types %s: %s\n", r.Rule, r.Mode, r.Severity, strings.Join(r.Types, ", "), status)
 			}
 			fmt.Fprintf(out, "remediation: %s\nexemptions: %d\nroster: %d principal(s)\n", p.Remediation.Mode, len(p.Exemptions), len(p.Roster))
-			return nil
+			return compileErr
 		},
 	}
 	addFormatFlag(check, &format, "rule")
@@ -54,7 +78,7 @@ rule: the rule's mode and severity beside what the whole policy sets.`,
 			if len(args) == 1 {
 				path = args[0]
 			}
-			p, err := policyfile.Load(path)
+			p, err := loadPolicy(path)
 			if err != nil {
 				return err
 			}
@@ -77,7 +101,8 @@ rule: the rule's mode and severity beside what the whole policy sets.`,
 }
 
 // policyRule is one rule of a checked policy, with what the policy sets for
-// all rules: a line of policy check --format json.
+// all rules: a line of policy check --format json. Types, Compiled and Error
+// are a custom rule's.
 type policyRule struct {
 	File          string   `json:"file"`
 	Cloud         string   `json:"cloud"`
@@ -89,20 +114,40 @@ type policyRule struct {
 	Remediation   string   `json:"remediation"`
 	Exemptions    int      `json:"exemptions"`
 	Roster        int      `json:"roster"`
+	Types         []string `json:"types,omitempty"`
+	Compiled      *bool    `json:"compiled,omitempty"`
+	Error         string   `json:"error,omitempty"`
 }
 
-func policyRules(file string, p *guard.Policy) []policyRule {
-	out := make([]policyRule, 0, len(guard.RuleIDs))
+// policyRules lists the built-in rules, then the custom ones, each compiled;
+// the error joins those that do not compile (each names its ID and line).
+func policyRules(file string, p *guard.Policy) ([]policyRule, error) {
+	out := make([]policyRule, 0, len(guard.RuleIDs)+len(p.CustomRules))
 	subs := p.Scope.Subscriptions
 	if subs == nil {
 		subs = []string{} // [] in JSON, not null
 	}
-	for _, id := range guard.RuleIDs {
-		out = append(out, policyRule{File: file, Cloud: p.Cloud, Allowed: p.AllowedSummary(), Subscriptions: subs,
+	row := func(id string) policyRule {
+		return policyRule{File: file, Cloud: p.Cloud, Allowed: p.AllowedSummary(), Subscriptions: subs,
 			Rule: id, Mode: string(p.RuleMode(id)), Severity: p.Severity(id), Remediation: string(p.Remediation.Mode),
-			Exemptions: len(p.Exemptions), Roster: len(p.Roster)})
+			Exemptions: len(p.Exemptions), Roster: len(p.Roster)}
 	}
-	return out
+	for _, id := range guard.RuleIDs {
+		out = append(out, row(id))
+	}
+	var errs []error
+	for _, def := range p.CustomRules {
+		r := row(def.ID)
+		_, err := customrule.New(def, resourcemanager.PinnedTypes())
+		ok := err == nil
+		r.Types, r.Compiled = def.Types, &ok
+		if err != nil {
+			r.Error = err.Error()
+			errs = append(errs, err)
+		}
+		out = append(out, r)
+	}
+	return out, errors.Join(errs...)
 }
 
 var policyRuleColumns = []column[policyRule]{
@@ -116,4 +161,12 @@ var policyRuleColumns = []column[policyRule]{
 	{csv: "remediation", cell: func(r policyRule) string { return r.Remediation }},
 	{csv: "exemptions", cell: func(r policyRule) string { return strconv.Itoa(r.Exemptions) }},
 	{csv: "roster", cell: func(r policyRule) string { return strconv.Itoa(r.Roster) }},
+	{csv: "types", cell: func(r policyRule) string { return strings.Join(r.Types, " ") }},
+	{csv: "compiled", cell: func(r policyRule) string {
+		if r.Compiled == nil {
+			return ""
+		}
+		return strconv.FormatBool(*r.Compiled)
+	}},
+	{csv: "error", cell: func(r policyRule) string { return r.Error }},
 }

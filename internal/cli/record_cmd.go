@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/recorder"
 	"github.com/exportguard/exportguard/pkg/session"
 	"github.com/exportguard/exportguard/pkg/sqlite"
@@ -87,7 +86,7 @@ were not finished is left out, whole.`,
 			if err != nil {
 				return err
 			}
-			pol, err := policyfile.Load(policyPath)
+			pol, err := loadPolicy(policyPath)
 			if err != nil {
 				return err
 			}
@@ -148,7 +147,11 @@ were not finished is left out, whole.`,
 				os.Remove(output) // nothing was recorded
 				return err
 			}
-			rec := &recorder.Recorder{Receiver: hubReceiver{recv}, Live: live, Policy: pol, Schedule: sched, Reconcile: reconcileSched,
+			recRules, err := a.pipelineRules(pol, log) // the rules replay will run
+			if err != nil {
+				return err
+			}
+			rec := &recorder.Recorder{Receiver: hubReceiver{recv}, Live: live, Policy: pol, Rules: recRules, Schedule: sched, Reconcile: reconcileSched,
 				Store: st, Out: out, Log: log, Warn: stderr, Start: start, Now: a.Now,
 				Progress: func(s recorder.Stats) { stats = s; prog.tick(0) }}
 			fmt.Fprintf(stderr, "recording %s (consumer group %s, from %s) to %s; Ctrl-C stops\n",

@@ -14,7 +14,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/remediate"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 )
@@ -232,7 +231,7 @@ DefaultAzureCredential. The exit status is 1 when any plan failed (remediate lis
 			if policyPath == "" {
 				policyPath = a.getenv(envPolicy)
 			}
-			pol, err := policyfile.Load(policyPath)
+			pol, err := loadPolicy(policyPath)
 			if err != nil {
 				return err
 			}

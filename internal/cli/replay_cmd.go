@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -61,7 +60,7 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 			if err != nil {
 				return err
 			}
-			pol, err := policyfile.Load(policyPath)
+			pol, err := loadPolicy(policyPath)
 			if err != nil {
 				return err
 			}

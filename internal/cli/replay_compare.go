@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/replay"
 )
 
@@ -40,11 +39,11 @@ type fieldChange struct {
 // replayed in-process under each policy, each into its own fresh in-memory
 // store, and the findings compared by ID.
 func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath string, format outputFormat, sessions []string) error {
-	oldPol, err := policyfile.Load(oldPath)
+	oldPol, err := loadPolicy(oldPath)
 	if err != nil {
 		return fmt.Errorf("--compare: %w", err)
 	}
-	newPol, err := policyfile.Load(newPath)
+	newPol, err := loadPolicy(newPath)
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/eventhubs"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/session"
 )
 
@@ -32,7 +31,7 @@ const toEventHubFlagHelp = "publish the sessions' eventhub messages to NAMESPACE
 func (a *App) replayToEventHub(cmd *cobra.Command, hub, policyPath string, sessions []string) error {
 	ctx := cmd.Context()
 	stderr := cmd.ErrOrStderr()
-	pol, err := policyfile.Load(policyPath)
+	pol, err := loadPolicy(policyPath)
 	if err != nil {
 		return err
 	}

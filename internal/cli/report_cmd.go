@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/report"
 )
 
@@ -65,7 +64,7 @@ findings are always listed. The policy (for the allowed regions and the exemptio
 			if policyPath == "" {
 				policyPath = a.getenv(envPolicy)
 			}
-			pol, err := policyfile.Load(policyPath)
+			pol, err := loadPolicy(policyPath)
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/scan"
@@ -67,7 +66,7 @@ for serve to deliver.`,
 			if err != nil {
 				return err
 			}
-			p, err := policyfile.Load(policyPath)
+			p, err := loadPolicy(policyPath)
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/exportguard/exportguard/pkg/functions"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcegraph"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/scan"
@@ -50,7 +49,7 @@ ExportGuard.Approver.`,
 			if err != nil {
 				return err
 			}
-			p, err := policyfile.Load(a.getenv(envPolicy))
+			p, err := loadPolicy(a.getenv(envPolicy))
 			if err != nil {
 				return err
 			}

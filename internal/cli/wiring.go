@@ -15,7 +15,6 @@ import (
 	"github.com/exportguard/exportguard/pkg/cosmos"
 	"github.com/exportguard/exportguard/pkg/eventgrid"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/rules"
 	"github.com/exportguard/exportguard/pkg/sqlite"
 )
 
@@ -78,11 +77,15 @@ func storeReady(st guard.Store) func(context.Context) error {
 
 // newPipeline wires the centre to the decoders and rules.
 func (a *App) newPipeline(st guard.Store, reader guard.ResourceReader, pol *guard.Policy, log *slog.Logger) (*guard.Pipeline, error) {
+	all, err := a.pipelineRules(pol, log) // built-in and custom (policy_load.go)
+	if err != nil {
+		return nil, err
+	}
 	p := &guard.Pipeline{
 		Store:  st,
 		Reader: reader,
 		Policy: pol,
-		Rules:  rules.AllFor(appHub(a.getenv)), // wiring_hub.go
+		Rules:  all,
 		Decoders: map[guard.Source]guard.Decoder{
 			guard.SourceEventHub:  activitylog.Decode,
 			guard.SourceEventGrid: eventgrid.Decode,

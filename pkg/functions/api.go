@@ -425,8 +425,8 @@ func (h *handler) listFindings(ctx context.Context, backend FindingsAPI, req *ht
 		}
 		filter.Status = st
 	}
-	if filter.Rule != "" && !slices.Contains(guard.RuleIDs, filter.Rule) {
-		return apiError(http.StatusBadRequest, "rule: not a rule ID (DESIGN 3.3)")
+	if filter.Rule != "" && !slices.Contains(guard.RuleIDs, filter.Rule) && !guard.IsCustomRule(filter.Rule) {
+		return apiError(http.StatusBadRequest, "rule: not a rule ID (DESIGN 3.3) or custom.<name>")
 	}
 	sub := strings.TrimSpace(q["subscription"])
 	fs, err := backend.ListFindings(ctx, filter)

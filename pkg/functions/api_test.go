@@ -228,6 +228,11 @@ func TestAPIListsAndGetsFindings(t *testing.T) {
 	if err := json.Unmarshal(res.Body, &fs); err != nil || len(fs) != 3 {
 		t.Errorf("whole list: %s", res.Body)
 	}
+	// A custom rule's ID (a policy's customRules) filters as a built-in one does.
+	res = callAPI(t, h, apiInvocation("GET", "findings?rule=custom.storage-public-blob", nil, p, ""))
+	if got := api.filters[len(api.filters)-1]; res.StatusCode != 200 || got.Rule != "custom.storage-public-blob" {
+		t.Errorf("custom rule filter: %d %s, filter %+v", res.StatusCode, res.Body, got)
+	}
 	for _, bad := range []string{"findings?status=closed", "findings?rule=no.such-rule"} {
 		if res := callAPI(t, h, apiInvocation("GET", bad, nil, p, "")); res.StatusCode != 400 {
 			t.Errorf("GET %s: %d, want 400", bad, res.StatusCode)

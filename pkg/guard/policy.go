@@ -34,6 +34,7 @@ type Policy struct {
 	Exemptions         []Exemption           `json:"exemptions,omitempty"`
 	Remediation        RemediationPolicy     `json:"remediation,omitempty"`
 	Notify             Notify                `json:"notify,omitempty"`
+	CustomRules        []CustomRule          `json:"customRules,omitempty"` // customrule.go
 }
 
 // Scope limits what exportguard looks at and touches.

@@ -22,6 +22,7 @@ type file struct {
 	Exemptions         []guard.Exemption
 	Remediation        *guard.RemediationPolicy
 	Notify             *guard.Notify
+	CustomRules        []guard.CustomRule // nil: not given (keep the default's); [] none
 }
 
 // ruleKeys is one rule's entry: its ID and its keys, read in mergeRule.
@@ -71,11 +72,13 @@ func decodeFile(root *yaml.Node) (*file, error) {
 			f.Remediation, err = remediation(v, at)
 		case "notify":
 			f.Notify, err = notify(v, at)
+		case "customRules":
+			f.CustomRules, err = customRules(v, at)
 		default:
 			err = unknownKey(at)
 		}
 		return err
-	}, "cloud", "allowedRegions", "allowedGeographies", "scope", "rules", "roster", "exemptions", "remediation", "notify")
+	}, "cloud", "allowedRegions", "allowedGeographies", "scope", "rules", "roster", "exemptions", "remediation", "notify", "customRules")
 }
 
 func scope(n *yaml.Node, at []string) (*guard.Scope, error) {

@@ -52,6 +52,9 @@ func Load(path string) (*guard.Policy, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy %s: %w", path, err)
 	}
+	for i := range p.CustomRules {
+		p.CustomRules[i].File = path // for compile errors (package customrule)
+	}
 	return p, nil
 }
 
@@ -65,7 +68,16 @@ func Parse(raw []byte) (*guard.Policy, error) {
 // JSON form (keys as the policy file names them, durations as Go writes them),
 // keys sorted, lists not indented below their key.
 func Marshal(p *guard.Policy) ([]byte, error) {
-	j, err := json.Marshal(p)
+	// A custom rule's mode and severity are written in its customRules entry,
+	// where Parse reads them, not under rules.
+	q := *p
+	q.Rules = map[string]guard.RulePolicy{}
+	for id, rp := range p.Rules {
+		if !guard.IsCustomRule(id) {
+			q.Rules[id] = rp
+		}
+	}
+	j, err := json.Marshal(&q)
 	if err != nil {
 		return nil, err
 	}
@@ -138,6 +150,9 @@ func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 		p.Scope = *f.Scope
 	}
 	for _, r := range f.Rules {
+		if guard.IsCustomRule(r.id) {
+			return nil, keyErr("a custom rule's mode and severity are set in its customRules entry", "rules", r.id)
+		}
 		if !slices.Contains(guard.RuleIDs, r.id) {
 			return nil, keyErr("unknown rule (rules are "+strings.Join(guard.RuleIDs, ", ")+")", "rules", r.id)
 		}
@@ -163,10 +178,29 @@ func merge(base *guard.Policy, raw []byte, dir string) (*guard.Policy, error) {
 	if f.Notify != nil {
 		p.Notify = *f.Notify
 	}
+	if f.CustomRules != nil {
+		setCustomRules(&p, f.CustomRules)
+	}
 	if err := validate(&p); err != nil {
 		return nil, err
 	}
 	return &p, nil
+}
+
+// setCustomRules replaces the policy's custom rules (a file's list replaces
+// the default's) and puts each one's mode and severity under Policy.Rules, so
+// that everything asking the policy about a rule treats a custom ID as any
+// other.
+func setCustomRules(p *guard.Policy, defs []guard.CustomRule) {
+	for id := range p.Rules {
+		if guard.IsCustomRule(id) {
+			delete(p.Rules, id)
+		}
+	}
+	p.CustomRules = defs
+	for _, c := range defs {
+		p.Rules[c.ID] = guard.RulePolicy{Mode: c.Mode, Severity: c.Severity}
+	}
 }
 
 // mergeRule applies one rule's keys over its current settings. The keys are
@@ -288,7 +322,7 @@ func validate(p *guard.Policy) error {
 			return keyErr(fmt.Sprintf("%q is not a scope under /subscriptions/…", e.Resource), "exemptions", at, "resource")
 		}
 		for _, r := range e.Rules {
-			if !slices.Contains(guard.RuleIDs, r) {
+			if _, custom := p.CustomRule(r); !custom && !slices.Contains(guard.RuleIDs, r) {
 				return keyErr(fmt.Sprintf("unknown rule %q", r), "exemptions", at, "rules")
 			}
 		}

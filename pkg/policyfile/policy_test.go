@@ -106,6 +106,8 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("cloud: AzureUSGovernment\nallowedRegions: [usgovvirginia]\nrules: {access.jit-window: {maxDuration: PT3H}}"))
 	f.Add([]byte("exemptions: [{resource: /subscriptions/s/resourceGroups/r, rules: [transit.tls], expiresOn: 2027-01-01T00:00:00Z}]"))
 	f.Add([]byte("&a [*a, *a]"))
+	f.Add([]byte(customRulesYAML))
+	f.Add([]byte("customRules:\n  - {id: custom.a, types: [x], violation: 'resource.?x', message: '{{name}} {{', mode: remediate}\n  - {id: custom.a}\nrules: {custom.a: {mode: off}}"))
 	f.Add([]byte("remediation: {mode: dry-run}\nremediation: {mode: auto}\n---\nallowedRegions: [eastuss]\n"))
 	f.Add([]byte("base: &b {mode: auto}\nremediation: {<<: *b}\nallowedGeographies: [United Stats]\nrules: {access.jit-overstay: {grace: -5m}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -123,6 +125,14 @@ func FuzzParse(f *testing.F) {
 		}
 		if len(p.AllowedRegions) == 0 && len(p.AllowedGeographies) == 0 {
 			t.Fatal("accepted a policy that allows no region")
+		}
+		for _, c := range p.CustomRules {
+			if !guard.IsCustomRule(c.ID) || c.Violation == "" || len(c.Types) == 0 || guard.CheckCustomMessage(c.Message) != nil {
+				t.Fatalf("accepted custom rule %+v", c)
+			}
+			if m := p.RuleMode(c.ID); m != guard.ModeOff && m != guard.ModeAlert {
+				t.Fatalf("custom rule %s has mode %q", c.ID, m)
+			}
 		}
 	})
 }

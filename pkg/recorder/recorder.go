@@ -52,6 +52,10 @@ type Recorder struct {
 	Receiver Receiver
 	Live     guard.ResourceReader // ARM
 	Policy   *guard.Policy
+	// Rules are the rules the recorder's pipeline runs: replay's (the
+	// built-in ones and the policy's custom rules, from the wiring);
+	// rules.All() when nil.
+	Rules    []guard.Rule
 	Schedule replay.Schedule // the sweep timer's; nil: no sweeps
 	// Reconcile is the reconcile timer's (nil: none): at a sweep tick at or
 	// after one of its ticks, the open findings are re-checked first
@@ -105,11 +109,15 @@ func (r *Recorder) init(ctx context.Context) error {
 	r.cache = map[string]liveRead{}
 	// The pipeline replay builds, minus planners: a recording notifies and
 	// remediates nothing.
+	all := r.Rules
+	if all == nil {
+		all = rules.All()
+	}
 	r.pipeline = &guard.Pipeline{
 		Store:  r.Store,
 		Reader: sessionReader{r},
 		Policy: r.Policy,
-		Rules:  rules.All(),
+		Rules:  all,
 		Decoders: map[guard.Source]guard.Decoder{
 			guard.SourceEventHub:  activitylog.Decode,
 			guard.SourceEventGrid: eventgrid.Decode,
