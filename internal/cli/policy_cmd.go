@@ -14,7 +14,7 @@ import (
 func (a *App) newPolicyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Check and show policy files",
+		Short: "Check, show and test policy files",
 	}
 	var format outputFormat
 	check := &cobra.Command{
@@ -72,7 +72,7 @@ rule: the rule's mode and severity beside what the whole policy sets.`,
 			return err
 		},
 	}
-	cmd.AddCommand(check, show)
+	cmd.AddCommand(check, show, a.newPolicyTestCommand()) // policytest_cmd.go
 	return cmd
 }
 
