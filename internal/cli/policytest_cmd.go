@@ -152,12 +152,15 @@ func ruleFindingRows(results []ruleResult) []ruleFindingRow {
 	return rows
 }
 
-// finding is a cell of the row's finding, "" for a rule that found nothing.
-func (row ruleFindingRow) finding(cell func(*guard.Finding) string) string {
-	if row.f == nil {
-		return ""
+// findingCell is a column cell of the row's finding, "" for a rule that
+// found nothing.
+func findingCell(cell func(guard.Finding) string) func(ruleFindingRow) string {
+	return func(row ruleFindingRow) string {
+		if row.f == nil {
+			return ""
+		}
+		return cell(*row.f)
 	}
-	return cell(row.f)
 }
 
 var ruleFindingColumns = []column[ruleFindingRow]{
@@ -166,22 +169,14 @@ var ruleFindingColumns = []column[ruleFindingRow]{
 	{csv: "open", cell: func(row ruleFindingRow) string { return strconv.Itoa(row.r.Open) }},
 	{csv: "resolved", cell: func(row ruleFindingRow) string { return strconv.Itoa(row.r.Resolved) }},
 	{csv: "exempt", cell: func(row ruleFindingRow) string { return strconv.Itoa(row.r.Exempt) }},
-	{csv: "id", cell: func(row ruleFindingRow) string { return row.finding(func(f *guard.Finding) string { return f.ID }) }},
-	{table: "STATUS", csv: "status", cell: func(row ruleFindingRow) string {
-		return row.finding(func(f *guard.Finding) string { return string(f.Status) })
-	}},
-	{csv: "severity", cell: func(row ruleFindingRow) string { return row.finding(func(f *guard.Finding) string { return f.Severity }) }},
-	{table: "RESOURCE", csv: "resourceName", cell: func(row ruleFindingRow) string {
-		return row.finding(func(f *guard.Finding) string { return resourceName(f.ResourceID) })
-	}},
-	{table: "GROUP", cell: func(row ruleFindingRow) string {
-		return row.finding(func(f *guard.Finding) string { return orDash(resourceGroup(f.ResourceID)) })
-	}},
-	{csv: "resourceGroup", cell: func(row ruleFindingRow) string {
-		return row.finding(func(f *guard.Finding) string { return resourceGroup(f.ResourceID) })
-	}},
-	{csv: "resourceId", cell: func(row ruleFindingRow) string { return row.finding(func(f *guard.Finding) string { return f.ResourceID }) }},
-	{table: "MESSAGE", csv: "message", cell: func(row ruleFindingRow) string { return row.finding(func(f *guard.Finding) string { return f.Message }) }},
+	{csv: "id", cell: findingCell(func(f guard.Finding) string { return f.ID })},
+	{table: "STATUS", csv: "status", cell: findingCell(func(f guard.Finding) string { return string(f.Status) })},
+	{csv: "severity", cell: findingCell(func(f guard.Finding) string { return f.Severity })},
+	{table: "RESOURCE", csv: "resourceName", cell: findingCell(func(f guard.Finding) string { return resourceName(f.ResourceID) })},
+	{table: "GROUP", cell: findingCell(func(f guard.Finding) string { return orDash(resourceGroup(f.ResourceID)) })},
+	{csv: "resourceGroup", cell: findingCell(func(f guard.Finding) string { return resourceGroup(f.ResourceID) })},
+	{csv: "resourceId", cell: findingCell(func(f guard.Finding) string { return f.ResourceID })},
+	{table: "MESSAGE", csv: "message", cell: findingCell(func(f guard.Finding) string { return f.Message })},
 }
 
 // printRuleResults writes the rules' counts, then their findings (or a line
