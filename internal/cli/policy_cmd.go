@@ -17,7 +17,7 @@ import (
 func (a *App) newPolicyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Check and show policy files",
+		Short: "Check, show and test policy files",
 	}
 	var format outputFormat
 	check := &cobra.Command{
@@ -96,7 +96,7 @@ and severity beside what the whole policy sets.`,
 			return err
 		},
 	}
-	cmd.AddCommand(check, show)
+	cmd.AddCommand(check, show, a.newPolicyTestCommand()) // policytest_cmd.go
 	return cmd
 }
 

@@ -52,11 +52,11 @@ func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath string, format o
 		level = "warn"
 	}
 	// Malformed lines are told once, by the first replay.
-	oldFs, err := a.replayUnder(cmd, oldPol, level, cmd.ErrOrStderr(), sessions)
+	oldFs, _, err := a.replayUnder(cmd, oldPol, level, cmd.ErrOrStderr(), sessions)
 	if err != nil {
 		return err
 	}
-	newFs, err := a.replayUnder(cmd, newPol, level, io.Discard, sessions)
+	newFs, _, err := a.replayUnder(cmd, newPol, level, io.Discard, sessions)
 	if err != nil {
 		return err
 	}
@@ -78,42 +78,43 @@ func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath string, format o
 }
 
 // replayUnder replays the sessions under a policy into a fresh in-memory store
-// and returns every finding, as replay does.
-func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Writer, sessions []string) ([]guard.Finding, error) {
+// and returns every finding, as replay does, and the rules the pipeline ran
+// (policy test lists them).
+func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Writer, sessions []string) ([]guard.Finding, []guard.Rule, error) {
 	log, err := newLogger(errs, level, a.textLogs(cmd))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sched, err := a.sweepSchedule()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	reconcileSched, err := a.reconcileSchedule()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	ctx := cmd.Context()
 	st, err := a.openStore(ctx, "memory:")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer st.Close()
 	pl, err := a.newPipeline(st, nil, pol, log)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: errs,
 		Bind: func(a *replay.ARM) { bindRemediation(pl, a) }}
 	for _, path := range sessions {
 		if _, err := replayFile(cmd, r, path, new(int64)); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	fs, err := st.ListFindings(ctx, guard.FindingFilter{})
 	if err != nil {
-		return nil, fmt.Errorf("list findings: %w", err)
+		return nil, nil, fmt.Errorf("list findings: %w", err)
 	}
-	return fs, nil
+	return fs, pl.Rules, nil
 }
 
 // compareFindings lists what the new findings add, drop and change against
