@@ -15,11 +15,8 @@ import (
 // examples): policy test finds, under the custom rule, the positive resources
 // (open, or resolved once fixed) and none of the negative ones; and a what-if
 // from the built-in policy to the example's adds exactly those findings.
-//
-// The policies wait in testdata/custom-rules/NAME.yaml until the policy file
-// takes customRules; they become testdata/sessions/custom-NAME.policy.yaml then,
-// and this test runs from that moment. (Each session also has one resource a
-// built-in rule finds: the what-if shows the built-in findings stay the same.)
+// (Each session also has one resource a built-in rule finds: the what-if shows
+// the built-in findings stay the same.)
 func TestCustomRuleExamples(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
@@ -35,9 +32,6 @@ func TestCustomRuleExamples(t *testing.T) {
 			t.Parallel()
 			pol := "testdata/sessions/custom-" + tc.name + ".policy.yaml"
 			session := "testdata/sessions/custom-" + tc.name + ".ndjson"
-			if !fileExists(pol) {
-				t.Skipf("%s is not there yet: customRules policies wait in testdata/custom-rules", pol)
-			}
 			out, _, err := run(t, "policy", "test", "--format", "json", pol, session)
 			if err != nil {
 				t.Fatal(err)

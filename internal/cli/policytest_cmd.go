@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 // ruleResult is what one rule found over the sessions: a line of policy test
@@ -51,7 +50,7 @@ with empty finding columns for a rule that found nothing.`,
 			"  exportguard policy test --format json policy.yaml today.ndjson",
 		Args: cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pol, err := policyfile.Load(args[0])
+			pol, err := loadPolicy(args[0])
 			if err != nil {
 				return err
 			}

@@ -40,7 +40,7 @@ func (r *Rule) ID() string { return r.def.ID }
 // Applies reports whether the rule judges a type: one of its types, compared
 // without case as ARM compares them, or any type for ["*"].
 func (r *Rule) Applies(t string) bool {
-	if strings.TrimSpace(t) == "" {
+	if strings.TrimSpace(t) == "" || isGuardState(t) {
 		return false
 	}
 	for _, want := range r.def.Types {
@@ -49,6 +49,13 @@ func (r *Rule) Applies(t string) bool {
 		}
 	}
 	return false
+}
+
+// isGuardState reports whether t is the type of a state the guard keeps for
+// itself (guard.TypeHeard, guard.TypeSubscriptionName): not a resource in
+// Azure, so not one "*" means.
+func isGuardState(t string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(t)), "exportguard/")
 }
 
 // Evaluate gives a violation when the expression is true and a compliant

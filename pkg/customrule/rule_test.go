@@ -160,6 +160,8 @@ func TestApplies(t *testing.T) {
 		{"Microsoft.Sql/servers", true, true},
 		{"Microsoft.KeyVault/vaults", false, true},
 		{"", false, false},
+		{guard.TypeHeard, false, false},
+		{guard.TypeSubscriptionName, false, false},
 	} {
 		if storage.Applies(tt.typ) != tt.one || any.Applies(tt.typ) != tt.star {
 			t.Errorf("Applies(%q) = %v, %v; want %v, %v", tt.typ, storage.Applies(tt.typ), any.Applies(tt.typ), tt.one, tt.star)
