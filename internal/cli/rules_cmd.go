@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/exportguard/exportguard/pkg/guard"
 	"github.com/exportguard/exportguard/pkg/policyfile"
 	"github.com/exportguard/exportguard/pkg/resourcemanager"
 	"github.com/exportguard/exportguard/pkg/rules"
@@ -29,18 +30,28 @@ type ruleInfo struct {
 
 func (a *App) newRulesCommand() *cobra.Command {
 	var format outputFormat
+	var policyPath string
 	cmd := &cobra.Command{
-		Use:   "rules [--format table|json|csv]",
+		Use:   "rules [--policy FILE] [--format table|json|csv]",
 		Short: "List the rules: what each finds and judges, its modes, severities and policy keys",
 		Long: `rules lists every rule exportguard runs (replay, scan and the Functions app run the same
 set): the resource types it judges ("*": every type), what a finding of it means, its
 settings in the built-in policy (rules.RULE.mode, severity and the durations it reads),
 the values mode and severity take, and the policy keys outside rules.RULE it reads.
-A policy file overrides the settings key by key (docs/policy.md).`,
-		Example: "  exportguard rules\n  exportguard rules --format json",
+A policy file overrides the settings key by key (docs/policy.md). With --policy FILE the
+file's custom rules (customRules, docs/custom-rules.md) follow the built-in ones, each with
+the expression it evaluates, its mode and severity.`,
+		Example: "  exportguard rules\n  exportguard rules --format json\n  exportguard rules --policy testdata/sessions/custom-storage-public-blob.policy.yaml",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			infos := ruleInfos()
+			if policyPath != "" {
+				pol, err := loadPolicy(policyPath)
+				if err != nil {
+					return err
+				}
+				infos = append(infos, customRuleInfos(pol)...)
+			}
 			if format == formatTable {
 				printRulesTable(cmd.OutOrStdout(), infos)
 				return nil
@@ -49,6 +60,7 @@ A policy file overrides the settings key by key (docs/policy.md).`,
 		},
 	}
 	addFormatFlag(cmd, &format, "rule")
+	cmd.Flags().StringVar(&policyPath, "policy", "", "also list this policy file's custom rules")
 	return cmd
 }
 
@@ -58,6 +70,19 @@ func ruleInfos() []ruleInfo {
 	for _, d := range rules.Describe(resourcemanager.PinnedTypes()) {
 		out = append(out, ruleInfo{ID: d.ID, Finds: d.Violation, Types: d.Types, Modes: policyfile.RuleModes,
 			Severities: policyfile.Severities, Defaults: defaults[d.ID], PolicyKeys: append([]string{}, d.PolicyKeys...)})
+	}
+	return out
+}
+
+// customRuleInfos are a policy's custom rules as rules lists them: what one
+// finds is its expression, and the only key it reads is its own entry.
+func customRuleInfos(pol *guard.Policy) []ruleInfo {
+	var out []ruleInfo
+	for _, c := range pol.CustomRules {
+		out = append(out, ruleInfo{ID: c.ID, Finds: c.Violation, Types: c.Types, Modes: policyfile.CustomRuleModes,
+			Severities: policyfile.Severities,
+			Defaults:   []policyfile.Setting{{Key: "mode", Value: pol.RuleMode(c.ID)}, {Key: "severity", Value: pol.Severity(c.ID)}},
+			PolicyKeys: []string{fmt.Sprintf("customRules[%d]", c.Index)}})
 	}
 	return out
 }

@@ -79,6 +79,45 @@ func TestRulesVerb(t *testing.T) {
 	}
 }
 
+// rules --policy FILE lists the file's custom rules after the built-in ones,
+// with the expression, mode and severity the file gives them; a file whose
+// custom rule does not compile is refused as every verb refuses it.
+func TestRulesVerbListsAPolicysCustomRules(t *testing.T) {
+	t.Parallel()
+	stdout, stderr, err := run(t, "rules", "--format", "json", "--policy", "testdata/sessions/custom-storage-public-blob.policy.yaml")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	var ids []string
+	var custom ruleInfo
+	for line := range strings.Lines(stdout) {
+		var r ruleInfo
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		ids = append(ids, r.ID)
+		if r.ID == "custom.storage-public-blob" {
+			custom = r
+		}
+	}
+	if n := len(ids); n != len(guard.RuleIDs)+1 || ids[n-1] != "custom.storage-public-blob" ||
+		!slices.Equal(slices.Sorted(slices.Values(ids[:n-1])), slices.Sorted(slices.Values(guard.RuleIDs))) {
+		t.Errorf("listed %v, want every built-in rule, then custom.storage-public-blob", ids)
+	}
+	if !strings.Contains(custom.Finds, "allowBlobPublicAccess") || !slices.Equal(custom.Types, []string{"Microsoft.Storage/storageAccounts"}) ||
+		!slices.Equal(custom.Modes, []string{"off", "alert"}) || len(custom.Defaults) != 2 || custom.Defaults[0].Value != "alert" {
+		t.Errorf("custom rule listed as %+v", custom)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(bad, []byte("customRules:\n  - id: custom.x\n    types: [Microsoft.Storage/storageAccounts]\n    violation: resourc.location == 'x'\n    message: m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := run(t, "rules", "--policy", bad); exitCode(err) != ExitFailed || !strings.Contains(err.Error(), "bad.yaml:4: customRules[0] custom.x") {
+		t.Errorf("rules --policy with a rule that does not compile: %v", err)
+	}
+}
+
 // compareGolden compares got with the file at path (-update writes it).
 func compareGolden(t *testing.T, path, got string) {
 	t.Helper()
