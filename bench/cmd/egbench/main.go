@@ -663,7 +663,9 @@ func printTable(out io.Writer, r *Results) {
 	for _, e := range r.OPA.Examples {
 		fmt.Fprintln(out, "  ", e)
 	}
-	fmt.Fprintf(out, "findings, no store vs sqlite file (%v records): agree=%v\n", r.Findings["records"], r.Findings["agree"])
+	if r.Findings != nil {
+		fmt.Fprintf(out, "findings, no store vs sqlite file (%v records): agree=%v\n", r.Findings["records"], r.Findings["agree"])
+	}
 	if r.ColdStart != nil {
 		fmt.Fprintf(out, "cold start (serve to ready on GET /): median %.1f ms, min %.1f, max %.1f over %v runs\n",
 			r.ColdStart["medianMs"], r.ColdStart["minMs"], r.ColdStart["maxMs"], r.ColdStart["runs"])
