@@ -1,6 +1,7 @@
 package customrule
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
 	"unicode/utf8"
@@ -18,8 +19,14 @@ import (
 // FuzzDecodeMatchesStdlib holds it to encoding/json's answer; string literals
 // with escapes or anything unusual go through fastjson.Unquote, which gives
 // encoding/json's reading of them.
-func decodeJSON(b []byte) (any, error) {
-	d := decoder{b: b}
+func decodeJSON(b []byte) (any, error) { return decodeWithKeys(b, nil) }
+
+// decodeWithKeys is decodeJSON taking object keys from keys where it holds
+// them, and adding the new ones until it holds maxKeys: ARM bodies of one type
+// share their keys, and a shared key is not allocated again for each body.
+// keys is the caller's, not safe for concurrent use.
+func decodeWithKeys(b []byte, keys map[string]string) (any, error) {
+	d := decoder{b: b, keys: keys}
 	v, err := d.value(0)
 	if err != nil {
 		return nil, err
@@ -36,9 +43,13 @@ var errSyntax = errors.New("customrule: not JSON")
 // maxDepth is encoding/json's nesting limit.
 const maxDepth = 10000
 
+// maxKeys bounds a key table.
+const maxKeys = 2048
+
 type decoder struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	keys map[string]string
 }
 
 func (d *decoder) space() {
@@ -103,7 +114,7 @@ func (d *decoder) object(depth int) (any, error) {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
 			return nil, errSyntax
 		}
-		k, err := d.str()
+		k, err := d.key()
 		if err != nil {
 			return nil, err
 		}
@@ -163,6 +174,24 @@ func (d *decoder) array(depth int) (any, error) {
 		}
 	}
 	return nil, errSyntax
+}
+
+// key reads an object key: a plain one from the key table if it is there.
+func (d *decoder) key() (string, error) {
+	if d.keys != nil {
+		if end := bytes.IndexByte(d.b[d.i+1:], '"'); end >= 0 {
+			if k, ok := d.keys[string(d.b[d.i+1:d.i+1+end])]; ok { // a key held is plain: no escape, valid
+				d.i += end + 2
+				return k, nil
+			}
+		}
+	}
+	start := d.i
+	k, err := d.str()
+	if err == nil && d.keys != nil && len(d.keys) < maxKeys && d.i-start-2 == len(k) && string(d.b[start+1:d.i-1]) == k {
+		d.keys[k] = k
+	}
+	return k, err
 }
 
 // str reads a string literal: one without escapes, control characters or

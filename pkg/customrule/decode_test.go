@@ -24,11 +24,21 @@ func sameAsStdlib(t *testing.T, b []byte) {
 	if wantErr == nil && !reflect.DeepEqual(want, got) {
 		t.Fatalf("decodeJSON reads %q as %#v, encoding/json as %#v", fastjsontest.Clip(b), got, want)
 	}
+	// With a key table, twice: once filling it, once reading from it.
+	for range 2 {
+		got, gotErr = decodeWithKeys(b, keyTable)
+		if (gotErr == nil) != (wantErr == nil) || wantErr == nil && !reflect.DeepEqual(want, got) {
+			t.Fatalf("decodeWithKeys reads %q as %#v (%v), encoding/json as %#v (%v)", fastjsontest.Clip(b), got, gotErr, want, wantErr)
+		}
+	}
 }
+
+// keyTable is shared by every case, as a rule set's is by every body.
+var keyTable = map[string]string{}
 
 var decodeCases = []string{
 	`{}`, `[]`, `null`, `true`, `false`, `0`, `-0`, `1.5e3`, `-12.25E-2`, `"x"`, ` {"a" : [1, "b", null, true, {"c": {}}] } `,
-	`{"a":1,"a":2}`, `{"k":"\u00e9\n\t\"\\\/"}`, `{"k":"\ud83d\ude00"}`, `{"k":"\ud800"}`, `"caf` + "\xe9" + `"`, `"é ✓"`,
+	`{"a":1,"a":2}`, `{"a\\":1,"a\\\"":2}`, `{"a\"b":1,"a":2,"a\"b":3}`, `{"\u0061":1,"a":2}`, `{"a` + "\xff" + `":1}`, `{"k":"\u00e9\n\t\"\\\/"}`, `{"k":"\ud83d\ude00"}`, `{"k":"\ud800"}`, `"caf` + "\xe9" + `"`, `"é ✓"`,
 	`{"k":"a` + "\x01" + `"}`, `1e400`, `-1e400`, `1e-400`, `01`, `1.`, `.5`, `-`, `+1`, `1e`, `1e+`, `0x10`, `{"a":}`, `{"a" 1}`,
 	`{"a":1,}`, `[1,]`, `[1 2]`, `{a:1}`, `{"a":1}}`, `{"a":1} x`, `tru`, `nul`, `"\x"`, `"\u12"`, `"abc`, `"\`, ``, ` `,
 	"\xef\xbb\xbf{}", `{"` + "\xff" + `":1}`, `[[[[]]]]`, `{"a":[{"b":[{"c":[]}]}]}`,

@@ -153,7 +153,8 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 // from being reused while cached.
 type bodyCache struct {
 	mu      sync.Mutex
-	entries [2]bodyEntry // the most recent first
+	entries [2]bodyEntry      // the most recent first
+	keys    map[string]string // the object keys read so far (decodeWithKeys)
 }
 
 type bodyEntry struct {
@@ -175,15 +176,18 @@ func (c *bodyCache) value(res *guard.Resource) any {
 		c.entries[0], c.entries[1] = c.entries[1], c.entries[0]
 	default:
 		c.entries[1] = c.entries[0]
-		c.entries[0] = bodyEntry{res: res, body: res.Body, val: bodyValue(res)}
+		if c.keys == nil {
+			c.keys = map[string]string{}
+		}
+		c.entries[0] = bodyEntry{res: res, body: res.Body, val: bodyValue(res, c.keys)}
 	}
 	return c.entries[0].val
 }
 
 // bodyValue is the resource's ARM JSON, as the built-in rules read it; a
 // state without a body (or not an object) gives the fields the guard knows.
-func bodyValue(res *guard.Resource) any {
-	if v, err := decodeJSON(res.Body); err == nil { // as encoding/json reads it
+func bodyValue(res *guard.Resource, keys map[string]string) any {
+	if v, err := decodeWithKeys(res.Body, keys); err == nil { // as encoding/json reads it
 		if m, ok := v.(map[string]any); ok {
 			return m
 		}
