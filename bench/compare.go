@@ -20,14 +20,45 @@ import (
 
 // EngineResult is what the rules-versus-OPA run found.
 type EngineResult struct {
-	Records    int      `json:"records"`            // input records the judged resources came from
-	Judged     int      `json:"judgedResources"`    // resource states judged (one per judged change)
-	Verdicts   int      `json:"verdicts"`           // exportguard's verdicts
-	Violations int      `json:"violations"`         // of which violations
-	Compared   int      `json:"compared"`           // resources whose verdicts were compared (all of them)
-	Mismatches int      `json:"mismatches"`         // resources where OPA and exportguard disagree
-	Uncovered  int      `json:"uncoveredVerdicts"`  // exportguard verdicts of rules the Rego lacks
-	Examples   []string `json:"examples,omitempty"` // a few mismatches, to fix them
+	Records    int          `json:"records"`            // input records the judged resources came from
+	Judged     int          `json:"judgedResources"`    // resource states judged (one per judged change)
+	Verdicts   int          `json:"verdicts"`           // exportguard's verdicts
+	Violations int          `json:"violations"`         // of which violations
+	Compared   int          `json:"compared"`           // resources whose verdicts were compared (all of them)
+	Mismatches int          `json:"mismatches"`         // resources where OPA and exportguard disagree
+	Uncovered  int          `json:"uncoveredVerdicts"`  // exportguard verdicts of rules the Rego lacks
+	Examples   []string     `json:"examples,omitempty"` // a few mismatches, to fix them
+	Custom     CustomResult `json:"customRules"`        // the policy's custom rules on the same resources
+}
+
+// CustomResult is what the custom rules (customrules.yaml) found on the judged
+// resources, to show that they judged them (a failing expression gives no
+// verdict, and would make the rules look cheaper than they are).
+type CustomResult struct {
+	Rules      int            `json:"rules"`
+	Applicable int            `json:"applicable"` // (resource, custom rule judging its type) pairs
+	Verdicts   int            `json:"verdicts"`
+	Violations int            `json:"violations"`
+	NoVerdict  int            `json:"noVerdict"`         // applicable pairs without a verdict: expressions that failed
+	PerRule    map[string]int `json:"verdictsPerRule"`   // verdicts of each rule
+	Violating  map[string]int `json:"violationsPerRule"` // of which violations
+	// Resources where the built-in and custom rules together gave other
+	// verdicts than each alone.
+	TogetherDiffer int `json:"togetherDiffer"`
+}
+
+// EngineMeters time each way RunRulesAndOPA judges the resources.
+type EngineMeters struct {
+	Rules     *Meter // the built-in rules
+	Custom    *Meter // the 20 custom rules alone
+	Both      *Meter // the built-in and custom rules, as a pipeline with that policy runs them
+	OPAJSON   *Meter // OPA, input decoded from the body bytes
+	OPAParsed *Meter // OPA, input already converted to ast.Value
+}
+
+// NewEngineMeters returns a set of meters.
+func NewEngineMeters() EngineMeters {
+	return EngineMeters{NewMeter(false), NewMeter(false), NewMeter(false), NewMeter(false), NewMeter(false)}
 }
 
 // Judged lists, for one chunk of the workload, the resource states the
@@ -97,15 +128,23 @@ func (j *judgedStates) of(ctx context.Context, items []workload.Item) ([]judgedS
 }
 
 // RunRulesAndOPA judges the resource states the pipeline judges for n records
-// of the stream three ways, each timed on its own: exportguard's rules (from the
-// ARM body bytes, as the pipeline's judge step), OPA from the same bytes
-// (decoded to map[string]any and evaluated with EvalInput, as an OPA-based
-// pipeline would), and OPA on input already converted to its own ast.Value
-// (EvalParsedInput: OPA's evaluation alone). Every resource's verdicts are
-// compared between exportguard and OPA.
-func RunRulesAndOPA(ctx context.Context, u *workload.Universe, s *workload.Stream, n int, ev *egrego.Evaluator, rulesM, opaJSON, opaParsed *Meter) (EngineResult, error) {
+// of the stream five ways, each timed on its own: exportguard's built-in rules
+// (from the ARM body bytes, as the pipeline's judge step), the 20 custom rules
+// of customrules.yaml alone, both together (a pipeline under that policy), OPA
+// from the same bytes (decoded to map[string]any and evaluated with EvalInput,
+// as an OPA-based pipeline would), and OPA on input already converted to its
+// own ast.Value (EvalParsedInput: OPA's evaluation alone). Every resource's
+// verdicts are compared between exportguard and OPA, and the custom rules'
+// verdicts are counted.
+func RunRulesAndOPA(ctx context.Context, u *workload.Universe, s *workload.Stream, n int, ev *egrego.Evaluator, m EngineMeters) (EngineResult, error) {
 	var res EngineResult
 	j := newJudgedStates(u)
+	customPol, custom, err := CustomPolicy()
+	if err != nil {
+		return res, err
+	}
+	both := append(slices.Clone(j.rules), custom...)
+	res.Custom = CustomResult{Rules: len(custom), PerRule: map[string]int{}, Violating: map[string]int{}}
 	covered := map[string]bool{}
 	for _, r := range egrego.Rules {
 		covered[r] = true
@@ -117,14 +156,28 @@ func RunRulesAndOPA(ctx context.Context, u *workload.Universe, s *workload.Strea
 			return err
 		}
 		ours := make([][]guard.Verdict, len(states))
-		sec := rulesM.Start()
+		sec := m.Rules.Start()
 		for i, st := range states {
 			ours[i] = Judge(j.pol, j.rules, st.res, st.now)
 		}
-		rulesM.Stop(sec, recs)
+		m.Rules.Stop(sec, recs)
+
+		customs := make([][]guard.Verdict, len(states))
+		sec = m.Custom.Start()
+		for i, st := range states {
+			customs[i] = Judge(customPol, custom, st.res, st.now)
+		}
+		m.Custom.Stop(sec, recs)
+
+		together := make([][]guard.Verdict, len(states))
+		sec = m.Both.Start()
+		for i, st := range states {
+			together[i] = Judge(customPol, both, st.res, st.now)
+		}
+		m.Both.Stop(sec, recs)
 
 		theirs := make([][]egrego.Verdict, len(states))
-		sec = opaJSON.Start()
+		sec = m.OPAJSON.Start()
 		for i, st := range states {
 			in, err := egrego.Input(st.res)
 			if err != nil {
@@ -134,7 +187,7 @@ func RunRulesAndOPA(ctx context.Context, u *workload.Universe, s *workload.Strea
 				return err
 			}
 		}
-		opaJSON.Stop(sec, recs)
+		m.OPAJSON.Stop(sec, recs)
 
 		parsed = parsed[:0]
 		for _, st := range states {
@@ -144,15 +197,19 @@ func RunRulesAndOPA(ctx context.Context, u *workload.Universe, s *workload.Strea
 			}
 			parsed = append(parsed, v)
 		}
-		sec = opaParsed.Start()
+		sec = m.OPAParsed.Start()
 		for i := range states {
 			if _, err := ev.EvalParsed(ctx, parsed[i]); err != nil {
 				return err
 			}
 		}
-		opaParsed.Stop(sec, recs)
+		m.OPAParsed.Stop(sec, recs)
 
 		for i, st := range states {
+			countCustom(&res.Custom, customPol, custom, st.res, customs[i])
+			if !verdictsEqual(together[i], append(slices.Clone(ours[i]), customs[i]...)) {
+				res.Custom.TogetherDiffer++
+			}
 			res.Judged++
 			var kept []guard.Verdict
 			for _, v := range ours[i] {
@@ -179,4 +236,28 @@ func RunRulesAndOPA(ctx context.Context, u *workload.Universe, s *workload.Strea
 	})
 	res.Records = total
 	return res, err
+}
+
+// countCustom adds one resource's custom verdicts to the counts.
+func countCustom(c *CustomResult, pol *guard.Policy, custom []guard.Rule, res *guard.Resource, vs []guard.Verdict) {
+	for _, r := range custom {
+		if pol.RuleMode(r.ID()) != guard.ModeOff && r.Applies(res.Type) {
+			c.Applicable++
+		}
+	}
+	for _, v := range vs {
+		c.Verdicts++
+		c.PerRule[v.Rule]++
+		if v.Violation {
+			c.Violations++
+			c.Violating[v.Rule]++
+		}
+	}
+	c.NoVerdict = c.Applicable - c.Verdicts
+}
+
+func verdictsEqual(a, b []guard.Verdict) bool {
+	return slices.EqualFunc(a, b, func(x, y guard.Verdict) bool {
+		return x.Rule == y.Rule && x.ResourceID == y.ResourceID && x.Violation == y.Violation && x.Message == y.Message
+	})
 }

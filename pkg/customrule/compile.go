@@ -88,7 +88,8 @@ func New(def guard.CustomRule, known []string) (*Rule, error) {
 	if err != nil {
 		return nil, ruleErr(def, def.ViolationLine, "violation", err.Error())
 	}
-	return &Rule{def: def, prg: prg, bodies: &bodyCache{}}, nil
+	return &Rule{def: def, anyType: slices.Contains(def.Types, guard.AnyType), compliant: "{{name}} does not violate " + def.ID + ".",
+		prg: prg, bodies: &bodyCache{}}, nil
 }
 
 // ruleErr names the rule and where it is in the policy:

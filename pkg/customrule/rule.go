@@ -1,24 +1,27 @@
 package customrule
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 )
 
 // Rule is a compiled custom rule: a guard.Rule, safe for concurrent use.
 type Rule struct {
-	def    guard.CustomRule
-	prg    cel.Program
-	bodies *bodyCache
-	log    *slog.Logger
+	def       guard.CustomRule
+	anyType   bool   // its types include "*"
+	compliant string // the message of a compliant verdict
+	prg       cel.Program
+	bodies    *bodyCache
+	log       *slog.Logger
 }
 
 var _ guard.Rule = (*Rule)(nil)
@@ -43,19 +46,32 @@ func (r *Rule) Applies(t string) bool {
 	if strings.TrimSpace(t) == "" || isGuardState(t) {
 		return false
 	}
+	if r.anyType {
+		return true
+	}
 	for _, want := range r.def.Types {
-		if want == guard.AnyType || strings.EqualFold(want, t) {
+		if strings.EqualFold(want, t) {
 			return true
 		}
 	}
 	return false
 }
 
+// guardStatePrefix starts the types of the states the guard keeps for itself
+// (guard.TypeHeard, guard.TypeSubscriptionName).
+const guardStatePrefix = "exportguard/"
+
 // isGuardState reports whether t is the type of a state the guard keeps for
-// itself (guard.TypeHeard, guard.TypeSubscriptionName): not a resource in
-// Azure, so not one "*" means.
+// itself: not a resource in Azure, so not one "*" means. An ASCII type (every
+// ARM type) is compared without allocating; any other as it always was.
 func isGuardState(t string) bool {
-	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(t)), "exportguard/")
+	for i := range len(t) {
+		if t[i] >= utf8.RuneSelf {
+			return strings.HasPrefix(strings.ToLower(strings.TrimSpace(t)), guardStatePrefix)
+		}
+	}
+	t = strings.TrimLeft(t, " \t\n\v\f\r")
+	return len(t) >= len(guardStatePrefix) && strings.EqualFold(t[:len(guardStatePrefix)], guardStatePrefix)
 }
 
 // Evaluate gives a violation when the expression is true and a compliant
@@ -68,15 +84,7 @@ func (r *Rule) Evaluate(in guard.Input) []guard.Verdict {
 	if res == nil || res.Deleted {
 		return nil
 	}
-	vars := map[string]any{
-		varResource: r.bodies.value(res),
-		varPrevious: types.NullValue,
-		varPolicy:   policyValue(in.Policy),
-		varNow:      in.Now.UTC(),
-	}
-	if in.Previous != nil && !in.Previous.Deleted {
-		vars[varPrevious] = r.bodies.value(in.Previous)
-	}
+	vars := &activation{bodies: r.bodies, in: &in}
 	out, _, err := r.prg.Eval(vars)
 	if err == nil {
 		if _, ok := out.Value().(bool); !ok {
@@ -93,7 +101,7 @@ func (r *Rule) Evaluate(in guard.Input) []guard.Verdict {
 	if v.Violation = out.Value().(bool); v.Violation {
 		v.Message = guard.RenderCustomMessage(r.def.Message, res)
 	} else {
-		v.Message = guard.RenderCustomMessage("{{name}} does not violate "+r.def.ID+".", res)
+		v.Message = guard.RenderCustomMessage(r.compliant, res)
 	}
 	return []guard.Verdict{v}
 }
@@ -112,34 +120,79 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
-// bodyCache keeps the last resource body read as JSON: the custom rules of
-// one policy judge the same state one after another, and read it once.
-// Holding the *guard.Resource keeps its address from being reused while cached.
+// activation gives an expression its variables, each read when the
+// expression first asks for it: previous's body is decoded only for the rules
+// that read it, and policy only made for those that read it.
+type activation struct {
+	bodies *bodyCache
+	in     *guard.Input
+}
+
+func (a *activation) ResolveName(name string) (any, bool) {
+	switch name {
+	case varResource:
+		return a.bodies.value(a.in.Resource), true
+	case varPrevious:
+		if p := a.in.Previous; p != nil && !p.Deleted {
+			return a.bodies.value(p), true
+		}
+		return types.NullValue, true
+	case varPolicy:
+		return policyValue(a.in.Policy), true
+	case varNow:
+		return a.in.Now.UTC(), true
+	}
+	return nil, false
+}
+
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+// bodyCache keeps the last two resource bodies read as JSON: the custom rules
+// of one policy judge the same state (and its previous one) one after
+// another, and read each once. Holding the *guard.Resource keeps its address
+// from being reused while cached.
 type bodyCache struct {
-	mu   sync.Mutex
+	mu      sync.Mutex
+	entries [2]bodyEntry      // the most recent first
+	keys    map[string]string // the object keys read so far (decodeWithKeys)
+}
+
+type bodyEntry struct {
 	res  *guard.Resource
 	body []byte
 	val  any
 }
 
+func (e *bodyEntry) holds(res *guard.Resource) bool {
+	return e.res == res && len(e.body) == len(res.Body) && (len(e.body) == 0 || &e.body[0] == &res.Body[0])
+}
+
 func (c *bodyCache) value(res *guard.Resource) any {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.res == res && len(c.body) == len(res.Body) && (len(c.body) == 0 || &c.body[0] == &res.Body[0]) {
-		return c.val
+	switch {
+	case c.entries[0].holds(res):
+	case c.entries[1].holds(res):
+		c.entries[0], c.entries[1] = c.entries[1], c.entries[0]
+	default:
+		c.entries[1] = c.entries[0]
+		if c.keys == nil {
+			c.keys = map[string]string{}
+		}
+		c.entries[0] = bodyEntry{res: res, body: res.Body, val: bodyValue(res, c.keys)}
 	}
-	c.res, c.body, c.val = res, res.Body, bodyValue(res)
-	return c.val
+	return c.entries[0].val
 }
 
 // bodyValue is the resource's ARM JSON, as the built-in rules read it; a
 // state without a body (or not an object) gives the fields the guard knows.
-func bodyValue(res *guard.Resource) any {
-	var m map[string]any
-	if json.Unmarshal(res.Body, &m) == nil && m != nil {
-		return m
+func bodyValue(res *guard.Resource, keys map[string]string) any {
+	if v, err := decodeWithKeys(res.Body, keys); err == nil { // as encoding/json reads it
+		if m, ok := v.(map[string]any); ok {
+			return m
+		}
 	}
-	m = map[string]any{"id": res.ID, "type": res.Type}
+	m := map[string]any{"id": res.ID, "type": res.Type}
 	if res.Location != "" {
 		m["location"] = res.Location
 	}

@@ -207,3 +207,19 @@ func TestConcurrentEvaluate(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// isGuardState answers as its first form did, strings.HasPrefix(
+// strings.ToLower(strings.TrimSpace(t)), "exportguard/"), without allocating
+// on an ASCII type.
+func TestIsGuardState(t *testing.T) {
+	for _, typ := range []string{
+		"exportguard/heard", "ExportGuard/SubscriptionName", " \t\nEXPORTGUARD/x", "exportguard/", "exportguard", "",
+		"Microsoft.Storage/storageAccounts", "x exportguard/heard", "\u00a0exportguard/heard", "\u0085ExportGuard/x",
+		"exportguard\u212a/x", "\u212axportguard/x", "exportguard/\u00e9", "EXPORTGUARD/\u212a",
+	} {
+		want := strings.HasPrefix(strings.ToLower(strings.TrimSpace(typ)), "exportguard/")
+		if got := isGuardState(typ); got != want {
+			t.Errorf("isGuardState(%q) = %t, want %t", typ, got, want)
+		}
+	}
+}

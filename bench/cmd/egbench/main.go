@@ -23,11 +23,9 @@ import (
 	"time"
 
 	"github.com/exportguard/exportguard/bench"
-	"github.com/exportguard/exportguard/bench/egrego"
 	"github.com/exportguard/exportguard/bench/memstore"
 	"github.com/exportguard/exportguard/bench/workload"
 	"github.com/exportguard/exportguard/pkg/guard"
-	"github.com/exportguard/exportguard/pkg/policyfile"
 )
 
 type config struct {
@@ -42,6 +40,7 @@ type config struct {
 	skipCold      bool
 	skipCosmos    bool
 	scanResources int
+	onlyRules     bool
 	cosmos        bench.CosmosConfig
 	// issue 16 (issue16.go)
 	replayShort, replayLong, armChanges int
@@ -52,6 +51,7 @@ func main() {
 	var sizes string
 	var quick bool
 	var cpuProfile string
+	var only string
 	flag.Uint64Var(&c.seed, "seed", 1, "workload seed")
 	flag.IntVar(&c.universe, "universe", 4000, "resources in the generated estate")
 	flag.StringVar(&sizes, "sizes", "10000,100000,1000000", "record counts for the pipeline without a store (memory must stay flat across them); the largest is also the plain-decode size")
@@ -70,6 +70,7 @@ func main() {
 	flag.IntVar(&c.replayLong, "replay-long", 300, "copies of the day-shifted session in the longer replay")
 	flag.IntVar(&c.armChanges, "arm-changes", 2000, "changes in one subscription against the throttling ARM (at ARM's pace: about 20 a second)")
 	flag.BoolVar(&quick, "quick", false, "small sizes, for a smoke run (seconds)")
+	flag.StringVar(&only, "only", "", "run only these rows, for development: \"rules\" (built-in rules, custom rules and OPA on the judged resources); the output is partial")
 	flag.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	flag.Parse()
 	for _, s := range strings.Split(sizes, ",") {
@@ -80,6 +81,13 @@ func main() {
 		c.sizes = append(c.sizes, n)
 	}
 	slices.Sort(c.sizes)
+	switch only {
+	case "":
+	case "rules":
+		c.onlyRules = true
+	default:
+		fatal(fmt.Errorf("-only: %q is not a set of rows (rules)", only))
+	}
 	c.cosmos.Pipelines = []int{1, 4, 8}
 	if quick {
 		c.sizes, c.storeRecords, c.httpRecords, c.opaRecords, c.coldStartRuns = []int{2000, 5000, 10000}, 3000, 3000, 3000, 2
@@ -126,6 +134,11 @@ type Row struct {
 	P999ms       float64 `json:"p999ms,omitempty"`
 	Batches      int     `json:"batches,omitempty"`
 	Note         string  `json:"note,omitempty"`
+	// Rows that judge resources (rules, custom rules, OPA): what they cost
+	// per judged resource.
+	Resources         int     `json:"judgedResources,omitempty"`
+	CPUNsPerResource  float64 `json:"cpuNsPerResource,omitempty"`
+	AllocsPerResource float64 `json:"allocsPerResource,omitempty"`
 }
 
 // Target is one goal of the issue, met or not.
@@ -199,6 +212,19 @@ func run(ctx context.Context, c config) error {
 	res.Workload = map[string]any{"seed": c.seed, "resources": len(u.Resources), "armBodyBytes": u.ARMBytes(),
 		"mix": workload.Mix, "batchRecords": workload.BatchRecords, "liveHeapWithEstateMB": mb(bench.LiveHeap())}
 	progress("estate: %d resources, %.1f MB of ARM bodies", len(u.Resources), float64(u.ARMBytes())/(1<<20))
+
+	if c.onlyRules { // -only rules: section 5 alone, printed, not written
+		eng, em, err := engines(ctx, c, u, &res)
+		if err != nil {
+			return err
+		}
+		res.Targets = customTargets(eng, em)
+		res.Seconds = time.Since(began).Seconds()
+		res.Machine["loadAvgEnd"] = loadavg()
+		printTable(os.Stdout, &res)
+		fmt.Println("\n-only: a partial run; nothing written")
+		return nil
+	}
 
 	largest := c.sizes[len(c.sizes)-1]
 
@@ -355,23 +381,12 @@ func run(ctx context.Context, c config) error {
 		}
 	}
 
-	// 5. The same rules, exportguard's and OPA's, on the same judged resources.
-	progress("exportguard rules and OPA, %d records", c.opaRecords)
-	ev, err := egrego.New(ctx, policyfile.Default())
+	// 5. The same rules, exportguard's and OPA's, and the custom rules, on the same judged resources (engines.go).
+	eng, em, err := engines(ctx, c, u, &res)
 	if err != nil {
 		return err
 	}
-	rulesM, opaJSON, opaParsed := bench.NewMeter(false), bench.NewMeter(false), bench.NewMeter(false)
-	eng, err := bench.RunRulesAndOPA(ctx, u, u.Stream(c.seed), c.opaRecords, ev, rulesM, opaJSON, opaParsed)
-	if err != nil {
-		return err
-	}
-	res.OPA = eng
-	perJudged := fmt.Sprintf("%d resource states judged", eng.Judged)
-	res.Rows = append(res.Rows,
-		row("exportguard rules only (pkg/rules on the ARM body bytes)", "-", rulesM, perJudged),
-		row("OPA: same rules in Rego, input decoded from the same bytes (EvalInput)", "-", opaJSON, perJudged),
-		row("OPA: same rules in Rego, input pre-converted to ast.Value (EvalParsedInput)", "-", opaParsed, perJudged+"; conversion not timed"))
+	rulesM, opaJSON, opaParsed := em.Rules, em.OPAJSON, em.OPAParsed
 
 	// 6. Cold start.
 	if !c.skipCold && c.coldStartRuns > 0 {
@@ -468,6 +483,7 @@ func run(ctx context.Context, c config) error {
 		{Goal: "OPA and exportguard agree on every judged resource",
 			Measured: fmt.Sprintf("%d mismatches in %d resources", eng.Mismatches, eng.Compared), Value: float64(eng.Mismatches), Met: eng.Mismatches == 0 && eng.Uncovered == 0},
 	}
+	res.Targets = append(res.Targets, customTargets(eng, em)...)
 	pages := (sr.Resources + sr.Subscriptions + 999) / 1000 // rows and the subscriptions' own rows, 1,000 a page
 	res.Targets = append(res.Targets, Target{
 		Goal:     fmt.Sprintf("scan of %s resources in 3 subscriptions: every one judged, at most %d Resource Graph requests to Resources, no ARM reads but confirmations", human(sr.Resources), pages),
@@ -516,6 +532,7 @@ func markdown(r *Results) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %.0f | %.0f | %.0f | %s | %s |\n", short(x.Name), x.Store, human(x.Records), x.PerSec, x.PerCore, x.AllocsPerRec, heap, lat)
 	}
+	markdownPerResource(&b, r)
 	if r.Cosmos != nil {
 		markdownCosmos(&b, r.Cosmos)
 	}
@@ -640,12 +657,15 @@ func printTable(out io.Writer, r *Results) {
 	for _, k := range keys {
 		fmt.Fprintf(out, "  %-36s %6.2f\n", k, r.Ratios[k])
 	}
+	printPerResource(out, r)
 	fmt.Fprintf(out, "\nOPA check: %d judged resources compared, %d mismatches, %d exportguard verdicts of rules the Rego lacks\n",
 		r.OPA.Compared, r.OPA.Mismatches, r.OPA.Uncovered)
 	for _, e := range r.OPA.Examples {
 		fmt.Fprintln(out, "  ", e)
 	}
-	fmt.Fprintf(out, "findings, no store vs sqlite file (%v records): agree=%v\n", r.Findings["records"], r.Findings["agree"])
+	if r.Findings != nil {
+		fmt.Fprintf(out, "findings, no store vs sqlite file (%v records): agree=%v\n", r.Findings["records"], r.Findings["agree"])
+	}
 	if r.ColdStart != nil {
 		fmt.Fprintf(out, "cold start (serve to ready on GET /): median %.1f ms, min %.1f, max %.1f over %v runs\n",
 			r.ColdStart["medianMs"], r.ColdStart["minMs"], r.ColdStart["maxMs"], r.ColdStart["runs"])
@@ -675,6 +695,10 @@ func short(name string) string {
 		return "handler over HTTP"
 	case strings.HasPrefix(name, "exportguard rules only"):
 		return "exportguard rules only"
+	case strings.HasPrefix(name, "20 custom rules only"):
+		return "20 custom rules only"
+	case strings.HasPrefix(name, "exportguard rules and the 20 custom"):
+		return "exportguard rules + 20 custom rules"
 	case strings.Contains(name, "EvalInput"):
 		return "OPA, input from JSON"
 	case strings.Contains(name, "EvalParsedInput"):
