@@ -26,7 +26,8 @@ FUZZ_TARGETS := \
 	./pkg/activitylog:FuzzWireStructsMatchStdlib \
 	./pkg/eventgrid:FuzzWireStructsMatchStdlib \
 	./pkg/functions:FuzzWireStructsMatchStdlib \
-	./pkg/rules:FuzzBodiesMatchStdlib
+	./pkg/rules:FuzzBodiesMatchStdlib \
+	./pkg/customrule:FuzzDecodeMatchesStdlib
 
 .PHONY: all build run test vet lint unit fuzz bench package func clean cosmos chromium
 
