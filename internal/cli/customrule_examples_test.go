@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -84,5 +85,32 @@ func TestCustomRuleExamples(t *testing.T) {
 				t.Errorf("what-if adds %v, want %v", added, want)
 			}
 		})
+	}
+}
+
+// A custom rule's findings reach the report as a built-in rule's do: counted
+// by rule, grouped under their rule, each row with its message and who made
+// the change.
+func TestReportShowsCustomRuleFindings(t *testing.T) {
+	t.Parallel()
+	url := "sqlite:" + filepath.Join(t.TempDir(), "custom.db")
+	if _, _, err := run(t, "replay", "--store", url, "--policy", "testdata/sessions/custom-storage-public-blob.policy.yaml",
+		"testdata/sessions/custom-storage-public-blob.ndjson"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err := run(t, "report", "--store", url, "--format", "md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"| custom.storage-public-blob | 1 |",
+		"### `custom.storage-public-blob`: **1 open** (worst: high), 0 exempt, 1 resolved",
+		"itarbidpkg",
+		"| bob.okafor@contoso.com |",
+		"ITAR storage account itarbidpkg in rg-itar-eng allows public blob access.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("report lacks %q:\n%s", want, out)
+		}
 	}
 }
