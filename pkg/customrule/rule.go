@@ -20,6 +20,7 @@ type Rule struct {
 	anyType   bool   // its types include "*"
 	compliant string // the message of a compliant verdict
 	prg       cel.Program
+	reads     paths // what the expression can read of the bodies (readPaths)
 	bodies    *bodyCache
 	log       *slog.Logger
 }
@@ -149,9 +150,11 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 
 // bodyCache keeps the last two resource bodies read as JSON: the custom rules
 // of one policy judge the same state (and its previous one) one after
-// another, and read each once. Holding the *guard.Resource keeps its address
-// from being reused while cached.
+// another, and read each once, and only the parts their expressions can
+// read (want). Holding the *guard.Resource keeps its address from being
+// reused while cached.
 type bodyCache struct {
+	want    paths // what the rules read of a body: nil, all of it
 	mu      sync.Mutex
 	entries [2]bodyEntry      // the most recent first
 	keys    map[string]string // the object keys read so far (decodeWithKeys)
@@ -179,15 +182,16 @@ func (c *bodyCache) value(res *guard.Resource) any {
 		if c.keys == nil {
 			c.keys = map[string]string{}
 		}
-		c.entries[0] = bodyEntry{res: res, body: res.Body, val: bodyValue(res, c.keys)}
+		c.entries[0] = bodyEntry{res: res, body: res.Body, val: bodyValue(res, c.keys, c.want)}
 	}
 	return c.entries[0].val
 }
 
-// bodyValue is the resource's ARM JSON, as the built-in rules read it; a
-// state without a body (or not an object) gives the fields the guard knows.
-func bodyValue(res *guard.Resource, keys map[string]string) any {
-	if v, err := decodeWithKeys(res.Body, keys); err == nil { // as encoding/json reads it
+// bodyValue is the resource's ARM JSON, as the built-in rules read it, with
+// the parts want names (nil: all); a state without a body (or not an object)
+// gives the fields the guard knows.
+func bodyValue(res *guard.Resource, keys map[string]string, want paths) any {
+	if v, err := decodePaths(res.Body, keys, want); err == nil { // as encoding/json reads it
 		if m, ok := v.(map[string]any); ok {
 			return m
 		}
