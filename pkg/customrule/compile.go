@@ -102,7 +102,8 @@ func New(def guard.CustomRule, known []string) (*Rule, error) {
 		return nil, ruleErr(def, def.ViolationLine, "violation", err.Error())
 	}
 	reads := readPaths(ast.NativeRep().Expr())
-	return &Rule{def: def, anyType: slices.Contains(def.Types, guard.AnyType), compliant: "{{name}} does not violate " + def.ID + ".",
+	return &Rule{def: def, anyType: slices.Contains(def.Types, guard.AnyType),
+		violating: parseMessage(def.Message), compliant: parseMessage("{{name}} does not violate " + def.ID + "."), expr: def.Violation,
 		prg: prg, reads: reads, bodies: &bodyCache{want: reads}}, nil
 }
 

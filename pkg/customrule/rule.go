@@ -3,6 +3,7 @@ package customrule
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -17,8 +18,10 @@ import (
 // Rule is a compiled custom rule: a guard.Rule, safe for concurrent use.
 type Rule struct {
 	def       guard.CustomRule
-	anyType   bool   // its types include "*"
-	compliant string // the message of a compliant verdict
+	anyType   bool    // its types include "*"
+	violating message // the message of a violation (its template)
+	compliant message // the message of a compliant verdict
+	expr      any     // the expression, for the verdicts' evidence
 	prg       cel.Program
 	reads     paths // what the expression can read of the bodies (readPaths)
 	bodies    *bodyCache
@@ -44,18 +47,12 @@ func (r *Rule) ID() string { return r.def.ID }
 // Applies reports whether the rule judges a type: one of its types, compared
 // without case as ARM compares them, or any type for ["*"].
 func (r *Rule) Applies(t string) bool {
-	if strings.TrimSpace(t) == "" || isGuardState(t) {
+	// The types first: most rules judge few types, and most types they are
+	// asked about are not theirs.
+	if !r.anyType && !slices.ContainsFunc(r.def.Types, func(want string) bool { return strings.EqualFold(want, t) }) {
 		return false
 	}
-	if r.anyType {
-		return true
-	}
-	for _, want := range r.def.Types {
-		if strings.EqualFold(want, t) {
-			return true
-		}
-	}
-	return false
+	return strings.TrimSpace(t) != "" && !isGuardState(t)
 }
 
 // guardStatePrefix starts the types of the states the guard keeps for itself
@@ -98,11 +95,11 @@ func (r *Rule) Evaluate(in guard.Input) []guard.Verdict {
 			"resourceId", res.ID, "error", truncate(err.Error(), 300))
 		return nil
 	}
-	v := guard.Verdict{Rule: r.def.ID, ResourceID: res.ID, Evidence: map[string]any{"expression": r.def.Violation}}
+	v := guard.Verdict{Rule: r.def.ID, ResourceID: res.ID, Evidence: map[string]any{"expression": r.expr}}
 	if v.Violation = out.Value().(bool); v.Violation {
-		v.Message = guard.RenderCustomMessage(r.def.Message, res)
+		v.Message = r.violating.render(res)
 	} else {
-		v.Message = guard.RenderCustomMessage(r.compliant, res)
+		v.Message = r.compliant.render(res)
 	}
 	return []guard.Verdict{v}
 }
