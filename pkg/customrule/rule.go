@@ -82,7 +82,7 @@ func (r *Rule) Evaluate(in guard.Input) []guard.Verdict {
 	if res == nil || res.Deleted {
 		return nil
 	}
-	vars := &activation{bodies: r.bodies, in: &in}
+	vars := &activation{bodies: r.bodies, in: in}
 	out, _, err := r.prg.Eval(vars)
 	if err == nil {
 		if _, ok := out.Value().(bool); !ok {
@@ -123,7 +123,7 @@ func truncate(s string, n int) string {
 // that read it, and policy only made for those that read it.
 type activation struct {
 	bodies *bodyCache
-	in     *guard.Input
+	in     guard.Input
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
