@@ -38,20 +38,33 @@ const (
 // refused with the nearest known name. nil known accepts any type. The error
 // names every rule that does not compile, each with its ID and policy line.
 func Compile(defs []guard.CustomRule, known []string) ([]*Rule, error) {
+	return compile(defs, known, true)
+}
+
+// compile is Compile; prune false reads every body whole (for the tests that
+// hold the pruned reading to the whole one).
+func compile(defs []guard.CustomRule, known []string, prune bool) ([]*Rule, error) {
 	out := make([]*Rule, 0, len(defs))
 	var errs []error
-	bodies := &bodyCache{}
+	reads := paths{}
 	for _, def := range defs {
 		r, err := New(def, known)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		r.bodies = bodies // the rules judge the same resource one after another
+		reads = union(reads, r.reads)
 		out = append(out, r)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	if !prune {
+		reads = nil
+	}
+	bodies := &bodyCache{want: reads}
+	for _, r := range out {
+		r.bodies = bodies // the rules judge the same resource one after another
 	}
 	return out, nil
 }
@@ -88,8 +101,10 @@ func New(def guard.CustomRule, known []string) (*Rule, error) {
 	if err != nil {
 		return nil, ruleErr(def, def.ViolationLine, "violation", err.Error())
 	}
-	return &Rule{def: def, anyType: slices.Contains(def.Types, guard.AnyType), compliant: "{{name}} does not violate " + def.ID + ".",
-		prg: prg, bodies: &bodyCache{}}, nil
+	reads := readPaths(ast.NativeRep().Expr())
+	return &Rule{def: def, anyType: slices.Contains(def.Types, guard.AnyType),
+		violating: parseMessage(def.Message), compliant: parseMessage("{{name}} does not violate " + def.ID + "."), expr: def.Violation,
+		prg: prg, reads: reads, bodies: &bodyCache{want: reads}}, nil
 }
 
 // ruleErr names the rule and where it is in the policy:

@@ -26,8 +26,20 @@ func decodeJSON(b []byte) (any, error) { return decodeWithKeys(b, nil) }
 // share their keys, and a shared key is not allocated again for each body.
 // keys is the caller's, not safe for concurrent use.
 func decodeWithKeys(b []byte, keys map[string]string) (any, error) {
+	return decodePaths(b, keys, nil)
+}
+
+// decodePaths is decodeWithKeys building only the parts of the document that
+// want names (nil: all of it): an object on a wanted path keeps only the
+// wanted keys (matched exactly, as encoding/json keeps them; a later
+// duplicate wins), and what is below a path's end is built whole, as is any
+// value on a path that is not an object. The values of the other keys are
+// checked as encoding/json checks them, without being built, so that the same
+// documents are refused. FuzzDecodePathsMatchesPruned holds it to encoding/json's
+// answer pruned to the paths (pruned).
+func decodePaths(b []byte, keys map[string]string, want paths) (any, error) {
 	d := decoder{b: b, keys: keys}
-	v, err := d.value(0)
+	v, err := d.value(0, want)
 	if err != nil {
 		return nil, err
 	}
@@ -63,7 +75,7 @@ func (d *decoder) space() {
 	}
 }
 
-func (d *decoder) value(depth int) (any, error) {
+func (d *decoder) value(depth int, want paths) (any, error) {
 	d.space()
 	if d.i >= len(d.b) {
 		return nil, errSyntax
@@ -73,7 +85,7 @@ func (d *decoder) value(depth int) (any, error) {
 		if depth >= maxDepth {
 			return nil, errSyntax
 		}
-		return d.object(depth + 1)
+		return d.object(depth+1, want)
 	case c == '[':
 		if depth >= maxDepth {
 			return nil, errSyntax
@@ -101,7 +113,7 @@ func (d *decoder) literal(word string) error {
 	return nil
 }
 
-func (d *decoder) object(depth int) (any, error) {
+func (d *decoder) object(depth int, want paths) (any, error) {
 	d.i++ // {
 	m := map[string]any{}
 	d.space()
@@ -114,7 +126,7 @@ func (d *decoder) object(depth int) (any, error) {
 		if d.i >= len(d.b) || d.b[d.i] != '"' {
 			return nil, errSyntax
 		}
-		k, err := d.key()
+		k, sub, wanted, err := d.wantedKey(want)
 		if err != nil {
 			return nil, err
 		}
@@ -123,11 +135,15 @@ func (d *decoder) object(depth int) (any, error) {
 			return nil, errSyntax
 		}
 		d.i++
-		v, err := d.value(depth)
-		if err != nil {
+		if wanted {
+			v, err := d.value(depth, sub)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = v
+		} else if err := d.skip(depth); err != nil {
 			return nil, err
 		}
-		m[k] = v
 		d.space()
 		if d.i >= len(d.b) {
 			return nil, errSyntax
@@ -154,7 +170,7 @@ func (d *decoder) array(depth int) (any, error) {
 		return a, nil
 	}
 	for range len(d.b) { // each round reads an element: bounded by the input's length
-		v, err := d.value(depth)
+		v, err := d.value(depth, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -174,6 +190,34 @@ func (d *decoder) array(depth int) (any, error) {
 		}
 	}
 	return nil, errSyntax
+}
+
+// wantedKey reads an object key and says whether want names it (any key
+// when want is nil), with what want names below it. A plain key that want
+// does not name is passed over without allocating.
+func (d *decoder) wantedKey(want paths) (k string, sub paths, wanted bool, err error) {
+	if want == nil {
+		k, err = d.key()
+		return k, nil, true, err
+	}
+	for j := d.i + 1; j < len(d.b); j++ {
+		c := d.b[j]
+		if c == '"' {
+			if _, ok := want[string(d.b[d.i+1:j])]; !ok { // plain ASCII: the key as written
+				d.i = j + 1
+				return "", nil, false, nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break // not plain: read as encoding/json reads it
+		}
+	}
+	if k, err = d.key(); err != nil {
+		return "", nil, false, err
+	}
+	sub, wanted = want[k]
+	return k, sub, wanted, nil
 }
 
 // key reads an object key: a plain one from the key table if it is there.
@@ -226,6 +270,18 @@ func (d *decoder) str() (string, error) {
 // encoding/json does (strconv.ParseFloat; out of range is an error).
 func (d *decoder) number() (any, error) {
 	start := d.i
+	if err := d.numberText(); err != nil {
+		return nil, err
+	}
+	f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
+	if err != nil {
+		return nil, errSyntax
+	}
+	return f, nil
+}
+
+// numberText passes over a number as encoding/json's grammar has it.
+func (d *decoder) numberText() error {
 	digits := func() int {
 		n := 0
 		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
@@ -241,12 +297,12 @@ func (d *decoder) number() (any, error) {
 	case d.i < len(d.b) && d.b[d.i] == '0':
 		d.i++
 	case digits() == 0:
-		return nil, errSyntax
+		return errSyntax
 	}
 	if d.i < len(d.b) && d.b[d.i] == '.' {
 		d.i++
 		if digits() == 0 {
-			return nil, errSyntax
+			return errSyntax
 		}
 	}
 	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
@@ -255,12 +311,8 @@ func (d *decoder) number() (any, error) {
 			d.i++
 		}
 		if digits() == 0 {
-			return nil, errSyntax
+			return errSyntax
 		}
 	}
-	f, err := strconv.ParseFloat(string(d.b[start:d.i]), 64)
-	if err != nil {
-		return nil, errSyntax
-	}
-	return f, nil
+	return nil
 }

@@ -3,6 +3,7 @@ package customrule
 import (
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"unicode/utf8"
@@ -17,9 +18,12 @@ import (
 // Rule is a compiled custom rule: a guard.Rule, safe for concurrent use.
 type Rule struct {
 	def       guard.CustomRule
-	anyType   bool   // its types include "*"
-	compliant string // the message of a compliant verdict
+	anyType   bool    // its types include "*"
+	violating message // the message of a violation (its template)
+	compliant message // the message of a compliant verdict
+	expr      any     // the expression, for the verdicts' evidence
 	prg       cel.Program
+	reads     paths // what the expression can read of the bodies (readPaths)
 	bodies    *bodyCache
 	log       *slog.Logger
 }
@@ -43,18 +47,12 @@ func (r *Rule) ID() string { return r.def.ID }
 // Applies reports whether the rule judges a type: one of its types, compared
 // without case as ARM compares them, or any type for ["*"].
 func (r *Rule) Applies(t string) bool {
-	if strings.TrimSpace(t) == "" || isGuardState(t) {
+	// The types first: most rules judge few types, and most types they are
+	// asked about are not theirs.
+	if !r.anyType && !slices.ContainsFunc(r.def.Types, func(want string) bool { return strings.EqualFold(want, t) }) {
 		return false
 	}
-	if r.anyType {
-		return true
-	}
-	for _, want := range r.def.Types {
-		if strings.EqualFold(want, t) {
-			return true
-		}
-	}
-	return false
+	return strings.TrimSpace(t) != "" && !isGuardState(t)
 }
 
 // guardStatePrefix starts the types of the states the guard keeps for itself
@@ -84,7 +82,7 @@ func (r *Rule) Evaluate(in guard.Input) []guard.Verdict {
 	if res == nil || res.Deleted {
 		return nil
 	}
-	vars := &activation{bodies: r.bodies, in: &in}
+	vars := &activation{bodies: r.bodies, in: in}
 	out, _, err := r.prg.Eval(vars)
 	if err == nil {
 		if _, ok := out.Value().(bool); !ok {
@@ -97,11 +95,11 @@ func (r *Rule) Evaluate(in guard.Input) []guard.Verdict {
 			"resourceId", res.ID, "error", truncate(err.Error(), 300))
 		return nil
 	}
-	v := guard.Verdict{Rule: r.def.ID, ResourceID: res.ID, Evidence: map[string]any{"expression": r.def.Violation}}
+	v := guard.Verdict{Rule: r.def.ID, ResourceID: res.ID, Evidence: map[string]any{"expression": r.expr}}
 	if v.Violation = out.Value().(bool); v.Violation {
-		v.Message = guard.RenderCustomMessage(r.def.Message, res)
+		v.Message = r.violating.render(res)
 	} else {
-		v.Message = guard.RenderCustomMessage(r.compliant, res)
+		v.Message = r.compliant.render(res)
 	}
 	return []guard.Verdict{v}
 }
@@ -125,7 +123,7 @@ func truncate(s string, n int) string {
 // that read it, and policy only made for those that read it.
 type activation struct {
 	bodies *bodyCache
-	in     *guard.Input
+	in     guard.Input
 }
 
 func (a *activation) ResolveName(name string) (any, bool) {
@@ -149,9 +147,11 @@ func (a *activation) Parent() interpreter.Activation { return nil }
 
 // bodyCache keeps the last two resource bodies read as JSON: the custom rules
 // of one policy judge the same state (and its previous one) one after
-// another, and read each once. Holding the *guard.Resource keeps its address
-// from being reused while cached.
+// another, and read each once, and only the parts their expressions can
+// read (want). Holding the *guard.Resource keeps its address from being
+// reused while cached.
 type bodyCache struct {
+	want    paths // what the rules read of a body: nil, all of it
 	mu      sync.Mutex
 	entries [2]bodyEntry      // the most recent first
 	keys    map[string]string // the object keys read so far (decodeWithKeys)
@@ -179,15 +179,16 @@ func (c *bodyCache) value(res *guard.Resource) any {
 		if c.keys == nil {
 			c.keys = map[string]string{}
 		}
-		c.entries[0] = bodyEntry{res: res, body: res.Body, val: bodyValue(res, c.keys)}
+		c.entries[0] = bodyEntry{res: res, body: res.Body, val: bodyValue(res, c.keys, c.want)}
 	}
 	return c.entries[0].val
 }
 
-// bodyValue is the resource's ARM JSON, as the built-in rules read it; a
-// state without a body (or not an object) gives the fields the guard knows.
-func bodyValue(res *guard.Resource, keys map[string]string) any {
-	if v, err := decodeWithKeys(res.Body, keys); err == nil { // as encoding/json reads it
+// bodyValue is the resource's ARM JSON, as the built-in rules read it, with
+// the parts want names (nil: all); a state without a body (or not an object)
+// gives the fields the guard knows.
+func bodyValue(res *guard.Resource, keys map[string]string, want paths) any {
+	if v, err := decodePaths(res.Body, keys, want); err == nil { // as encoding/json reads it
 		if m, ok := v.(map[string]any); ok {
 			return m
 		}

@@ -91,6 +91,11 @@ func expandMessage(tmpl string, value func(string) string) (string, error) {
 	return b.String(), nil
 }
 
+// CustomMessageField is what the placeholder {{field}} of a custom rule's
+// message stands for on res (package customrule renders its messages from a
+// template split once, not on every verdict).
+func CustomMessageField(field string, res *Resource) string { return messageField(field, res) }
+
 func messageField(field string, res *Resource) string {
 	if res == nil {
 		return ""
