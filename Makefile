@@ -27,7 +27,8 @@ FUZZ_TARGETS := \
 	./pkg/eventgrid:FuzzWireStructsMatchStdlib \
 	./pkg/functions:FuzzWireStructsMatchStdlib \
 	./pkg/rules:FuzzBodiesMatchStdlib \
-	./pkg/customrule:FuzzDecodeMatchesStdlib
+	./pkg/customrule:FuzzDecodeMatchesStdlib \
+	./pkg/customrule:FuzzDecodePathsMatchesPruned
 
 .PHONY: all build run test vet lint unit fuzz bench package func clean cosmos chromium
 
