@@ -54,10 +54,14 @@ with empty finding columns for a rule that found nothing.`,
 			if err != nil {
 				return err
 			}
-			fs, rules, err := a.replayUnder(cmd, pol, logLevel, cmd.ErrOrStderr(), args[1:])
+			var read int64
+			prog := a.newProgress(cmd.ErrOrStderr(), sessionBytes(args[1:]), func() string { return "policy test: replaying" })
+			defer prog.stop()
+			fs, rules, err := a.replayUnder(cmd, pol, logLevel, prog.writer(cmd.ErrOrStderr()), args[1:], prog, &read)
 			if err != nil {
 				return err
 			}
+			prog.stop()
 			results := resultsByRule(pol, rules, fs)
 			out := cmd.OutOrStdout()
 			switch format {

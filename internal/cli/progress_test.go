@@ -379,3 +379,40 @@ func TestScanOnATerminal(t *testing.T) {
 		t.Errorf("no line starts with the table's header:\n%s", strings.Join(screenLines(raw), "\n"))
 	}
 }
+
+// replay --compare and policy test replay whole sessions too: on a terminal
+// they show the progress line with a percentage (over both replays for the
+// what-if), and clear it before their output.
+func TestWhatIfAndPolicyTestShowProgress(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, text, first string
+		args              []string
+	}{
+		{"what-if", "what-if: replaying under both policies", "CHANGE ",
+			[]string{"replay", "--compare", "testdata/whatif/old.yaml", "--policy", "testdata/customrules/whatif-new.yaml", "testdata/sessions/storage-replication.ndjson"}},
+		{"policy test", "policy test: replaying", "RULE ",
+			[]string{"policy", "test", "testdata/customrules/whatif-new.yaml", "testdata/sessions/storage-replication.ndjson"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			app, screen := terminalApp(newStepClock(time.Second))
+			if err := app.Run(t.Context(), tc.args); err != nil {
+				t.Fatal(err)
+			}
+			raw := screen.String()
+			if !strings.Contains(raw, tc.text+", ") || !strings.Contains(raw, "%") {
+				t.Fatalf("no progress line with a percentage was drawn: %q", raw)
+			}
+			found := false
+			for _, l := range screenLines(raw) {
+				if strings.Contains(l, tc.text) {
+					t.Errorf("the progress line is left on the screen: %q", l)
+				}
+				found = found || strings.HasPrefix(l, tc.first)
+			}
+			if !found {
+				t.Errorf("no line starts with %q:\n%s", tc.first, raw)
+			}
+		})
+	}
+}

@@ -51,15 +51,20 @@ func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath string, format o
 	if level == "" {
 		level = "warn"
 	}
+	// Both replays read the sessions: the progress runs over twice their size.
+	var read int64
+	prog := a.newProgress(cmd.ErrOrStderr(), 2*sessionBytes(sessions), func() string { return "what-if: replaying under both policies" })
+	defer prog.stop()
 	// Malformed lines are told once, by the first replay.
-	oldFs, _, err := a.replayUnder(cmd, oldPol, level, cmd.ErrOrStderr(), sessions)
+	oldFs, _, err := a.replayUnder(cmd, oldPol, level, prog.writer(cmd.ErrOrStderr()), sessions, prog, &read)
 	if err != nil {
 		return err
 	}
-	newFs, _, err := a.replayUnder(cmd, newPol, level, io.Discard, sessions)
+	newFs, _, err := a.replayUnder(cmd, newPol, level, io.Discard, sessions, prog, &read)
 	if err != nil {
 		return err
 	}
+	prog.stop()
 	diffs := compareFindings(oldFs, newFs)
 	if err := writeListing(cmd.OutOrStdout(), format, a.tableWidth(cmd.OutOrStdout()), diffs, diffColumns, false); err != nil {
 		return err
@@ -80,7 +85,9 @@ func (a *App) replayWhatIf(cmd *cobra.Command, newPath, oldPath string, format o
 // replayUnder replays the sessions under a policy into a fresh in-memory store
 // and returns every finding, as replay does, and the rules the pipeline ran
 // (policy test lists them).
-func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Writer, sessions []string) ([]guard.Finding, []guard.Rule, error) {
+// prog, when not nil, is told the bytes read so far (read, shared by the
+// replays of one verb).
+func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, errs io.Writer, sessions []string, prog *progress, read *int64) ([]guard.Finding, []guard.Rule, error) {
 	log, err := newLogger(errs, level, a.textLogs(cmd))
 	if err != nil {
 		return nil, nil, err
@@ -104,9 +111,10 @@ func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, e
 		return nil, nil, err
 	}
 	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: errs,
-		Bind: func(a *replay.ARM) { bindRemediation(pl, a) }}
+		Bind:     func(a *replay.ARM) { bindRemediation(pl, a) },
+		Progress: func(string, int) { prog.tick(*read) }}
 	for _, path := range sessions {
-		if _, err := replayFile(cmd, r, path, new(int64)); err != nil {
+		if _, err := replayFile(cmd, r, path, read); err != nil {
 			return nil, nil, err
 		}
 	}
