@@ -8,6 +8,7 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/cost"
+	"github.com/agnivade/levenshtein"
 
 	"github.com/exportguard/exportguard/pkg/guard"
 )
@@ -127,6 +128,9 @@ func costText(c uint64) string {
 	return fmt.Sprint(c)
 }
 
+// maxSuggestInput bounds the type compared for a suggestion.
+const maxSuggestInput = 128
+
 // checkType refuses a type exportguard cannot read, naming the nearest one it can.
 func checkType(t string, known []string) error {
 	if t == guard.AnyType || known == nil || slices.ContainsFunc(known, func(k string) bool { return strings.EqualFold(k, t) }) {
@@ -134,7 +138,10 @@ func checkType(t string, known []string) error {
 	}
 	best, bestD := "", -1
 	for _, k := range known {
-		if d := distance(strings.ToLower(t), strings.ToLower(k)); bestD < 0 || d < bestD {
+		if len(t) > maxSuggestInput {
+			break // a long value costs little, and is no misspelling
+		}
+		if d := levenshtein.ComputeDistance(strings.ToLower(t), strings.ToLower(k)); bestD < 0 || d < bestD {
 			best, bestD = k, d
 		}
 	}
@@ -142,27 +149,6 @@ func checkType(t string, known []string) error {
 		return fmt.Errorf("unknown type %q (did you mean %s?)", t, best)
 	}
 	return fmt.Errorf("unknown type %q: exportguard reads the types `exportguard rules` lists", t)
-}
-
-// distance is the Levenshtein distance between two strings.
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			sub := prev[j-1]
-			if a[i-1] != b[j-1] {
-				sub++
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, sub)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // sizes tells CEL's cost estimate how large values may be: policy's region
