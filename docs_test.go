@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -222,6 +223,31 @@ func TestDocsLinksAndSectionReferencesResolve(t *testing.T) {
 					t.Errorf("%s:%d: see *%s* above: it is below (line %d)", name, i+1, ref, where)
 				}
 			}
+		}
+	}
+}
+
+// The README's Layout names every package of the module (go list ./...), so a
+// newcomer finds each one there.
+func TestReadmeLayoutNamesEveryPackage(t *testing.T) {
+	out, err := exec.Command("go", "list", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	raw, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, layout, _ := strings.Cut(string(raw), "## Layout")
+	layout, _, _ = strings.Cut(layout, "\n## ")
+	const module = "github.com/exportguard/exportguard"
+	for _, pkg := range strings.Fields(string(out)) {
+		rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+		if rel == "" {
+			rel = "main.go"
+		}
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(rel) + `\s`).MatchString(layout) {
+			t.Errorf("README Layout does not name %s", rel)
 		}
 	}
 }
