@@ -66,12 +66,23 @@ type Dispatcher struct {
 	// at most 30m, when nil.
 	Backoff func(retry int) time.Duration
 	Batch   int // items taken per Run; 100 when 0
-	Log     *slog.Logger
+	// Lease is how long an item claimed for sending (Outbox.Claim) is kept
+	// from the other instances dispatching the same outbox; if this one dies
+	// before it completes, retries or fails the item, the item is due again
+	// when the lease ends. Longer than a send may take (the senders' HTTP
+	// timeout is 30s); DefaultLease when 0.
+	Lease time.Duration
+	Log   *slog.Logger
 }
 
-// DispatchSummary counts what one Run did.
+// DefaultLease is the Dispatcher's Lease when none is set: four times the
+// senders' 30s HTTP timeout.
+const DefaultLease = 2 * time.Minute
+
+// DispatchSummary counts what one Run did. Skipped counts the due items
+// another instance claimed first.
 type DispatchSummary struct {
-	Delivered, Retried, Failed int
+	Delivered, Retried, Failed, Skipped int
 }
 
 func (d *Dispatcher) backoff(n int) time.Duration {
@@ -99,6 +110,10 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 	if maxAttempts <= 0 {
 		maxAttempts = 6
 	}
+	lease := d.Lease
+	if lease <= 0 {
+		lease = DefaultLease
+	}
 	items, err := d.Outbox.DueItems(ctx, now, batch)
 	if err != nil {
 		return sum, fmt.Errorf("dispatch: list due items: %w", err)
@@ -106,6 +121,15 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return sum, err
+		}
+		won, err := d.Outbox.Claim(ctx, it.Partition, it.ID, it.NextAttempt, now.Add(lease))
+		if err != nil {
+			return sum, fmt.Errorf("dispatch: claim %s: %w", it.ID, err)
+		}
+		if !won {
+			log.Debug("outbox item claimed by another dispatcher", "itemId", it.ID, "kind", it.Kind)
+			sum.Skipped++
+			continue
 		}
 		s, ok := d.Senders[it.Kind]
 		var sendErr error
@@ -116,8 +140,8 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		}
 		if sendErr != nil && ctx.Err() != nil {
 			// Cut off (the process is stopping): not the target's failure, so
-			// no attempt is counted; the item stays due as it was and is sent
-			// by the next Run, here or after a restart.
+			// no attempt is counted; the item is due again as it was when
+			// its lease ends, and is sent then, here or by another instance.
 			return sum, ctx.Err()
 		}
 		if sendErr == nil {
