@@ -122,7 +122,8 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
-		won, err := d.Outbox.Claim(ctx, it.Partition, it.ID, it.NextAttempt, now.Add(lease))
+		until := now.Add(lease)
+		won, err := d.Outbox.Claim(ctx, it.Partition, it.ID, it.NextAttempt, until)
 		if err != nil {
 			return sum, fmt.Errorf("dispatch: claim %s: %w", it.ID, err)
 		}
@@ -140,8 +141,11 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		}
 		if sendErr != nil && ctx.Err() != nil {
 			// Cut off (the process is stopping): not the target's failure, so
-			// no attempt is counted; the item is due again as it was when
-			// its lease ends, and is sent then, here or by another instance.
+			// no attempt is counted; the claim is given back (a claim from
+			// the lease's end back to when the item was due), so that the
+			// item stays due as it was and is sent by the next Run, here or
+			// by another instance. Should that fail, the lease ends anyway.
+			d.release(ctx, log, it, until)
 			return sum, ctx.Err()
 		}
 		if sendErr == nil {
@@ -172,4 +176,17 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		sum.Retried++
 	}
 	return sum, nil
+}
+
+// releaseTimeout bounds giving a claim back after Run is cut off.
+const releaseTimeout = 5 * time.Second
+
+// release gives back the claim of an item that was not sent because ctx
+// ended: its NextAttempt goes from the lease's end back to when it was due.
+func (d *Dispatcher) release(ctx context.Context, log *slog.Logger, it OutboxItem, until time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if _, err := d.Outbox.Claim(ctx, it.Partition, it.ID, until, it.NextAttempt); err != nil {
+		log.Debug("outbox item claim not given back: due again when its lease ends", "itemId", it.ID, "error", err.Error())
+	}
 }
