@@ -416,6 +416,22 @@ func (s *Store) Retry(ctx context.Context, partition, id string, next time.Time,
 	})
 }
 
+// Claim moves a due item's NextAttempt from due to until if it is still
+// there, not failed, and still due at due.
+func (s *Store) Claim(ctx context.Context, partition, id string, due, until time.Time) (bool, error) {
+	k := pkey(partition, id)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	it, ok := s.outbox[k]
+	if !ok || it.Failed || !it.NextAttempt.Equal(due) {
+		return false, nil
+	}
+	before := *it
+	onUndo(ctx, func() { *it = before })
+	it.NextAttempt = until.UTC()
+	return true, nil
+}
+
 func (s *Store) Fail(ctx context.Context, partition, id, reason string) error {
 	return s.changeItem(ctx, partition, id, func(it *guard.OutboxItem) {
 		it.Attempts++

@@ -110,10 +110,11 @@ func (s *Store) Complete(ctx context.Context, partition, id string) error {
 // time to try again. It returns an error wrapping guard.ErrNotFound when the
 // item is absent.
 func (s *Store) Retry(ctx context.Context, partition, id string, next time.Time, lastErr string) error {
-	err := s.changeItem(ctx, partition, id, func(d *outboxDoc) {
+	err := s.changeItem(ctx, partition, id, func(d *outboxDoc) bool {
 		d.Item.Attempts++
 		d.Item.NextAttempt, d.Item.LastError = utc(next), lastErr
 		d.NextAt = timeKey(next)
+		return true
 	})
 	if err != nil {
 		return fmt.Errorf("cosmos: retry outbox item %s: %w", id, err)
@@ -124,10 +125,11 @@ func (s *Store) Retry(ctx context.Context, partition, id string, next time.Time,
 // Fail gives up on an item: one more attempt, the reason, Failed, never due
 // again. ErrNotFound when the item is absent.
 func (s *Store) Fail(ctx context.Context, partition, id, reason string) error {
-	err := s.changeItem(ctx, partition, id, func(d *outboxDoc) {
+	err := s.changeItem(ctx, partition, id, func(d *outboxDoc) bool {
 		d.Item.Attempts++
 		d.Item.LastError, d.Item.Failed = reason, true
 		d.NextAt = failedNextAt
+		return true
 	})
 	if err != nil {
 		return fmt.Errorf("cosmos: fail outbox item %s: %w", id, err)
@@ -135,10 +137,38 @@ func (s *Store) Fail(ctx context.Context, partition, id, reason string) error {
 	return nil
 }
 
+// Claim moves a due item's NextAttempt from due to until if it is still
+// there, not failed, and still due at due: true when this caller moved it.
+// It is a write like Retry's, committed conditional on the partition's head:
+// of two claimers that read the same due, one commits and the other loses the
+// race (412 on the head), reads the item again, finds it claimed and returns
+// false. (Not a replace of the item with If-Match on its own ETag: items
+// change only through commits conditional on the head, which changeItem
+// relies on.) Outside a Batch, as guard.Outbox says: a Batch that commits a
+// partition before the one that lost would read its own claim as another's.
+func (s *Store) Claim(ctx context.Context, partition, id string, due, until time.Time) (bool, error) {
+	won := false
+	err := s.changeItem(ctx, partition, id, func(d *outboxDoc) bool {
+		won = !d.Item.Failed && d.NextAt == timeKey(due)
+		if won {
+			d.Item.NextAttempt, d.NextAt = utc(until), timeKey(until)
+		}
+		return won
+	})
+	if errors.Is(err, guard.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("cosmos: claim outbox item %s: %w", id, err)
+	}
+	return won, nil
+}
+
 // changeItem reads an item (the unit's write of it, or a point read after
 // the head's: a commit conditional on the head then also stands for the
-// item, which only such commits change) and writes what change makes of it.
-func (s *Store) changeItem(ctx context.Context, partition, id string, change func(*outboxDoc)) error {
+// item, which only such commits change) and writes what change makes of it,
+// unless change returns false.
+func (s *Store) changeItem(ctx context.Context, partition, id string, change func(*outboxDoc) bool) error {
 	return s.inUnit(ctx, func(ctx context.Context, u *unit) error {
 		p, err := s.loadForWrite(ctx, u, partition)
 		if err != nil {
@@ -161,7 +191,9 @@ func (s *Store) changeItem(ctx context.Context, partition, id string, change fun
 			}
 			cur = *d
 		}
-		change(&cur)
+		if !change(&cur) {
+			return nil
+		}
 		p.setOp(&itemOp{kind: kind, id: id, doc: &cur})
 		u.wrote(p)
 		return nil

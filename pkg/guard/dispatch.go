@@ -66,12 +66,23 @@ type Dispatcher struct {
 	// at most 30m, when nil.
 	Backoff func(retry int) time.Duration
 	Batch   int // items taken per Run; 100 when 0
-	Log     *slog.Logger
+	// Lease is how long an item claimed for sending (Outbox.Claim) is kept
+	// from the other instances dispatching the same outbox; if this one dies
+	// before it completes, retries or fails the item, the item is due again
+	// when the lease ends. Longer than a send may take (the senders' HTTP
+	// timeout is 30s); DefaultLease when 0.
+	Lease time.Duration
+	Log   *slog.Logger
 }
 
-// DispatchSummary counts what one Run did.
+// DefaultLease is the Dispatcher's Lease when none is set: four times the
+// senders' 30s HTTP timeout.
+const DefaultLease = 2 * time.Minute
+
+// DispatchSummary counts what one Run did. Skipped counts the due items
+// another instance claimed first.
 type DispatchSummary struct {
-	Delivered, Retried, Failed int
+	Delivered, Retried, Failed, Skipped int
 }
 
 func (d *Dispatcher) backoff(n int) time.Duration {
@@ -99,6 +110,10 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 	if maxAttempts <= 0 {
 		maxAttempts = 6
 	}
+	lease := d.Lease
+	if lease <= 0 {
+		lease = DefaultLease
+	}
 	items, err := d.Outbox.DueItems(ctx, now, batch)
 	if err != nil {
 		return sum, fmt.Errorf("dispatch: list due items: %w", err)
@@ -106,6 +121,16 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 	for _, it := range items {
 		if err := ctx.Err(); err != nil {
 			return sum, err
+		}
+		until := now.Add(lease)
+		won, err := d.Outbox.Claim(ctx, it.Partition, it.ID, it.NextAttempt, until)
+		if err != nil {
+			return sum, fmt.Errorf("dispatch: claim %s: %w", it.ID, err)
+		}
+		if !won {
+			log.Debug("outbox item claimed by another dispatcher", "itemId", it.ID, "kind", it.Kind)
+			sum.Skipped++
+			continue
 		}
 		s, ok := d.Senders[it.Kind]
 		var sendErr error
@@ -116,8 +141,11 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		}
 		if sendErr != nil && ctx.Err() != nil {
 			// Cut off (the process is stopping): not the target's failure, so
-			// no attempt is counted; the item stays due as it was and is sent
-			// by the next Run, here or after a restart.
+			// no attempt is counted; the claim is given back (a claim from
+			// the lease's end back to when the item was due), so that the
+			// item stays due as it was and is sent by the next Run, here or
+			// by another instance. Should that fail, the lease ends anyway.
+			d.release(ctx, log, it, until)
 			return sum, ctx.Err()
 		}
 		if sendErr == nil {
@@ -148,4 +176,17 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		sum.Retried++
 	}
 	return sum, nil
+}
+
+// releaseTimeout bounds giving a claim back after Run is cut off.
+const releaseTimeout = 5 * time.Second
+
+// release gives back the claim of an item that was not sent because ctx
+// ended: its NextAttempt goes from the lease's end back to when it was due.
+func (d *Dispatcher) release(ctx context.Context, log *slog.Logger, it OutboxItem, until time.Time) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
+	if _, err := d.Outbox.Claim(ctx, it.Partition, it.ID, until, it.NextAttempt); err != nil {
+		log.Debug("outbox item claim not given back: due again when its lease ends", "itemId", it.ID, "error", err.Error())
+	}
 }

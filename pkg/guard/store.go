@@ -164,6 +164,14 @@ type Outbox interface {
 	// DueItems returns up to limit items whose NextAttempt is at or before now,
 	// oldest NextAttempt first (ties in enqueue order). A limit <= 0 returns nothing.
 	DueItems(ctx context.Context, now time.Time, limit int) ([]OutboxItem, error)
+	// Claim takes a due item for one sender before it is sent, so that
+	// instances dispatching one outbox at the same moment send it once: a
+	// compare-and-set of its NextAttempt from due (as DueItems returned it) to
+	// until, the end of the lease. True when this caller won; false, with no
+	// error, when the item is absent, Failed, or its NextAttempt is no longer
+	// due (another caller claimed, retried or failed it). An item whose
+	// claimer dies is due again at until. Call it outside a Batch.
+	Claim(ctx context.Context, partition, id string, due, until time.Time) (bool, error)
 	// Complete removes a delivered item; completing an absent one is not an error.
 	Complete(ctx context.Context, partition, id string) error
 	// Retry records a failed attempt and when to try again; ErrNotFound if absent.

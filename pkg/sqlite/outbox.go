@@ -25,6 +25,8 @@ SELECT doc, payload FROM outbox WHERE next_attempt <= ? ORDER BY next_attempt, r
 	sqlOutboxGet    = prepared("SELECT doc, payload FROM outbox WHERE partition = ? AND id = ?")
 	sqlOutboxUpdate = prepared("UPDATE outbox SET next_attempt = ?, doc = ? WHERE partition = ? AND id = ?")
 	sqlOutboxList   = prepared("SELECT doc, payload FROM outbox")
+	sqlOutboxClaim  = prepared(`
+UPDATE outbox SET next_attempt = ?, doc = ? WHERE partition = ? AND id = ? AND next_attempt = ? AND next_attempt <> ?`)
 )
 
 // Enqueue adds an item to its partition; an item with the same ID already
@@ -85,6 +87,48 @@ func (s *Store) Retry(ctx context.Context, partition, id string, next time.Time,
 		return fmt.Errorf("sqlite: retry outbox item %s: %w", id, err)
 	}
 	return nil
+}
+
+// Claim moves a due item's next attempt from due to until if it is still
+// there, not failed, and still due at due: true when this caller moved it.
+// The UPDATE is its own compare-and-set (rows affected), so that it holds
+// between processes sharing the file too.
+func (s *Store) Claim(ctx context.Context, partition, id string, due, until time.Time) (bool, error) {
+	won := false
+	err := s.write(ctx, func(q querier) error {
+		won = false
+		var doc string
+		var payload []byte
+		err := q.QueryRowContext(ctx, sqlOutboxGet, partition, id).Scan(&doc, &payload)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		it, err := decodeOutboxItem(doc, payload)
+		if err != nil {
+			return err
+		}
+		if it.Failed || formatTime(it.NextAttempt) != formatTime(due) {
+			return nil
+		}
+		it.NextAttempt = until
+		if doc, err = encodeOutboxItem(it); err != nil {
+			return err
+		}
+		res, err := q.ExecContext(ctx, sqlOutboxClaim, formatTime(until), doc, partition, id, formatTime(due), failedNextAttempt)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		won = n == 1
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("sqlite: claim outbox item %s: %w", id, err)
+	}
+	return won, nil
 }
 
 // failedNextAttempt is stored as the next attempt of a failed item: later than

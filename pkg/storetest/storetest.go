@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) guard.Store) {
 	t.Run("Ledger", func(t *testing.T) { testLedger(t, open) })
 	t.Run("Grants", func(t *testing.T) { testGrants(t, open) })
 	t.Run("Outbox", func(t *testing.T) { testOutbox(t, open) })
+	t.Run("Claim", func(t *testing.T) { testClaim(t, open) })
 	t.Run("Audit", func(t *testing.T) { testAudit(t, open) })
 	t.Run("Poison", func(t *testing.T) { testPoison(t, open) })
 	t.Run("Batch", func(t *testing.T) { testBatch(t, open) })
