@@ -79,6 +79,13 @@ type Dispatcher struct {
 // senders' 30s HTTP timeout.
 const DefaultLease = 2 * time.Minute
 
+// Folder is a Sender that may deliver other due items with the one it is
+// given (a digest of a burst): it claims and completes them itself, and
+// Folded says which it delivered that way, so that Run counts them delivered.
+type Folder interface {
+	Folded(id string) bool
+}
+
 // DispatchSummary counts what one Run did. Skipped counts the due items
 // another instance claimed first.
 type DispatchSummary struct {
@@ -127,12 +134,16 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		if err != nil {
 			return sum, fmt.Errorf("dispatch: claim %s: %w", it.ID, err)
 		}
+		s, ok := d.Senders[it.Kind]
 		if !won {
+			if f, folds := s.(Folder); ok && folds && f.Folded(it.ID) {
+				sum.Delivered++ // this Run's sender delivered it, folded into another item's request
+				continue
+			}
 			log.Debug("outbox item claimed by another dispatcher", "itemId", it.ID, "kind", it.Kind)
 			sum.Skipped++
 			continue
 		}
-		s, ok := d.Senders[it.Kind]
 		var sendErr error
 		if !ok {
 			sendErr = Permanent(fmt.Errorf("no sender configured for %q", it.Kind))

@@ -199,8 +199,9 @@ func (s *Sender) Send(ctx context.Context, it guard.OutboxItem, now time.Time) e
 		return err
 	}
 	ids, parts, msgs := []string{it.ID}, []string{it.Partition}, []Message{m}
+	var more []sibling
 	if s.digest != nil && s.outbox != nil {
-		more, err := s.foldable(ctx, it.ID, now)
+		more, err = s.foldable(ctx, it.ID, now)
 		if err != nil {
 			return err
 		}
@@ -215,11 +216,13 @@ func (s *Sender) Send(ctx context.Context, it guard.OutboxItem, now time.Time) e
 		body, err = s.render(it.ID, m)
 	}
 	if err != nil {
+		s.settleFolded(ctx, more, false)
 		return guard.Permanent(fmt.Errorf("%s: render item %s: %w", s.target, it.ID, err))
 	}
 	s.tokens--
 	status, err := s.post(ctx, body, now)
 	if err != nil {
+		s.settleFolded(ctx, more, false)
 		return err
 	}
 	for i, id := range ids {
@@ -233,6 +236,7 @@ func (s *Sender) Send(ctx context.Context, it guard.OutboxItem, now time.Time) e
 			s.log.Warn("notification delivered but not remembered", "target", s.target, "itemId", id, "error", err.Error())
 		}
 	}
+	s.settleFolded(ctx, more, true)
 	s.log.Info("notification delivered", "target", s.target, "itemId", it.ID, "event", m.Event, "findingId", m.Finding.ID,
 		"messages", len(msgs), "status", status)
 	return nil
@@ -316,6 +320,7 @@ func (s *Sender) refill(now time.Time) {
 
 type sibling struct {
 	id, partition string
+	due           time.Time // its NextAttempt when listed, for the claim
 	m             Message
 }
 
@@ -340,7 +345,7 @@ func (s *Sender) foldable(ctx context.Context, self string, now time.Time) ([]si
 			if err != nil {
 				continue // fails on its own turn, with its reason
 			}
-			s.due = append(s.due, sibling{o.ID, o.Partition, m})
+			s.due = append(s.due, sibling{o.ID, o.Partition, o.NextAttempt, m})
 		}
 	}
 	var others []sibling
@@ -361,11 +366,57 @@ func (s *Sender) foldable(ctx context.Context, self string, now time.Time) ([]si
 		if err != nil {
 			return nil, err
 		}
-		if !done {
+		if done {
+			continue
+		}
+		// Claimed as the dispatcher claims the item it sends (guard.Outbox.Claim),
+		// so that another instance does not send it alone while it is in this
+		// digest; one another instance holds, or that has changed, is left out.
+		claimed, err := s.outbox.Claim(ctx, o.partition, o.id, o.due, now.Add(guard.DefaultLease))
+		if err != nil {
+			return nil, fmt.Errorf("%s: claim %s: %w", s.target, o.id, err)
+		}
+		if claimed {
+			o.due = now.Add(guard.DefaultLease) // what a give-back compares against
 			out = append(out, o)
 		}
 	}
 	return out, nil
+}
+
+// settleFolded completes the items folded into a digest once it is taken (they
+// are delivered; their own turn in the dispatcher finds them gone), or gives
+// their claims back when it is not, so that each is due again as it was.
+func (s *Sender) settleFolded(ctx context.Context, more []sibling, delivered bool) {
+	for _, o := range more {
+		var err error
+		if delivered {
+			err = s.outbox.Complete(ctx, o.partition, o.id)
+		} else {
+			_, err = s.outbox.Claim(ctx, o.partition, o.id, o.due, s.listedDue(o.id))
+		}
+		if err != nil { // the lease runs out, and the ledger keeps it from being sent twice
+			s.log.Warn("folded notification not settled", "target", s.target, "itemId", o.id, "error", err.Error())
+		}
+	}
+}
+
+// Folded reports whether the item was delivered folded into a digest (or
+// sent) by this Sender (guard.Folder).
+func (s *Sender) Folded(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sent[id]
+}
+
+// listedDue is the NextAttempt an item had when foldable listed it.
+func (s *Sender) listedDue(id string) time.Time {
+	for _, o := range s.due {
+		if o.id == id {
+			return o.due
+		}
+	}
+	return time.Time{}
 }
 
 // maxAnswer bounds what is read of a target's answer.
