@@ -274,6 +274,7 @@ func faultsChild(spec childSpec) error {
 	if err != nil {
 		return err
 	}
+	replayLease(pl)
 	j := &armJournal{path: spec.Journal, killAt: spec.KillAtARM}
 	var bindErr error
 	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Errors: os.Stderr,

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -82,6 +83,7 @@ open finding (not resolved, not exempt) at or above that severity exists.`,
 			if err != nil {
 				return err
 			}
+			replayLease(pl)
 			var arms []*replay.ARM
 			r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: stderr,
 				// Remediation reads and writes the session's recorded ARM.
@@ -159,6 +161,24 @@ func replayFile(cmd *cobra.Command, r *replay.Replayer, path string, read *int64
 		return stats, fmt.Errorf("%s: no readable line (%d malformed): not a recorded session", path, stats.BadLines)
 	}
 	return stats, err
+}
+
+// replayLease turns the outbox claims off for a replay. The lease
+// (guard.Dispatcher.Lease) keeps an item from other instances while one sends
+// it; a replay dispatches on its own clock, which jumps, and a replay killed
+// mid-send and run again must send the item at the same tick, as the
+// uninterrupted run does (TestFaultKillReplay), not after a lease of session
+// time. serve keeps the default lease.
+func replayLease(pl *guard.Pipeline) {
+	if pl.Dispatcher == nil {
+		return
+	}
+	pl.Dispatcher.Lease = -1
+	for _, s := range pl.Dispatcher.Senders {
+		if l, ok := s.(interface{ SetLease(time.Duration) }); ok {
+			l.SetLease(-1)
+		}
+	}
 }
 
 // sortFindings orders findings by resourceId, then rule (DESIGN 3.1).

@@ -110,6 +110,7 @@ func (a *App) replayUnder(cmd *cobra.Command, pol *guard.Policy, level string, e
 	if err != nil {
 		return nil, nil, err
 	}
+	replayLease(pl)
 	r := &replay.Replayer{Pipeline: pl, Schedule: sched, Reconcile: reconcileSched, Errors: errs,
 		Bind:     func(a *replay.ARM) { bindRemediation(pl, a) },
 		Progress: func(string, int) { prog.tick(*read) }}

@@ -70,7 +70,9 @@ type Dispatcher struct {
 	// from the other instances dispatching the same outbox; if this one dies
 	// before it completes, retries or fails the item, the item is due again
 	// when the lease ends. Longer than a send may take (the senders' HTTP
-	// timeout is 30s); DefaultLease when 0.
+	// timeout is 30s); DefaultLease when 0. Negative: nothing is claimed,
+	// for an outbox one process alone dispatches on a clock that jumps
+	// (replay), where a claim would only hold an item past its next tick.
 	Lease time.Duration
 	Log   *slog.Logger
 }
@@ -117,7 +119,7 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 	if maxAttempts <= 0 {
 		maxAttempts = 6
 	}
-	lease := d.Lease
+	lease, claims := d.Lease, d.Lease >= 0
 	if lease <= 0 {
 		lease = DefaultLease
 	}
@@ -129,10 +131,11 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 		if err := ctx.Err(); err != nil {
 			return sum, err
 		}
-		until := now.Add(lease)
-		won, err := d.Outbox.Claim(ctx, it.Partition, it.ID, it.NextAttempt, until)
-		if err != nil {
-			return sum, fmt.Errorf("dispatch: claim %s: %w", it.ID, err)
+		until, won := now.Add(lease), true
+		if claims {
+			if won, err = d.Outbox.Claim(ctx, it.Partition, it.ID, it.NextAttempt, until); err != nil {
+				return sum, fmt.Errorf("dispatch: claim %s: %w", it.ID, err)
+			}
 		}
 		s, ok := d.Senders[it.Kind]
 		if !won {
@@ -156,7 +159,9 @@ func (d *Dispatcher) Run(ctx context.Context, now time.Time) (DispatchSummary, e
 			// the lease's end back to when the item was due), so that the
 			// item stays due as it was and is sent by the next Run, here or
 			// by another instance. Should that fail, the lease ends anyway.
-			d.release(ctx, log, it, until)
+			if claims {
+				d.release(ctx, log, it, until)
+			}
 			return sum, ctx.Err()
 		}
 		if sendErr == nil {

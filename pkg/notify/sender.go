@@ -92,6 +92,7 @@ type Sender struct {
 	limits       Limits
 	ledger       guard.Ledger
 	outbox       guard.Outbox
+	lease        time.Duration // of a folded item's claim (SetLease)
 	client       *http.Client
 	log          *slog.Logger
 	wall         func() time.Time
@@ -369,15 +370,19 @@ func (s *Sender) foldable(ctx context.Context, self string, now time.Time) ([]si
 		if done {
 			continue
 		}
+		if s.lease < 0 { // nothing is claimed (guard.Dispatcher.Lease)
+			out = append(out, o)
+			continue
+		}
 		// Claimed as the dispatcher claims the item it sends (guard.Outbox.Claim),
 		// so that another instance does not send it alone while it is in this
 		// digest; one another instance holds, or that has changed, is left out.
-		claimed, err := s.outbox.Claim(ctx, o.partition, o.id, o.due, now.Add(guard.DefaultLease))
+		claimed, err := s.outbox.Claim(ctx, o.partition, o.id, o.due, now.Add(s.leaseOrDefault()))
 		if err != nil {
 			return nil, fmt.Errorf("%s: claim %s: %w", s.target, o.id, err)
 		}
 		if claimed {
-			o.due = now.Add(guard.DefaultLease) // what a give-back compares against
+			o.due = now.Add(s.leaseOrDefault()) // what a give-back compares against
 			out = append(out, o)
 		}
 	}
@@ -388,6 +393,9 @@ func (s *Sender) foldable(ctx context.Context, self string, now time.Time) ([]si
 // are delivered; their own turn in the dispatcher finds them gone), or gives
 // their claims back when it is not, so that each is due again as it was.
 func (s *Sender) settleFolded(ctx context.Context, more []sibling, delivered bool) {
+	if s.lease < 0 {
+		return // not claimed: each is completed on its own turn, which finds it delivered
+	}
 	for _, o := range more {
 		var err error
 		if delivered {
@@ -399,6 +407,21 @@ func (s *Sender) settleFolded(ctx context.Context, more []sibling, delivered boo
 			s.log.Warn("folded notification not settled", "target", s.target, "itemId", o.id, "error", err.Error())
 		}
 	}
+}
+
+// SetLease sets how long an item folded into a digest is claimed for, as the
+// dispatcher's Lease (guard.DefaultLease when not set; negative: not claimed).
+func (s *Sender) SetLease(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lease = d
+}
+
+func (s *Sender) leaseOrDefault() time.Duration {
+	if s.lease > 0 {
+		return s.lease
+	}
+	return guard.DefaultLease
 }
 
 // Folded reports whether the item was delivered folded into a digest (or
