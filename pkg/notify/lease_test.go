@@ -2,10 +2,8 @@ package notify_test
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -57,13 +55,8 @@ func TestTwoInstancesFoldABurstOnce(t *testing.T) {
 		}
 		ds[i] = &guard.Dispatcher{Outbox: meeting{st, met}, Senders: map[string]guard.Sender{notify.KindTeams: s}, Log: slog.New(slog.DiscardHandler)}
 	}
-	base := message(t, "opened-public")
 	const n = 25
-	for i := 0; i < n; i++ {
-		m := base
-		m.Finding.ID = fmt.Sprintf("%032x", i+1)
-		m.Resource.Name = fmt.Sprintf("acct%02d", i+1)
-		m.Finding.ResourceID = strings.TrimSuffix(m.Finding.ResourceID, "eudrbackup") + m.Resource.Name
+	for _, m := range burst(t, n) {
 		it := notifytest.Item(t, notify.KindTeams, m)
 		it.CreatedAt, it.NextAttempt = t0, t0
 		if err := stores[0].Enqueue(t.Context(), it); err != nil {
@@ -83,18 +76,7 @@ func TestTwoInstancesFoldABurstOnce(t *testing.T) {
 		}
 	}
 	reqs := srv.Requests()
-	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("acct%02d", i+1)
-		in := 0
-		for _, r := range reqs {
-			if strings.Contains(string(r.Body), name) {
-				in++
-			}
-		}
-		if in != 1 {
-			t.Errorf("%s arrived in %d requests, want 1", name, in)
-		}
-	}
+	arrivedOnce(t, "teams", reqs, n)
 	if got := sums[0].Delivered + sums[1].Delivered; got != n {
 		t.Errorf("delivered %d + %d, want %d in all (summaries %+v, %+v)", sums[0].Delivered, sums[1].Delivered, n, sums[0], sums[1])
 	}

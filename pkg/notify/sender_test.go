@@ -285,13 +285,8 @@ func TestTeamsConnectorThrottleIn200IsRetried(t *testing.T) {
 // arrives exactly once.
 func TestBurstIsFoldedAndPaced(t *testing.T) {
 	w := newWorld(t, notify.KindTeams, notify.KindSlack, notify.KindWebhook)
-	base := message(t, "opened-public")
 	const n = 25
-	for i := 0; i < n; i++ {
-		m := base
-		m.Finding.ID = fmt.Sprintf("%032x", i+1)
-		m.Resource.Name = fmt.Sprintf("acct%02d", i+1)
-		m.Finding.ResourceID = strings.TrimSuffix(m.Finding.ResourceID, "eudrbackup") + m.Resource.Name
+	for _, m := range burst(t, n) {
 		for _, k := range []string{notify.KindTeams, notify.KindSlack, notify.KindWebhook} {
 			w.enqueue(k, m, t0)
 		}
@@ -303,18 +298,7 @@ func TestBurstIsFoldedAndPaced(t *testing.T) {
 	}
 	for k, srv := range w.srv {
 		reqs := srv.Requests()
-		for i := 0; i < n; i++ {
-			name := fmt.Sprintf("acct%02d", i+1)
-			in := 0
-			for _, r := range reqs {
-				if strings.Contains(string(r.Body), name) {
-					in++
-				}
-			}
-			if in != 1 {
-				t.Errorf("%s: %s arrived in %d requests, want 1", k, name, in)
-			}
-		}
+		arrivedOnce(t, k, reqs, n)
 		t.Logf("%s: %d requests for %d messages", k, len(reqs), n)
 		switch k {
 		case notify.KindTeams, notify.KindSlack:
@@ -326,6 +310,39 @@ func TestBurstIsFoldedAndPaced(t *testing.T) {
 			if len(reqs) != n {
 				t.Errorf("webhook: %d requests, want one event each", len(reqs))
 			}
+		}
+	}
+}
+
+// burst is n "opened" messages about n storage accounts, acct01 to acctNN.
+func burst(t *testing.T, n int) []notify.Message {
+	t.Helper()
+	base := message(t, "opened-public")
+	out := make([]notify.Message, n)
+	for i := range out {
+		m := base
+		m.Finding.ID = fmt.Sprintf("%032x", i+1)
+		m.Resource.Name = fmt.Sprintf("acct%02d", i+1)
+		m.Finding.ResourceID = strings.TrimSuffix(m.Finding.ResourceID, "eudrbackup") + m.Resource.Name
+		out[i] = m
+	}
+	return out
+}
+
+// arrivedOnce checks that each of burst's n messages is in exactly one of the
+// requests a target was sent.
+func arrivedOnce(t *testing.T, target string, reqs []notifytest.Request, n int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("acct%02d", i+1)
+		in := 0
+		for _, r := range reqs {
+			if strings.Contains(string(r.Body), name) {
+				in++
+			}
+		}
+		if in != 1 {
+			t.Errorf("%s: %s arrived in %d requests, want 1", target, name, in)
 		}
 	}
 }
